@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import * as f from './fields.js';
+import { secret } from './secret.js';
+
+/** The versions of the manifest format this build reads. The burner writes the newest. */
+export const SUPPORTED_SCHEMA_VERSIONS = [1] as const;
+export const CURRENT_SCHEMA_VERSION = 1;
+
+const ipv4Config = z
+  .strictObject({
+    /** Address with prefix, e.g. 192.168.22.13/24. */
+    address: f.cidrv4,
+    gateway: f.ipv4.optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.gateway && !f.inSubnet(v.address, v.gateway)) {
+      ctx.addIssue({ code: 'custom', path: ['gateway'], message: `gateway ${v.gateway} is outside the subnet of ${v.address}` });
+    }
+  });
+
+const ipv6Config = z.strictObject({
+  address: f.cidrv6,
+  gateway: f.ipv6.optional(),
+});
+
+export const networkSchema = z.strictObject({
+  /** The NIC to configure; a Pi's onboard Ethernet is end0. */
+  interface: f.interfaceName.default('end0'),
+  /** Match the NIC by MAC instead of by name (the name is then set from it). */
+  mac: f.mac.optional(),
+  renderer: z.enum(['auto', 'networkd', 'networkmanager', 'netplan']).default('auto'),
+  ipv4: ipv4Config,
+  ipv6: ipv6Config.optional(),
+  dns: z.array(f.ipAddress).default([]),
+  searchDomains: z.array(f.domain).default([]),
+});
+
+const hostKey = z.strictObject({
+  /** OpenSSH private key (PEM "-----BEGIN OPENSSH PRIVATE KEY-----"). */
+  private: secret(z.string().regex(/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'must be an OpenSSH private key')),
+  public: f.sshPublicKey,
+});
+
+export const sshSchema = z.strictObject({
+  port: z.number().int().min(1).max(65535).default(22),
+  passwordAuthentication: z.boolean().default(false),
+  permitRootLogin: z.enum(['yes', 'no', 'prohibit-password']).default('prohibit-password'),
+  authorizedKeys: z
+    .array(z.strictObject({ user: f.unixUser.default('root'), keys: z.array(f.sshPublicKey).min(1) }))
+    .default([]),
+  /** Host keys kept across reflash so clients see the same host; generated on first boot when absent. */
+  hostKeys: z
+    .strictObject({ ed25519: hostKey.optional(), ecdsa: hostKey.optional(), rsa: hostKey.optional() })
+    .optional(),
+});
+
+export const mountSchema = z.strictObject({
+  uuid: f.fsUuid,
+  path: f.absPath,
+  fstype: f.fsType,
+  options: z.array(f.mountOption).default(['defaults']),
+  /** Seconds systemd waits for the device before giving up (x-systemd.device-timeout). */
+  deviceTimeoutSec: z.number().int().min(1).max(600).default(10),
+});
+
+export const iscsiSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  targets: z
+    .array(z.strictObject({ portal: z.string().regex(/^[0-9a-fA-F.:[\]]+(:\d+)?$/, 'must be host[:port]'), iqn: f.iqn }))
+    .default([]),
+});
+
+export const k3sSchema = z
+  .strictObject({
+    role: z.enum(['agent', 'server']),
+    version: f.k3sVersion,
+    /** https://HOST:6443 of an existing server. Absent only for the first server (cluster-init). */
+    serverUrl: z.url({ protocol: /^https$/, message: 'must be an https:// URL like https://192.168.22.10:6443' }).optional(),
+    token: secret(z.string().min(16, 'must be at least 16 characters')),
+    /** /etc/rancher/node/password: kept so a reflashed node is accepted under the same name. */
+    nodePassword: secret(z.string().min(8)).optional(),
+    nodeIp: f.ipAddress.optional(),
+    labels: f.labels.default({}),
+    taints: z.array(f.taint).default([]),
+    kubeletArgs: z.array(z.string().regex(/^[a-z0-9-]+=\S*$/, 'must be name=value without spaces')).default([]),
+    clusterInit: z.boolean().default(false),
+    binary: f.absPath.default('/usr/local/bin/k3s'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.role === 'agent' && !v.serverUrl) {
+      ctx.addIssue({ code: 'custom', path: ['serverUrl'], message: 'an agent needs serverUrl' });
+    }
+    if (v.serverUrl && !f.K10_TOKEN.test(v.token)) {
+      ctx.addIssue({ code: 'custom', path: ['token'], message: f.k3sToken.safeParse(v.token).error?.issues[0]?.message ?? 'bad token' });
+    }
+  });
+
+export const journaldSchema = z.strictObject({
+  storage: z.enum(['persistent', 'volatile', 'auto', 'none']).default('persistent'),
+  systemMaxUse: f.byteSize.default('200M'),
+  runtimeMaxUse: f.byteSize.optional(),
+  maxRetentionSec: f.timeSpan.optional(),
+});
+
+export const identitySchema = z.strictObject({
+  /** /etc/machine-id; generated on first boot when absent (the class image ships it empty). */
+  machineId: f.machineId.optional(),
+  iscsiInitiatorName: f.iqn.optional(),
+});
+
+export const manifestSchema = z.strictObject({
+  schemaVersion: z.number().int(),
+  node: z.strictObject({
+    hostname: f.hostname,
+    class: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a class name like rpi4-worker'),
+    arch: z.enum(['arm64', 'amd64']),
+  }),
+  network: networkSchema,
+  ssh: sshSchema.default({ port: 22, passwordAuthentication: false, permitRootLogin: 'prohibit-password', authorizedKeys: [] }),
+  mounts: z.array(mountSchema).default([]),
+  iscsi: iscsiSchema.default({ enabled: false, targets: [] }),
+  k3s: k3sSchema.optional(),
+  journald: journaldSchema.default({ storage: 'persistent', systemMaxUse: '200M' }),
+  identity: identitySchema.default({}),
+  /** Written by the burner: where this card came from. Informational. */
+  burn: z
+    .strictObject({
+      metisVersion: z.string(),
+      burnedAt: z.string(),
+      image: z.string().optional(),
+      imageSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    })
+    .optional(),
+}).superRefine((m, ctx) => {
+  const seen = new Map<string, number>();
+  m.mounts.forEach((mnt, i) => {
+    const prev = seen.get(mnt.path);
+    if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['mounts', i, 'path'], message: `duplicate mount path (also mounts.${prev}.path)` });
+    seen.set(mnt.path, i);
+  });
+});
+
+/** The manifest as written (defaults optional). */
+export type ManifestInput = z.input<typeof manifestSchema>;
+/** The manifest after validation, every default filled in. */
+export type Manifest = z.output<typeof manifestSchema>;
+export type Mount = z.output<typeof mountSchema>;
+export type NetworkConfig = z.output<typeof networkSchema>;
+export type K3sConfig = z.output<typeof k3sSchema>;
