@@ -1,0 +1,48 @@
+import { execa } from 'execa';
+import type { Logger } from 'pino';
+import type { Redactor } from '../lib/redact.js';
+import { MetisError } from '../lib/errors.js';
+
+export interface ExecOptions {
+  input?: string | Buffer;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  /** Return a non-zero exit instead of throwing. Default false: non-zero throws E_EXEC. */
+  allowFailure?: boolean;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Exec {
+  (cmd: string, args: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** How many processes this run spawned (reported by benchmarks). */
+  readonly count: () => number;
+}
+
+/** argv arrays only, never a shell; every command and its output pass the redactor before logging. */
+export function createExec(log: Logger, redact: Redactor): Exec {
+  let spawned = 0;
+  const run = async (cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> => {
+    spawned++;
+    const shown = redact.text([cmd, ...args].join(' '));
+    const r = await execa(cmd, args, {
+      input: opts.input,
+      env: opts.env,
+      timeout: opts.timeoutMs ?? 120_000,
+      reject: false,
+      stripFinalNewline: true,
+    });
+    const exitCode = r.exitCode ?? (r.failed ? 127 : 0);
+    log.debug({ kind: 'cmd', cmd: shown, exitCode }, 'exec');
+    if (exitCode !== 0 && !opts.allowFailure) {
+      const stderr = redact.text(String(r.stderr ?? '')).trim().slice(0, 2000);
+      throw new MetisError('E_EXEC', `${shown} exited ${exitCode}${r.timedOut ? ' (timed out)' : ''}${stderr ? `: ${stderr}` : ''}`);
+    }
+    return { exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  };
+  return Object.assign(run, { count: () => spawned });
+}
