@@ -1,0 +1,66 @@
+// Builds the two self-contained bundles. The bootstrap bundle carries every task file and template
+// inside it (no files to install beside it on the node) and must run on Debian 12's node 18.
+import { build } from 'esbuild';
+import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+
+async function walk(dir) {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const out = [];
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/** name → text, names relative to the repo ("tasks/10-hostname.yaml", "templates/sshd/60-metis.conf.hbs"). */
+async function collectAssets() {
+  const files = [
+    ...(await walk(join(repo, 'tasks'))).filter((f) => f.endsWith('.yaml')),
+    ...(await walk(join(repo, 'templates'))),
+  ].sort();
+  const assets = {};
+  for (const f of files) assets[relative(repo, f).split('\\').join('/')] = await readFile(f, 'utf8');
+  return assets;
+}
+
+const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8'));
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node18',
+  format: 'cjs',
+  banner: { js: '#!/usr/bin/env node' },
+  logLevel: 'warning',
+  legalComments: 'none',
+  // import.meta is empty in CJS; its one user (assets.ts, reading the repo when running from source)
+  // is never reached in a bundle, where __METIS_ASSETS__ is defined.
+  define: { __METIS_VERSION__: JSON.stringify(pkg.version), 'import.meta.url': '"file:///"' },
+};
+
+const targets = [
+  { entry: 'src/bootstrap/cli.ts', out: 'dist/metis-bootstrap.js', assets: true },
+  { entry: 'src/burner/cli.ts', out: 'dist/metis.js', assets: false },
+];
+
+const assets = await collectAssets();
+// The repo is "type": "module"; the bundles are CommonJS (lazy module init keeps --version fast).
+// This marker makes node read dist/*.js as CommonJS here; installed alone on a node, .js is CJS anyway.
+await mkdir(join(repo, 'dist'), { recursive: true });
+await writeFile(join(repo, 'dist/package.json'), '{ "type": "commonjs" }\n');
+for (const t of targets) {
+  const outfile = join(repo, t.out);
+  await build({
+    ...common,
+    entryPoints: [join(repo, t.entry)],
+    outfile,
+    define: { ...common.define, ...(t.assets ? { __METIS_ASSETS__: JSON.stringify(assets) } : {}) },
+  });
+  await chmod(outfile, 0o755);
+}
+console.log(`built ${targets.map((t) => t.out).join(', ')} (${Object.keys(assets).length} embedded assets)`);

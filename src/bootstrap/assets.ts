@@ -1,0 +1,61 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+declare const __METIS_ASSETS__: Record<string, string> | undefined;
+
+/** Task files and templates: embedded in the bundle, read from the repo when running from source. */
+export interface Assets {
+  /** Task files in run order (by file name): name like "10-hostname.yaml". handlers.yaml excluded. */
+  tasks: { file: string; text: string }[];
+  /** tasks/handlers.yaml, when present. */
+  handlers: { file: string; text: string } | null;
+  /** Templates by their path under templates/ ("sshd/60-metis.conf.hbs"). */
+  templates: Map<string, string>;
+}
+
+export const HANDLERS_FILE = 'handlers.yaml';
+
+/** Builds Assets from a flat name → text map whose names start with tasks/ or templates/. */
+export function assetsFrom(flat: Record<string, string>): Assets {
+  const tasks: Assets['tasks'] = [];
+  let handlers: Assets['handlers'] = null;
+  const templates = new Map<string, string>();
+  for (const name of Object.keys(flat).sort()) {
+    const text = flat[name]!;
+    if (name.startsWith('tasks/')) {
+      const file = name.slice('tasks/'.length);
+      if (file === HANDLERS_FILE) handlers = { file, text };
+      else if (!file.includes('/') && file.endsWith('.yaml')) tasks.push({ file, text });
+    } else if (name.startsWith('templates/')) {
+      templates.set(name.slice('templates/'.length), text);
+    }
+  }
+  return { tasks, handlers, templates };
+}
+
+/** Reads tasks/*.yaml and templates/** under a directory (the repo, or a test fixture). */
+export function readAssetDir(dir: string): Assets {
+  const flat: Record<string, string> = {};
+  const walk = (d: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) flat[relative(dir, p).split('\\').join('/')] = readFileSync(p, 'utf8');
+    }
+  };
+  walk(join(dir, 'tasks'));
+  walk(join(dir, 'templates'));
+  return assetsFrom(flat);
+}
+
+export function loadAssets(): Assets {
+  if (typeof __METIS_ASSETS__ === 'object' && __METIS_ASSETS__ !== null) return assetsFrom(__METIS_ASSETS__);
+  return readAssetDir(fileURLToPath(new URL('../../', import.meta.url)));
+}

@@ -1,0 +1,45 @@
+// Entry point of dist/metis-bootstrap.js. Kept tiny on purpose: --version and --help answer
+// before zod, pino, handlebars or systeminformation are evaluated (main is imported lazily),
+// so the boot-time and timer runs start fast. The only file that calls process.exit.
+import { VERSION } from './version.js';
+
+export const USAGE = `Usage: metis-bootstrap [options]
+
+Converges this node to its manifest: validate, plan every task, apply only planned changes, run
+handlers, write a report to STATE/last-run.json.
+
+Options:
+  --check            show drift only; changes nothing on the managed system (exit 2 = drift)
+  --diff             print before/after of every change (secrets redacted)
+  --json             print only the report object on stdout (logs go to stderr)
+  --manifest FILE    manifest to read (default: ROOT/boot/firmware/metis/node.yaml, ROOT/boot/metis/node.yaml)
+  --root DIR         manage the system rooted at DIR (a sysroot); live-system commands are skipped
+  --state-dir DIR    state dir (default: ROOT/var/lib/metis)
+  --tags a,b         run only tasks carrying one of these tags (e.g. early)
+  --version          print the version
+  --help             print this help
+
+Exit codes: 0 nothing to change, 2 changed (--check: drift found), 4 a task failed,
+6 changes and failures, 1 could not run (bad manifest, bad tasks, lock held, bad flag).
+`;
+
+const argv = process.argv.slice(2);
+if (argv.includes('--version')) {
+  process.stdout.write(`metis-bootstrap ${VERSION}\n`);
+  process.exit(0);
+} else if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+} else {
+  import('./main.js')
+    .then((m) => m.main(argv))
+    .then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (err: unknown) => {
+        process.stderr.write(`metis-bootstrap: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 1;
+      },
+    );
+}
