@@ -67,4 +67,9 @@ export interface Module<A = any, P = any> {
   check(args: A, ctx: Context): Promise<CheckResult<P>>;
   /** Does exactly what `plan` says; never re-decides. */
   apply(args: A, ctx: Context, plan: CheckResult<P>): Promise<ApplyResult | void>;
+  /**
+   * Optional: called once per run with the args of every task using this module, before any
+   * check, so state can be read in one batch (e.g. one `systemctl show` for all units) into ctx.facts.
+   */
+  prepare?(allArgs: A[], ctx: Context): Promise<void>;
 }

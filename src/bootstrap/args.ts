@@ -1,0 +1,47 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { MetisError } from '../lib/errors.js';
+
+export interface CliOptions {
+  check: boolean;
+  diff: boolean;
+  json: boolean;
+  manifest?: string;
+  root: string;
+  stateDir?: string;
+  tags?: string[];
+}
+
+/** Strict: an unknown flag or a missing value is an error (exit 1), never silently ignored. */
+export function parseCliArgs(argv: string[]): CliOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        check: { type: 'boolean', default: false },
+        diff: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        manifest: { type: 'string' },
+        root: { type: 'string', default: '/' },
+        'state-dir': { type: 'string' },
+        tags: { type: 'string' },
+      },
+    }));
+  } catch (e) {
+    throw new MetisError('E_USAGE', `${(e as Error).message}; see metis-bootstrap --help`);
+  }
+  const tags = values.tags?.split(',').map((t) => t.trim()).filter(Boolean);
+  if (values.tags !== undefined && !tags?.length) throw new MetisError('E_USAGE', '--tags needs a comma-separated list like early,ssh');
+  return {
+    check: values.check,
+    diff: values.diff,
+    json: values.json,
+    manifest: values.manifest === undefined ? undefined : resolve(values.manifest),
+    root: resolve(values.root),
+    stateDir: values['state-dir'] === undefined ? undefined : resolve(values['state-dir']),
+    tags,
+  };
+}

@@ -1,0 +1,91 @@
+import { LineCounter, parseDocument } from 'yaml';
+import { MetisError, ValidationError, type Issue } from '../../lib/errors.js';
+import { parseYamlWith } from '../../manifest/load.js';
+import type { Assets } from '../assets.js';
+import type { Module } from '../types.js';
+import { taskListSchema, TASK_KEYS, type RawTask } from './task-schema.js';
+import { parseWhen, type WhenExpr } from './when.js';
+
+/** A validated task, not yet rendered. `where` ("tasks/20-ssh.yaml:4 (task 0 "sshd drop-in")") names it in errors. */
+export interface LoadedTask {
+  file: string;
+  line: number | undefined;
+  index: number;
+  name: string;
+  module: Module;
+  /** Raw args from YAML; every string is rendered against the manifest at plan time. */
+  args: unknown;
+  when: WhenExpr | undefined;
+  whenSrc: string | undefined;
+  notify: string[];
+  tags: string[];
+  where: string;
+}
+
+export interface LoadedTasks {
+  tasks: LoadedTask[];
+  handlers: LoadedTask[];
+}
+
+/** Loads and validates every task file and the handlers; throws ValidationError naming file, line and path. */
+export function loadTasks(assets: Assets, modules: Readonly<Record<string, Module>>): LoadedTasks {
+  const schema = taskListSchema(Object.keys(modules));
+  const load = (file: string, text: string): LoadedTask[] => {
+    const shown = `tasks/${file}`;
+    const raw = parseYamlWith(schema, text, shown) as RawTask[];
+    const lines = taskLines(text);
+    const issues: Issue[] = [];
+    const tasks = raw.map((t, index): LoadedTask | null => {
+      const key = Object.keys(t).find((k) => !(TASK_KEYS as readonly string[]).includes(k))!;
+      let when: WhenExpr | undefined;
+      if (t.when !== undefined) {
+        try {
+          when = parseWhen(t.when);
+        } catch (e) {
+          issues.push({ path: `${index}.when`, message: (e as Error).message, line: lines[index] });
+          return null;
+        }
+      }
+      return {
+        file: shown,
+        line: lines[index],
+        index,
+        name: t.name,
+        module: modules[key]!,
+        args: t[key] ?? {},
+        when,
+        whenSrc: t.when,
+        notify: t.notify,
+        tags: t.tags,
+        where: `${shown}:${lines[index] ?? '?'} (task "${t.name}")`,
+      };
+    });
+    if (issues.length) throw new ValidationError(shown, issues);
+    return tasks as LoadedTask[];
+  };
+
+  const tasks = assets.tasks.flatMap((f) => load(f.file, f.text));
+  const handlers = assets.handlers ? load(assets.handlers.file, assets.handlers.text) : [];
+
+  const handlerNames = new Map<string, LoadedTask>();
+  for (const h of handlers) {
+    if (handlerNames.has(h.name)) throw new MetisError('E_TASKS', `${h.where}: duplicate handler name "${h.name}"`, { file: h.file, line: h.line });
+    handlerNames.set(h.name, h);
+  }
+  for (const t of [...tasks, ...handlers]) {
+    for (const n of t.notify) {
+      if (!handlerNames.has(n)) {
+        throw new ValidationError(t.file, [{ path: `${t.index}.notify`, message: `no handler named "${n}" in tasks/handlers.yaml`, line: t.line }]);
+      }
+    }
+  }
+  return { tasks, handlers };
+}
+
+/** 1-based line of each top-level list item. */
+function taskLines(text: string): (number | undefined)[] {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  const items = (doc.contents as { items?: { range?: [number, number, number] }[] } | null)?.items ?? [];
+  return items.map((n) => (n.range ? lc.linePos(n.range[0]).line : undefined));
+}

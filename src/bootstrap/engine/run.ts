@@ -1,0 +1,114 @@
+import { join } from 'node:path';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { errorMessage } from '../../lib/errors.js';
+import { Redactor } from '../../lib/redact.js';
+import { loadAssets, type Assets } from '../assets.js';
+import { createContext } from '../context.js';
+import { findManifest, loadManifest } from '../load-manifest.js';
+import { acquireLock, type Lock } from '../lock.js';
+import { createLogger } from '../log.js';
+import { modules as builtinModules } from '../modules/index.js';
+import { buildReport, exitCodeFor, recapLine, writeReport, type Report } from '../report.js';
+import type { Module } from '../types.js';
+import { VERSION } from '../version.js';
+import { applyPlan } from './apply.js';
+import { notifiedBy, readPending, runHandlers } from './handlers.js';
+import { loadTasks } from './load-tasks.js';
+import { buildPlan, renderTask, selectTasks } from './plan.js';
+import { createRenderer } from './render.js';
+
+export { exitCodeFor };
+
+export interface RunOptions {
+  /** Manifest path on the host; default: searched under root. */
+  manifestPath?: string;
+  root: string;
+  /** Default ROOT/var/lib/metis. */
+  stateDir?: string;
+  checkMode: boolean;
+  diff?: boolean;
+  /** Only tasks carrying one of these tags (handlers run when notified). */
+  tags?: string[];
+  /** A ready logger (the caller then owns redaction); default: pino to logDest with secret redaction. */
+  log?: Logger;
+  logDest?: DestinationStream;
+  logLevel?: string;
+  /** Tests: other task files/templates, or other modules. */
+  assets?: Assets;
+  modules?: Readonly<Record<string, Module>>;
+}
+
+/**
+ * One converge: manifest → validate → tasks (validated, rendered) → plan (every check) → apply
+ * (only planned changes) → handlers → report. Nothing changes before the whole plan exists.
+ * Never throws for bad input: the report then carries `error` and exitCodeFor gives 1.
+ */
+export async function run(opts: RunOptions): Promise<Report> {
+  const started = Date.now();
+  const startedAt = new Date(started).toISOString();
+  const stateDir = opts.stateDir ?? join(opts.root, 'var/lib/metis');
+  const mode = opts.checkMode ? 'check' : 'apply';
+  const base = { version: VERSION, mode, manifestHash: null, manifestPath: opts.manifestPath ?? null, startedAt } as const;
+  let redact = new Redactor([]);
+  let log = opts.log ?? createLogger({ redact, secretPaths: [], dest: opts.logDest ?? pino.destination(1), level: opts.logLevel });
+  let lock: Lock | undefined;
+  const failRun = (e: unknown, extra: Partial<Report> = {}): Report => {
+    const message = redact.text(errorMessage(e));
+    log.error({ kind: 'error', code: (e as { code?: string }).code }, message);
+    return { ...base, ...extra, durationMs: Date.now() - started, summary: { ok: 0, changed: 0, failed: 0, skipped: 0 }, tasks: [], error: message };
+  };
+
+  let loaded;
+  try {
+    const manifestPath = opts.manifestPath ?? (await findManifest(opts.root));
+    loaded = await loadManifest(manifestPath, stateDir);
+  } catch (e) {
+    return failRun(e);
+  }
+  redact = new Redactor(loaded.secrets.map((s) => s.value));
+  if (!opts.log) {
+    log = createLogger({ redact, secretPaths: loaded.secrets.map((s) => s.path), dest: opts.logDest ?? pino.destination(1), level: opts.logLevel });
+  }
+  const ids = { manifestHash: loaded.hash, manifestPath: loaded.file };
+  const assets = opts.assets ?? loadAssets();
+  const ctx = createContext({
+    root: opts.root,
+    checkMode: opts.checkMode,
+    log,
+    redact,
+    manifest: loaded.manifest,
+    manifestPath: loaded.file,
+    stateDir,
+    templates: assets.templates,
+  });
+  const data = loaded.manifest;
+  log.info({ kind: 'start', version: VERSION, mode, root: opts.root, manifest: loaded.file, tags: opts.tags }, `metis-bootstrap ${VERSION} ${mode}`);
+
+  try {
+    const renderer = createRenderer();
+    const { tasks, handlers } = loadTasks(assets, opts.modules ?? builtinModules);
+    const rendered = selectTasks(tasks, opts.tags).map((t) => renderTask(t, renderer, data));
+    const renderedHandlers = handlers.map((h) => renderTask(h, renderer, data));
+    if (!opts.checkMode) lock = await acquireLock(stateDir);
+    const plan = await buildPlan(rendered, ctx, data);
+
+    const outcomes = await applyPlan(plan, ctx);
+    const notified = notifiedBy(outcomes);
+    for (const name of await readPending(stateDir)) notified.add(name);
+    const failed = outcomes.some((o) => o.status === 'failed');
+    outcomes.push(...(await runHandlers(renderedHandlers, notified, failed, ctx, data)));
+
+    for (const o of outcomes) {
+      log.info({ kind: 'task', task: o.name, module: o.module, status: o.status, reason: o.reason, handler: o.handler }, `${o.status}: ${o.name}`);
+    }
+    const report = buildReport({ ...base, ...ids, durationMs: Date.now() - started }, outcomes, redact);
+    await writeReport(stateDir, report);
+    log.info({ kind: 'recap', summary: report.summary, durationMs: report.durationMs, spawned: ctx.exec.count() }, recapLine(report));
+    return report;
+  } catch (e) {
+    return failRun(e, ids);
+  } finally {
+    await lock?.release();
+    log.flush?.();
+  }
+}

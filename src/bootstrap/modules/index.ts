@@ -1,0 +1,21 @@
+import type { Module } from '../types.js';
+import { authorizedKeysModule } from './authorized-keys.js';
+import { directoryModule } from './directory.js';
+import { fileModule } from './file.js';
+import { hostnameModule } from './hostname.js';
+import { journaldModule } from './journald.js';
+import { serviceModule } from './service.js';
+import { sshdModule } from './sshd.js';
+import { templateModule } from './template.js';
+
+/** Every module a task file may name, by its task key. One explicit map: add new modules here. */
+export const modules: Readonly<Record<string, Module>> = {
+  file: fileModule,
+  template: templateModule,
+  directory: directoryModule,
+  hostname: hostnameModule,
+  service: serviceModule,
+  journald: journaldModule,
+  sshd: sshdModule,
+  authorized_keys: authorizedKeysModule,
+};

@@ -1,0 +1,79 @@
+import { promises as fsp } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { CheckResult, Context, Module } from '../types.js';
+import { applyFile, checkFile, type FilePlan } from './file.js';
+import { HEADER } from './journald.js';
+
+export const SSHD_DROPIN = '/etc/ssh/sshd_config.d/60-metis.conf';
+const SSHD = '/usr/sbin/sshd';
+
+const args = z.strictObject({
+  port: z.number().int().min(1).max(65535),
+  passwordAuthentication: z.boolean().default(false),
+  permitRootLogin: z.enum(['yes', 'no', 'prohibit-password']).default('prohibit-password'),
+});
+type Args = z.output<typeof args>;
+interface Plan {
+  file: FilePlan;
+  validate: boolean;
+}
+
+export function sshdDropIn(a: Args): string {
+  const yn = (b: boolean) => (b ? 'yes' : 'no');
+  return `${HEADER}Port ${a.port}\nPasswordAuthentication ${yn(a.passwordAuthentication)}\nKbdInteractiveAuthentication ${yn(a.passwordAuthentication)}\nPermitRootLogin ${a.permitRootLogin}\n`;
+}
+
+/**
+ * The whole configuration sshd would read with the candidate in place: the candidate first
+ * (sshd keeps the first value it sees, as Debian's Include at the top of sshd_config relies on),
+ * then the other drop-ins, then sshd_config without its Include lines.
+ */
+async function candidateConfig(ctx: Context, candidate: string): Promise<string> {
+  const dir = '/etc/ssh/sshd_config.d';
+  const others = (await ctx.fs.readdir(dir)).filter((f) => f.endsWith('.conf') && `${dir}/${f}` !== SSHD_DROPIN);
+  const parts = [candidate];
+  for (const f of others) parts.push((await ctx.fs.readText(`${dir}/${f}`)) ?? '');
+  const main = (await ctx.fs.readText('/etc/ssh/sshd_config')) ?? '';
+  parts.push(main.split('\n').filter((l) => !/^\s*Include\s/i.test(l)).join('\n'));
+  return parts.join('\n');
+}
+
+/** `sshd -t` on the full candidate config; a throwaway host key when the root has none yet (first boot). */
+async function validateSshd(ctx: Context, tmpDropIn: string): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'metis-sshd-'));
+  try {
+    const cfg = join(work, 'sshd_config');
+    await fsp.writeFile(cfg, await candidateConfig(ctx, await fsp.readFile(tmpDropIn, 'utf8')), { mode: 0o600 });
+    const keys = (await ctx.fs.readdir('/etc/ssh')).filter((f) => /^ssh_host_.*_key$/.test(f));
+    const argv = ['-t', '-f', cfg];
+    if (ctx.root !== '/') argv.push('-o', 'PidFile=none');
+    if (keys.length === 0 || ctx.root !== '/') {
+      const key = join(work, 'hostkey');
+      await ctx.exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+      argv.push('-h', key);
+    }
+    await ctx.exec(ctx.fs.abs(SSHD), argv);
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Port, password login and root login as a drop-in. A candidate that `sshd -t` rejects never
+ * lands, so a bad value cannot lock the operator out; sshd is reloaded by the handler.
+ */
+export const sshdModule: Module<Args, Plan> = {
+  name: 'sshd',
+  args,
+  async check(a, ctx): Promise<CheckResult<Plan>> {
+    const c = await checkFile(ctx, { dest: SSHD_DROPIN, content: sshdDropIn(a), mode: 0o644 });
+    if (c.status !== 'change') return { status: c.status };
+    const validate = await ctx.fs.exists(SSHD);
+    const reason = validate ? c.reason : `${c.reason} (sshd not installed under ${ctx.root}: not validated)`;
+    return { ...c, reason, plan: { file: c.plan!, validate } };
+  },
+  apply: (_a, ctx, { plan }) => applyFile(ctx, plan!.file, plan!.validate ? (tmp) => validateSshd(ctx, tmp) : undefined),
+};

@@ -1,0 +1,68 @@
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import type { Redactor } from '../lib/redact.js';
+import type { DiffEntry, TaskStatus } from './types.js';
+import type { TaskOutcome } from './engine/apply.js';
+
+export interface TaskReport {
+  name: string;
+  module: string;
+  status: TaskStatus;
+  diff?: DiffEntry[];
+  reason?: string;
+  durationMs: number;
+  handler?: boolean;
+}
+
+export interface Report {
+  version: string;
+  mode: 'apply' | 'check';
+  manifestHash: string | null;
+  manifestPath: string | null;
+  startedAt: string;
+  durationMs: number;
+  summary: { ok: number; changed: number; failed: number; skipped: number };
+  tasks: TaskReport[];
+  /** Set when the run could not start or could not build its plan (exit 1); nothing was changed. */
+  error?: string;
+}
+
+export const REPORT_FILE = 'last-run.json';
+export const HISTORY_DIR = 'runs';
+export const HISTORY_KEEP = 10;
+
+export function summarize(tasks: readonly { status: TaskStatus }[]): Report['summary'] {
+  const s = { ok: 0, changed: 0, failed: 0, skipped: 0 };
+  for (const t of tasks) s[t.status]++;
+  return s;
+}
+
+/** Every string (diffs, reasons, errors) passes the redactor: the report is safe to print and keep. */
+export function buildReport(base: Omit<Report, 'summary' | 'tasks'>, outcomes: TaskOutcome[], redact: Redactor): Report {
+  const tasks: TaskReport[] = outcomes.map(({ notify: _n, ...t }) => t);
+  return redact.deep({ ...base, summary: summarize(tasks), tasks });
+}
+
+/** Puppet-style detailed exit codes: 0 converged, 2 changed/drift, 4 failed, 6 both; 1 = could not run. */
+export function exitCodeFor(report: Report): number {
+  if (report.error !== undefined) return 1;
+  return (report.summary.changed > 0 ? 2 : 0) | (report.summary.failed > 0 ? 4 : 0);
+}
+
+export function recapLine(r: Report): string {
+  const s = r.summary;
+  return `ok=${s.ok} changed=${s.changed} failed=${s.failed} skipped=${s.skipped}`;
+}
+
+/** STATE/last-run.json plus STATE/runs/<startedAt>-<mode>.json, the newest HISTORY_KEEP kept. */
+export async function writeReport(stateDir: string, report: Report): Promise<void> {
+  await fsp.mkdir(join(stateDir, HISTORY_DIR), { recursive: true, mode: 0o700 });
+  const text = `${JSON.stringify(report, null, 2)}\n`;
+  const target = join(stateDir, REPORT_FILE);
+  await fsp.writeFile(`${target}.tmp`, text, { mode: 0o600 });
+  await fsp.rename(`${target}.tmp`, target);
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  await fsp.writeFile(join(stateDir, HISTORY_DIR, `${stamp}-${report.mode}.json`), text, { mode: 0o600 });
+  const old = (await fsp.readdir(join(stateDir, HISTORY_DIR))).filter((f) => f.endsWith('.json')).sort();
+  for (const f of old.slice(0, Math.max(0, old.length - HISTORY_KEEP))) await fsp.rm(join(stateDir, HISTORY_DIR, f), { force: true });
+}
