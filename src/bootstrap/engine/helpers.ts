@@ -7,6 +7,19 @@ import { stringify } from 'yaml';
  */
 const positional = (args: unknown[]): unknown[] => args.slice(0, -1);
 
+/**
+ * Handlebars' strict mode checks plain `{{path}}` lookups but not helper arguments, so helpers
+ * refuse undefined themselves: a typo in a path is an error, never an empty string in a config.
+ */
+function required(args: unknown[], helper: string): unknown[] {
+  const opts = args[args.length - 1] as { loc?: { start?: { line?: number } } } | undefined;
+  const pos = positional(args);
+  if (pos.length === 0 || pos[0] === undefined) {
+    throw new Error(`helper "${helper}" got an undefined value (a missing manifest field?) at template line ${opts?.loc?.start?.line ?? '?'}`);
+  }
+  return pos;
+}
+
 function cidrParts(v: unknown): [string, number] {
   const s = String(v);
   const i = s.lastIndexOf('/');
@@ -15,22 +28,22 @@ function cidrParts(v: unknown): [string, number] {
 }
 
 export const helpers: Record<string, HelperDelegate> = {
-  json: (...a: unknown[]) => JSON.stringify(positional(a)[0]),
-  yaml: (...a: unknown[]) => stringify(positional(a)[0], { lineWidth: 0 }).trimEnd(),
+  json: (...a: unknown[]) => JSON.stringify(required(a, 'json')[0]),
+  yaml: (...a: unknown[]) => stringify(required(a, 'yaml')[0], { lineWidth: 0 }).trimEnd(),
   /** join LIST [SEP=" "] */
   join: (...a: unknown[]) => {
-    const [list, sep] = positional(a);
+    const [list, sep] = required(a, 'join');
     return (Array.isArray(list) ? list : []).map(String).join(typeof sep === 'string' ? sep : ' ');
   },
   /** "192.168.22.13/24" → "192.168.22.13" */
-  cidrAddress: (...a: unknown[]) => cidrParts(positional(a)[0])[0],
+  cidrAddress: (...a: unknown[]) => cidrParts(required(a, 'cidrAddress')[0])[0],
   /** "192.168.22.13/24" → 24 */
-  cidrPrefix: (...a: unknown[]) => cidrParts(positional(a)[0])[1],
+  cidrPrefix: (...a: unknown[]) => cidrParts(required(a, 'cidrPrefix')[0])[1],
   eq: (...a: unknown[]) => {
     const [x, y] = positional(a);
     return x === y;
   },
-  lower: (...a: unknown[]) => String(positional(a)[0]).toLowerCase(),
+  lower: (...a: unknown[]) => String(required(a, 'lower')[0]).toLowerCase(),
   /** default VALUE FALLBACK: the fallback when VALUE is undefined/null/"" */
   default: (...a: unknown[]) => {
     const [v, d] = positional(a);

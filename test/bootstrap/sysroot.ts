@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, lstatSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+/** What a fresh Debian root has that the tasks read: users, hosts, sshd config, a few units. */
+export function makeSysroot(root: string): void {
+  const put = (p: string, text: string) => {
+    mkdirSync(join(root, p, '..'), { recursive: true });
+    writeFileSync(join(root, p), text);
+  };
+  put('etc/passwd', 'root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000:Admin:/home/admin:/bin/bash\n');
+  put('etc/group', 'root:x:0:\nadmin:x:1000:\n');
+  put('etc/hostname', 'debian\n');
+  put('etc/hosts', '127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n\n::1\t\tlocalhost ip6-localhost ip6-loopback\n');
+  put('etc/ssh/sshd_config', 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n');
+  mkdirSync(join(root, 'etc/ssh/sshd_config.d'), { recursive: true });
+  put('lib/systemd/system/ssh.service', '[Unit]\nDescription=OpenBSD Secure Shell server\n[Service]\nExecStart=/usr/sbin/sshd -D\n[Install]\nWantedBy=multi-user.target\nAlias=sshd.service\n');
+  put('lib/systemd/system/systemd-journald.service', '[Unit]\nDescription=Journal Service\n[Service]\nExecStart=/lib/systemd/systemd-journald\n');
+  mkdirSync(join(root, 'root'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(root, 'home/admin'), { recursive: true });
+  mkdirSync(join(root, 'var/lib'), { recursive: true });
+  mkdirSync(join(root, 'var/log'), { recursive: true });
+}
+
+/** path → sha256 (files), link target (symlinks), mode (dirs) for every entry under root, except `skip` dirs. */
+export function hashTree(root: string, skip: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      const rel = relative(root, p);
+      if (skip.some((s) => rel === s || rel.startsWith(`${s}/`))) continue;
+      const st = lstatSync(p);
+      const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
+      if (st.isSymbolicLink()) out[rel] = `link ${readlinkSync(p)}`;
+      else if (st.isDirectory()) {
+        out[rel] = `dir ${meta}`;
+        walk(p);
+      } else out[rel] = `${meta} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
+    }
+  };
+  walk(root);
+  return out;
+}
