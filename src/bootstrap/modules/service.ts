@@ -47,12 +47,7 @@ export async function readUnits(ctx: Context, units: string[]): Promise<Map<stri
   if (units.length === 0) return out;
   if (ctx.live) {
     const r = await ctx.exec('systemctl', ['show', '-p', 'Id,ActiveState,UnitFileState', '--', ...units]);
-    const blocks = r.stdout.split(/\n\s*\n/);
-    units.forEach((u, i) => {
-      const kv = Object.fromEntries((blocks[i] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-      out.set(u, { fileState: kv.UnitFileState || 'not-found', activeState: kv.ActiveState ?? null });
-    });
-    return out;
+    return parseShow(r.stdout, units);
   }
   const present: string[] = [];
   for (const u of units) {
@@ -67,6 +62,17 @@ export async function readUnits(ctx: Context, units: string[]): Promise<Map<stri
     present.forEach((u, i) => out.set(u, { fileState: (lines[i] ?? '').trim() || 'not-found', activeState: null }));
   }
   return out;
+}
+
+/** `systemctl show` prints one block per unit, in argument order, separated by blank lines. */
+export function parseShow(stdout: string, units: string[]): Map<string, UnitState> {
+  const blocks = stdout.split(/\n\s*\n/);
+  return new Map(
+    units.map((u, i) => {
+      const kv = Object.fromEntries((blocks[i] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      return [u, { fileState: kv.UnitFileState || 'not-found', activeState: kv.ActiveState ?? null }];
+    }),
+  );
 }
 
 async function anyExists(ctx: Context, paths: string[]): Promise<boolean> {

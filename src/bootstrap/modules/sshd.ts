@@ -1,7 +1,5 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { z } from 'zod';
 import type { CheckResult, Context, Module } from '../types.js';
 import { applyFile, checkFile, type FilePlan } from './file.js';
@@ -41,23 +39,27 @@ async function candidateConfig(ctx: Context, candidate: string): Promise<string>
   return parts.join('\n');
 }
 
-/** `sshd -t` on the full candidate config; a throwaway host key when the root has none yet (first boot). */
+/**
+ * `sshd -t` on the full candidate config, with the managed system's own sshd, users and host keys:
+ * run directly on a live node, through chroot under --root (so paths in the config resolve inside
+ * the root). A throwaway host key is added only when the root has none yet (first boot).
+ */
 async function validateSshd(ctx: Context, tmpDropIn: string): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), 'metis-sshd-'));
+  const work = `/run/metis-sshd-${randomBytes(4).toString('hex')}`;
+  await ctx.fs.mkdir(work, 0o700);
   try {
-    const cfg = join(work, 'sshd_config');
-    await fsp.writeFile(cfg, await candidateConfig(ctx, await fsp.readFile(tmpDropIn, 'utf8')), { mode: 0o600 });
+    const cfg = `${work}/sshd_config`;
+    await fsp.writeFile(ctx.fs.abs(cfg), await candidateConfig(ctx, await fsp.readFile(tmpDropIn, 'utf8')), { mode: 0o600 });
+    const argv = [SSHD, '-t', '-f', cfg];
     const keys = (await ctx.fs.readdir('/etc/ssh')).filter((f) => /^ssh_host_.*_key$/.test(f));
-    const argv = ['-t', '-f', cfg];
-    if (ctx.root !== '/') argv.push('-o', 'PidFile=none');
-    if (keys.length === 0 || ctx.root !== '/') {
-      const key = join(work, 'hostkey');
-      await ctx.exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
-      argv.push('-h', key);
+    if (keys.length === 0) {
+      await ctx.exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'metis-validate', '-f', ctx.fs.abs(`${work}/hostkey`)]);
+      argv.push('-h', `${work}/hostkey`);
     }
-    await ctx.exec(ctx.fs.abs(SSHD), argv);
+    if (ctx.live) await ctx.exec(argv[0]!, argv.slice(1));
+    else await ctx.exec('chroot', [ctx.root, ...argv]);
   } finally {
-    await fsp.rm(work, { recursive: true, force: true });
+    await ctx.fs.remove(work);
   }
 }
 

@@ -1,0 +1,64 @@
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseShow, serviceModule } from '../../../src/bootstrap/modules/service.js';
+import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
+import { makeSysroot } from '../sysroot.js';
+
+let root: string;
+let cleanup: () => void;
+beforeEach(() => {
+  ({ root, cleanup } = tempRoot('metis-mod-service-'));
+  makeSysroot(root);
+});
+afterEach(() => cleanup());
+
+const wants = (u: string) => join(root, 'etc/systemd/system/multi-user.target.wants', u);
+
+describe('service module under --root (systemctl --root, offline)', () => {
+  it('enables, then disables, a unit', async () => {
+    const ctx = makeContext({ root });
+    const first = await convergeLoop(serviceModule, { name: 'ssh', enabled: true }, ctx);
+    expect(first.diff).toEqual([{ target: 'unit ssh.service', before: 'disabled', after: 'enabled' }]);
+    expect(lstatSync(wants('ssh.service')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(wants('ssh.service'))).toBe('/lib/systemd/system/ssh.service');
+    await convergeLoop(serviceModule, { name: 'ssh.service', enabled: false }, makeContext({ root }));
+    expect(existsSync(wants('ssh.service'))).toBe(false);
+  });
+
+  it('reads all units of the run with one systemctl (prepare), missing unit files without asking', async () => {
+    const ctx = makeContext({ root });
+    const all = [{ name: 'ssh', enabled: true }, { name: 'systemd-journald', enabled: true }, { name: 'k3s-agent', enabled: true }].map((a) => serviceModule.args.parse(a));
+    await serviceModule.prepare!(all, ctx);
+    expect(ctx.exec.count()).toBe(1);
+    const checks = await Promise.all(all.map((a) => serviceModule.check(a, ctx)));
+    expect(ctx.exec.count()).toBe(1);
+    expect(checks.map((c) => c.status)).toEqual(['change', 'ok', 'change']);
+    expect(checks[2]!.reason).toBe('enable k3s-agent.service (is not-found)');
+  });
+
+  it('start/restart are live-only: skipped with a reason, enablement still managed', async () => {
+    const ctx = makeContext({ root });
+    const restart = await serviceModule.check(serviceModule.args.parse({ name: 'ssh', state: 'reloaded' }), ctx);
+    expect(restart).toEqual({ status: 'skip', reason: 'state reloaded: not live (--root)' });
+    const started = await convergeLoop(serviceModule, { name: 'ssh', enabled: true, state: 'started' }, ctx);
+    expect(started.reason).toBe('enable ssh.service (is disabled); state started: not live (--root)');
+  });
+
+  it('refuses args without enabled or state', () => {
+    expect(serviceModule.args.safeParse({ name: 'ssh' }).success).toBe(false);
+    expect(serviceModule.args.safeParse({ name: 'ssh; rm -rf /', enabled: true }).success).toBe(false);
+  });
+});
+
+describe('systemctl show parsing (live state, one batched call)', () => {
+  it('maps blocks to units in argument order', () => {
+    const out = 'Id=ssh.service\nActiveState=active\nUnitFileState=enabled\n\nId=k3s-agent.service\nActiveState=inactive\nUnitFileState=\n\nId=systemd-journald.service\nActiveState=active\nUnitFileState=static';
+    const m = parseShow(out, ['ssh.service', 'k3s-agent.service', 'systemd-journald.service']);
+    expect(Object.fromEntries(m)).toEqual({
+      'ssh.service': { fileState: 'enabled', activeState: 'active' },
+      'k3s-agent.service': { fileState: 'not-found', activeState: 'inactive' },
+      'systemd-journald.service': { fileState: 'static', activeState: 'active' },
+    });
+  });
+});
