@@ -37,8 +37,13 @@ export function debianSshd(): { binary: string; libs: string[] } | { skip: strin
   return { binary, libs: [...new Set(libs)] };
 }
 
-/** Debian 12's nodejs 18 (nodejs + libnode108 unpacked side by side); run it with LD_LIBRARY_PATH. */
-export function debianNode18(): { node: string; env: Record<string, string> } | { skip: string } {
+/**
+ * Debian 12's nodejs 18 (nodejs + libnode108 unpacked side by side). Debian's node loads some
+ * builtins from /usr/share/nodejs (acorn, cjs-module-lexer, undici packages), so it runs in a
+ * private mount namespace where an overlay adds those files to /usr/share; the host is untouched.
+ */
+export function debianNode18(): { argv: (args: string[]) => string[]; env: Record<string, string> } | { skip: string } {
+  if (process.getuid?.() !== 0) return { skip: 'needs root: private mount namespace for /usr/share/nodejs' };
   const policy = (() => {
     try {
       return execFileSync('apt-cache', ['madison', 'nodejs'], { encoding: 'utf8' });
@@ -48,9 +53,16 @@ export function debianNode18(): { node: string; env: Record<string, string> } | 
   })();
   const version = policy.split('\n').map((l) => l.split('|')[1]?.trim()).find((v) => v?.startsWith('18.'));
   if (!version) return { skip: 'no nodejs 18.x in the apt sources (apt-get update?)' };
-  const node = fetchDeb('nodejs', version);
-  if (typeof node !== 'string') return node;
-  const lib = fetchDeb('libnode108', version);
-  if (typeof lib !== 'string') return lib;
-  return { node: join(node, 'usr/bin/node'), env: { LD_LIBRARY_PATH: join(lib, 'usr/lib/x86_64-linux-gnu') } };
+  const dirs: string[] = [];
+  for (const [pkg, v] of [['nodejs', version], ['libnode108', version], ['node-acorn'], ['node-cjs-module-lexer'], ['node-undici']] as const) {
+    const d = fetchDeb(pkg, v);
+    if (typeof d !== 'string') return d;
+    dirs.push(d);
+  }
+  const [node, lib, ...shares] = dirs;
+  const lower = [...shares.map((d) => join(d, 'usr/share')), '/usr/share'].join(':');
+  return {
+    argv: (args) => ['unshare', '-m', 'sh', '-c', `mount -t overlay metis-node18 -o lowerdir=${lower} /usr/share && exec "$@"`, 'sh', join(node!, 'usr/bin/node'), ...args],
+    env: { LD_LIBRARY_PATH: join(lib!, 'usr/lib/x86_64-linux-gnu') },
+  };
 }

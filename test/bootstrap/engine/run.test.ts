@@ -182,3 +182,23 @@ describe('run: check mode, lock, report', () => {
     expect(hashTree(root)).toEqual(before);
   });
 });
+
+describe('run: secrets never leave redaction', () => {
+  it('a token rendered into a file, a diff, a failing command and a log is found 0 times in any output', async () => {
+    const token = /token: (\S+)/.exec(exampleManifestText)![1]!;
+    const files = {
+      'tasks/10-a.yaml':
+        writeTask('token file', '/etc/token', '{{k3s.token}}') +
+        writeTask('token in a failing validate', '/etc/t2', 'x', '    validate: ["false", "{{k3s.token}}", "%s"]\n'),
+    };
+    const check = await run(opts(files, { checkMode: true }));
+    const apply = await run(opts(files));
+    expect(exitCodeFor(apply)).toBe(6);
+    expect(readFileSync(join(root, 'etc/token'), 'utf8')).toBe(token);
+    const { formatDiffs } = await import('../../../src/bootstrap/diff-text.js');
+    const state = readFileSync(join(root, 'var/lib/metis/last-run.json'), 'utf8');
+    const all = [logs.join(''), JSON.stringify(check), JSON.stringify(apply), formatDiffs(check), formatDiffs(apply), state].join('\n');
+    expect(all).toContain('[redacted]');
+    expect(all.split(token).length - 1).toBe(0);
+  });
+});

@@ -1,0 +1,143 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleManifestText, tempRoot } from '../helpers/context.js';
+import { hashTree, makeSysroot } from './sysroot.js';
+
+// The issue's "done when", run against the built bundle as the node runs it.
+const BUNDLE = join(process.cwd(), 'dist/metis-bootstrap.js');
+const STATE = 'var/lib/metis';
+const TOKEN = /token: (\S+)/.exec(exampleManifestText)![1]!;
+const NODE_PASSWORD = /nodePassword: (\S+)/.exec(exampleManifestText)![1]!;
+
+beforeAll(() => {
+  if (!existsSync(BUNDLE) || statSync(BUNDLE).mtimeMs < statSync(join(process.cwd(), 'src/bootstrap/engine/run.ts')).mtimeMs) {
+    execFileSync('node', ['scripts/build.mjs'], { stdio: 'pipe' });
+  }
+});
+
+function bootstrap(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync('node', [BUNDLE, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('metis-bootstrap bundle against a sysroot', () => {
+  const { root, cleanup } = tempRoot('metis-cli-');
+  const manifest = join(root, '..', `${root.split('/').pop()}-node.yaml`);
+  const outputs: string[] = [];
+  const run = (...extra: string[]) => {
+    const r = bootstrap(['--root', root, '--manifest', manifest, ...extra]);
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  };
+  beforeAll(() => {
+    makeSysroot(root);
+    writeFileSync(manifest, exampleManifestText);
+  });
+  afterAll(() => {
+    cleanup();
+    writeFileSync(manifest, '');
+    execFileSync('rm', ['-f', manifest]);
+  });
+
+  it('converges (exit 2), then a second run is exit 0 with changed=0', () => {
+    const first = run();
+    expect(first.code, first.stderr + first.stdout).toBe(2);
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('titan-13\n');
+    expect(readFileSync(join(root, 'etc/ssh/sshd_config.d/60-metis.conf'), 'utf8')).toContain('Port 2277');
+    const second = run();
+    expect(second.code, second.stdout).toBe(0);
+    const lines = second.stdout.trim().split('\n');
+    expect(JSON.parse(lines[lines.length - 1]!).msg).toMatch(/^ok=\d+ changed=0 failed=0 skipped=\d+$/);
+    for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
+  });
+
+  it('a mutated managed file: --check exits 2 naming it and changes nothing; apply fixes it', () => {
+    writeFileSync(join(root, 'etc/systemd/journald.conf.d/60-metis.conf'), '[Journal]\nStorage=volatile\n');
+    const before = hashTree(root, [STATE]);
+    const check = run('--check', '--json', '--diff');
+    expect(check.code).toBe(2);
+    const report = JSON.parse(check.stdout);
+    expect(report.mode).toBe('check');
+    const drift = report.tasks.filter((t: { status: string }) => t.status === 'changed');
+    expect(drift.map((t: { name: string }) => t.name)).toContain('journald limits drop-in');
+    expect(JSON.stringify(drift)).toContain('/etc/systemd/journald.conf.d/60-metis.conf');
+    expect(check.stderr).toContain('-Storage=volatile');
+    expect(check.stderr).toContain('+Storage=persistent');
+    expect(hashTree(root, [STATE])).toEqual(before);
+    expect(JSON.parse(readFileSync(join(root, STATE, 'last-run.json'), 'utf8')).mode).toBe('check');
+
+    expect(run().code).toBe(2);
+    expect(readFileSync(join(root, 'etc/systemd/journald.conf.d/60-metis.conf'), 'utf8')).toContain('Storage=persistent');
+    expect(run('--check').code).toBe(0);
+  });
+
+  it('--tags early runs only the early tasks', () => {
+    writeFileSync(join(root, 'etc/hostname'), 'debian\n');
+    const r = run('--tags', 'early', '--json');
+    expect(r.code).toBe(2);
+    const names = JSON.parse(r.stdout).tasks.map((t: { name: string }) => t.name);
+    expect(names).toContain('hostname');
+    expect(names).not.toContain('journald limits drop-in');
+  });
+
+  it('no secret appears in any output, report, history or diff', () => {
+    run('--check', '--diff', '--json');
+    run('--diff');
+    const state = readdirSync(join(root, STATE, 'runs')).map((f) => readFileSync(join(root, STATE, 'runs', f), 'utf8'));
+    const all = [...outputs, readFileSync(join(root, STATE, 'last-run.json'), 'utf8'), ...state].join('\n');
+    expect(all.length).toBeGreaterThan(1000);
+    expect(all.split(TOKEN).length - 1).toBe(0);
+    expect(all.split(NODE_PASSWORD).length - 1).toBe(0);
+  });
+});
+
+describe('metis-bootstrap refuses bad input with exit 1, naming it, changing nothing', () => {
+  const { root, cleanup } = tempRoot('metis-cli-bad-');
+  beforeAll(() => makeSysroot(root));
+  afterAll(() => cleanup());
+
+  it.each([
+    ['wrong type', (t: string) => t.replace('port: 2277', 'port: twenty'), 'ssh.port'],
+    ['unknown key', (t: string) => t.replace('  arch: arm64', '  arch: arm64\n  colour: blue'), 'node.colour'],
+    ['bad hostname', (t: string) => t.replace('hostname: titan-13', 'hostname: Titan_13'), 'node.hostname'],
+    ['bad CIDR', (t: string) => t.replace('192.168.22.13/24', '192.168.22.13/33'), 'network.ipv4.address'],
+    ['newer schemaVersion', (t: string) => t.replace('schemaVersion: 1', 'schemaVersion: 99'), 'schemaVersion 99 is not supported'],
+  ])('%s', (_l, mutate, field) => {
+    const manifest = join(root, 'boot/firmware/metis/node.yaml');
+    execFileSync('mkdir', ['-p', join(root, 'boot/firmware/metis')]);
+    writeFileSync(manifest, mutate(exampleManifestText));
+    const before = hashTree(root);
+    const r = bootstrap(['--root', root]);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain(field);
+    expect(r.stdout + r.stderr).toContain('node.yaml');
+    expect(hashTree(root)).toEqual(before);
+    expect((r.stdout + r.stderr).includes(TOKEN)).toBe(false);
+  });
+
+  it.each([[['--bogus']], [['--root']], [['extra-positional']], [['--tags', '']]])('flags %j', (args) => {
+    const r = bootstrap(args);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/metis-bootstrap: /);
+  });
+
+  it('no manifest found → exit 1 listing where it looked', () => {
+    const { root: empty, cleanup: c } = tempRoot('metis-cli-empty-');
+    try {
+      const r = bootstrap(['--root', empty]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain('boot/firmware/metis/node.yaml');
+    } finally {
+      c();
+    }
+  });
+
+  it('--version and --help', () => {
+    expect(bootstrap(['--version']).stdout).toMatch(/^metis-bootstrap \d+\.\d+\.\d+\n$/);
+    const help = bootstrap(['--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--check', '--diff', '--json', '--manifest', '--root', '--state-dir', '--tags']) expect(help.stdout).toContain(flag);
+  });
+});

@@ -1,0 +1,49 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleManifestText, tempRoot } from '../helpers/context.js';
+import { debianNode18 } from './debian-debs.js';
+import { makeSysroot } from './sysroot.js';
+
+// The bundle must run on Debian 12's nodejs 18.20: run it with that very node, unpacked from the .debs.
+const node18 = debianNode18();
+if ('skip' in node18) console.warn(`skip: node 18 run: ${node18.skip}`);
+const BUNDLE = join(process.cwd(), 'dist/metis-bootstrap.js');
+
+describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
+  const { root, cleanup } = tempRoot('metis-node18-');
+  const node = (args: string[]) => {
+    const n = node18 as Exclude<typeof node18, { skip: string }>;
+    const [cmd, ...argv] = n.argv(args);
+    const r = spawnSync(cmd!, argv, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...n.env, NODE_EXTRA_CA_CERTS: '' } });
+    return { code: r.status, out: r.stdout + r.stderr };
+  };
+  const run = (args: string[]) => node([BUNDLE, ...args]);
+  beforeAll(() => {
+    if (!existsSync(BUNDLE)) execFileSync('node', ['scripts/build.mjs'], { stdio: 'pipe' });
+    makeSysroot(root);
+    writeFileSync(join(root, 'node.yaml'), exampleManifestText);
+  });
+  afterAll(() => cleanup());
+
+  it('is node 18', () => {
+    expect(node(['-e', 'process.stdout.write(process.version)']).out).toMatch(/^v18\.20\./);
+  });
+
+  it('--version', () => {
+    const r = run(['--version']);
+    expect(r.out).toMatch(/^metis-bootstrap \d/);
+    expect(r.code).toBe(0);
+  });
+
+  it('--check, apply and a converged re-run of a sysroot', () => {
+    const args = ['--root', root, '--manifest', join(root, 'node.yaml')];
+    const check = run([...args, '--check']);
+    expect(check.code, check.out).toBe(2);
+    expect(run(args).code).toBe(2);
+    const again = run(args);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toMatch(/ok=\d+ changed=0 failed=0/);
+  });
+});
