@@ -48,6 +48,34 @@ const targets = [
   { entry: 'src/burner/cli.ts', out: 'dist/metis.js', assets: false },
 ];
 
+/**
+ * Cold start: V8 must scan every function in a file before running it, and the engine with zod,
+ * pino, handlebars and yaml is ~2 MB of code. So the bootstrap's main module is bundled on its own
+ * and embedded in the CLI as one string literal (scanning a string is far cheaper than scanning
+ * code), compiled with vm.compileFunction only when a run needs it; --version/--help never pay.
+ */
+function lazyMainPlugin(define) {
+  return {
+    name: 'metis-lazy-main',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/main\.js$/ }, (args) => (args.importer.endsWith('src/bootstrap/cli.ts') ? { path: 'main', namespace: 'metis-lazy' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'metis-lazy' }, async () => {
+        const r = await build({ ...common, banner: {}, define, entryPoints: [join(repo, 'src/bootstrap/main.ts')], write: false, minifyWhitespace: true, minifySyntax: true });
+        const code = r.outputFiles[0].text;
+        return {
+          loader: 'js',
+          contents: `const { compileFunction } = require('node:vm');
+const code = ${JSON.stringify(code)};
+const mod = { exports: {} };
+compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: __filename + '#main' })(mod.exports, require, mod, __filename, __dirname);
+module.exports = mod.exports;
+`,
+        };
+      });
+    },
+  };
+}
+
 const assets = await collectAssets();
 // The repo is "type": "module"; the bundles are CommonJS (lazy module init keeps --version fast).
 // This marker makes node read dist/*.js as CommonJS here; installed alone on a node, .js is CJS anyway.
@@ -55,12 +83,8 @@ await mkdir(join(repo, 'dist'), { recursive: true });
 await writeFile(join(repo, 'dist/package.json'), '{ "type": "commonjs" }\n');
 for (const t of targets) {
   const outfile = join(repo, t.out);
-  await build({
-    ...common,
-    entryPoints: [join(repo, t.entry)],
-    outfile,
-    define: { ...common.define, ...(t.assets ? { __METIS_ASSETS__: JSON.stringify(assets) } : {}) },
-  });
+  const define = { ...common.define, ...(t.assets ? { __METIS_ASSETS__: JSON.stringify(assets) } : {}) };
+  await build({ ...common, entryPoints: [join(repo, t.entry)], outfile, define, plugins: t.assets ? [lazyMainPlugin(define)] : [] });
   await chmod(outfile, 0o755);
 }
 console.log(`built ${targets.map((t) => t.out).join(', ')} (${Object.keys(assets).length} embedded assets)`);
