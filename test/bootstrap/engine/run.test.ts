@@ -202,3 +202,25 @@ describe('run: secrets never leave redaction', () => {
     expect(all.split(token).length - 1).toBe(0);
   });
 });
+
+describe('run: secrets scrubbed from the card', () => {
+  const files = { 'tasks/10-a.yaml': writeTask('token file', '/etc/token', '{{k3s.token}}') };
+  const token = /token: (\S+)/.exec(exampleManifestText)![1]!;
+
+  it('are restored from STATE/secrets.json before validation', async () => {
+    writeFileSync(manifestPath, exampleManifestText.replace(token, 'metis:scrubbed'));
+    mkdirSync(join(root, 'var/lib/metis'), { recursive: true });
+    writeFileSync(join(root, 'var/lib/metis/secrets.json'), JSON.stringify({ 'k3s.token': token }));
+    const report = await run(opts(files));
+    expect(exitCodeFor(report)).toBe(2);
+    expect(read('etc/token')).toBe(token);
+  });
+
+  it('missing from the store: exit 1 naming the field, nothing changed', async () => {
+    writeFileSync(manifestPath, exampleManifestText.replace(token, 'metis:scrubbed'));
+    const report = await run(opts(files));
+    expect(exitCodeFor(report)).toBe(1);
+    expect(report.error).toMatch(/k3s\.token was scrubbed/);
+    expect(existsSync(join(root, 'etc/token'))).toBe(false);
+  });
+});
