@@ -1,0 +1,56 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempRoot } from '../helpers/context.js';
+
+const UNITS = join(process.cwd(), 'systemd');
+const HOST_UNITS = '/lib/systemd/system';
+const canVerify = spawnSync('systemd-analyze', ['--version']).status === 0 && existsSync(join(HOST_UNITS, 'sysinit.target'));
+if (!canVerify) console.warn('skip: systemd-analyze verify: needs the Debian systemd package (its units in /lib/systemd/system)');
+
+function directives(unit: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const line of readFileSync(join(UNITS, unit), 'utf8').split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line);
+    if (m) out.set(m[1]!, [...(out.get(m[1]!) ?? []), ...m[2]!.split(/\s+/).filter(Boolean)]);
+  }
+  return out;
+}
+
+describe('systemd units', () => {
+  const { root, cleanup } = tempRoot('metis-units-');
+  afterAll(() => cleanup());
+
+  it.skipIf(!canVerify)('pass systemd-analyze verify without a warning', () => {
+    cpSync(HOST_UNITS, join(root, 'lib/systemd/system'), { recursive: true });
+    mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+    for (const u of readdirSync(UNITS)) copyFileSync(join(UNITS, u), join(root, 'etc/systemd/system', u));
+    mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
+    writeFileSync(join(root, 'usr/local/bin/metis-bootstrap'), '#!/bin/sh\n');
+    chmodSync(join(root, 'usr/local/bin/metis-bootstrap'), 0o755);
+    const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, ...readdirSync(UNITS)], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
+  it('early unit runs the early tag before any network manager starts', () => {
+    const d = directives('metis-bootstrap-early.service');
+    expect(d.get('DefaultDependencies')).toEqual(['no']);
+    expect(d.get('Before')).toEqual(expect.arrayContaining(['network-pre.target', 'systemd-networkd.service', 'NetworkManager.service']));
+    expect(d.get('Wants')).toContain('network-pre.target');
+    expect(d.get('After')).toContain('local-fs.target');
+    expect(d.get('ExecStart')).toEqual(['/usr/local/bin/metis-bootstrap', '--tags', 'early']);
+  });
+
+  it('full converge waits for the network; timer repeats with a random delay', () => {
+    const d = directives('metis-bootstrap.service');
+    expect(d.get('After')).toEqual(expect.arrayContaining(['network-online.target', 'metis-bootstrap-early.service']));
+    expect(d.get('Wants')).toContain('network-online.target');
+    expect(d.get('Type')).toEqual(['oneshot']);
+    expect(d.get('SuccessExitStatus')).toEqual(['2']);
+    const t = directives('metis-bootstrap.timer');
+    expect(t.get('OnUnitActiveSec')).toBeDefined();
+    expect(t.get('RandomizedDelaySec')).toBeDefined();
+  });
+});
