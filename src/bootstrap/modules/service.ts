@@ -135,7 +135,9 @@ export const serviceModule: Module<Args, Plan> = {
     }
     if (plan!.action) {
       await reloadIfUnitsChanged(ctx);
-      await ctx.exec('systemctl', [plan!.action, '--', a.name]);
+      // reload-or-restart: a handler reloading a unit that is not running starts it instead of failing.
+      const verb = plan!.action === 'reload' ? 'reload-or-restart' : plan!.action;
+      await ctx.exec('systemctl', [verb, '--', a.name]);
     }
     ctx.facts.invalidate(factKey(a.name));
   },
