@@ -1,7 +1,7 @@
-import { hostname as liveHostname } from 'node:os';
 import { z } from 'zod';
 import { hostname as hostnameField } from '../../manifest/fields.js';
 import { NOT_LIVE } from '../context.js';
+import { liveHostname } from '../facts/system.js';
 import type { CheckResult, Context, Module } from '../types.js';
 import { applyFile, checkFile, type FilePlan } from './file.js';
 
@@ -46,7 +46,7 @@ export const hostnameModule: Module<Args, Plan> = {
     const reasons = parts.map((c) => c.reason!);
     let live = false;
     if (ctx.live) {
-      const now = liveHostname();
+      const now = await liveHostname(ctx);
       if (now !== a.name) {
         live = true;
         diff.push({ target: 'hostname (live)', before: now, after: a.name });
@@ -63,6 +63,9 @@ export const hostnameModule: Module<Args, Plan> = {
   },
   async apply(a, ctx, { plan }) {
     for (const f of plan!.files) await applyFile(ctx, f);
-    if (plan!.live) await ctx.exec('hostname', [a.name]);
+    if (plan!.live) {
+      await ctx.exec('hostname', [a.name]);
+      ctx.facts.invalidate('system:hostname');
+    }
   },
 };
