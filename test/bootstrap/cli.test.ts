@@ -1,20 +1,18 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleManifestText, tempRoot } from '../helpers/context.js';
 import { hashTree, makeSysroot } from './sysroot.js';
+import { BUNDLE, ensureBundle } from './bundle.js';
 
 // The "done when", run against the built bundle as the node runs it.
-const BUNDLE = join(process.cwd(), 'dist/metis-bootstrap.js');
 const STATE = 'var/lib/metis';
 const TOKEN = /token: (\S+)/.exec(exampleManifestText)![1]!;
 const NODE_PASSWORD = /nodePassword: (\S+)/.exec(exampleManifestText)![1]!;
 
 beforeAll(() => {
-  if (!existsSync(BUNDLE) || statSync(BUNDLE).mtimeMs < statSync(join(process.cwd(), 'src/bootstrap/engine/run.ts')).mtimeMs) {
-    execFileSync('node', ['scripts/build.mjs'], { stdio: 'pipe' });
-  }
+  ensureBundle();
 });
 
 function bootstrap(args: string[]): { code: number; stdout: string; stderr: string } {

@@ -1,15 +1,15 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleManifestText, tempRoot } from '../helpers/context.js';
 import { debianNode18 } from './debian-debs.js';
 import { makeSysroot } from './sysroot.js';
+import { BUNDLE, ensureBundle } from './bundle.js';
 
 // The bundle must run on Debian 12's nodejs 18.20: run it with that very node, unpacked from the .debs.
 const node18 = debianNode18();
 if ('skip' in node18) console.warn(`skip: node 18 run: ${node18.skip}`);
-const BUNDLE = join(process.cwd(), 'dist/metis-bootstrap.js');
 
 describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
   const { root, cleanup } = tempRoot('metis-node18-');
@@ -21,7 +21,7 @@ describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
   };
   const run = (args: string[]) => node([BUNDLE, ...args]);
   beforeAll(() => {
-    if (!existsSync(BUNDLE)) execFileSync('node', ['scripts/build.mjs'], { stdio: 'pipe' });
+    ensureBundle();
     makeSysroot(root);
     writeFileSync(join(root, 'node.yaml'), exampleManifestText);
   });

@@ -1,0 +1,21 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const BUNDLE = join(process.cwd(), 'dist/metis-bootstrap.js');
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds dist/ when any source, task or template is newer than the bundle (npm test builds first anyway). */
+export function ensureBundle(): string {
+  const sources = Math.max(...['src', 'tasks', 'templates', 'scripts'].map((d) => (existsSync(d) ? newest(d) : 0)));
+  if (!existsSync(BUNDLE) || statSync(BUNDLE).mtimeMs < sources) execFileSync('node', ['scripts/build.mjs'], { stdio: 'pipe' });
+  return BUNDLE;
+}
