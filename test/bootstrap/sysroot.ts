@@ -1,3 +1,5 @@
+import { afterEach, beforeEach } from 'vitest';
+import { tempRoot } from '../helpers/context.js';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, lstatSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -41,4 +43,16 @@ export function hashTree(root: string, skip: string[] = []): Record<string, stri
   };
   walk(root);
   return out;
+}
+
+/** A fresh temp root per test (a Debian-like sysroot unless debian: false), removed after it. */
+export function useSysroot(prefix: string, set: (root: string) => void, opts: { debian?: boolean } = {}): void {
+  let cleanup = () => {};
+  beforeEach(() => {
+    const t = tempRoot(prefix);
+    cleanup = t.cleanup;
+    if (opts.debian !== false) makeSysroot(t.root);
+    set(t.root);
+  });
+  afterEach(() => cleanup());
 }

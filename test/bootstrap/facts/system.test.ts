@@ -1,14 +1,13 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { liveHostname, liveInterfaces, osRelease } from '../../../src/bootstrap/facts/system.js';
-import { makeContext, tempRoot } from '../../helpers/context.js';
+import { useSysroot } from '../sysroot.js';
+import { makeContext } from '../../helpers/context.js';
 
 let root: string;
-let cleanup: () => void;
-beforeEach(() => ({ root, cleanup } = tempRoot('metis-facts-')));
-afterEach(() => cleanup());
+useSysroot('metis-facts-', (r) => (root = r), { debian: false });
 
 describe('system facts', () => {
   it('live hostname and interfaces come from the running kernel', async () => {

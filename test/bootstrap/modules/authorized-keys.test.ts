@@ -1,17 +1,12 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { authorizedKeysModule, BEGIN, END, withManagedBlock } from '../../../src/bootstrap/modules/authorized-keys.js';
-import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
-import { makeSysroot } from '../sysroot.js';
+import { convergeLoop, makeContext } from '../../helpers/context.js';
+import { useSysroot } from '../sysroot.js';
 
 let root: string;
-let cleanup: () => void;
-beforeEach(() => {
-  ({ root, cleanup } = tempRoot('metis-mod-keys-'));
-  makeSysroot(root);
-});
-afterEach(() => cleanup());
+useSysroot('metis-mod-keys-', (r) => (root = r));
 
 const k1 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPRmABP4nzXJlm3g1mXswQ5x7CDlV2P3NORfaZwINPlD op@a';
 const k2 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHk8gTl3dNQvR6mT1ZzK6v0oJ4lYxQzq8WcJ0b2Q5r1e op@b';

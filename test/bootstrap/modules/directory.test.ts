@@ -1,17 +1,12 @@
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { directoryModule } from '../../../src/bootstrap/modules/directory.js';
-import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
-import { makeSysroot } from '../sysroot.js';
+import { convergeLoop, makeContext } from '../../helpers/context.js';
+import { useSysroot } from '../sysroot.js';
 
 let root: string;
-let cleanup: () => void;
-beforeEach(() => {
-  ({ root, cleanup } = tempRoot('metis-mod-dir-'));
-  makeSysroot(root);
-});
-afterEach(() => cleanup());
+useSysroot('metis-mod-dir-', (r) => (root = r));
 
 describe('directory module', () => {
   it('creates nested with mode and owner', async () => {

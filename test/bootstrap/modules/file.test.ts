@@ -1,17 +1,12 @@
 import { chmodSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileModule } from '../../../src/bootstrap/modules/file.js';
-import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
-import { makeSysroot } from '../sysroot.js';
+import { convergeLoop, makeContext } from '../../helpers/context.js';
+import { useSysroot } from '../sysroot.js';
 
 let root: string;
-let cleanup: () => void;
-beforeEach(() => {
-  ({ root, cleanup } = tempRoot('metis-mod-file-'));
-  makeSysroot(root);
-});
-afterEach(() => cleanup());
+useSysroot('metis-mod-file-', (r) => (root = r));
 
 describe('file module', () => {
   it('creates a file with mode and owner', async () => {

@@ -1,17 +1,12 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hostnameModule, hostsWith } from '../../../src/bootstrap/modules/hostname.js';
-import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
-import { makeSysroot } from '../sysroot.js';
+import { convergeLoop, makeContext } from '../../helpers/context.js';
+import { useSysroot } from '../sysroot.js';
 
 let root: string;
-let cleanup: () => void;
-beforeEach(() => {
-  ({ root, cleanup } = tempRoot('metis-mod-hostname-'));
-  makeSysroot(root);
-});
-afterEach(() => cleanup());
+useSysroot('metis-mod-hostname-', (r) => (root = r));
 
 describe('hostname module', () => {
   it('writes /etc/hostname and the 127.0.1.1 line; live hostname skipped under --root', async () => {

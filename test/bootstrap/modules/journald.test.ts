@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { journaldModule } from '../../../src/bootstrap/modules/journald.js';
-import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
+import { useSysroot } from '../sysroot.js';
+import { convergeLoop, makeContext } from '../../helpers/context.js';
 
 let root: string;
-let cleanup: () => void;
-beforeEach(() => ({ root, cleanup } = tempRoot('metis-mod-journald-')));
-afterEach(() => cleanup());
+useSysroot('metis-mod-journald-', (r) => (root = r), { debian: false });
 
 describe('journald module', () => {
   it('writes the drop-in from the manifest section', async () => {

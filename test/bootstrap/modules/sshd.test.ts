@@ -1,19 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { sshdModule, SSHD_DROPIN } from '../../../src/bootstrap/modules/sshd.js';
-import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
-import { makeSysroot } from '../sysroot.js';
+import { convergeLoop, makeContext } from '../../helpers/context.js';
+import { useSysroot } from '../sysroot.js';
 import { debianSshd } from '../debian-debs.js';
 
 let root: string;
-let cleanup: () => void;
-beforeEach(() => {
-  ({ root, cleanup } = tempRoot('metis-mod-sshd-'));
-  makeSysroot(root);
-});
-afterEach(() => cleanup());
+useSysroot('metis-mod-sshd-', (r) => (root = r));
 
 const args = { port: 2277, passwordAuthentication: false, permitRootLogin: 'prohibit-password' };
 

@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { templateModule } from '../../../src/bootstrap/modules/template.js';
 import { loadAssets } from '../../../src/bootstrap/assets.js';
-import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
+import { useSysroot } from '../sysroot.js';
+import { convergeLoop, makeContext } from '../../helpers/context.js';
 
 let root: string;
-let cleanup: () => void;
-beforeEach(() => ({ root, cleanup } = tempRoot('metis-mod-template-')));
-afterEach(() => cleanup());
+useSysroot('metis-mod-template-', (r) => (root = r), { debian: false });
 
 const templates = new Map([
   ['t/hosts.hbs', '# {{node.hostname}} <{{node.class}}>\n{{#each network.dns}}nameserver {{this}}\n{{/each}}addr {{cidrAddress network.ipv4.address}}/{{cidrPrefix network.ipv4.address}} {{extra}}\n'],
