@@ -1,0 +1,90 @@
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { errorMessage, MetisError } from '../lib/errors.js';
+import { buildImage } from './build.js';
+import { pushImage } from './push.js';
+import { loadImageSpec } from './spec.js';
+
+const USAGE = `usage:
+  metis image build CLASS [--inventory DIR] [--out FILE] [--cache DIR] [--mirror URL]
+                          [--bundle FILE] [--units DIR] [--k3s FILE] [--overlay DIR]... [--enable UNIT]... [--json]
+  metis image push FILE oci://REGISTRY/REPO:TAG [--insecure]
+
+build needs Linux and root. CLASS is a class name (INVENTORY/classes/CLASS.yaml) or a YAML file.
+The mirror is read from /etc/apt/sources.list.d/debian.sources unless --mirror is given.`;
+
+export interface ImageCommandIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Directory of the running bundle (dist/): the bootstrap bundle and ../systemd are found from it. */
+  distDir: string;
+}
+
+function defaultIo(): ImageCommandIo {
+  return {
+    out: (l) => process.stdout.write(`${l}\n`),
+    err: (l) => process.stderr.write(`${l}\n`),
+    distDir: dirname(resolve(process.argv[1] ?? '.')),
+  };
+}
+
+async function build(argv: string[], io: ImageCommandIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      inventory: { type: 'string', default: 'inventory' },
+      out: { type: 'string' },
+      cache: { type: 'string', default: join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'metis', 'image') },
+      mirror: { type: 'string' },
+      bundle: { type: 'string', default: join(io.distDir, 'metis-bootstrap.js') },
+      units: { type: 'string', default: join(io.distDir, '..', 'systemd') },
+      k3s: { type: 'string' },
+      overlay: { type: 'string', multiple: true, default: [] },
+      enable: { type: 'string', multiple: true, default: [] },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new MetisError('E_USAGE', `image build takes one CLASS\n${USAGE}`);
+  const { spec } = await loadImageSpec(positionals[0]!, values.inventory);
+  if (values.k3s) spec.k3sBinary = values.k3s;
+  const result = await buildImage({
+    spec,
+    out: resolve(values.out ?? `${spec.name}.img`),
+    cacheDir: resolve(values.cache),
+    mirror: values.mirror,
+    payload: {
+      bundle: resolve(values.bundle),
+      unitsDir: resolve(values.units),
+      overlays: values.overlay.map((o) => resolve(o)),
+      enable: values.enable,
+    },
+    log: values.json ? () => {} : io.err,
+  });
+  if (values.json) io.out(JSON.stringify(result));
+  else io.out(`built ${result.image} in ${(result.durationMs / 1000).toFixed(1)} s\nsha256 ${result.sha256}`);
+  return 0;
+}
+
+async function push(argv: string[], io: ImageCommandIo): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { insecure: { type: 'boolean', default: false } } });
+  if (positionals.length !== 2) throw new MetisError('E_USAGE', `image push takes FILE and oci://REGISTRY/REPO:TAG\n${USAGE}`);
+  const r = await pushImage(resolve(positionals[0]!), positionals[1]!, { insecure: values.insecure });
+  io.out(`pushed ${positionals[1]} (${r.digest})`);
+  return 0;
+}
+
+/** `metis image …`: the burner CLI dispatches here. Returns the exit code; never exits itself. */
+export async function imageCommand(argv: string[], io: ImageCommandIo = defaultIo()): Promise<number> {
+  const [sub, ...rest] = argv;
+  try {
+    if (sub === 'build') return await build(rest, io);
+    if (sub === 'push') return await push(rest, io);
+    io.err(sub && sub !== '--help' && sub !== '-h' ? `unknown image command: ${sub}\n${USAGE}` : USAGE);
+    return sub && sub !== '--help' && sub !== '-h' ? 1 : 0;
+  } catch (err) {
+    io.err(`metis image ${sub}: ${errorMessage(err)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,99 @@
+import { chmod, copyFile, mkdir, readdir, rm, writeFile, lstat, readlink, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { run, type Log } from './run.js';
+import type { ImageSpec } from './spec.js';
+
+export interface Payload {
+  /** dist/metis-bootstrap.js, installed as /usr/local/bin/metis-bootstrap. */
+  bundle: string;
+  /** Directory with the metis-bootstrap*.service/.timer units. */
+  unitsDir: string;
+  /** Directories copied over the root tree, in order (test NIC names, extra units, …). */
+  overlays: string[];
+  /** Extra units to enable beside Metis's own. */
+  enable: string[];
+}
+
+export interface DiskIds {
+  /** ext4 UUID of the root filesystem. */
+  rootUuid: string;
+  /** FAT volume id, 8 hex digits. */
+  bootSerial: string;
+}
+
+/** `XXXX-XXXX`, as blkid and fstab spell a FAT volume id. */
+export function fatUuid(serial: string): string {
+  return `${serial.slice(0, 4)}-${serial.slice(4)}`.toUpperCase();
+}
+
+export function fstab(spec: ImageSpec, ids: DiskIds): string {
+  // umask=0077: the card's manifest holds secrets until the first converge scrubs them.
+  return [
+    '# Written by metis image build. Metis adds its managed mounts below.',
+    `UUID=${ids.rootUuid} / ext4 defaults,noatime 0 1`,
+    `UUID=${fatUuid(ids.bootSerial)} ${spec.bootPath} vfat defaults,umask=0077,nofail,x-systemd.device-timeout=10s 0 2`,
+    '',
+  ].join('\n');
+}
+
+// First boot of a card without manifest host keys: sshd needs keys before it starts. Ordered after
+// the early bootstrap, which restores the node's own keys from the manifest when it has them.
+const HOSTKEYS_UNIT = `[Unit]
+Description=Generate SSH host keys missing on this card
+DefaultDependencies=no
+After=local-fs.target metis-bootstrap-early.service
+Before=ssh.service sysinit.target
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=sysinit.target
+`;
+
+/** Everything that makes one node differ from another is removed, so each card gets its own. */
+export async function stripIdentity(root: string, log: Log): Promise<void> {
+  // Empty (not absent): systemd then treats the boot as first boot and writes a fresh id.
+  await writeFile(join(root, 'etc/machine-id'), '');
+  const dbusId = join(root, 'var/lib/dbus/machine-id');
+  const st = await lstat(dbusId).catch(() => undefined);
+  if (st && !(st.isSymbolicLink() && (await readlink(dbusId)) === '/etc/machine-id')) await unlink(dbusId);
+  for (const f of await readdir(join(root, 'etc/ssh')).catch(() => [] as string[])) {
+    if (/^ssh_host_.*_key(\.pub)?$/.test(f)) await rm(join(root, 'etc/ssh', f));
+  }
+  const iscsiDir = join(root, 'etc/iscsi');
+  if ((await readdir(iscsiDir).catch(() => null)) !== null) {
+    // open-iscsi's startup checks turn this into a fresh iqn on the node's first boot.
+    await writeFile(join(iscsiDir, 'initiatorname.iscsi'), 'GenerateName=yes\n', { mode: 0o600 });
+  }
+  for (const f of ['var/lib/systemd/random-seed', 'var/lib/systemd/credential.secret', 'etc/resolv.conf']) {
+    await rm(join(root, f), { force: true });
+  }
+  await writeFile(join(root, 'etc/resolv.conf'), '');
+  await writeFile(join(root, 'etc/hostname'), 'localhost\n');
+  await rm(join(root, 'var/cache/apt/archives'), { recursive: true, force: true });
+  await mkdir(join(root, 'var/cache/apt/archives/partial'), { recursive: true });
+  log('identity stripped: machine-id empty, no SSH host keys, iSCSI GenerateName=yes');
+}
+
+/** Installs Metis and the class payload into a copy of the base tree and enables the units. */
+export async function customize(root: string, spec: ImageSpec, payload: Payload, ids: DiskIds, log: Log): Promise<void> {
+  for (const o of payload.overlays) await run(log, 'cp', ['-a', '--no-preserve=ownership', `${o}/.`, `${root}/`]);
+  await mkdir(join(root, 'usr/local/bin'), { recursive: true });
+  await copyFile(payload.bundle, join(root, 'usr/local/bin/metis-bootstrap'));
+  await chmod(join(root, 'usr/local/bin/metis-bootstrap'), 0o755);
+  if (spec.k3sBinary) {
+    await copyFile(spec.k3sBinary, join(root, 'usr/local/bin/k3s'));
+    await chmod(join(root, 'usr/local/bin/k3s'), 0o755);
+  }
+  const units = (await readdir(payload.unitsDir)).filter((f) => /\.(service|timer)$/.test(f));
+  for (const u of units) await copyFile(join(payload.unitsDir, u), join(root, 'etc/systemd/system', u));
+  await writeFile(join(root, 'etc/systemd/system/metis-ssh-hostkeys.service'), HOSTKEYS_UNIT);
+  await mkdir(join(root, spec.bootPath.slice(1)), { recursive: true });
+  await writeFile(join(root, 'etc/fstab'), fstab(spec, ids));
+  const enable = [...units.map((u) => basename(u)), 'metis-ssh-hostkeys.service', ...payload.enable];
+  await run(log, 'systemctl', [`--root=${root}`, 'enable', ...enable]);
+  await stripIdentity(root, log);
+}
