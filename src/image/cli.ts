@@ -58,7 +58,7 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
       bundle: resolve(values.bundle),
       unitsDir: resolve(values.units),
       overlays: values.overlay.map((o) => resolve(o)),
-      enable: values.enable,
+      enable: [...spec.enable, ...values.enable],
     },
     log: values.json ? () => {} : io.err,
   });

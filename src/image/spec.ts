@@ -24,6 +24,8 @@ export const imageSpecSchema = z.object({
   k3sBinary: z.string().optional(),
   /** Kernel command line the image boots with (written to cmdline.txt on the boot partition). */
   cmdline: z.string().default('console=ttyS0 rw'),
+  /** Units the image enables beside Metis's own (e.g. systemd-networkd for networkd classes). */
+  enable: z.array(z.string().regex(/^[A-Za-z0-9@_.-]+\.(service|timer|socket|target|path)$/, 'must be a unit name')).default([]),
 });
 export type ImageSpec = z.output<typeof imageSpecSchema>;
 

@@ -1,0 +1,294 @@
+# shellcheck shell=bash
+# Helpers for test/e2e/run.sh. Names of shared machine resources carry "mte2e" + our PID so
+# parallel runs (and other engineers' tests) never collide.
+NS="metis-e2e-$$"
+TAP="mte2e$$"
+NET=10.213.7
+GW="$NET.1"
+TGT_CTL=$((7000 + $$ % 1000))
+TARGET_IQN="iqn.2026-11.test.metis:e2e-lun"
+K3S_VERSION="v1.31.5+k3s1"
+UUID_A="6d1c0a55-2f0e-4c61-9a7e-0e2e00000a01"
+UUID_B="6d1c0a55-2f0e-4c61-9a7e-0e2e00000b02"
+declare -a PIDS=() RESULTS=()
+declare -A QEMU_PID=()
+FAILED=0
+
+log() { printf '[e2e %4ss] %s\n' "$(($(date +%s) - T_START))" "$*"; }
+
+# result PASS|FAIL|NOTRUN NAME DETAIL
+result() {
+  RESULTS+=("$(printf '%-6s %-44s %s' "$1" "$2" "${3:-}")")
+  [[ $1 == PASS ]] || FAILED=1
+  log "$1: $2${3:+ — $3}"
+}
+
+# check NAME COMMAND...: PASS when the command succeeds.
+check() {
+  local name=$1
+  shift
+  local out
+  if out=$("$@" 2>&1); then result PASS "$name"; else result FAIL "$name" "$(tail -c 400 <<<"$out" | tr '\n' ' ')"; fi
+}
+
+summary() {
+  echo
+  echo "================ Metis e2e summary ($(($(date +%s) - T_START)) s) ================"
+  printf '%s\n' "${RESULTS[@]}"
+  [[ -f $WORK/timings ]] && cat "$WORK/timings"
+  if [[ $FAILED -eq 0 ]]; then echo "e2e: PASS"; else echo "e2e: FAIL (steps above marked FAIL or NOTRUN)"; fi
+  exit "$FAILED"
+}
+
+cleanup() {
+  local p
+  # tgtd ignores SIGTERM while it has targets: take the test target down first.
+  tgtadm -C "$TGT_CTL" --op delete --mode system --force >/dev/null 2>&1
+  for p in "${QEMU_PID[@]}" "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${QEMU_PID[@]}" "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  ip netns del "$NS" 2>/dev/null
+  rm -f "/var/run/tgtd/socket.$TGT_CTL" "/var/run/tgtd/socket.$TGT_CTL.lock"
+  if [[ -n ${E2E_KEEP:-} ]]; then echo "e2e: kept $WORK"; else rm -rf "$WORK"; fi
+}
+
+# ---------- image ----------
+image_cli() {
+  # The real `metis image` when dist/metis.js dispatches it; src/image straight otherwise.
+  if node dist/metis.js image --help 2>&1 | grep -q 'metis image build'; then
+    node dist/metis.js image "$@"
+  else
+    [[ -f $WORK/image-cli.mjs ]] || npx esbuild test/e2e/lib/image-cli.ts --bundle --packages=external --platform=node \
+      --format=esm --log-level=warning --outfile="$CACHE/image-cli.mjs" >/dev/null && cp "$CACHE/image-cli.mjs" "$WORK/image-cli.mjs"
+    log "note: dist/metis.js does not dispatch 'image' yet; running src/image/cli.ts directly"
+    METIS_REPO="$REPO" node "$CACHE/image-cli.mjs" "$@"
+  fi
+}
+
+step_image() {
+  local key
+  key=$( (echo "${E2E_EXTRA_OVERLAY:-}"; cat test/e2e/fixtures/class/e2e-amd64.yaml dist/metis-bootstrap.js systemd/* test/fixtures/k3s-standin/k3s src/image/*.ts
+    find test/e2e/fixtures/overlay -type f -print0 | sort -z | xargs -0 cat) | sha256sum | cut -c1-16)
+  IMG="$CACHE/e2e-amd64-$key.img"
+  local t0=$SECONDS
+  # Developer knob only (CI never sets it): an extra overlay, e.g. to reach a guest while a module is missing.
+  [[ -n ${E2E_EXTRA_OVERLAY:-} ]] && log "WARNING: E2E_EXTRA_OVERLAY=$E2E_EXTRA_OVERLAY is baked into the image; results are not the proof"
+  if [[ -f $IMG && -f ${IMG%.img}.vmlinuz && -f ${IMG%.img}.initrd.img ]]; then
+    result PASS "1 class image (cached)" "$(basename "$IMG")"
+  else
+    rm -f "$CACHE"/e2e-amd64-*.img "$CACHE"/e2e-amd64-*.{vmlinuz,initrd.img,bmap} "$CACHE"/e2e-amd64-*.img.{sha256,bmap}
+    if image_cli build test/e2e/fixtures/class/e2e-amd64.yaml --cache "$REPO/.cache/metis-image" --out "$IMG" \
+      --k3s test/fixtures/k3s-standin/k3s --overlay test/e2e/fixtures/overlay ${E2E_EXTRA_OVERLAY:+--overlay "$E2E_EXTRA_OVERLAY"} >"$WORK/build.log" 2>&1; then
+      result PASS "1 class image build" "$((SECONDS - t0)) s"
+      echo "image build: $((SECONDS - t0)) s" >>"$WORK/timings"
+    else
+      tail -20 "$WORK/build.log"
+      result FAIL "1 class image build" "see log above"
+      summary
+    fi
+  fi
+  # The image must carry no identity: checked on the built bytes, before any node touches them.
+  local root_off
+  root_off=$(sfdisk -J "$IMG" | node -e 'const t=JSON.parse(require("fs").readFileSync(0)).partitiontable; console.log(t.partitions[1].start*512)')
+  check "1 image has no identity" image_has_no_identity "$root_off"
+}
+
+image_has_no_identity() {
+  local mid keys gen
+  mid=$(debugfs -R 'cat /etc/machine-id' "$IMG?offset=$1" 2>/dev/null)
+  keys=$(debugfs -R 'ls /etc/ssh' "$IMG?offset=$1" 2>/dev/null | grep -o 'ssh_host_[a-z0-9]*_key' | head -1)
+  gen=$(debugfs -R 'cat /etc/iscsi/initiatorname.iscsi' "$IMG?offset=$1" 2>/dev/null)
+  [[ -z $mid ]] || { echo "machine-id is set: $mid"; return 1; }
+  [[ -z $keys ]] || { echo "host key present: $keys"; return 1; }
+  [[ $gen == GenerateName=yes ]] || { echo "initiatorname.iscsi: $gen"; return 1; }
+}
+
+# ---------- namespace and services ----------
+setup_namespace() {
+  ip netns add "$NS" && ip -n "$NS" link set lo up &&
+    ip -n "$NS" tuntap add dev "$TAP" mode tap && ip -n "$NS" addr add "$GW/24" dev "$TAP" && ip -n "$NS" link set "$TAP" up ||
+    { result FAIL "3 network namespace"; summary; }
+}
+
+setup_disks() {
+  truncate -s 64M "$WORK/disk-a.raw" "$WORK/disk-b.raw" "$WORK/lun.raw"
+  mkfs.ext4 -q -F -U "$UUID_A" -L e2e-a "$WORK/disk-a.raw" && mkfs.ext4 -q -F -U "$UUID_B" -L e2e-b "$WORK/disk-b.raw" ||
+    { result FAIL "3 extra disks"; summary; }
+}
+
+setup_iscsi() {
+  ip netns exec "$NS" tgtd -f -C "$TGT_CTL" --iscsi "portal=$GW:3260" >"$WORK/tgtd.log" 2>&1 &
+  PIDS+=($!)
+  local ok=
+  for _ in $(seq 50); do
+    if tgtadm -C "$TGT_CTL" --lld iscsi --op show --mode target >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.1
+  done
+  [[ -n $ok ]] &&
+    tgtadm -C "$TGT_CTL" --lld iscsi --op new --mode target --tid 1 -T "$TARGET_IQN" &&
+    tgtadm -C "$TGT_CTL" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$WORK/lun.raw" &&
+    tgtadm -C "$TGT_CTL" --lld iscsi --op bind --mode target --tid 1 -I ALL ||
+    { cat "$WORK/tgtd.log"; result FAIL "3 iSCSI target (tgtd)"; summary; }
+}
+
+setup_cacerts() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=k3s-server-ca@e2e" \
+    -keyout "$WORK/ca.key" -out "$WORK/ca.crt" >/dev/null 2>&1 &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=k3s" -keyout "$WORK/srv.key" -out "$WORK/srv.csr" >/dev/null 2>&1 &&
+    openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
+      -extfile <(printf 'subjectAltName=IP:%s\n' "$GW") -out "$WORK/srv.crt" >/dev/null 2>&1 ||
+    { result FAIL "3 cacerts certificates"; summary; }
+  ip netns exec "$NS" node test/e2e/lib/cacerts-server.mjs "$GW" 6443 "$WORK/srv.crt" "$WORK/srv.key" "$WORK/ca.crt" >"$WORK/cacerts.log" 2>&1 &
+  PIDS+=($!)
+  local ok=
+  for _ in $(seq 50); do
+    if ip netns exec "$NS" curl -sk "https://$GW:6443/cacerts" 2>/dev/null | grep -q 'BEGIN CERTIFICATE' ||
+      ip netns exec "$NS" node -e "require('https').get('https://$GW:6443/cacerts',{rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" 2>/dev/null; then
+      ok=1
+      break
+    fi
+    sleep 0.2
+  done
+  [[ -n $ok ]] || { cat "$WORK/cacerts.log"; result FAIL "3 /cacerts endpoint"; summary; }
+}
+
+make_secrets() {
+  ssh-keygen -q -t ed25519 -N '' -C metis-e2e -f "$WORK/id_ed25519"
+  local ca_hash
+  ca_hash=$(sha256sum "$WORK/ca.crt" | cut -c1-64)
+  SECRET_PW="e2e$(openssl rand -hex 12)"
+  NODE_PW="np$(openssl rand -hex 12)"
+  TOKEN="K10$ca_hash::server:$SECRET_PW"
+}
+
+# ---------- burn ----------
+manifest_for() {
+  cat <<EOF
+schemaVersion: 1
+node: { hostname: e2e-node-$1, class: e2e-amd64, arch: amd64 }
+network:
+  interface: end0
+  renderer: networkd
+  ipv4: { address: $NET.1$1/24, gateway: $GW }
+  dns: [$GW]
+ssh:
+  port: 2277
+  authorizedKeys:
+    - user: root
+      keys: ["$(cat "$WORK/id_ed25519.pub")"]
+mounts:
+  - { uuid: $UUID_A, path: /mnt/e2e-a, fstype: ext4, options: [defaults, noatime] }
+  - { uuid: $UUID_B, path: /mnt/e2e-b, fstype: ext4 }
+iscsi:
+  enabled: true
+k3s:
+  role: agent
+  version: $K3S_VERSION
+  serverUrl: https://$GW:6443
+  token: "$TOKEN"
+  nodePassword: "$NODE_PW"
+  labels: { metis.io/class: e2e-amd64, metis.io/e2e: "node-$1" }
+journald: { storage: persistent, systemMaxUse: 64M }
+EOF
+}
+
+fat_offset() { sfdisk -J "$1" | node -e 'const t=JSON.parse(require("fs").readFileSync(0)).partitiontable; console.log(t.partitions[0].start*512)'; }
+
+burn_node() {
+  local n=$1 out="$WORK/node$1.img"
+  manifest_for "$n" >"$WORK/node$n.yaml"
+  if node dist/metis.js --help 2>&1 | grep -q 'metis burn'; then
+    if burn_with_metis "$n" "$out" >"$WORK/burn$n.log" 2>&1; then
+      result PASS "2 metis burn node $n"
+    else
+      tail -15 "$WORK/burn$n.log"
+      result FAIL "2 metis burn node $n" "see log above"
+      burn_by_hand "$n" "$out"
+    fi
+  else
+    result NOTRUN "2 metis burn node $n" "dist/metis.js has no burn command yet; manifest injected with mcopy instead"
+    burn_by_hand "$n" "$out"
+  fi
+}
+
+# Stand-in for the burner when it is missing or failed, so the later steps still test the bootstrap.
+burn_by_hand() {
+  local n=$1 out=$2 off
+  cp --sparse=always "$IMG" "$out"
+  off=$(fat_offset "$out")
+  mmd -i "$out@@$off" ::/metis 2>/dev/null
+  mcopy -o -i "$out@@$off" "$WORK/node$n.yaml" ::/metis/node.yaml
+}
+
+burn_with_metis() {
+  local n=$1 out=$2 inv="$WORK/inventory"
+  # test/e2e/fixtures/inventory holds the test cluster; the run's own SSH key and token are filled in.
+  rm -rf "$inv" && cp -r test/e2e/fixtures/inventory "$inv"
+  sed -i "s|@PUBKEY@|$(cat "$WORK/id_ed25519.pub")|; s|@GW@|$GW|g; s|@NET@|$NET|g" "$inv"/*/*.yaml "$inv"/*.yaml 2>/dev/null
+  printf '%s' "$TOKEN" >"$WORK/token"
+  METIS_E2E_TOKEN_FILE="$WORK/token" METIS_E2E_NODE_PASSWORD="$NODE_PW" METIS_E2E_TOKEN="$TOKEN" \
+    node dist/metis.js burn "e2e-node-$n" --inventory "$inv" --to "$out" --image "$IMG" --yes
+}
+
+# ---------- boot ----------
+gssh() {
+  local n=$1
+  shift
+  ip netns exec "$NS" ssh -q -p 2277 -i "$WORK/id_ed25519" -o BatchMode=yes -o ConnectTimeout=4 \
+    -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=$WORK/known_hosts$n" "root@$NET.1$n" "$@"
+}
+
+boot_node() {
+  local n=$1 phase=$2 img="$WORK/node$1.img" ov="$WORK/node$1.qcow2" off cmdline
+  if [[ $phase == first ]]; then
+    qemu-img create -q -f qcow2 -b "$img" -F raw "$ov" || return 1
+  fi
+  off=$(fat_offset "$img")
+  cmdline=$(mtype -i "$img@@$off" ::/cmdline.txt | tr -d '\r\n')
+  local log="$WORK/node$n-$phase.console"
+  local t0
+  t0=$(date +%s.%N)
+  ip netns exec "$NS" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot \
+    -kernel "${IMG%.img}.vmlinuz" -initrd "${IMG%.img}.initrd.img" -append "$cmdline" \
+    -drive "file=$ov,format=qcow2,if=virtio" \
+    -drive "file=$WORK/disk-a.raw,format=raw,if=virtio" -drive "file=$WORK/disk-b.raw,format=raw,if=virtio" \
+    -netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:e2:e0:1$n" \
+    -serial "file:$log" -monitor none -display none </dev/null >/dev/null 2>&1 &
+  QEMU_PID[$n]=$!
+  log "node $n ($phase boot): qemu pid ${QEMU_PID[$n]}"
+  # Converged = the full bootstrap unit has run to its end this boot. Bounded: 10 minutes.
+  local deadline=$((SECONDS + 600)) state=""
+  while ((SECONDS < deadline)); do
+    kill -0 "${QEMU_PID[$n]}" 2>/dev/null || { log "qemu exited early"; tail -30 "$log"; return 1; }
+    state=$(gssh "$n" systemctl show -p ExecMainExitTimestampMonotonic --value metis-bootstrap.service 2>/dev/null)
+    [[ -n $state && $state != 0 ]] && break
+    sleep 3
+  done
+  if [[ -z $state || $state == 0 ]]; then
+    log "node $n not converged within 600 s; console tail:"
+    tail -40 "$log"
+    result FAIL "3 boot node $n ($phase)" "no SSH on $NET.1$n:2277 or bootstrap not finished"
+    return 1
+  fi
+  local t1 share
+  t1=$(date +%s.%N)
+  share=$(gssh "$n" 'for u in metis-bootstrap-early metis-bootstrap; do systemctl show -p ExecMainStartTimestampMonotonic,ExecMainExitTimestampMonotonic --value $u.service; done' |
+    awk 'NR%2==1{s=$1} NR%2==0{t+=($1-s)} END{printf "%.1f", t/1e6}')
+  local k_conv
+  k_conv=$(awk -v s="$state" 'BEGIN{printf "%.1f", s/1e6}')
+  echo "node $n $phase boot: power-on → converged seen from host $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s; kernel start → converged $k_conv s; bootstrap's own share $share s" >>"$WORK/timings"
+  result PASS "3 boot node $n ($phase) converged" "$(tail -1 "$WORK/timings" | cut -d: -f2-)"
+}
+
+shutdown_node() {
+  local n=$1 p=${QEMU_PID[$1]:-}
+  [[ -n $p ]] || return 0
+  gssh "$n" systemctl poweroff >/dev/null 2>&1
+  for _ in $(seq 120); do kill -0 "$p" 2>/dev/null || break; sleep 1; done
+  kill "$p" 2>/dev/null
+  wait "$p" 2>/dev/null
+  unset "QEMU_PID[$n]"
+}
