@@ -4,7 +4,7 @@
 # Usage: arm64-smoke.sh CACHE_DIR. Exit 0 = pass. The arm64 root is cached by its inputs.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
-CACHE=${1:?cache dir}
+CACHE=$(realpath -m "${1:?cache dir}")
 SUITE=bookworm
 ROOT="$CACHE/arm64-minbase-nodejs-$SUITE"
 # The host's own Debian mirror, read at run time (never written into the repo).
