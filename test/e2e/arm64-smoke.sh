@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # arm64 smoke test: the real fleet is arm64. Runs the bootstrap bundle on Debian 12's arm64 node 18
-# under qemu-user (binfmt) in a minimal arm64 root: --version, then --check of the example manifest.
+# under qemu-user (binfmt) in a minimal arm64 root: --version, then a full --check plan of the example
+# manifest against a sysroot.
 # Usage: arm64-smoke.sh CACHE_DIR. Exit 0 = pass. The arm64 root is cached by its inputs.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -23,14 +24,17 @@ if [[ ! -x $ROOT/usr/bin/node ]]; then
 fi
 install -m 0755 "$REPO/dist/metis-bootstrap.js" "$ROOT/usr/local/bin/metis-bootstrap"
 install -m 0644 "$REPO/examples/node.yaml" "$ROOT/tmp/node.yaml"
-rm -rf "$ROOT/tmp/metis-state"
+# The plan runs against a sysroot inside the arm64 root: a chroot has no running systemd, and with
+# --root other than / the bootstrap skips live-system commands (systemctl, hostname) by design.
+rm -rf "$ROOT/tmp/metis-state" "$ROOT/srv/sysroot"
+mkdir -p "$ROOT/srv/sysroot/etc" && cp "$ROOT/etc/passwd" "$ROOT/etc/group" "$ROOT/srv/sysroot/etc/"
 run() { env -u NODE_EXTRA_CA_CERTS chroot "$ROOT" "$@"; }
 
 echo "arm64: $(run /usr/bin/node -p 'process.arch + " node " + process.version')"
 [[ $(run /usr/bin/node -p process.arch) == arm64 ]] || { echo "arm64 smoke: node in the root is not arm64"; exit 1; }
 run /usr/bin/node /usr/local/bin/metis-bootstrap --version
 set +e
-run /usr/bin/node /usr/local/bin/metis-bootstrap --check --root / --manifest /tmp/node.yaml --state-dir /tmp/metis-state >"$CACHE/arm64-check.log" 2>&1
+run /usr/bin/node /usr/local/bin/metis-bootstrap --check --root /srv/sysroot --manifest /tmp/node.yaml --state-dir /tmp/metis-state >"$CACHE/arm64-check.log" 2>&1
 rc=$?
 set -e
 tail -3 "$CACHE/arm64-check.log"
