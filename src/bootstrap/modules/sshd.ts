@@ -7,6 +7,7 @@ import { HEADER } from './journald.js';
 
 export const SSHD_DROPIN = '/etc/ssh/sshd_config.d/60-metis.conf';
 const SSHD = '/usr/sbin/sshd';
+const PRIVSEP_DIR = '/run/sshd';
 
 const args = z.strictObject({
   port: z.number().int().min(1).max(65535),
@@ -46,6 +47,11 @@ async function candidateConfig(ctx: Context, candidate: string): Promise<string>
  */
 async function validateSshd(ctx: Context, tmpDropIn: string): Promise<void> {
   const work = `/run/metis-sshd-${randomBytes(4).toString('hex')}`;
+  // sshd -t refuses to run without its privilege-separation dir, which exists only while ssh.service
+  // runs (RuntimeDirectory): on a first boot it is absent. Made for the test; removed after only in a
+  // sysroot (live, ssh.service may start meanwhile and need it; /run is a tmpfs anyway).
+  const privsep = (await ctx.fs.exists(PRIVSEP_DIR)) ? null : PRIVSEP_DIR;
+  if (privsep) await ctx.fs.mkdir(privsep, 0o755);
   await ctx.fs.mkdir(work, 0o700);
   try {
     const cfg = `${work}/sshd_config`;
@@ -60,6 +66,7 @@ async function validateSshd(ctx: Context, tmpDropIn: string): Promise<void> {
     else await ctx.exec('chroot', [ctx.root, ...argv]);
   } finally {
     await ctx.fs.remove(work);
+    if (privsep && !ctx.live) await ctx.fs.remove(privsep);
   }
 }
 
