@@ -11,7 +11,10 @@ const args = z
   .strictObject({
     name: unitName,
     enabled: z.boolean().optional(),
-    /** restarted/reloaded are actions (always due): meant for handlers. */
+    /**
+     * restarted/reloaded refresh a running unit (for handlers): a unit that is not running has
+     * nothing to refresh and is left to its own start (or a `started` task).
+     */
     state: z.enum(['started', 'stopped', 'restarted', 'reloaded']).optional(),
   })
   .refine((a) => a.enabled !== undefined || a.state !== undefined, 'give enabled and/or state');
@@ -29,6 +32,8 @@ interface Plan {
   action?: 'start' | 'stop' | 'restart' | 'reload';
 }
 
+/** ActiveStates in which a restart/reload has something to act on. */
+const RUNNING = new Set(['active', 'reloading', 'activating']);
 const ENABLED_OK = new Set(['enabled', 'static', 'alias', 'indirect', 'generated', 'enabled-runtime']);
 const DISABLED_OK = new Set(['disabled', 'static', 'masked', 'not-found', '']);
 const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
@@ -114,9 +119,11 @@ export const serviceModule: Module<Args, Plan> = {
       reasons.push(`${plan.enable ? 'enable' : 'disable'} ${a.name} (is ${s.fileState})`);
     }
     let notLive = false;
+    let notRunning = false;
     if (a.state && !ctx.live) notLive = true;
     else if (a.state === 'started' && s.activeState !== 'active') plan.action = 'start';
     else if (a.state === 'stopped' && s.activeState !== 'inactive' && s.activeState !== 'failed') plan.action = 'stop';
+    else if ((a.state === 'restarted' || a.state === 'reloaded') && !RUNNING.has(s.activeState ?? '')) notRunning = true;
     else if (a.state === 'restarted') plan.action = 'restart';
     else if (a.state === 'reloaded') plan.action = 'reload';
     if (plan.action) {
@@ -126,6 +133,7 @@ export const serviceModule: Module<Args, Plan> = {
     const liveNote = notLive ? `state ${a.state}: ${NOT_LIVE}` : undefined;
     if (diff.length) return { status: 'change', reason: [...reasons, ...(liveNote ? [liveNote] : [])].join('; '), diff, plan };
     if (notLive && (a.state === 'restarted' || a.state === 'reloaded') && a.enabled === undefined) return { status: 'skip', reason: liveNote };
+    if (notRunning) return { status: 'ok', reason: `${a.name} is ${s.activeState}: nothing to ${a.state === 'restarted' ? 'restart' : 'reload'}` };
     return { status: 'ok', ...(liveNote ? { reason: liveNote } : {}) };
   },
   async apply(a, ctx, { plan }) {
@@ -135,8 +143,9 @@ export const serviceModule: Module<Args, Plan> = {
     }
     if (plan!.action) {
       await reloadIfUnitsChanged(ctx);
-      // reload-or-restart: a handler reloading a unit that is not running starts it instead of failing.
-      const verb = plan!.action === 'reload' ? 'reload-or-restart' : plan!.action;
+      // try-*: if the unit stopped since check, nothing is queued. A plain restart of a unit ordered
+      // after this one (networkd during the early phase) would wait for us forever.
+      const verb = { start: 'start', stop: 'stop', restart: 'try-restart', reload: 'try-reload-or-restart' }[plan!.action];
       await ctx.exec('systemctl', [verb, '--', a.name]);
     }
     ctx.facts.invalidate(factKey(a.name));

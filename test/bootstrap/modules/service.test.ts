@@ -57,3 +57,24 @@ describe('systemctl show parsing (live state, one batched call)', () => {
     });
   });
 });
+
+describe('live check decisions (state as the batched read left it in ctx.facts; check only reads)', () => {
+  it.each([
+    [{ state: 'started' }, 'active', 'enabled', 'ok', undefined],
+    [{ state: 'started' }, 'inactive', 'enabled', 'change', 'start'],
+    [{ state: 'stopped' }, 'failed', 'enabled', 'ok', undefined],
+    [{ state: 'stopped' }, 'active', 'enabled', 'change', 'stop'],
+    [{ state: 'restarted' }, 'active', 'enabled', 'change', 'restart'],
+    [{ state: 'restarted' }, 'inactive', 'enabled', 'ok', undefined],
+    [{ state: 'reloaded' }, 'activating', 'static', 'change', 'reload'],
+    [{ enabled: true, state: 'started' }, 'active', 'disabled', 'change', undefined],
+  ])('%j with %s/%s → %s', async (extra, activeState, fileState, status, action) => {
+    const ctx = makeContext({ root: '/', checkMode: true });
+    expect(ctx.live).toBe(true);
+    await ctx.facts.get('systemd:unit:ssh.service', async () => ({ fileState, activeState }));
+    const r = await serviceModule.check(serviceModule.args.parse({ name: 'ssh', ...extra }), ctx);
+    expect(r.status).toBe(status);
+    expect((r.plan as { action?: string } | undefined)?.action).toBe(action);
+    expect(ctx.exec.count()).toBe(0);
+  });
+});
