@@ -39,6 +39,7 @@ export async function baseRootfs(spec: ImageSpec, mirror: string, cacheDir: stri
   const debs = join(cacheDir, 'debs');
   await rm(partial, { recursive: true, force: true });
   await mkdir(debs, { recursive: true });
+  // A failed debootstrap leaves a half tree (its own chroot mounts are already gone): drop it.
   await run(log, 'debootstrap', [
     '--variant=minbase',
     `--arch=${spec.arch}`,
@@ -47,7 +48,10 @@ export async function baseRootfs(spec: ImageSpec, mirror: string, cacheDir: stri
     spec.suite,
     partial,
     mirror,
-  ], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  ], { env: { DEBIAN_FRONTEND: 'noninteractive' } }).catch(async (err: unknown) => {
+    await run(log, 'sh', ['-c', 'grep -q " $1/" /proc/mounts || rm -rf "$1"', 'sh', partial]).catch(() => {});
+    throw err;
+  });
   // debootstrap's own chroot mounts are gone by now; make sure, so rename/cp never cross a mount.
   await run(log, 'sh', ['-c', 'grep -q " $1/" /proc/mounts && exit 1 || exit 0', 'sh', partial]);
   await rename(partial, dir);

@@ -61,8 +61,8 @@ image_cli() {
   if node dist/metis.js image --help 2>&1 | grep -q 'metis image build'; then
     node dist/metis.js image "$@"
   else
-    [[ -f $WORK/image-cli.mjs ]] || npx esbuild test/e2e/lib/image-cli.ts --bundle --packages=external --platform=node \
-      --format=esm --log-level=warning --outfile="$CACHE/image-cli.mjs" >/dev/null && cp "$CACHE/image-cli.mjs" "$WORK/image-cli.mjs"
+    npx esbuild test/e2e/lib/image-cli.ts --bundle --packages=external --platform=node --format=esm \
+      --log-level=warning --outfile="$CACHE/image-cli.mjs" >/dev/null || return 1
     log "note: dist/metis.js does not dispatch 'image' yet; running src/image/cli.ts directly"
     METIS_REPO="$REPO" node "$CACHE/image-cli.mjs" "$@"
   fi
