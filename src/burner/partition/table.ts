@@ -1,0 +1,61 @@
+import { open } from 'node:fs/promises';
+import { getPartitions } from 'partitioninfo';
+import { MetisError } from '../../lib/errors.js';
+
+export interface Partition {
+  /** 1-based, as the kernel and balena-image-fs number them. */
+  index: number;
+  offset: number;
+  size: number;
+  /** MBR type byte as hex ("0c") or GPT type GUID (lowercase). */
+  type: string;
+}
+
+export interface PartitionTable {
+  kind: 'mbr' | 'gpt';
+  partitions: Partition[];
+}
+
+/** MBR and GPT, parsed by partitioninfo (the library balena's flashers use). */
+export async function readPartitionTable(disk: string): Promise<PartitionTable> {
+  let result;
+  try {
+    result = await getPartitions(disk, { includeExtended: false, getLogical: true });
+  } catch (e) {
+    throw new MetisError('E_NO_PARTITION_TABLE', `${disk}: no MBR or GPT partition table found`, { cause: e });
+  }
+  return {
+    kind: result.type,
+    partitions: result.partitions
+      .filter((p) => p.size > 0)
+      .map((p, i) => ({
+        index: ('index' in p && typeof p.index === 'number' ? p.index : i + 1),
+        offset: p.offset,
+        size: p.size,
+        type: typeof p.type === 'number' ? p.type.toString(16).padStart(2, '0') : String(p.type).toLowerCase(),
+      })),
+  };
+}
+
+export type FsKind = 'fat12' | 'fat16' | 'fat32' | 'ext' | 'unknown';
+
+/** Identifies a partition's filesystem from its own superblock, not from the table's type byte. */
+export async function probeFilesystem(disk: string, offset: number): Promise<FsKind> {
+  const fh = await open(disk, 'r');
+  try {
+    const boot = Buffer.alloc(512);
+    await fh.read(boot, 0, 512, offset);
+    if (boot.readUInt16LE(510) === 0xaa55 && boot.readUInt16LE(11) >= 512) {
+      if (boot.toString('ascii', 82, 87) === 'FAT32') return 'fat32';
+      const t = boot.toString('ascii', 54, 59);
+      if (t === 'FAT16') return 'fat16';
+      if (t === 'FAT12') return 'fat12';
+    }
+    const sb = Buffer.alloc(2);
+    await fh.read(sb, 0, 2, offset + 1024 + 0x38);
+    if (sb.readUInt16LE(0) === 0xef53) return 'ext';
+    return 'unknown';
+  } finally {
+    await fh.close();
+  }
+}

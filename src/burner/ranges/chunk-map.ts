@@ -1,0 +1,46 @@
+/**
+ * Which parts of an image must reach the card, at CHUNK granularity. A chunk is written when any
+ * byte of it is needed; adjacent chunks are merged into runs for large sequential writes.
+ */
+export const CHUNK = 64 * 1024;
+
+export class ChunkMap {
+  readonly bits: Uint8Array;
+  constructor(readonly size: number) {
+    this.bits = new Uint8Array(Math.ceil(size / CHUNK));
+  }
+
+  /** Marks bytes [start, start+length) as needed. */
+  mark(start: number, length: number): void {
+    if (length <= 0) return;
+    const first = Math.floor(start / CHUNK);
+    const last = Math.min(this.bits.length - 1, Math.floor((start + length - 1) / CHUNK));
+    this.bits.fill(1, first, last + 1);
+  }
+
+  has(chunk: number): boolean {
+    return this.bits[chunk] === 1;
+  }
+
+  /** Runs of needed bytes, [offset, length], each at most maxRun bytes. */
+  runs(maxRun = 4 * 1024 * 1024): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    const perRun = Math.max(1, Math.floor(maxRun / CHUNK));
+    for (let i = 0; i < this.bits.length; ) {
+      if (!this.bits[i]) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < this.bits.length && this.bits[j] && j - i < perRun) j++;
+      const off = i * CHUNK;
+      out.push([off, Math.min(j * CHUNK, this.size) - off]);
+      i = j;
+    }
+    return out;
+  }
+
+  get markedBytes(): number {
+    return this.runs().reduce((a, [, l]) => a + l, 0);
+  }
+}

@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { execa } from 'execa';
+import { allocationFromBmap, allocationOf } from '../ranges/allocation.js';
+import { CHUNK } from '../ranges/chunk-map.js';
+import { BurnAbortedError, VerifyError } from './errors.js';
+import { decompressStream, detectCompression, uncompressedSize } from './source-stream.js';
+
+export type BurnPhase = 'decompressing' | 'analyzing' | 'writing' | 'verifying' | 'finished';
+export interface BurnProgress {
+  phase: BurnPhase;
+  bytes: number;
+  total: number;
+}
+
+export interface BurnOptions {
+  image: string;
+  target: string;
+  bmap?: string;
+  verify: boolean;
+  onProgress?: (e: BurnProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface BurnResult {
+  bytesWritten: number;
+  imageSize: number;
+  verified: boolean;
+  durationMs: number;
+}
+
+/** Held back until everything else is on the card and synced: an interrupted burn doesn't boot. */
+export const HEAD = 1024 * 1024;
+
+interface Written {
+  offset: number;
+  length: number;
+  sha256: string;
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function openTarget(target: string): Promise<{ fh: FileHandle; isBlock: boolean }> {
+  const st = await stat(target).catch(() => null);
+  const isBlock = st?.isBlockDevice() ?? false;
+  // O_EXCL on a block device fails with EBUSY while any partition of it is mounted.
+  const flags = isBlock ? constants.O_RDWR | constants.O_EXCL : constants.O_RDWR | constants.O_CREAT;
+  return { fh: await open(target, flags, 0o644), isBlock };
+}
+
+export async function burn(opts: BurnOptions): Promise<BurnResult> {
+  const started = Date.now();
+  const progress = opts.onProgress ?? (() => {});
+  const compression = await detectCompression(opts.image);
+  const { fh, isBlock } = await openTarget(opts.target);
+  const written: Written[] = [];
+  let imageSize = 0;
+  try {
+    let head: Buffer;
+    if (compression === null) {
+      imageSize = (await stat(opts.image)).size;
+      if (!isBlock) await fh.truncate(0).then(() => fh.truncate(imageSize));
+      head = await writeRaw(opts, fh, imageSize, written, progress);
+    } else {
+      if (!isBlock) await fh.truncate(0);
+      const r = await writeStream(opts, compression, fh, isBlock, written, progress);
+      head = r.head;
+      imageSize = r.size;
+      if (!isBlock) await fh.truncate(imageSize);
+    }
+    if (opts.signal?.aborted) throw new BurnAbortedError();
+    await fh.sync();
+    await fh.write(head, 0, head.length, 0);
+    written.unshift({ offset: 0, length: head.length, sha256: sha(head) });
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const bytesWritten = written.reduce((a, w) => a + w.length, 0);
+  if (opts.verify) await verify(opts.target, isBlock, written, bytesWritten, progress);
+  progress({ phase: 'finished', bytes: bytesWritten, total: bytesWritten });
+  return { bytesWritten, imageSize, verified: opts.verify, durationMs: Date.now() - started };
+}
+
+async function writeRaw(opts: BurnOptions, out: FileHandle, size: number, written: Written[], progress: (e: BurnProgress) => void): Promise<Buffer> {
+  progress({ phase: 'analyzing', bytes: 0, total: size });
+  const { map } = opts.bmap ? await allocationFromBmap(opts.bmap, size) : await allocationOf(opts.image, size);
+  const runs = map.runs();
+  const total = runs.reduce((a, [, l]) => a + l, 0);
+  const src = await open(opts.image, 'r');
+  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+  let done = 0;
+  try {
+    const head = Buffer.alloc(Math.min(HEAD, size));
+    await src.read(head, 0, head.length, 0);
+    for (const [runOffset, runLength] of runs) {
+      if (opts.signal?.aborted) throw new BurnAbortedError();
+      const start = Math.max(runOffset, HEAD);
+      const end = runOffset + runLength;
+      if (end <= start) continue;
+      const { bytesRead } = await src.read(buf, 0, end - start, start);
+      const data = buf.subarray(0, bytesRead);
+      await out.write(data, 0, data.length, start);
+      written.push({ offset: start, length: data.length, sha256: sha(data) });
+      done += data.length;
+      progress({ phase: 'writing', bytes: done, total });
+    }
+    return head;
+  } finally {
+    await src.close();
+  }
+}
+
+/**
+ * Compressed images are streamed: nothing is known about allocation until the bytes arrive, so
+ * every chunk is written — except all-zero chunks when the target is a file we just truncated,
+ * where a hole already reads as zeros. On a block device zeros are written too: an unwritten
+ * chunk there would keep the old card's data.
+ */
+async function writeStream(
+  opts: BurnOptions,
+  compression: 'xz' | 'gz' | 'zst',
+  out: FileHandle,
+  isBlock: boolean,
+  written: Written[],
+  progress: (e: BurnProgress) => void,
+): Promise<{ head: Buffer; size: number }> {
+  const expected = await uncompressedSize(opts.image, compression);
+  const total = expected ?? 0;
+  const { stream, done } = decompressStream(opts.image, compression);
+  const head = Buffer.alloc(HEAD);
+  let headLen = 0;
+  let pos = 0;
+  let pending: Buffer = Buffer.alloc(0);
+  const zero = Buffer.alloc(CHUNK);
+
+  const flushChunk = async (chunk: Buffer, at: number) => {
+    if (!isBlock && chunk.equals(chunk.length === CHUNK ? zero : Buffer.alloc(chunk.length))) return;
+    await out.write(chunk, 0, chunk.length, at);
+    written.push({ offset: at, length: chunk.length, sha256: sha(chunk) });
+  };
+
+  for await (const piece of stream as AsyncIterable<Buffer>) {
+    if (opts.signal?.aborted) {
+      stream.destroy();
+      throw new BurnAbortedError();
+    }
+    pending = pending.length ? Buffer.concat([pending, piece]) : piece;
+    let off = 0;
+    while (pending.length - off >= CHUNK) {
+      const chunk = pending.subarray(off, off + CHUNK);
+      if (pos < HEAD) {
+        chunk.copy(head, pos);
+        headLen = pos + CHUNK;
+      } else await flushChunk(chunk, pos);
+      pos += CHUNK;
+      off += CHUNK;
+    }
+    pending = pending.subarray(off);
+    progress({ phase: 'writing', bytes: pos, total });
+  }
+  await done;
+  if (pending.length) {
+    if (pos < HEAD) {
+      pending.copy(head, pos);
+      headLen = pos + pending.length;
+    } else await flushChunk(Buffer.from(pending), pos);
+    pos += pending.length;
+  }
+  return { head: head.subarray(0, Math.min(headLen, pos)), size: pos };
+}
+
+/**
+ * Reads every written range back from the target and compares hashes. A block device's page
+ * cache is dropped first (BLKFLSBUF via blockdev), so the bytes come from the card itself.
+ */
+async function verify(target: string, isBlock: boolean, written: Written[], total: number, progress: (e: BurnProgress) => void): Promise<void> {
+  if (isBlock) await execa('blockdev', ['--flushbufs', target]);
+  const fh = await open(target, 'r');
+  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+  let done = 0;
+  try {
+    for (const w of written) {
+      const { bytesRead } = await fh.read(buf, 0, w.length, w.offset);
+      const actual = sha(buf.subarray(0, bytesRead));
+      if (actual !== w.sha256) throw new VerifyError(w.offset, w.length, w.sha256, actual);
+      done += w.length;
+      progress({ phase: 'verifying', bytes: done, total });
+    }
+  } finally {
+    await fh.close();
+  }
+}

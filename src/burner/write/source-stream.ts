@@ -1,0 +1,54 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { execa } from 'execa';
+
+export type Compression = 'xz' | 'gz' | 'zst' | null;
+
+/** By magic bytes, not by name: a renamed file is still read right. */
+export async function detectCompression(path: string): Promise<Compression> {
+  const fh = await open(path, 'r');
+  try {
+    const b = Buffer.alloc(6);
+    await fh.read(b, 0, 6, 0);
+    if (b.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+    if (b[0] === 0x1f && b[1] === 0x8b) return 'gz';
+    if (b.readUInt32LE(0) === 0xfd2fb528) return 'zst';
+    return null;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Uncompressed size when the container records it (xz index, zstd frame header), else undefined. */
+export async function uncompressedSize(path: string, c: Compression): Promise<number | undefined> {
+  if (c === 'xz') {
+    const r = await execa('xz', ['--robot', '--list', path], { reject: false });
+    const line = String(r.stdout).split('\n').find((l) => l.startsWith('totals'));
+    const v = Number(line?.split('\t')[4]);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+  }
+  if (c === 'zst') {
+    const r = await execa('zstd', ['-lv', path], { reject: false });
+    const m = /Decompressed Size:.*\((\d+) B\)/.exec(String(r.stdout));
+    return m ? Number(m[1]) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Decompressed bytes of the image. xz and zstd run as their own processes (multi-core, and
+ * faster than any JS or WASM port); gzip uses node's zlib.
+ */
+export function decompressStream(path: string, c: Exclude<Compression, null>): { stream: Readable; done: Promise<void> } {
+  if (c === 'gz') {
+    const stream = createReadStream(path).pipe(createGunzip());
+    return { stream, done: Promise.resolve() };
+  }
+  const proc = execa(c === 'xz' ? 'xz' : 'zstd', ['-dc', '-T0', path], { buffer: false, stdout: 'pipe', stderr: 'pipe' });
+  return {
+    stream: proc.stdout!,
+    done: proc.then(() => undefined),
+  };
+}
