@@ -17,7 +17,8 @@ export const imageSpecSchema = z.object({
   packages: z.array(pkgName).default([]),
   /** Where the image mounts its FAT boot partition (the manifest lives there, under metis/). */
   bootPath: z.string().regex(/^\/[^\s]*$/, 'must be an absolute path').default('/boot/firmware'),
-  bootSizeMiB: z.number().int().min(32).max(2048).default(128),
+  // FAT32 needs at least 65525 clusters: with 512-byte clusters that is just over 32 MiB.
+  bootSizeMiB: z.number().int().min(64).max(2048).default(128),
   /** Total image size; computed from the root tree when absent. */
   sizeMiB: z.number().int().min(256).optional(),
   /** The k3s binary the class carries (local file; the build never downloads it). */
