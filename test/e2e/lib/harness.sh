@@ -203,24 +203,31 @@ burn_node() {
   if node dist/metis.js --help 2>&1 | grep -q 'metis burn'; then
     if burn_with_metis "$n" "$out" >"$WORK/burn$n.log" 2>&1; then
       result PASS "2 metis burn node $n"
-    else
-      tail -15 "$WORK/burn$n.log"
-      result FAIL "2 metis burn node $n" "see log above"
-      burn_by_hand "$n" "$out"
+      return
     fi
+    tail -15 "$WORK/burn$n.log"
+    result FAIL "2 metis burn node $n" "see log above"
   else
-    result NOTRUN "2 metis burn node $n" "dist/metis.js has no burn command yet; manifest injected with mcopy instead"
-    burn_by_hand "$n" "$out"
+    result NOTRUN "2 metis burn CLI (node $n)" "dist/metis.js has no burn command yet"
   fi
+  burn_with_pipeline "$n" "$out"
 }
 
-# Stand-in for the burner when it is missing or failed, so the later steps still test the bootstrap.
-burn_by_hand() {
-  local n=$1 out=$2 off
-  cp --sparse=always "$IMG" "$out"
-  off=$(fat_offset "$out")
-  mmd -i "$out@@$off" ::/metis 2>/dev/null
-  mcopy -o -i "$out@@$off" "$WORK/node$n.yaml" ::/metis/node.yaml
+# Without the CLI, the burner's own write pipeline (sparse write, verify) and FAT injection, so the
+# later steps still boot a card the burner wrote.
+burn_with_pipeline() {
+  local n=$1 out=$2
+  if npx esbuild test/e2e/lib/burn-pipeline.ts --bundle --packages=external --platform=node --format=esm \
+    --log-level=warning --outfile="$CACHE/burn-pipeline.mjs" >/dev/null 2>&1 &&
+    node "$CACHE/burn-pipeline.mjs" "$IMG" "$out" "$WORK/node$n.yaml" >"$WORK/burn$n.log" 2>&1; then
+    result PASS "2 burn node $n: write pipeline + FAT inject" "$(tail -1 "$WORK/burn$n.log")"
+  else
+    tail -15 "$WORK/burn$n.log"
+    result FAIL "2 burn node $n: write pipeline + FAT inject" "manifest put in with mcopy instead"
+    cp --sparse=always "$IMG" "$out"
+    mmd -i "$out@@$(fat_offset "$out")" ::/metis 2>/dev/null
+    mcopy -o -i "$out@@$(fat_offset "$out")" "$WORK/node$n.yaml" ::/metis/node.yaml
+  fi
 }
 
 burn_with_metis() {
