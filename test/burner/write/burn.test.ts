@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { openSync, readFileSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { burn, HEAD } from '../../../src/burner/write/burn.js';
+import { BurnAbortedError } from '../../../src/burner/write/errors.js';
+import { isRoot, makeImage, MIB, tempDir } from '../fixtures.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => cleanups.splice(0).reverse().forEach((c) => c()));
+function dir(): string {
+  const t = tempDir();
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+
+function e2fsck(img: string): void {
+  execFileSync('e2fsck', ['-fn', `${img}?offset=${(2048 + 131072) * 512}`], { stdio: 'pipe' });
+}
+
+describe('burn', () => {
+  it('writes only allocated ranges of a raw image, and the result is byte-identical where it matters', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 160, dataMiB: 8 });
+    const out = join(d, 'card.img');
+    const phases = new Set<string>();
+    const r = await burn({ image: img, target: out, verify: true, onProgress: (e) => phases.add(e.phase) });
+    expect(r.imageSize).toBe(160 * MIB);
+    expect(r.verified).toBe(true);
+    // 8 MiB of data plus metadata: far less than the whole image.
+    expect(r.bytesWritten).toBeGreaterThan(8 * MIB);
+    expect(r.bytesWritten).toBeLessThan(40 * MIB);
+    expect([...phases]).toEqual(['analyzing', 'writing', 'verifying', 'finished']);
+    // The target is a sparse file of the same size: holes read as zeros, as the skipped free blocks were.
+    expect(statSync(out).size).toBe(statSync(img).size);
+    expect(readFileSync(out).equals(readFileSync(img))).toBe(true);
+    e2fsck(out);
+  });
+
+  it('streams .xz, .gz and .zst images to the same bytes', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 100, dataMiB: 2 });
+    for (const [tool, ext] of [['xz', 'xz'], ['gzip', 'gz'], ['zstd', 'zst']] as const) {
+      execFileSync(tool, ['-k', '-q', '-f', ...(tool === 'zstd' ? ['-o', `${img}.${ext}`] : []), img]);
+      const out = join(d, `card-${ext}.img`);
+      const r = await burn({ image: `${img}.${ext}`, target: out, verify: true });
+      expect(r.imageSize, ext).toBe(100 * MIB);
+      expect(readFileSync(out).equals(readFileSync(img)), ext).toBe(true);
+    }
+  });
+
+  it('uses a supplied bmap', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 100, dataMiB: 2 });
+    const bmap = join(d, 'class.bmap');
+    // Only the first 2 MiB are declared allocated: everything else must stay a hole.
+    writeFileSync(bmap, `<?xml version="1.0" ?>\n<bmap version="2.0"><ImageSize>${100 * MIB}</ImageSize><BlockSize>4096</BlockSize><BlocksCount>25600</BlocksCount><BlockMap><Range> 0-511 </Range></BlockMap></bmap>\n`);
+    const out = join(d, 'card.img');
+    const r = await burn({ image: img, target: out, bmap, verify: true });
+    expect(r.bytesWritten).toBe(2 * MIB);
+  });
+
+  it('writes the partition table last: an interrupted burn leaves the first MiB as it was', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
+    const out = join(d, 'card.img');
+    writeFileSync(out, Buffer.alloc(100 * MIB, 0xee));
+    const ac = new AbortController();
+    let writes = 0;
+    await expect(
+      burn({
+        image: img,
+        target: out,
+        verify: false,
+        signal: ac.signal,
+        onProgress: (e) => {
+          if (e.phase === 'writing' && ++writes === 2) ac.abort();
+        },
+      }),
+    ).rejects.toBeInstanceOf(BurnAbortedError);
+    const fd = openSync(out, 'r');
+    const head = Buffer.alloc(HEAD);
+    readSync(fd, head, 0, HEAD, 0);
+    closeSync(fd);
+    expect(head.subarray(510, 512).equals(Buffer.from([0x55, 0xaa]))).toBe(false);
+  });
+
+  describe.skipIf(!isRoot)('to a loop device', () => {
+    if (!isRoot) console.warn('skip: needs root: loop devices');
+    it('burns and verifies through the block device, bypassing the page cache', async () => {
+      const d = dir();
+      const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
+      const backing = join(d, 'loop-backing.img');
+      writeFileSync(backing, Buffer.alloc(128 * MIB, 0x5a));
+      const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+      cleanups.push(() => execFileSync('losetup', ['-d', loop]));
+      const r = await burn({ image: img, target: loop, verify: true });
+      expect(r.verified).toBe(true);
+      // Allocated ranges carry the image; an unallocated chunk keeps the card's old bytes (sparse).
+      const got = readFileSync(backing);
+      expect(got.subarray(0, MIB).equals(readFileSync(img).subarray(0, MIB))).toBe(true);
+      expect(got.subarray(100 * MIB, 101 * MIB).every((b) => b === 0x5a)).toBe(true);
+    });
+  });
+});
