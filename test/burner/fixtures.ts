@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -34,10 +34,11 @@ export function makeImage(dir: string, opts: { sizeMiB?: number; dataMiB?: numbe
 }
 
 /** fsck.fat has no offset option: judge the boot partition from a copy of its bytes. */
-export function fsckBoot(img: string, dir: string): string {
+export function fsckBoot(img: string, dir: string): { status: number | null; report: string } {
   const part = join(dir, 'boot.part');
   execFileSync('dd', [`if=${img}`, `of=${part}`, 'bs=512', `skip=${BOOT_START}`, `count=${BOOT_SECTORS}`, 'status=none']);
-  return execFileSync('fsck.fat', ['-n', part], { encoding: 'utf8' });
+  const r = spawnSync('fsck.fat', ['-n', part], { encoding: 'utf8' });
+  return { status: r.status, report: r.stdout + r.stderr };
 }
 
 export function mtype(img: string, path: string): Buffer {
