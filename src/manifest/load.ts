@@ -45,7 +45,7 @@ export function zodIssues(error: z.ZodError, lineFor?: (path: PropertyKey[]) => 
   });
 }
 
-function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: PropertyKey[]): number | undefined {
+export function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: PropertyKey[]): number | undefined {
   // Walk up until a node exists (a missing key is reported at its parent).
   for (let n = path.length; n >= 0; n--) {
     const sub = path.slice(0, n).map((p) => (typeof p === 'string' && /^\d+$/.test(p) ? Number(p) : p));

@@ -1,0 +1,60 @@
+import { MetisError } from '../../lib/errors.js';
+import { CURRENT_SCHEMA_VERSION, type Manifest } from '../../manifest/schema.js';
+import { validateManifest } from '../../manifest/load.js';
+import type { Inventory } from './load.js';
+import type { SecretResolver } from './secrets.js';
+
+/**
+ * One node's manifest: class defaults, then cluster, then the node's own values, validated by
+ * the one manifest schema the bootstrap reads. Secrets are resolved from their sources here only.
+ */
+export async function nodeManifest(inv: Inventory, hostname: string, resolve: SecretResolver): Promise<Manifest> {
+  const node = inv.nodes.get(hostname);
+  if (!node) {
+    throw new MetisError('E_UNKNOWN_NODE', `no node ${hostname} in ${inv.dir}/nodes (nodes: ${[...inv.nodes.keys()].join(', ') || 'none'})`);
+  }
+  const n = node.def;
+  const cls = inv.classes.get(n.class)!;
+  const c = cls.def;
+  const cl = inv.cluster.def;
+  const ip = n.address.split('/')[0]!;
+  const gateway = n.gateway ?? c.network.gateway ?? cl.network.gateway;
+  const sshKeys = [...cl.ssh.authorizedKeys, ...(n.ssh?.authorizedKeys ?? [])];
+
+  let k3s: Record<string, unknown> | undefined;
+  if (c.k3s) {
+    const role = n.k3s?.role ?? c.k3s.role;
+    const clusterInit = n.k3s?.clusterInit ?? false;
+    k3s = {
+      role,
+      version: n.k3s?.version ?? c.k3s.version,
+      ...(clusterInit ? { clusterInit: true } : { serverUrl: cl.serverUrl }),
+      token: await resolve(cl.token, { file: inv.cluster.file, path: 'token' }),
+      ...(n.k3s?.nodePassword ? { nodePassword: await resolve(n.k3s.nodePassword, { file: node.file, path: 'k3s.nodePassword' }) } : {}),
+      nodeIp: ip,
+      labels: { ...c.k3s.labels, ...n.labels },
+      taints: [...c.k3s.taints, ...n.taints],
+      kubeletArgs: n.k3s?.kubeletArgs ?? c.k3s.kubeletArgs,
+    };
+  }
+  const input = {
+    schemaVersion: CURRENT_SCHEMA_VERSION,
+    node: { hostname: n.hostname, class: n.class, arch: c.arch },
+    network: {
+      interface: n.interface ?? c.network.interface,
+      ...(n.mac ? { mac: n.mac } : {}),
+      renderer: c.network.renderer,
+      ipv4: { address: n.address, ...(gateway ? { gateway } : {}) },
+      dns: n.dns ?? c.network.dns ?? cl.network.dns ?? [],
+      searchDomains: n.searchDomains ?? c.network.searchDomains ?? cl.network.searchDomains ?? [],
+    },
+    ssh: { port: n.ssh?.port ?? cl.ssh.port, authorizedKeys: sshKeys },
+    mounts: n.mounts,
+    ...(c.iscsi ? { iscsi: c.iscsi } : {}),
+    ...(k3s ? { k3s } : {}),
+    ...(c.journald ? { journald: c.journald } : {}),
+    ...(n.identity ? { identity: n.identity } : {}),
+  };
+  // Errors here name the node file: that's where the operator fixes a merged value.
+  return validateManifest(input, node.file);
+}
