@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
 import { afterEach, beforeEach } from 'vitest';
 import { tempRoot } from '../helpers/context.js';
 import { createHash } from 'node:crypto';
@@ -22,6 +24,19 @@ export function makeSysroot(root: string): void {
   mkdirSync(join(root, 'home/admin'), { recursive: true });
   mkdirSync(join(root, 'var/lib'), { recursive: true });
   mkdirSync(join(root, 'var/log'), { recursive: true });
+  addDisks(root, ['3a1f0c2e-5b7d-4e8f-9a10-b2c3d4e5f601', '7c9e2d41-0a3b-4c5d-8e6f-a1b2c3d4e5f6']);
+}
+
+/** The example's Longhorn disks: real ext4 filesystems in files, linked where udev puts them. */
+export function addDisks(root: string, uuids: string[]): void {
+  mkdirSync(join(root, 'dev/disk/by-uuid'), { recursive: true });
+  mkdirSync(join(root, 'disks'), { recursive: true });
+  for (const uuid of uuids) {
+    const img = join(root, 'disks', `${uuid}.img`);
+    execFileSync('truncate', ['-s', '4M', img]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-U', uuid, img], { stdio: 'ignore' });
+    symlinkSync(img, join(root, 'dev/disk/by-uuid', uuid));
+  }
 }
 
 /** path → sha256 (files), link target (symlinks), mode (dirs) for every entry under root, except `skip` dirs. */

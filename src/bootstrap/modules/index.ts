@@ -4,6 +4,7 @@ import { directoryModule } from './directory.js';
 import { fileModule } from './file.js';
 import { hostnameModule } from './hostname.js';
 import { journaldModule } from './journald.js';
+import { mountModule } from './mount.js';
 import { serviceModule } from './service.js';
 import { sshdModule } from './sshd.js';
 import { templateModule } from './template.js';
@@ -18,4 +19,5 @@ export const modules: Readonly<Record<string, Module>> = {
   journald: journaldModule,
   sshd: sshdModule,
   authorized_keys: authorizedKeysModule,
+  mount: mountModule,
 };

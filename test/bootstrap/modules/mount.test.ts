@@ -1,0 +1,66 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mountModule, renderFstab } from '../../../src/bootstrap/modules/mount.js';
+import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
+
+const A = '3a1f0c2e-5b7d-4e8f-9a10-b2c3d4e5f601';
+const B = '7c9e2d41-0a3b-4c5d-8e6f-a1b2c3d4e5f6';
+const mounts = [
+  { uuid: A, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults', 'noatime'] },
+  { uuid: B, path: '/mnt/asteria', fstype: 'ext4' },
+];
+const cleanups: Array<() => void> = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+/** Real ext4 filesystems in files, linked where udev would put them. */
+function sysroot(withDisks: Array<[string, string]>): string {
+  const { root, cleanup } = tempRoot();
+  cleanups.push(cleanup);
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  mkdirSync(join(root, 'dev/disk/by-uuid'), { recursive: true });
+  mkdirSync(join(root, 'disks'));
+  writeFileSync(join(root, 'etc/fstab'), 'UUID=1111-2222 /boot/firmware vfat defaults 0 2\nUUID=abc / ext4 defaults 0 1\n');
+  for (const [uuid, type] of withDisks) {
+    const img = join(root, 'disks', `${uuid}.img`);
+    execFileSync('truncate', ['-s', '8M', img]);
+    execFileSync(type === 'ext4' ? 'mkfs.ext4' : 'mkfs.vfat', type === 'ext4' ? ['-q', '-F', '-U', uuid, img] : [img], { stdio: 'ignore' });
+    symlinkSync(img, join(root, 'dev/disk/by-uuid', uuid));
+  }
+  return root;
+}
+
+describe('mount', () => {
+  it('writes fstab lines by UUID with nofail and a device timeout; check → change, apply, check → ok', async () => {
+    const root = sysroot([[A, 'ext4'], [B, 'ext4']]);
+    const ctx = makeContext({ root });
+    const first = await convergeLoop(mountModule, { mounts }, ctx);
+    expect(first.diff?.map((d) => d.target)).toContain('/etc/fstab');
+    const fstab = readFileSync(join(root, 'etc/fstab'), 'utf8');
+    expect(fstab).toContain(`UUID=${A} /mnt/astreae ext4 defaults,noatime,nofail,x-systemd.device-timeout=10s 0 2 # metis`);
+    expect(fstab.startsWith('UUID=1111-2222 /boot/firmware vfat defaults 0 2\nUUID=abc / ext4 defaults 0 1\n')).toBe(true);
+  });
+
+  it('replaces its own lines in place, never duplicates, never touches others', () => {
+    const before = `a\nUUID=x /mnt/old ext4 defaults 0 2 # metis\nb\nUUID=y /mnt/older ext4 defaults 0 2 # metis\n`;
+    const out = renderFstab(before, [{ uuid: A, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults'], deviceTimeoutSec: 10 }]);
+    expect(out.split('\n')).toEqual(['a', `UUID=${A} /mnt/astreae ext4 defaults,nofail,x-systemd.device-timeout=10s 0 2 # metis`, 'b', '']);
+    expect(renderFstab(out, [{ uuid: A, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults'], deviceTimeoutSec: 10 }])).toBe(out);
+  });
+
+  it.each([
+    ['missing disk', [[A, 'ext4']] as Array<[string, string]>, `no block device with UUID ${B}`],
+    ['wrong filesystem', [[A, 'ext4'], [B, 'vfat']] as Array<[string, string]>, 'not ext4'],
+  ])('%s: the task fails with a clear message and fstab is left as it was', async (_n, disks, message) => {
+    const root = sysroot(disks);
+    const ctx = makeContext({ root });
+    const before = readFileSync(join(root, 'etc/fstab'), 'utf8');
+    const a = mountModule.args.parse({ mounts });
+    const plan = await mountModule.check(a, ctx);
+    expect(plan.reason).toContain(message);
+    const r = await mountModule.apply(a, ctx, plan);
+    expect(r && r.failed).toContain(message);
+    expect(readFileSync(join(root, 'etc/fstab'), 'utf8')).toBe(before);
+  });
+});
