@@ -1,7 +1,7 @@
 // Cold start and no-op converge of the built bootstrap bundle, against `node -e 0` run the same way.
 // Prints medians and ratios; target: --version ≤ 1.5× node -e 0. Run: npm run bench.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -40,8 +40,17 @@ try {
   put('etc/ssh/sshd_config', 'Include /etc/ssh/sshd_config.d/*.conf\n');
   put('lib/systemd/system/ssh.service', '[Service]\nExecStart=/usr/sbin/sshd -D\n[Install]\nWantedBy=multi-user.target\n');
   mkdirSync(join(root, 'root'), { recursive: true });
+  // The example's data disks: ext4 filesystems in files, linked where udev puts them.
+  const example = readFileSync(new URL('../examples/node.yaml', import.meta.url), 'utf8');
+  mkdirSync(join(root, 'dev/disk/by-uuid'), { recursive: true });
+  for (const [, uuid] of example.matchAll(/uuid: ([0-9a-f-]{36})/g)) {
+    const img = join(root, `${uuid}.img`);
+    spawnSync('truncate', ['-s', '4M', img]);
+    spawnSync('mkfs.ext4', ['-q', '-F', '-U', uuid, img]);
+    symlinkSync(img, join(root, 'dev/disk/by-uuid', uuid));
+  }
   const manifest = join(root, 'node.yaml');
-  writeFileSync(manifest, readFileSync(new URL('../examples/node.yaml', import.meta.url)));
+  writeFileSync(manifest, example);
   const args = [BUNDLE, '--root', root, '--manifest', manifest];
   spawnSync(process.execPath, args, { env, stdio: 'ignore' });
   const noop = median(args, 0);
