@@ -70,7 +70,7 @@ image_cli() {
 
 step_image() {
   local key
-  key=$( (echo "${E2E_EXTRA_OVERLAY:-}"; cat test/e2e/fixtures/class/e2e-amd64.yaml dist/metis-bootstrap.js systemd/* test/fixtures/k3s-standin/k3s src/image/*.ts
+  key=$( (echo "${E2E_EXTRA_OVERLAY:-}"; cat test/e2e/fixtures/inventory/classes/e2e-amd64.yaml dist/metis-bootstrap.js systemd/* test/fixtures/k3s-standin/k3s src/image/*.ts
     find test/e2e/fixtures/overlay -type f -print0 | sort -z | xargs -0 cat) | sha256sum | cut -c1-16)
   IMG="$CACHE/e2e-amd64-$key.img"
   local t0=$SECONDS
@@ -80,7 +80,7 @@ step_image() {
     result PASS "1 class image (cached)" "$(basename "$IMG")"
   else
     rm -f "$CACHE"/e2e-amd64-*.img "$CACHE"/e2e-amd64-*.{vmlinuz,initrd.img,bmap} "$CACHE"/e2e-amd64-*.img.{sha256,bmap}
-    if image_cli build test/e2e/fixtures/class/e2e-amd64.yaml --cache "$REPO/.cache/metis-image" --out "$IMG" \
+    if image_cli build e2e-amd64 --inventory test/e2e/fixtures/inventory --cache "$REPO/.cache/metis-image" --out "$IMG" \
       --k3s test/fixtures/k3s-standin/k3s --overlay test/e2e/fixtures/overlay ${E2E_EXTRA_OVERLAY:+--overlay "$E2E_EXTRA_OVERLAY"} >"$WORK/build.log" 2>&1; then
       result PASS "1 class image build" "$((SECONDS - t0)) s"
       echo "image build: $((SECONDS - t0)) s" >>"$WORK/timings"
@@ -199,7 +199,6 @@ fat_offset() { sfdisk -J "$1" | node -e 'const t=JSON.parse(require("fs").readFi
 
 burn_node() {
   local n=$1 out="$WORK/node$1.img"
-  manifest_for "$n" >"$WORK/node$n.yaml"
   if node dist/metis.js --help 2>&1 | grep -q 'metis burn'; then
     if burn_with_metis "$n" "$out" >"$WORK/burn$n.log" 2>&1; then
       result PASS "2 metis burn node $n"
@@ -219,24 +218,33 @@ burn_with_pipeline() {
   local n=$1 out=$2
   if npx esbuild test/e2e/lib/burn-pipeline.ts --bundle --packages=external --platform=node --format=esm \
     --log-level=warning --outfile="$CACHE/burn-pipeline.mjs" >/dev/null 2>&1 &&
-    node "$CACHE/burn-pipeline.mjs" "$IMG" "$out" "$WORK/node$n.yaml" >"$WORK/burn$n.log" 2>&1; then
+    METIS_E2E_NODE_PASSWORD="$NODE_PW" METIS_E2E_TOKEN="$TOKEN" \
+      node "$CACHE/burn-pipeline.mjs" "$IMG" "$out" "$(test_inventory)" "e2e-node-$n" "$WORK/node$n.yaml" >"$WORK/burn$n.log" 2>&1; then
     result PASS "2 burn node $n: write pipeline + FAT inject" "$(tail -1 "$WORK/burn$n.log")"
   else
     tail -15 "$WORK/burn$n.log"
-    result FAIL "2 burn node $n: write pipeline + FAT inject" "manifest put in with mcopy instead"
+    result FAIL "2 burn node $n: write pipeline + FAT inject" "hand-written manifest put in with mcopy instead"
+    manifest_for "$n" >"$WORK/node$n.yaml"
     cp --sparse=always "$IMG" "$out"
     mmd -i "$out@@$(fat_offset "$out")" ::/metis 2>/dev/null
     mcopy -o -i "$out@@$(fat_offset "$out")" "$WORK/node$n.yaml" ::/metis/node.yaml
   fi
 }
 
+# test/e2e/fixtures/inventory holds the test cluster; the run's own SSH key and subnet are filled in.
+test_inventory() {
+  local inv="$WORK/inventory"
+  if [[ ! -d $inv ]]; then
+    cp -r test/e2e/fixtures/inventory "$inv"
+    sed -i "s|@PUBKEY@|$(cat "$WORK/id_ed25519.pub")|g; s|@NET@|$NET|g" "$inv"/*/*.yaml "$inv"/*.yaml
+  fi
+  echo "$inv"
+}
+
 burn_with_metis() {
-  local n=$1 out=$2 inv="$WORK/inventory"
-  # test/e2e/fixtures/inventory holds the test cluster; the run's own SSH key and token are filled in.
-  rm -rf "$inv" && cp -r test/e2e/fixtures/inventory "$inv"
-  sed -i "s|@PUBKEY@|$(cat "$WORK/id_ed25519.pub")|; s|@GW@|$GW|g; s|@NET@|$NET|g" "$inv"/*/*.yaml "$inv"/*.yaml 2>/dev/null
-  printf '%s' "$TOKEN" >"$WORK/token"
-  METIS_E2E_TOKEN_FILE="$WORK/token" METIS_E2E_NODE_PASSWORD="$NODE_PW" METIS_E2E_TOKEN="$TOKEN" \
+  local n=$1 out=$2 inv
+  inv=$(test_inventory)
+  METIS_E2E_NODE_PASSWORD="$NODE_PW" METIS_E2E_TOKEN="$TOKEN" \
     node dist/metis.js burn "e2e-node-$n" --inventory "$inv" --to "$out" --image "$IMG" --yes
 }
 
