@@ -1,64 +1,78 @@
 import { execa } from 'execa';
+import { MetisError } from '../lib/errors.js';
 
 export interface Device {
   path: string;
   model: string;
   size: number;
   removable: boolean;
-  /** "usb", "mmc", "sata", "nvme", "loop", … as lsblk names it; "" when unknown. */
+  /** "usb", "mmc", "sata", "nvme", "loop", … ("" when the kernel doesn't say). */
   transport: string;
-  /** Mount points of the disk and all its partitions. */
+  /** Mount points of the disk and of all its partitions ("[SWAP]" for swap). */
   mounts: string[];
-  /** Holds "/", "/boot" or swap: `metis burn` refuses it. */
+  /** Holds "/", "/boot" or swap: never a target. */
   system: boolean;
+  readOnly: boolean;
 }
 
 interface LsblkNode {
-  name: string;
-  path: string;
-  size: number | string | null;
-  model: string | null;
-  rm: boolean | string | null;
-  hotplug?: boolean | string | null;
-  tran: string | null;
-  type: string;
-  mountpoints?: Array<string | null>;
+  name?: string;
+  path?: string;
+  size?: number | string | null;
+  model?: string | null;
+  rm?: boolean | string | number | null;
+  tran?: string | null;
+  type?: string;
+  mountpoints?: Array<string | null> | null;
+  mountpoint?: string | null;
+  ro?: boolean | string | number | null;
   children?: LsblkNode[];
 }
 
 const SYSTEM_MOUNTS = new Set(['/', '/boot', '/boot/firmware', '/boot/efi', '[SWAP]']);
-const truthy = (v: boolean | string | null | undefined) => v === true || v === '1';
+const LSBLK_COLUMNS = 'NAME,PATH,SIZE,MODEL,RM,TRAN,TYPE,MOUNTPOINTS,RO';
+
+// lsblk prints booleans as true/false in new versions and "0"/"1" in older ones.
+const flag = (v: unknown) => v === true || v === 1 || v === '1';
 
 function mountsOf(n: LsblkNode): string[] {
-  return [...(n.mountpoints ?? []).filter((m): m is string => !!m), ...(n.children ?? []).flatMap(mountsOf)];
+  const own = n.mountpoints ?? (n.mountpoint !== undefined ? [n.mountpoint] : []);
+  return [...own.filter((m): m is string => !!m), ...(n.children ?? []).flatMap(mountsOf)];
 }
 
-/** From `lsblk -J -b` output to candidate disks: removable/USB first, system disks last and marked. */
-export function devicesFromLsblk(json: string): Device[] {
-  const nodes = (JSON.parse(json) as { blockdevices: LsblkNode[] }).blockdevices;
-  const out = nodes
-    .filter((n) => (n.type === 'disk' || n.type === 'loop') && Number(n.size) > 0 && !/^(zram|ram)\d/.test(n.name))
-    .map((n): Device => {
-      const mounts = mountsOf(n);
-      return {
-        path: n.path,
-        model: (n.model ?? '').trim(),
-        size: Number(n.size),
-        removable: truthy(n.rm) || truthy(n.hotplug),
-        transport: n.tran ?? (n.type === 'loop' ? 'loop' : ''),
-        mounts,
-        system: mounts.some((m) => SYSTEM_MOUNTS.has(m)),
-      };
+/** Where a card reader usually is: removable media and USB/MMC transports sort first. */
+function rank(d: Device): number {
+  if (d.system) return 3;
+  if (d.removable || d.transport === 'usb' || d.transport === 'mmc') return 0;
+  return d.transport === 'loop' ? 2 : 1;
+}
+
+/** Whole disks (and attached loop devices) from `lsblk -J -b` output; partitions fold into their disk. */
+export function parseLsblk(json: string): Device[] {
+  const doc = JSON.parse(json) as { blockdevices?: LsblkNode[] };
+  const out: Device[] = [];
+  for (const n of doc.blockdevices ?? []) {
+    if (n.type !== 'disk' && n.type !== 'loop') continue;
+    const size = Number(n.size ?? 0);
+    // Unattached loop devices and empty card readers report size 0: nothing to write to.
+    if (!size) continue;
+    const mounts = mountsOf(n);
+    out.push({
+      path: n.path ?? `/dev/${n.name}`,
+      model: (n.model ?? '').trim(),
+      size,
+      removable: flag(n.rm),
+      transport: n.tran ?? (n.type === 'loop' ? 'loop' : ''),
+      mounts,
+      system: mounts.some((m) => SYSTEM_MOUNTS.has(m)),
+      readOnly: flag(n.ro),
     });
-  const rank = (d: Device) => (d.system ? 3 : d.removable || d.transport === 'usb' || d.transport === 'mmc' ? 0 : d.transport === 'loop' ? 2 : 1);
+  }
   return out.sort((a, b) => rank(a) - rank(b) || a.path.localeCompare(b.path));
 }
 
-/**
- * Candidate disks for `metis devices`. lsblk is what systeminformation runs underneath on Linux;
- * calling it directly gives the partition tree, which marking system disks needs.
- */
 export async function listDevices(): Promise<Device[]> {
-  const r = await execa('lsblk', ['-J', '-b', '-o', 'NAME,PATH,SIZE,MODEL,RM,HOTPLUG,TRAN,TYPE,MOUNTPOINTS']);
-  return devicesFromLsblk(r.stdout);
+  const r = await execa('lsblk', ['-J', '-b', '-o', LSBLK_COLUMNS], { reject: false });
+  if (r.exitCode !== 0) throw new MetisError('E_LSBLK', `lsblk failed (exit ${r.exitCode}): ${String(r.stderr).trim()}`);
+  return parseLsblk(String(r.stdout));
 }
