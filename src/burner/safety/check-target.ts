@@ -12,6 +12,9 @@ export interface TargetInfo {
   disk?: string;
   /** Capacity of a block device; for an image file, its current size. */
   sizeBytes: number;
+  /** The burner contract's names for the same facts (burner A reads these). */
+  size: number;
+  isBlockDevice: boolean;
 }
 
 export interface CheckTargetOptions {
@@ -35,7 +38,7 @@ export async function checkTarget(target: string, opts: CheckTargetOptions): Pro
     await access(target, constants.W_OK).catch(() => {
       throw new TargetRefusedError('E_TARGET_READ_ONLY', target, 'the file is not writable');
     });
-    return { path: target, kind: 'file', sizeBytes: st.size };
+    return { path: target, kind: 'file', sizeBytes: st.size, size: st.size, isBlockDevice: false };
   }
   if (!st.isBlockDevice()) throw new TargetRefusedError('E_TARGET_NOT_A_DISK', target, 'neither a block device nor a regular file');
 
@@ -82,14 +85,14 @@ export async function checkTarget(target: string, opts: CheckTargetOptions): Pro
     throw e;
   });
   await fh.close();
-  return { path: target, kind: 'block', disk, sizeBytes: info.sizeBytes };
+  return { path: target, kind: 'block', disk, sizeBytes: info.sizeBytes, size: info.sizeBytes, isBlockDevice: true };
 }
 
 async function checkNewFile(target: string): Promise<TargetInfo> {
   await access(dirname(target), constants.W_OK).catch(() => {
     throw new TargetRefusedError('E_TARGET_MISSING', target, `its directory ${dirname(target)} does not exist or is not writable`);
   });
-  return { path: target, kind: 'file', sizeBytes: 0 };
+  return { path: target, kind: 'file', sizeBytes: 0, size: 0, isBlockDevice: false };
 }
 
 async function sameFile(a: string, b: string): Promise<boolean> {

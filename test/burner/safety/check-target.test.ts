@@ -79,7 +79,7 @@ describe.skipIf(!isRoot)('checkTarget on loop devices', () => {
     writeFileSync(card, Buffer.alloc(16 * MIB, 7));
     const dev = loop(card);
     const info = await checkTarget(dev, { image: src, imageSize: 8 * MIB });
-    expect(info).toMatchObject({ kind: 'block', sizeBytes: 16 * MIB });
+    expect(info).toMatchObject({ kind: 'block', sizeBytes: 16 * MIB, size: 16 * MIB, isBlockDevice: true, path: dev });
     unchanged(card, Buffer.alloc(16 * MIB, 7));
   });
 
