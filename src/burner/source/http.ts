@@ -1,0 +1,14 @@
+import type { ImageCache } from './cache.js';
+import { SourceError } from './errors.js';
+import { type FetchProgress, streamToCache } from './fetch-to-cache.js';
+
+export async function fetchHttp(
+  cache: ImageCache,
+  url: string,
+  opts: { expected?: string; onProgress?: FetchProgress; signal?: AbortSignal },
+): Promise<{ path: string; sha256: string }> {
+  const res = await fetch(url, { signal: opts.signal });
+  if (!res.ok || !res.body) throw new SourceError('E_HTTP', `${url}: HTTP ${res.status} ${res.statusText}`);
+  const total = Number(res.headers.get('content-length') ?? 0);
+  return streamToCache(cache, res.body, { ...opts, what: url, total });
+}
