@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, symlinkSync } from 'node:fs';
 import { afterEach, beforeEach } from 'vitest';
 import { tempRoot } from '../helpers/context.js';
 import { createHash } from 'node:crypto';
@@ -24,6 +24,10 @@ export function makeSysroot(root: string): void {
   mkdirSync(join(root, 'home/admin'), { recursive: true });
   mkdirSync(join(root, 'var/lib'), { recursive: true });
   mkdirSync(join(root, 'var/log'), { recursive: true });
+  // The class image carries k3s; here the named stand-in (no k3s is downloadable).
+  mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
+  copyFileSync(new URL('../fixtures/k3s-standin/k3s', import.meta.url), join(root, 'usr/local/bin/k3s'));
+  chmodSync(join(root, 'usr/local/bin/k3s'), 0o755);
   addDisks(root, ['3a1f0c2e-5b7d-4e8f-9a10-b2c3d4e5f601', '7c9e2d41-0a3b-4c5d-8e6f-a1b2c3d4e5f6']);
 }
 

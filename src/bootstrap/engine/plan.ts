@@ -21,8 +21,12 @@ export function selectTasks(tasks: LoadedTask[], tags: readonly string[] | undef
   return tasks.filter((t) => t.tags.some((tag) => tags.includes(tag)));
 }
 
-/** Renders a task's args against the manifest and validates them with the module's schema. */
+/**
+ * Renders a task's args against the manifest and validates them with the module's schema. As in
+ * Ansible, `when` is decided first: a task for an absent section (no k3s) is never rendered.
+ */
 export function renderTask(task: LoadedTask, renderer: Renderer, data: unknown): RenderedTask {
+  if (task.when && !evalWhen(task.when, data)) return { task, args: undefined };
   const rendered = renderer.value(task.args, data, task.where);
   const parsed = task.module.args.safeParse(rendered);
   if (!parsed.success) {

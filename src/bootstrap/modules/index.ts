@@ -4,6 +4,8 @@ import { directoryModule } from './directory.js';
 import { fileModule } from './file.js';
 import { hostnameModule } from './hostname.js';
 import { journaldModule } from './journald.js';
+import { k3sJoinModule } from './k3s-join.js';
+import { k3sModule } from './k3s.js';
 import { mountModule } from './mount.js';
 import { serviceModule } from './service.js';
 import { sshdModule } from './sshd.js';
@@ -20,4 +22,6 @@ export const modules: Readonly<Record<string, Module>> = {
   sshd: sshdModule,
   authorized_keys: authorizedKeysModule,
   mount: mountModule,
+  k3s: k3sModule,
+  k3s_join: k3sJoinModule,
 };
