@@ -1,0 +1,104 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { joinPreflight } from '../../../src/bootstrap/modules/k3s-preflight.js';
+import { k3sModule, parseVersion } from '../../../src/bootstrap/modules/k3s.js';
+import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+/** A real HTTPS server on loopback serving /cacerts, with a cert made by openssl. */
+let server: Server;
+let url: string;
+let caPem: Buffer;
+const certDir = tempRoot('metis-k3s-tls-');
+beforeAll(async () => {
+  const key = join(certDir.root, 'key.pem');
+  const cert = join(certDir.root, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=k3s-test'], { stdio: 'ignore' });
+  caPem = readFileSync(cert);
+  server = createServer({ key: readFileSync(key), cert: caPem }, (req, res) => {
+    if (req.url === '/cacerts') res.end(caPem);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  certDir.cleanup();
+});
+
+const tokenFor = (ca: Buffer) => `K10${createHash('sha256').update(ca).digest('hex')}::server:s3cr3t-join-password`;
+
+describe('k3s join preflight (real HTTPS on loopback)', () => {
+  it('passes when /cacerts hashes to the token’s CA hash', async () => {
+    await expect(joinPreflight(url, tokenFor(caPem), { timeoutMs: 5000 })).resolves.toEqual({ caSha256: createHash('sha256').update(caPem).digest('hex') });
+  });
+  it('fails with "token does not belong to this cluster" for another cluster’s token', async () => {
+    await expect(joinPreflight(url, tokenFor(Buffer.from('other CA')), { timeoutMs: 5000 })).rejects.toThrow(/token does not belong to this cluster/);
+  });
+  it('fails within its time bound when the server is unreachable', async () => {
+    const started = Date.now();
+    await expect(joinPreflight('https://127.0.0.1:1', tokenFor(caPem), { timeoutMs: 1500, retryMs: 300 })).rejects.toThrow(/unreachable/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe('k3s module', () => {
+  const args = (root: string) => ({
+    role: 'agent',
+    version: 'v1.31.5+k3s1',
+    serverUrl: 'https://192.168.22.10:6443',
+    token: tokenFor(caPem),
+    nodeName: 'titan-13',
+    nodeIp: '192.168.22.13',
+    labels: { 'metis.io/class': 'rpi4' },
+    taints: ['dedicated=storage:NoSchedule'],
+    kubeletArgs: ['max-pods=110'],
+    binary: '/usr/local/bin/k3s',
+    root,
+  });
+
+  it('writes config, a 0600 token file and the unit; check → change, apply, check → ok; token never in diffs or logs', async () => {
+    const { root, cleanup } = tempRoot();
+    cleanups.push(cleanup);
+    mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
+    copyFileSync(new URL('../../fixtures/k3s-standin/k3s', import.meta.url), join(root, 'usr/local/bin/k3s'));
+    chmodSync(join(root, 'usr/local/bin/k3s'), 0o755);
+    const ctx = makeContext({ root });
+    const { root: _r, ...a } = args(root);
+    const first = await convergeLoop(k3sModule, a, ctx);
+    const cfg = readFileSync(join(root, 'etc/rancher/k3s/config.yaml'), 'utf8');
+    expect(cfg).toContain('server: https://192.168.22.10:6443');
+    expect(cfg).toContain('token-file: /etc/rancher/k3s/token');
+    expect(cfg).toContain('- metis.io/class=rpi4');
+    expect(cfg).toContain('- dedicated=storage:NoSchedule');
+    expect(statSync(join(root, 'etc/rancher/k3s/token')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(root, 'etc/rancher/k3s/config.yaml')).mode & 0o777).toBe(0o600);
+    // The plan (module-private, never printed) carries the content; what is shown must not.
+    expect(JSON.stringify({ diff: first.diff, reason: first.reason })).not.toContain('s3cr3t-join-password');
+    expect(ctx.logs()).not.toContain('s3cr3t-join-password');
+  });
+
+  it('fails clearly when the class image carries no k3s binary', async () => {
+    const { root, cleanup } = tempRoot();
+    cleanups.push(cleanup);
+    const ctx = makeContext({ root });
+    const { root: _r, ...a } = args(root);
+    const parsed = k3sModule.args.parse(a);
+    const plan = await k3sModule.check(parsed, ctx);
+    expect(plan.reason).toMatch(/missing.*never downloads/);
+    expect(await k3sModule.apply(parsed, ctx, plan)).toEqual({ failed: expect.stringMatching(/missing/) });
+  });
+
+  it('parses k3s --version', () => {
+    expect(parseVersion('k3s version v1.31.5+k3s1 (56ec5dd4)\ngo version go1.22.10')).toBe('v1.31.5+k3s1');
+    expect(parseVersion('garbage')).toBeNull();
+  });
+});
