@@ -1,0 +1,24 @@
+import { parseArgs } from 'node:util';
+import { Redactor } from '../../lib/redact.js';
+import { manifestSecrets, serializeManifest } from '../../manifest/load.js';
+import { loadInventory } from '../inventory/load.js';
+import { nodeManifest } from '../inventory/merge.js';
+import { UsageError } from './exit-codes.js';
+import { inventoryDir, type Io, resolverFor } from './io.js';
+
+/** `metis manifest NODE`: the exact manifest a burn would write; secrets masked unless --reveal-secrets. */
+export async function manifestCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: { inventory: { type: 'string' }, 'reveal-secrets': { type: 'boolean', default: false } },
+  });
+  if (positionals.length !== 1) throw new UsageError('usage: metis manifest NODE [--inventory DIR] [--reveal-secrets]');
+  const dir = inventoryDir(values.inventory);
+  const inv = await loadInventory(dir);
+  const m = await nodeManifest(inv, positionals[0]!, resolverFor(io, dir));
+  const text = serializeManifest(m);
+  io.out(values['reveal-secrets'] ? text : new Redactor(manifestSecrets(m).map((s) => s.value)).text(text));
+  return 0;
+}

@@ -1,0 +1,16 @@
+import { readFile, stat } from 'node:fs/promises';
+
+/**
+ * `metis image build` writes IMAGE.sha256 and IMAGE.bmap beside a local image: a local --image
+ * is then still verified against its recorded digest and written sparsely from its block map.
+ */
+export async function localSidecars(image: string): Promise<{ sha256?: string; bmap?: string }> {
+  if (/^(https?|oci):\/\//.test(image)) return {};
+  const out: { sha256?: string; bmap?: string } = {};
+  const shaText = await readFile(`${image}.sha256`, 'utf8').catch(() => null);
+  const hex = shaText?.trim().split(/\s+/)[0];
+  if (hex && /^[0-9a-f]{64}$/.test(hex)) out.sha256 = hex;
+  const bmap = `${image.replace(/\.(xz|gz|zst)$/, '')}.bmap`;
+  if ((await stat(bmap).catch(() => null))?.isFile()) out.bmap = bmap;
+  return out;
+}
