@@ -4,6 +4,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { execa } from 'execa';
 import { allocationFromBmap, allocationOf } from '../ranges/allocation.js';
 import { CHUNK } from '../ranges/chunk-map.js';
+import { DirectReader } from './direct-read.js';
 import { BurnAbortedError, VerifyError } from './errors.js';
 import { decompressStream, detectCompression, uncompressedSize } from './source-stream.js';
 
@@ -172,23 +173,26 @@ async function writeStream(
 }
 
 /**
- * Reads every written range back from the target and compares hashes. A block device's page
- * cache is dropped first (BLKFLSBUF via blockdev), so the bytes come from the card itself.
+ * Reads every written range back from the target and compares hashes. A block device is read
+ * with O_DIRECT, so the bytes come from the card itself and not from the page cache; an image
+ * file is read back after the fsync above.
  */
 async function verify(target: string, isBlock: boolean, written: Written[], total: number, progress: (e: BurnProgress) => void): Promise<void> {
-  if (isBlock) await execa('blockdev', ['--flushbufs', target]);
-  const fh = await open(target, 'r');
-  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+  const maxLength = Math.max(0, ...written.map((w) => w.length));
+  const reader = isBlock ? await DirectReader.open(target, maxLength, Number((await execa('blockdev', ['--getsize64', target])).stdout)) : null;
+  const fh = isBlock ? null : await open(target, 'r');
+  const buf = Buffer.allocUnsafe(maxLength);
   let done = 0;
   try {
     for (const w of written) {
-      const { bytesRead } = await fh.read(buf, 0, w.length, w.offset);
-      const actual = sha(buf.subarray(0, bytesRead));
+      const data = reader ? await reader.read(w.offset, w.length) : buf.subarray(0, (await fh!.read(buf, 0, w.length, w.offset)).bytesRead);
+      const actual = sha(data);
       if (actual !== w.sha256) throw new VerifyError(w.offset, w.length, w.sha256, actual);
       done += w.length;
       progress({ phase: 'verifying', bytes: done, total });
     }
   } finally {
-    await fh.close();
+    await reader?.close();
+    await fh?.close();
   }
 }

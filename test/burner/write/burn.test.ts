@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { openSync, readFileSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, readSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { burn, HEAD } from '../../../src/burner/write/burn.js';
-import { BurnAbortedError } from '../../../src/burner/write/errors.js';
+import { BurnAbortedError, VerifyError } from '../../../src/burner/write/errors.js';
 import { isRoot, makeImage, MIB, tempDir } from '../fixtures.js';
 
 const cleanups: Array<() => void> = [];
@@ -100,6 +100,50 @@ describe('burn', () => {
       const got = readFileSync(backing);
       expect(got.subarray(0, MIB).equals(readFileSync(img).subarray(0, MIB))).toBe(true);
       expect(got.subarray(100 * MIB, 101 * MIB).every((b) => b === 0x5a)).toBe(true);
+    });
+  });
+});
+
+describe('verify catches a range that changed on the target after it was written', () => {
+  // Only the head and [1 MiB, 2 MiB) are written (bmap); the head is verified first, and then a
+  // byte of the second range is flipped behind the burner's back.
+  async function corruptedBurn(target: string, backing: string, d: string): Promise<unknown> {
+    const img = makeImage(d, { sizeMiB: 100, dataMiB: 1 });
+    const bmap = join(d, 'class.bmap');
+    writeFileSync(bmap, `<bmap version="2.0"><ImageSize>${100 * MIB}</ImageSize><BlockSize>4096</BlockSize><BlockMap><Range>0-511</Range></BlockMap></bmap>`);
+    let flipped = false;
+    return burn({
+      image: img, target, bmap, verify: true,
+      onProgress: (e) => {
+        if (e.phase !== 'verifying' || flipped) return;
+        flipped = true;
+        const fd = openSync(backing, 'r+');
+        writeSync(fd, Buffer.from([0xa5]), 0, 1, MIB + 12345);
+        closeSync(fd);
+      },
+    }).then(() => null, (err: unknown) => err);
+  }
+
+  it('on an image file', async () => {
+    const d = dir();
+    const out = join(d, 'card.img');
+    const e = await corruptedBurn(out, out, d);
+    expect(e).toBeInstanceOf(VerifyError);
+    expect(e).toMatchObject({ code: 'E_VERIFY', offset: MIB, length: MIB });
+  });
+
+  describe.skipIf(!isRoot)('on a loop device (O_DIRECT read-back)', () => {
+    if (!isRoot) console.warn('skip: needs root: loop devices');
+    it('reports the changed range', async () => {
+      const d = dir();
+      const backing = join(d, 'loop-backing.img');
+      writeFileSync(backing, Buffer.alloc(100 * MIB));
+      const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+      cleanups.push(() => execFileSync('losetup', ['-d', loop]));
+      const e = await corruptedBurn(loop, backing, d);
+      expect(e).toBeInstanceOf(VerifyError);
+      expect(e).toMatchObject({ offset: MIB, length: MIB });
+      expect((e as VerifyError).actual).not.toBe((e as VerifyError).expected);
     });
   });
 });
