@@ -7,6 +7,7 @@ import { journaldModule } from './journald.js';
 import { k3sJoinModule } from './k3s-join.js';
 import { k3sModule } from './k3s.js';
 import { mountModule } from './mount.js';
+import { networkModule } from './network.js';
 import { serviceModule } from './service.js';
 import { sshdModule } from './sshd.js';
 import { templateModule } from './template.js';
@@ -22,6 +23,7 @@ export const modules: Readonly<Record<string, Module>> = {
   sshd: sshdModule,
   authorized_keys: authorizedKeysModule,
   mount: mountModule,
+  network: networkModule,
   k3s: k3sModule,
   k3s_join: k3sJoinModule,
 };
