@@ -4,6 +4,8 @@ import type { ChunkMap } from './chunk-map.js';
 const INCOMPAT_64BIT = 0x80;
 const RO_COMPAT_SPARSE_SUPER = 0x1;
 const BG_BLOCK_UNINIT = 0x2;
+const RO_COMPAT_GDT_CSUM = 0x10;
+const RO_COMPAT_METADATA_CSUM = 0x400;
 
 function isPowerOf(n: number, b: number): boolean {
   if (n < 1) return false;
@@ -37,6 +39,7 @@ export async function markExt(fh: FileHandle, offset: number, map: ChunkMap): Pr
   const groups = Math.ceil((blocksCount - firstDataBlock) / blocksPerGroup);
   const gdtBlocks = Math.ceil((groups * descSize) / blockSize);
   const sparse = (roCompat & RO_COMPAT_SPARSE_SUPER) !== 0;
+  const csum = (roCompat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM)) !== 0;
   const blk = (b: number, n = 1) => map.mark(offset + b * blockSize, n * blockSize);
 
   // Boot block + superblock + descriptors of group 0 (always present).
@@ -59,7 +62,10 @@ export async function markExt(fh: FileHandle, offset: number, map: ChunkMap): Pr
     if (hasSuperBackup(g, sparse)) blk(groupStart, 1 + gdtBlocks + reservedGdt);
     blk(blockBitmap);
     blk(inodeBitmap);
-    blk(inodeTable, inodeTableBlocks);
+    // With group checksums the kernel and e2fsck never read past bg_itable_unused, and mkfs's lazy
+    // itable init leaves that tail unwritten too: only the used head of the table must reach the card.
+    const unused = csum ? gdt.readUInt16LE(d + 0x1c) + (is64 ? gdt.readUInt16LE(d + 0x32) * 65536 : 0) : 0;
+    blk(inodeTable, Math.ceil(((inodesPerGroup - Math.min(unused, inodesPerGroup)) * inodeSize) / blockSize));
     if (flags & BG_BLOCK_UNINIT) continue;
 
     await fh.read(bitmap, 0, blockSize, offset + blockBitmap * blockSize);
