@@ -24,6 +24,10 @@ export function makeSysroot(root: string): void {
   mkdirSync(join(root, 'home/admin'), { recursive: true });
   mkdirSync(join(root, 'var/lib'), { recursive: true });
   mkdirSync(join(root, 'var/log'), { recursive: true });
+  put('usr/sbin/iscsiadm', '');
+  put('lib/systemd/system/iscsid.service', '[Unit]\nDescription=iSCSI initiator daemon\n[Service]\nExecStart=/usr/sbin/iscsid -f\n[Install]\nWantedBy=multi-user.target\n');
+  put('lib/systemd/system/open-iscsi.service', '[Unit]\nDescription=Login to default iSCSI targets\n[Service]\nType=oneshot\nExecStart=/bin/true\n[Install]\nWantedBy=sysinit.target\n');
+  put('etc/iscsi/initiatorname.iscsi', 'GenerateName=yes\n');
   // The class image carries k3s; here the named stand-in (no k3s is downloadable).
   mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
   copyFileSync(new URL('../fixtures/k3s-standin/k3s', import.meta.url), join(root, 'usr/local/bin/k3s'));

@@ -3,6 +3,7 @@ import { authorizedKeysModule } from './authorized-keys.js';
 import { directoryModule } from './directory.js';
 import { fileModule } from './file.js';
 import { hostnameModule } from './hostname.js';
+import { iscsiModule } from './iscsi.js';
 import { journaldModule } from './journald.js';
 import { k3sJoinModule } from './k3s-join.js';
 import { k3sModule } from './k3s.js';
@@ -23,6 +24,7 @@ export const modules: Readonly<Record<string, Module>> = {
   sshd: sshdModule,
   authorized_keys: authorizedKeysModule,
   mount: mountModule,
+  iscsi: iscsiModule,
   network: networkModule,
   k3s: k3sModule,
   k3s_join: k3sJoinModule,
