@@ -1,0 +1,134 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDemoImage } from '../../../src/burner/demo-image.js';
+import { parseManifest } from '../../../src/manifest/load.js';
+import { fsckBoot, mtype, tempDir } from '../fixtures.js';
+import { metis } from './run.js';
+
+const INV = new URL('../../../inventory', import.meta.url).pathname;
+const PW = 'burnerA-cli-secret-pw';
+const TOKEN = `K10${'cd'.repeat(32)}::server:${PW}`;
+const env = { METIS_K3S_TOKEN: TOKEN };
+const t = tempDir('metis-burnerA-cli-');
+let img = '';
+let imgXz = '';
+let sha = '';
+let xzSha = '';
+const hexOf = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+const common = () => ['--inventory', INV, '--cache', join(t.dir, 'cache')];
+
+beforeAll(async () => {
+  img = join(t.dir, 'class.img');
+  await makeDemoImage(img, t.dir, { fat: 'own' });
+  sha = hexOf(img);
+  execFileSync('xz', ['-k', '-0', '-T1', img]);
+  imgXz = `${img}.xz`;
+  xzSha = hexOf(imgXz);
+});
+afterAll(() => t.cleanup());
+
+/** No output of any command may contain the token or its password. */
+function noSecrets(...texts: string[]) {
+  for (const s of texts) {
+    expect(s.split(TOKEN).length - 1).toBe(0);
+    expect(s.split(PW).length - 1).toBe(0);
+  }
+}
+
+describe('metis burn --to FILE', () => {
+  it('burns titan-13 from .xz, verifies, injects metis/node.yaml readable by mtools and clean for fsck.fat', async () => {
+    const target = join(t.dir, 'titan-13.img');
+    const r = await metis(['burn', 'titan-13', '--to', target, '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env });
+    expect(r.code, r.err + r.out).toBe(0);
+    noSecrets(r.out, r.err);
+    const events = r.out.trim().split('\n').map((l) => JSON.parse(l) as { event: string; phase?: string; verified?: boolean; imageSha256?: string });
+    const phases = new Set(events.filter((e) => e.event === 'progress').map((e) => e.phase));
+    expect(phases).toContain('writing');
+    expect(phases).toContain('verifying');
+    const done = events.at(-1)!;
+    expect(done).toMatchObject({ event: 'done', verified: true, imageSha256: xzSha });
+    expect(statSync(target).size).toBe(statSync(img).size);
+    const text = mtype(target, 'metis/node.yaml').toString('utf8');
+    const m = parseManifest(text).manifest;
+    expect(m.node.hostname).toBe('titan-13');
+    expect(m.k3s?.token).toBe(TOKEN);
+    expect(m.burn).toMatchObject({ image: imgXz, imageSha256: xzSha });
+    const fsck = fsckBoot(target, t.dir);
+    expect(fsck.status, fsck.report).toBe(0);
+  });
+
+  it('asks on a terminal naming node, target and size; "yes" burns, anything else refuses with exit 5', async () => {
+    const target = join(t.dir, 'asked.img');
+    const no = await metis(['burn', 'titan-15', '--to', target, '--image', img, '--no-verify', ...common()], { env, answer: 'no' });
+    expect(no.code).toBe(5);
+    expect(no.asked[0]).toMatch(/Burn node titan-15 to image file .*asked\.img/);
+    expect(existsSync(target)).toBe(false);
+    const yes = await metis(['burn', 'titan-15', '--to', target, '--image', img, '--no-verify', ...common()], { env, answer: 'yes' });
+    expect(yes.code, yes.err).toBe(0);
+    expect(yes.out).toMatch(/NOT verified/);
+    noSecrets(yes.out, yes.err);
+  });
+
+  it.each([
+    ['no terminal and no --yes', (d: string) => ['burn', 'titan-13', '--to', join(d, 'x1.img'), '--image', img], env, 5, /no terminal to confirm on; pass --yes/],
+    ['wrong --sha256', (d: string) => ['burn', 'titan-13', '--to', join(d, 'x2.img'), '--image', img, '--sha256', 'e'.repeat(64), '--yes'], env, 4, /sha256 mismatch: expected e{64}, got [0-9a-f]{64}/],
+    ['target is the source image', () => ['burn', 'titan-13', '--to', img, '--image', img, '--yes'], env, 23, /it is the source image/],
+    ['both --device and --to', (d: string) => ['burn', 'titan-13', '--to', join(d, 'x3.img'), '--device', '/dev/null', '--image', img], env, 2, /exactly one of --device/],
+    ['unknown flag', (d: string) => ['burn', 'titan-13', '--to', join(d, 'x4.img'), '--colour'], env, 2, /colour/],
+    ['unknown node', (d: string) => ['burn', 'titan-99', '--to', join(d, 'x5.img'), '--image', img, '--yes'], env, 3, /no node titan-99/],
+    ['token unset', (d: string) => ['burn', 'titan-13', '--to', join(d, 'x6.img'), '--image', img, '--yes'], {}, 3, /METIS_K3S_TOKEN is not set/],
+    ['image missing', (d: string) => ['burn', 'titan-13', '--to', join(d, 'x7.img'), '--image', join(d, 'nope.img'), '--yes'], env, 4, /no such file/],
+    ['--device on a regular file', (d: string) => ['burn', 'titan-13', '--device', join(d, 'x8.img'), '--image', img, '--yes'], env, 2, /not a block device/],
+  ])('%s', async (_n, args, e, code, msg) => {
+    const r = await metis([...args(t.dir), ...common()], { env: e });
+    expect(r.code, r.err).toBe(code);
+    expect(r.err).toMatch(msg);
+    noSecrets(r.out, r.err);
+    for (const x of ['x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8']) expect(existsSync(join(t.dir, `${x}.img`))).toBe(false);
+  });
+
+  it('a local image with a .sha256 sidecar is verified against it', async () => {
+    const copy = join(t.dir, 'side.img');
+    execFileSync('cp', [img, copy]);
+    execFileSync('sh', ['-c', `echo ${'1'.repeat(64)}  side.img > ${copy}.sha256`]);
+    const r = await metis(['burn', 'titan-17', '--to', join(t.dir, 'side-out.img'), '--image', copy, '--yes', ...common()], { env });
+    expect(r.code).toBe(4);
+    expect(r.err).toMatch(new RegExp(`expected ${'1'.repeat(64)}, got ${sha}`));
+  });
+});
+
+describe('metis nodes / manifest / cache', () => {
+  it('nodes lists the example lab', async () => {
+    const r = await metis(['nodes', '--json', '--inventory', INV]);
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.out) as { hostname: string; role: string }[];
+    expect(rows.find((n) => n.hostname === 'titan-0a')?.role).toBe('server');
+    expect(rows).toHaveLength(8);
+  });
+
+  it('manifest redacts secrets unless --reveal-secrets', async () => {
+    const red = await metis(['manifest', 'titan-13', '--inventory', INV], { env });
+    expect(red.code).toBe(0);
+    noSecrets(red.out, red.err);
+    expect(red.out).toMatch(/token: "?\[redacted\]"?/);
+    const shown = await metis(['manifest', 'titan-13', '--inventory', INV, '--reveal-secrets'], { env });
+    expect(parseManifest(shown.out).manifest.k3s?.token).toBe(TOKEN);
+  });
+
+  it('cache ls shows nothing for local images; prune --all empties it', async () => {
+    const ls = await metis(['cache', 'ls', '--cache', join(t.dir, 'cache')]);
+    expect(ls.code).toBe(0);
+    expect(ls.out).toMatch(/is empty/);
+    expect((await metis(['cache', 'prune', '--all', '--cache', join(t.dir, 'cache')])).code).toBe(0);
+    expect((await metis(['cache', 'frob'])).code).toBe(2);
+  });
+
+  it('unknown command → usage, exit 2', async () => {
+    const r = await metis(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown command frobnicate/);
+  });
+});
