@@ -142,24 +142,31 @@ async function writeStream(
     written.push({ offset: at, length: chunk.length, sha256: sha(chunk) });
   };
 
-  for await (const piece of stream as AsyncIterable<Buffer>) {
-    if (opts.signal?.aborted) {
-      stream.destroy();
-      throw new BurnAbortedError();
+  try {
+    for await (const piece of stream as AsyncIterable<Buffer>) {
+      if (opts.signal?.aborted) {
+        stream.destroy();
+        throw new BurnAbortedError();
+      }
+      pending = pending.length ? Buffer.concat([pending, piece]) : piece;
+      let off = 0;
+      while (pending.length - off >= CHUNK) {
+        const chunk = pending.subarray(off, off + CHUNK);
+        if (pos < HEAD) {
+          chunk.copy(head, pos);
+          headLen = pos + CHUNK;
+        } else await flushChunk(chunk, pos);
+        pos += CHUNK;
+        off += CHUNK;
+      }
+      pending = pending.subarray(off);
+      progress({ phase: 'writing', bytes: pos, total });
     }
-    pending = pending.length ? Buffer.concat([pending, piece]) : piece;
-    let off = 0;
-    while (pending.length - off >= CHUNK) {
-      const chunk = pending.subarray(off, off + CHUNK);
-      if (pos < HEAD) {
-        chunk.copy(head, pos);
-        headLen = pos + CHUNK;
-      } else await flushChunk(chunk, pos);
-      pos += CHUNK;
-      off += CHUNK;
-    }
-    pending = pending.subarray(off);
-    progress({ phase: 'writing', bytes: pos, total });
+  } catch (e) {
+    stream.destroy();
+    // A broken image shows up here as a stream error; `done` names it (E_DECOMPRESS). A write
+    // error or an abort stops the decompressor, which `done` does not count as a failure.
+    throw (await done.then(() => null, (d: unknown) => d)) ?? e;
   }
   await done;
   if (pending.length) {

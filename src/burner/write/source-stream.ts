@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
+import { MetisError } from '../../lib/errors.js';
 
 export type Compression = 'xz' | 'gz' | 'zst' | null;
 
@@ -42,13 +43,34 @@ export async function uncompressedSize(path: string, c: Compression): Promise<nu
  * faster than any JS or WASM port); gzip uses node's zlib.
  */
 export function decompressStream(path: string, c: Exclude<Compression, null>): { stream: Readable; done: Promise<void> } {
+  const failed = (e: unknown, detail: string) =>
+    new MetisError('E_DECOMPRESS', `${path}: not a valid ${c} stream (${detail})`, { file: path, cause: e });
   if (c === 'gz') {
-    const stream = createReadStream(path).pipe(createGunzip());
-    return { stream, done: Promise.resolve() };
+    const gunzip = createGunzip();
+    const stream = createReadStream(path).pipe(gunzip);
+    // Errors of the gunzip stream reach the reader through iteration; give them our code there.
+    const done = new Promise<void>((resolve, reject) => {
+      gunzip.once('end', () => resolve());
+      gunzip.once('close', () => resolve());
+      gunzip.once('error', (e) => reject(failed(e, e.message)));
+    });
+    done.catch(() => {});
+    return { stream, done };
   }
-  const proc = execa(c === 'xz' ? 'xz' : 'zstd', ['-dc', '-T0', path], { buffer: false, stdout: 'pipe', stderr: 'pipe' });
-  return {
-    stream: proc.stdout!,
-    done: proc.then(() => undefined),
-  };
+  const proc = execa(c === 'xz' ? 'xz' : 'zstd', ['-dc', '-T0', path], { buffer: false, stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' });
+  let stderr = '';
+  proc.stderr?.on('data', (b: Buffer) => {
+    if (stderr.length < 2000) stderr += b.toString();
+  });
+  const done = proc.then(
+    () => undefined,
+    (e: { signal?: string; message?: string }) => {
+      // A burn that stops reading (abort, write error) ends the decompressor with SIGPIPE: not its fault.
+      if (e.signal === 'SIGPIPE') return;
+      throw failed(e, stderr.trim().split('\n').at(-1) || String(e.message));
+    },
+  );
+  // Observed here, because an aborted burn never awaits it.
+  done.catch(() => {});
+  return { stream: proc.stdout!, done };
 }
