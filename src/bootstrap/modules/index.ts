@@ -9,6 +9,7 @@ import { k3sJoinModule } from './k3s-join.js';
 import { k3sModule } from './k3s.js';
 import { mountModule } from './mount.js';
 import { networkModule } from './network.js';
+import { scrubSecretsModule } from './scrub-secrets.js';
 import { serviceModule } from './service.js';
 import { sshdModule } from './sshd.js';
 import { templateModule } from './template.js';
@@ -26,6 +27,7 @@ export const modules: Readonly<Record<string, Module>> = {
   mount: mountModule,
   iscsi: iscsiModule,
   network: networkModule,
+  scrub_secrets: scrubSecretsModule,
   k3s: k3sModule,
   k3s_join: k3sJoinModule,
 };
