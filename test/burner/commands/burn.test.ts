@@ -132,3 +132,36 @@ describe('metis nodes / manifest / cache', () => {
     expect(r.err).toMatch(/unknown command frobnicate/);
   });
 });
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('skip: needs root: loop devices');
+describe.skipIf(!isRoot)('metis burn --device on a loop device', () => {
+  let loop = '';
+  beforeAll(() => {
+    const backing = join(t.dir, 'card.bin');
+    execFileSync('truncate', ['-s', '128M', backing]);
+    loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+  });
+  afterAll(() => {
+    if (loop) execFileSync('losetup', ['-d', loop]);
+  });
+
+  it('the prompt names node, device, model and size; then burns, verifies and injects', async () => {
+    const no = await metis(['burn', 'titan-19', '--device', loop, '--image', imgXz, ...common()], { env, answer: 'n' });
+    expect(no.code).toBe(5);
+    expect(no.asked[0]).toMatch(new RegExp(`Burn node titan-19 to device ${loop} \\(.+, 128\\.0 MiB, loop\\)`));
+    const r = await metis(['burn', 'titan-19', '--device', loop, '--image', imgXz, '--sha256', xzSha, '--yes', ...common()], { env });
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/verified/);
+    noSecrets(r.out, r.err);
+    expect(parseManifest(mtype(loop, 'metis/node.yaml').toString('utf8')).manifest.node.hostname).toBe('titan-19');
+    const fsck = fsckBoot(loop, t.dir);
+    expect(fsck.status, fsck.report).toBe(0);
+  });
+
+  it('--to on a block device is a usage error and writes nothing', async () => {
+    const r = await metis(['burn', 'titan-19', '--to', loop, '--image', img, '--yes', ...common()], { env });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/is a block device; use --device/);
+  });
+});
