@@ -9,10 +9,11 @@ import { loadImageSpec } from './spec.js';
 const USAGE = `usage:
   metis image build CLASS [--inventory DIR] [--out FILE] [--cache DIR] [--mirror URL]
                           [--bundle FILE] [--units DIR] [--k3s FILE] [--overlay DIR]... [--enable UNIT]... [--json]
-  metis image push FILE oci://REGISTRY/REPO:TAG [--insecure]
+  metis image push FILE oci://REGISTRY/REPO:TAG
 
 build needs Linux and root. CLASS is a class name (INVENTORY/classes/CLASS.yaml) or a YAML file.
-The mirror is read from /etc/apt/sources.list.d/debian.sources unless --mirror is given.`;
+The mirror is read from /etc/apt/sources.list.d/debian.sources unless --mirror is given.
+push uses the burner's OCI client (same auth and registry settings as metis burn).`;
 
 export interface ImageCommandIo {
   out: (line: string) => void;
@@ -68,10 +69,10 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
 }
 
 async function push(argv: string[], io: ImageCommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { insecure: { type: 'boolean', default: false } } });
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
   if (positionals.length !== 2) throw new MetisError('E_USAGE', `image push takes FILE and oci://REGISTRY/REPO:TAG\n${USAGE}`);
-  const r = await pushImage(resolve(positionals[0]!), positionals[1]!, { insecure: values.insecure });
-  io.out(`pushed ${positionals[1]} (${r.digest})`);
+  const r = await pushImage(resolve(positionals[0]!), positionals[1]!);
+  io.out(`pushed ${positionals[1]}\nmanifest ${r.digest}\nimage ${r.layerDigest} (the --sha256 a class pins)`);
   return 0;
 }
 

@@ -199,7 +199,7 @@ fat_offset() { sfdisk -J "$1" | node -e 'const t=JSON.parse(require("fs").readFi
 
 burn_node() {
   local n=$1 out="$WORK/node$1.img"
-  if node dist/metis.js --help 2>&1 | grep -q 'metis burn'; then
+  if node dist/metis.js --help 2>&1 | grep -qE '^ +burn +NODE'; then
     if burn_with_metis "$n" "$out" >"$WORK/burn$n.log" 2>&1; then
       result PASS "2 metis burn node $n"
       return
@@ -245,7 +245,7 @@ burn_with_metis() {
   local n=$1 out=$2 inv
   inv=$(test_inventory)
   METIS_E2E_NODE_PASSWORD="$NODE_PW" METIS_E2E_TOKEN="$TOKEN" \
-    node dist/metis.js burn "e2e-node-$n" --inventory "$inv" --to "$out" --image "$IMG" --yes
+    node dist/metis.js burn "e2e-node-$n" --inventory "$inv" --to "$out" --image "$IMG" --yes --cache "$WORK/metis-cache"
 }
 
 # ---------- boot ----------
