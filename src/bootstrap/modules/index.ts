@@ -3,6 +3,7 @@ import { authorizedKeysModule } from './authorized-keys.js';
 import { directoryModule } from './directory.js';
 import { fileModule } from './file.js';
 import { hostnameModule } from './hostname.js';
+import { identityModule } from './identity.js';
 import { iscsiModule } from './iscsi.js';
 import { journaldModule } from './journald.js';
 import { k3sJoinModule } from './k3s-join.js';
@@ -24,6 +25,7 @@ export const modules: Readonly<Record<string, Module>> = {
   journald: journaldModule,
   sshd: sshdModule,
   authorized_keys: authorizedKeysModule,
+  identity: identityModule,
   mount: mountModule,
   iscsi: iscsiModule,
   network: networkModule,
