@@ -27,11 +27,13 @@ export function fatUuid(serial: string): string {
 }
 
 export function fstab(spec: ImageSpec, ids: DiskIds): string {
-  // umask=0077: the card's manifest holds secrets until the first converge scrubs them.
+  // umask=0077: the card's manifest holds secrets until the first converge scrubs them. No nofail:
+  // it would drop the mount's ordering before local-fs.target, and the early bootstrap (After=local-fs)
+  // would then look for the manifest before the boot partition is mounted.
   return [
     '# Written by metis image build. Metis adds its managed mounts below.',
     `UUID=${ids.rootUuid} / ext4 defaults,noatime 0 1`,
-    `UUID=${fatUuid(ids.bootSerial)} ${spec.bootPath} vfat defaults,umask=0077,nofail,x-systemd.device-timeout=10s 0 2`,
+    `UUID=${fatUuid(ids.bootSerial)} ${spec.bootPath} vfat defaults,umask=0077 0 2`,
     '',
   ].join('\n');
 }
