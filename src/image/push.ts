@@ -1,15 +1,17 @@
+import { access } from 'node:fs/promises';
 import { MetisError } from '../lib/errors.js';
 import { pushOci } from '../burner/source/oci.js';
 
 export interface PushResult {
   digest: string;
+  layerDigest: string;
 }
 
-/** Publishes a class image as an OCI artifact with the burner's registry client. */
-export async function pushImage(file: string, ref: string, opts: { insecure: boolean }): Promise<PushResult> {
-  // The client speaks plain http only to loopback registries; --insecure does not widen that.
-  if (opts.insecure && !/^oci:\/\/(localhost|127\.|\[::1\])/.test(ref)) {
-    throw new MetisError('E_PUSH', `cannot push ${ref}: plain http is only used for loopback registries`);
-  }
-  return { digest: (await pushOci(file, ref)).digest };
+/** Publishes a class image as a Metis OCI artifact with the burner's registry client (the one `metis burn` pulls with). */
+export async function pushImage(file: string, ref: string): Promise<PushResult> {
+  if (!ref.startsWith('oci://')) throw new MetisError('E_USAGE', `push target must be oci://REGISTRY/REPO:TAG (got ${ref})`);
+  await access(file).catch((cause: unknown) => {
+    throw new MetisError('E_IMAGE_FILE', `cannot read ${file}`, { file, cause });
+  });
+  return pushOci(file, ref);
 }
