@@ -49,11 +49,16 @@ export async function allocationOf(image: string, size: number): Promise<Allocat
 }
 
 /** A bmaptool block map (XML): BlockSize and <Range>first-last</Range> lines. */
-export async function allocationFromBmap(bmapPath: string, size: number): Promise<Allocation> {
+/** `size` undefined (a gzip stream of unknown length): the bmap's own ImageSize is the size. */
+export async function allocationFromBmap(bmapPath: string, size: number | undefined): Promise<Allocation> {
   const xml = await readFile(bmapPath, 'utf8');
   const bs = Number(/<BlockSize>\s*(\d+)\s*<\/BlockSize>/.exec(xml)?.[1]);
   const imageSize = Number(/<ImageSize>\s*(\d+)\s*<\/ImageSize>/.exec(xml)?.[1]);
   if (!bs) throw new MetisError('E_BMAP', `${bmapPath}: no <BlockSize>`, { file: bmapPath, path: 'BlockSize' });
+  if (size === undefined) {
+    if (!imageSize) throw new MetisError('E_BMAP', `${bmapPath}: no <ImageSize>, and the compressed image does not record its size`, { file: bmapPath, path: 'ImageSize' });
+    size = imageSize;
+  }
   if (imageSize && imageSize !== size) {
     throw new MetisError('E_BMAP', `${bmapPath}: ImageSize ${imageSize} does not match the image (${size} bytes)`, { file: bmapPath, path: 'ImageSize' });
   }

@@ -4,6 +4,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { execa } from 'execa';
 import { allocationFromBmap, allocationOf } from '../ranges/allocation.js';
 import { CHUNK } from '../ranges/chunk-map.js';
+import { MetisError } from '../../lib/errors.js';
 import { DirectReader } from './direct-read.js';
 import { BurnAbortedError, VerifyError } from './errors.js';
 import { decompressStream, detectCompression, uncompressedSize } from './source-stream.js';
@@ -129,6 +130,9 @@ async function writeStream(
 ): Promise<{ head: Buffer; size: number }> {
   const expected = await uncompressedSize(opts.image, compression);
   const total = expected ?? 0;
+  // A bmap is the only allocation knowledge a stream has: chunks it leaves out are skipped even
+  // on a block device (there, without a bmap, zeros must be written: the old card's bytes remain).
+  const allocated = opts.bmap ? (await allocationFromBmap(opts.bmap, expected)).map : null;
   const { stream, done } = decompressStream(opts.image, compression);
   const head = Buffer.alloc(HEAD);
   let headLen = 0;
@@ -137,6 +141,7 @@ async function writeStream(
   const zero = Buffer.alloc(CHUNK);
 
   const flushChunk = async (chunk: Buffer, at: number) => {
+    if (allocated && !allocated.has(at / CHUNK)) return;
     if (!isBlock && chunk.equals(chunk.length === CHUNK ? zero : Buffer.alloc(chunk.length))) return;
     await out.write(chunk, 0, chunk.length, at);
     written.push({ offset: at, length: chunk.length, sha256: sha(chunk) });
@@ -175,6 +180,9 @@ async function writeStream(
       headLen = pos + pending.length;
     } else await flushChunk(Buffer.from(pending), pos);
     pos += pending.length;
+  }
+  if (allocated && pos !== allocated.size) {
+    throw new MetisError('E_BMAP', `${opts.bmap}: ImageSize ${allocated.size} does not match the decompressed image (${pos} bytes)`, { file: opts.bmap, path: 'ImageSize' });
   }
   return { head: head.subarray(0, Math.min(headLen, pos)), size: pos };
 }

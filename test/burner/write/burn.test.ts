@@ -147,3 +147,48 @@ describe('verify catches a range that changed on the target after it was written
     });
   });
 });
+
+describe.skipIf(!isRoot)('compressed image to a block device', () => {
+  if (!isRoot) console.warn('skip: needs root: loop devices');
+  function card(d: string): { loop: string; backing: string } {
+    const backing = join(d, 'loop-backing.img');
+    writeFileSync(backing, Buffer.alloc(100 * MIB, 0x5a));
+    const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+    cleanups.push(() => execFileSync('losetup', ['-d', loop]));
+    return { loop, backing };
+  }
+
+  it('writes zero chunks too (the old card bytes must not survive), and cmp finds the image', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 100, dataMiB: 2 });
+    execFileSync('zstd', ['-q', '-f', img, '-o', `${img}.zst`]);
+    const { loop, backing } = card(d);
+    const r = await burn({ image: `${img}.zst`, target: loop, verify: true });
+    expect(r.bytesWritten).toBe(100 * MIB);
+    execFileSync('cmp', [img, backing]);
+  });
+
+  it('with a bmap, skips the chunks it leaves out even on a block device', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 100, dataMiB: 2 });
+    execFileSync('xz', ['-0', '-k', '-q', '-f', img]);
+    const bmap = join(d, 'class.bmap');
+    writeFileSync(bmap, `<bmap version="2.0"><ImageSize>${100 * MIB}</ImageSize><BlockSize>4096</BlockSize><BlockMap><Range>0-767</Range></BlockMap></bmap>`);
+    const { loop, backing } = card(d);
+    const r = await burn({ image: `${img}.xz`, target: loop, bmap, verify: true });
+    expect(r.bytesWritten).toBe(3 * MIB);
+    const got = readFileSync(backing);
+    expect(got.subarray(0, 3 * MIB).equals(readFileSync(img).subarray(0, 3 * MIB))).toBe(true);
+    expect(got.subarray(3 * MIB).every((b) => b === 0x5a)).toBe(true);
+  });
+
+  it('refuses a bmap whose ImageSize is not the decompressed size (gzip records none)', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 100, dataMiB: 1 });
+    execFileSync('gzip', ['-1', '-k', '-f', img]);
+    const bmap = join(d, 'class.bmap');
+    writeFileSync(bmap, `<bmap version="2.0"><ImageSize>${99 * MIB}</ImageSize><BlockSize>4096</BlockSize><BlockMap><Range>0-1</Range></BlockMap></bmap>`);
+    const { loop } = card(d);
+    await expect(burn({ image: `${img}.gz`, target: loop, bmap, verify: false })).rejects.toMatchObject({ code: 'E_BMAP', path: 'ImageSize' });
+  });
+});
