@@ -7,6 +7,8 @@ import { makeDemoImage } from '../../../src/burner/demo-image.js';
 import { parseManifest } from '../../../src/manifest/load.js';
 import { fsckBoot, mtype, tempDir } from '../fixtures.js';
 import { metis } from './run.js';
+import { pushOci } from '../../../src/burner/source/oci.js';
+import { REGISTRY_BIN, startRegistry } from '../source/registry.js';
 
 const INV = new URL('../../../inventory', import.meta.url).pathname;
 const PW = 'burnerA-cli-secret-pw';
@@ -159,9 +161,40 @@ describe.skipIf(!isRoot)('metis burn --device on a loop device', () => {
     expect(fsck.status, fsck.report).toBe(0);
   });
 
+  it('metis devices lists the loop device with its size', async () => {
+    const r = await metis(['devices', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const devs = JSON.parse(r.out) as { path: string; size: number; system: boolean }[];
+    expect(devs.find((d) => d.path === loop)).toMatchObject({ size: 128 * 1024 * 1024, system: false });
+    const text = await metis(['devices']);
+    expect(text.out).toMatch(new RegExp(`${loop}\\s+128\\.0 MiB`));
+  });
+
   it('--to on a block device is a usage error and writes nothing', async () => {
     const r = await metis(['burn', 'titan-19', '--to', loop, '--image', img, '--yes', ...common()], { env });
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/is a block device; use --device/);
+  });
+});
+
+describe.skipIf(!existsSync(REGISTRY_BIN))('metis burn --image oci://… (docker-registry on loopback)', () => {
+  it('pulls the class image into the cache, burns; then burns again offline from the cache', async () => {
+    const reg = await startRegistry();
+    const ref = `oci://${reg.host}/metis/rpi4-longhorn:demo`;
+    const cacheDir = join(t.dir, 'oci-cache');
+    try {
+      await pushOci(imgXz, ref);
+      const r = await metis(['burn', 'titan-13', '--to', join(t.dir, 'oci1.img'), '--image', ref, '--sha256', xzSha, '--yes', '--json', '--inventory', INV, '--cache', cacheDir], { env });
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain('"from":"oci"');
+    } finally {
+      await reg.stop();
+    }
+    const again = await metis(['burn', 'titan-13', '--to', join(t.dir, 'oci2.img'), '--image', ref, '--sha256', xzSha, '--yes', '--json', '--inventory', INV, '--cache', cacheDir], { env });
+    expect(again.code, again.err).toBe(0);
+    expect(again.out).toContain('"from":"cache"');
+    const ls = await metis(['cache', 'ls', '--cache', cacheDir]);
+    expect(ls.out).toContain(xzSha);
+    expect(ls.out).toContain(ref);
   });
 });
