@@ -51,6 +51,14 @@ async function openTarget(target: string): Promise<{ fh: FileHandle; isBlock: bo
   return { fh: await open(target, flags, 0o644), isBlock };
 }
 
+/**
+ * An image-file target must read as zeros wherever nothing is written (holes), but its first MiB
+ * stays as it was until the new one is written last: cut the file back to that MiB, not to zero.
+ */
+async function clearKeepingHead(fh: FileHandle): Promise<void> {
+  await fh.truncate(Math.min(HEAD, (await fh.stat()).size));
+}
+
 export async function burn(opts: BurnOptions): Promise<BurnResult> {
   const started = Date.now();
   const progress = opts.onProgress ?? (() => {});
@@ -62,10 +70,10 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     let head: Buffer;
     if (compression === null) {
       imageSize = (await stat(opts.image)).size;
-      if (!isBlock) await fh.truncate(0).then(() => fh.truncate(imageSize));
+      if (!isBlock) await clearKeepingHead(fh).then(() => fh.truncate(imageSize));
       head = await writeRaw(opts, fh, imageSize, written, progress);
     } else {
-      if (!isBlock) await fh.truncate(0);
+      if (!isBlock) await clearKeepingHead(fh);
       const r = await writeStream(opts, compression, fh, isBlock, written, progress);
       head = r.head;
       imageSize = r.size;

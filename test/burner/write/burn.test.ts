@@ -49,6 +49,16 @@ describe('burn', () => {
     }
   });
 
+  it.each(['raw', 'xz'])('overwrites an existing, larger image file completely (%s): no old byte survives', async (kind) => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 100, dataMiB: 2 });
+    if (kind === 'xz') execFileSync('xz', ['-0', '-k', '-q', '-f', img]);
+    const out = join(d, 'old-card.img');
+    writeFileSync(out, Buffer.alloc(120 * MIB, 0xee));
+    await burn({ image: kind === 'xz' ? `${img}.xz` : img, target: out, verify: true });
+    execFileSync('cmp', [img, out]);
+  });
+
   it('uses a supplied bmap', async () => {
     const d = dir();
     const img = makeImage(d, { sizeMiB: 100, dataMiB: 2 });
@@ -83,6 +93,9 @@ describe('burn', () => {
     readSync(fd, head, 0, HEAD, 0);
     closeSync(fd);
     expect(head.subarray(510, 512).equals(Buffer.from([0x55, 0xaa]))).toBe(false);
+    // Not a byte of the first MiB changed, while data past it was written already.
+    expect(head.every((b) => b === 0xee)).toBe(true);
+    expect(readFileSync(out).subarray(HEAD).some((b) => b !== 0xee)).toBe(true);
   });
 
   describe.skipIf(!isRoot)('to a loop device', () => {
