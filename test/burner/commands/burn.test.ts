@@ -198,3 +198,22 @@ describe.skipIf(!existsSync(REGISTRY_BIN))('metis burn --image oci://… (docker
     expect(ls.out).toContain(ref);
   });
 });
+
+describe('the class image pinned by the inventory', () => {
+  it('is used without --image and its image.sha256 is enforced', async () => {
+    const inv = join(t.dir, 'inv-pinned');
+    execFileSync('cp', ['-r', INV, inv]);
+    const cls = join(inv, 'classes/rpi4-longhorn.yaml');
+    const pin = (ref: string, hex: string) =>
+      execFileSync('sed', ['-i', '-e', `s#^  ref: .*#  ref: ${ref}#`, '-e', `s#^  sha256: .*#  sha256: "${hex}"#`, cls]);
+    pin(imgXz, '2'.repeat(64));
+    const bad = await metis(['burn', 'titan-13', '--to', join(t.dir, 'pinned.img'), '--yes', '--inventory', inv, '--cache', join(t.dir, 'cache')], { env });
+    expect(bad.code, bad.err).toBe(4);
+    expect(bad.err).toMatch(new RegExp(`expected ${'2'.repeat(64)}, got ${xzSha}`));
+    expect(existsSync(join(t.dir, 'pinned.img'))).toBe(false);
+    pin(imgXz, xzSha);
+    const ok = await metis(['burn', 'titan-13', '--to', join(t.dir, 'pinned.img'), '--yes', '--inventory', inv, '--cache', join(t.dir, 'cache')], { env });
+    expect(ok.code, ok.err).toBe(0);
+    expect(parseManifest(mtype(join(t.dir, 'pinned.img'), 'metis/node.yaml').toString('utf8')).manifest.burn?.imageSha256).toBe(xzSha);
+  });
+});
