@@ -18,6 +18,13 @@ export class ChunkMap {
     this.bits.fill(1, first, last + 1);
   }
 
+  /** Unmarks the chunks lying wholly inside [start, start+length); partly covered ones stay. */
+  unmarkWhole(start: number, length: number): void {
+    const first = Math.ceil(start / CHUNK);
+    const end = Math.floor((start + length) / CHUNK);
+    if (end > first) this.bits.fill(0, first, Math.min(end, this.bits.length));
+  }
+
   has(chunk: number): boolean {
     return this.bits[chunk] === 1;
   }

@@ -48,6 +48,7 @@ export async function markExt(fh: FileHandle, offset: number, map: ChunkMap): Pr
   await fh.read(gdt, 0, gdt.length, offset + (firstDataBlock + 1) * blockSize);
   const inodeTableBlocks = Math.ceil((inodesPerGroup * inodeSize) / blockSize);
   const bitmap = Buffer.alloc(blockSize);
+  const unusedTails: Array<[number, number]> = [];
 
   for (let g = 0; g < groups; g++) {
     const d = g * descSize;
@@ -64,8 +65,12 @@ export async function markExt(fh: FileHandle, offset: number, map: ChunkMap): Pr
     blk(inodeBitmap);
     // With group checksums the kernel and e2fsck never read past bg_itable_unused, and mkfs's lazy
     // itable init leaves that tail unwritten too: only the used head of the table must reach the card.
-    const unused = csum ? gdt.readUInt16LE(d + 0x1c) + (is64 ? gdt.readUInt16LE(d + 0x32) * 65536 : 0) : 0;
-    blk(inodeTable, Math.ceil(((inodesPerGroup - Math.min(unused, inodesPerGroup)) * inodeSize) / blockSize));
+    // (bmaptool skips it the same way, as a hole.) The bitmap of the group holding the table marks it
+    // used, so the tail is taken out again once the bitmaps have been walked.
+    const unused = csum ? Math.min(inodesPerGroup, gdt.readUInt16LE(d + 0x1c) + (is64 ? gdt.readUInt16LE(d + 0x32) * 65536 : 0)) : 0;
+    const usedItable = Math.ceil(((inodesPerGroup - unused) * inodeSize) / blockSize);
+    blk(inodeTable, usedItable);
+    if (usedItable < inodeTableBlocks) unusedTails.push([inodeTable + usedItable, inodeTableBlocks - usedItable]);
     if (flags & BG_BLOCK_UNINIT) continue;
 
     await fh.read(bitmap, 0, blockSize, offset + blockBitmap * blockSize);
@@ -79,4 +84,5 @@ export async function markExt(fh: FileHandle, offset: number, map: ChunkMap): Pr
       }
     }
   }
+  for (const [b, n] of unusedTails) map.unmarkWhole(offset + b * blockSize, n * blockSize);
 }
