@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { openSync, readFileSync, readSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { burn, HEAD } from '../../../src/burner/write/burn.js';
 import { BurnAbortedError, VerifyError } from '../../../src/burner/write/errors.js';
-import { isRoot, makeImage, MIB, tempDir } from '../fixtures.js';
+import { fsckBoot, isRoot, makeImage, MIB, tempDir } from '../fixtures.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).reverse().forEach((c) => c()));
@@ -203,5 +204,25 @@ describe.skipIf(!isRoot)('compressed image to a block device', () => {
     writeFileSync(bmap, `<bmap version="2.0"><ImageSize>${99 * MIB}</ImageSize><BlockSize>4096</BlockSize><BlockMap><Range>0-1</Range></BlockMap></bmap>`);
     const { loop } = card(d);
     await expect(burn({ image: `${img}.gz`, target: loop, bmap, verify: false })).rejects.toMatchObject({ code: 'E_BMAP', path: 'ImageSize' });
+  });
+});
+
+describe.skipIf(!isRoot)('sparse burn onto a card full of old data', () => {
+  if (!isRoot) console.warn('skip: needs root: loop devices');
+  it('skipped ranges keep garbage, yet e2fsck and fsck.fat find both filesystems clean and the files intact', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 160, dataMiB: 8 });
+    const backing = join(d, 'used-card.img');
+    writeFileSync(backing, randomBytes(160 * MIB));
+    const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+    cleanups.push(() => execFileSync('losetup', ['-d', loop]));
+    const r = await burn({ image: img, target: loop, verify: true });
+    expect(r.bytesWritten).toBeLessThan(80 * MIB);
+    e2fsck(backing);
+    const { status, report } = fsckBoot(backing, d);
+    expect(status, report).toBe(0);
+    const rootAt = `${backing}?offset=${(2048 + 131072) * 512}`;
+    const data = (name: string, file: string) => execFileSync('debugfs', ['-R', `cat ${name}`, file], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 * MIB });
+    expect(data('/data.bin', rootAt).equals(data('/data.bin', `${img}?offset=${(2048 + 131072) * 512}`))).toBe(true);
   });
 });
