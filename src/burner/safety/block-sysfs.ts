@@ -1,5 +1,5 @@
 import { readdir, readFile, realpath } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /** "MAJ:MIN" of a device number as the kernel prints it in sysfs and mountinfo. */
 export function devno(rdev: number): string {
@@ -56,5 +56,24 @@ export async function loopBackings(): Promise<Array<{ disk: string; file: string
     const file = await read(`/sys/class/block/${e}/loop/backing_file`);
     if (file) out.push({ disk: e, file });
   }
+  return out;
+}
+
+/**
+ * The whole disks beneath a MAJ:MIN: its own disk for a disk or partition, and for device-mapper,
+ * md and other stacked devices the disks under `slaves/`, recursively — so "/ on LVM on
+ * nvme0n1p3" names nvme0n1. `sys` is a parameter so a test can hand in a fake sysfs tree.
+ */
+export async function baseDisks(dev: string, sys = '/sys'): Promise<string[]> {
+  const dir = await realpath(join(sys, 'dev/block', dev)).catch(() => null);
+  return dir ? [...new Set(await disksUnder(dir, 0))] : [];
+}
+
+async function disksUnder(dir: string, depth: number): Promise<string[]> {
+  const slaves = await readdir(join(dir, 'slaves')).catch(() => [] as string[]);
+  // Stacks are a few levels deep at most; the bound only guards against a malformed tree.
+  if (slaves.length === 0 || depth > 8) return [basename((await read(join(dir, 'partition'))) !== null ? dirname(dir) : dir)];
+  const out: string[] = [];
+  for (const s of slaves) out.push(...(await disksUnder(await realpath(join(dir, 'slaves', s)), depth + 1)));
   return out;
 }

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, open, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { devno, diskOf, loopBackings, sysBlock } from './block-sysfs.js';
+import { baseDisks, devno, diskOf, loopBackings, sysBlock } from './block-sysfs.js';
 import { TargetRefusedError } from './errors.js';
 import { mounts, systemDevnos } from './system-devices.js';
 
@@ -52,16 +52,18 @@ export async function checkTarget(target: string, opts: CheckTargetOptions): Pro
 
   const system = await systemDevnos(all);
   for (const [dev, what] of system) {
-    if ((await diskOf(dev)) === disk) throw new TargetRefusedError('E_TARGET_SYSTEM_DISK', target, `it holds this system's ${what}`);
+    if ((await baseDisks(dev)).includes(disk)) throw new TargetRefusedError('E_TARGET_SYSTEM_DISK', target, `it holds this system's ${what}`);
   }
 
-  const imageHome = await diskOf(devno(imageStat.dev));
+  const imageHome = await baseDisks(devno(imageStat.dev));
   const imageReal = await realpath(opts.image);
-  if (imageHome === disk || (info.backingFile !== null && (await sameFile(info.backingFile, imageReal)))) {
+  if (imageHome.includes(disk) || (info.backingFile !== null && (await sameFile(info.backingFile, imageReal)))) {
     throw new TargetRefusedError('E_TARGET_CONTAINS_SOURCE', target, `it holds the source image ${opts.image}`);
   }
 
-  const mounted = all.filter((m) => info.devnos.includes(m.dev)).map((m) => m.mountPoint);
+  const mounted: string[] = [];
+  // Directly, or through a device stacked on it (LVM, dm-crypt, md).
+  for (const m of all) if (info.devnos.includes(m.dev) || (await baseDisks(m.dev)).includes(disk)) mounted.push(m.mountPoint);
   // A loop device shares its backing file with any other loop over the same file (losetup -o):
   // a mount there is a mount of this disk's bytes too.
   if (info.backingFile) {
