@@ -35,7 +35,7 @@ export interface BurnResult {
 /** Held back until everything else is on the card and synced: an interrupted burn doesn't boot. */
 export const HEAD = 1024 * 1024;
 
-interface Written {
+export interface Written {
   offset: number;
   length: number;
   sha256: string;
@@ -201,21 +201,41 @@ async function writeStream(
  * file is read back after the fsync above.
  */
 async function verify(target: string, isBlock: boolean, written: Written[], total: number, progress: (e: BurnProgress) => void): Promise<void> {
-  const maxLength = Math.max(0, ...written.map((w) => w.length));
+  // Contiguous ranges (a stream records one per 64 KiB chunk) are read back in one large read.
+  const batches = batchRanges(written, VERIFY_BATCH);
+  const maxLength = batches.reduce((m, b) => Math.max(m, b.length), 0);
   const reader = isBlock ? await DirectReader.open(target, maxLength, Number((await execa('blockdev', ['--getsize64', target])).stdout)) : null;
   const fh = isBlock ? null : await open(target, 'r');
   const buf = Buffer.allocUnsafe(maxLength);
   let done = 0;
+  progress({ phase: 'verifying', bytes: 0, total });
   try {
-    for (const w of written) {
-      const data = reader ? await reader.read(w.offset, w.length) : buf.subarray(0, (await fh!.read(buf, 0, w.length, w.offset)).bytesRead);
-      const actual = sha(data);
-      if (actual !== w.sha256) throw new VerifyError(w.offset, w.length, w.sha256, actual);
-      done += w.length;
+    for (const b of batches) {
+      const data = reader ? await reader.read(b.offset, b.length) : buf.subarray(0, (await fh!.read(buf, 0, b.length, b.offset)).bytesRead);
+      for (const w of b.ranges) {
+        const actual = sha(data.subarray(w.offset - b.offset, w.offset - b.offset + w.length));
+        if (actual !== w.sha256) throw new VerifyError(w.offset, w.length, w.sha256, actual);
+        done += w.length;
+      }
       progress({ phase: 'verifying', bytes: done, total });
     }
   } finally {
     await reader?.close();
     await fh?.close();
   }
+}
+
+const VERIFY_BATCH = 4 * 1024 * 1024;
+
+/** Groups ranges that follow each other directly, up to `limit` bytes a group (a longer range stays alone). */
+export function batchRanges(ranges: Written[], limit: number): Array<{ offset: number; length: number; ranges: Written[] }> {
+  const out: Array<{ offset: number; length: number; ranges: Written[] }> = [];
+  for (const r of ranges) {
+    const last = out.at(-1);
+    if (last && last.offset + last.length === r.offset && last.length + r.length <= limit) {
+      last.length += r.length;
+      last.ranges.push(r);
+    } else out.push({ offset: r.offset, length: r.length, ranges: [r] });
+  }
+  return out;
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { openSync, readFileSync, readSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { burn, HEAD } from '../../../src/burner/write/burn.js';
+import { batchRanges, burn, HEAD } from '../../../src/burner/write/burn.js';
 import { BurnAbortedError, VerifyError } from '../../../src/burner/write/errors.js';
 import { fsckBoot, isRoot, makeImage, MIB, tempDir } from '../fixtures.js';
 
@@ -119,8 +119,8 @@ describe('burn', () => {
 });
 
 describe('verify catches a range that changed on the target after it was written', () => {
-  // Only the head and [1 MiB, 2 MiB) are written (bmap); the head is verified first, and then a
-  // byte of the second range is flipped behind the burner's back.
+  // Only the head and [1 MiB, 2 MiB) are written (bmap); when verification starts, a byte of the
+  // second range is flipped behind the burner's back.
   async function corruptedBurn(target: string, backing: string, d: string): Promise<unknown> {
     const img = makeImage(d, { sizeMiB: 100, dataMiB: 1 });
     const bmap = join(d, 'class.bmap');
@@ -224,5 +224,17 @@ describe.skipIf(!isRoot)('sparse burn onto a card full of old data', () => {
     const rootAt = `${backing}?offset=${(2048 + 131072) * 512}`;
     const data = (name: string, file: string) => execFileSync('debugfs', ['-R', `cat ${name}`, file], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 * MIB });
     expect(data('/data.bin', rootAt).equals(data('/data.bin', `${img}?offset=${(2048 + 131072) * 512}`))).toBe(true);
+  });
+});
+
+describe('batchRanges (verify reads contiguous ranges at once)', () => {
+  const r = (offset: number, length: number) => ({ offset, length, sha256: '' });
+  it.each([
+    ['contiguous ranges merge up to the limit', [r(0, 4), r(4, 4), r(8, 4)], 8, [[0, 8, 2], [8, 4, 1]]],
+    ['a gap starts a new batch', [r(0, 4), r(6, 2)], 100, [[0, 4, 1], [6, 2, 1]]],
+    ['a range longer than the limit stays alone', [r(0, 2), r(2, 50), r(52, 2)], 8, [[0, 2, 1], [2, 50, 1], [52, 2, 1]]],
+    ['many 64 KiB stream chunks', Array.from({ length: 100 }, (_, i) => r(i * 65536, 65536)), 4 * MIB, [[0, 4 * MIB, 64], [4 * MIB, 36 * 65536, 36]]],
+  ])('%s', (_l, ranges, limit, expected) => {
+    expect(batchRanges(ranges, limit).map((b) => [b.offset, b.length, b.ranges.length])).toEqual(expected);
   });
 });
