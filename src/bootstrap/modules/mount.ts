@@ -1,98 +1,98 @@
-import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { mountSchema } from '../../manifest/schema.js';
-import { NOT_LIVE } from '../context.js';
-import type { Context, Module } from '../types.js';
+import { mountSchema, type Mount } from '../../manifest/schema.js';
+import type { ApplyResult, Context, DiffEntry, Module } from '../types.js';
 import { applyFile, checkFile, type FilePlan } from './file.js';
+
+const FSTAB = '/etc/fstab';
+/** Metis's own fstab lines end with this comment: recognisable, replaced in place, never duplicated. */
+const MARK = '# metis';
 
 const args = z.strictObject({ mounts: z.array(mountSchema) });
 type Args = z.output<typeof args>;
-type MountSpec = Args['mounts'][number];
-
-/** Trailing marker that makes a line Metis's own: replaced in place, never duplicated. */
-export const MARK = '# metis';
-export const FSTAB = '/etc/fstab';
 
 interface Plan {
   fstab?: FilePlan;
-  mkdirs: string[];
-  /** Set when a device is missing or has the wrong fstype: apply fails and fstab stays as it was. */
-  refuse?: string;
+  dirs: string[];
+  /** Devices missing or of the wrong type: the task fails at apply and fstab is left as it was. */
+  problems: string[];
+  mountNow: string[];
 }
 
-export function fstabLine(m: MountSpec): string {
+export function fstabLine(m: Mount): string {
   const opts = [...m.options, 'nofail', `x-systemd.device-timeout=${m.deviceTimeoutSec}s`];
-  return `UUID=${m.uuid}\t${m.path}\t${m.fstype}\t${[...new Set(opts)].join(',')}\t0\t2\t${MARK}`;
+  return `UUID=${m.uuid} ${m.path} ${m.fstype} ${opts.join(',')} 0 2 ${MARK}`;
 }
 
-/** Metis lines for paths still wanted are replaced where they stand; others (not ours) are kept untouched. */
-export function fstabWith(current: string, mounts: MountSpec[]): string {
-  const wanted = new Map(mounts.map((m) => [m.path, fstabLine(m)]));
-  const out: string[] = [];
-  const lines = current === '' ? [] : current.replace(/\n$/, '').split('\n');
-  for (const line of lines) {
-    if (!line.trimEnd().endsWith(MARK)) {
-      out.push(line);
-      continue;
-    }
-    const path = line.split(/\s+/)[1] ?? '';
-    const repl = wanted.get(path);
-    if (repl !== undefined) {
-      out.push(repl);
-      wanted.delete(path);
-    }
-  }
-  out.push(...wanted.values());
-  return out.length ? `${out.join('\n')}\n` : '';
+/** Keeps every line Metis does not own; Metis lines go where the first one was (or at the end). */
+export function renderFstab(current: string, mounts: Mount[]): string {
+  const lines = current.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const firstOwned = lines.findIndex((l) => l.trimEnd().endsWith(MARK));
+  const kept = lines.filter((l) => !l.trimEnd().endsWith(MARK));
+  const ours = mounts.map(fstabLine);
+  const at = firstOwned < 0 ? kept.length : lines.slice(0, firstOwned).filter((l) => !l.trimEnd().endsWith(MARK)).length;
+  kept.splice(at, 0, ...ours);
+  return kept.length ? `${kept.join('\n')}\n` : '';
 }
 
-/** Device path (host side) for a UUID under the root, or null; relative links resolve inside the root. */
-async function deviceFor(ctx: Context, uuid: string): Promise<string | null> {
-  const link = `/dev/disk/by-uuid/${uuid}`;
-  const target = await ctx.fs.readlink(link);
-  if (target === null) return (await ctx.fs.exists(link)) ? ctx.fs.abs(link) : null;
-  return target.startsWith('/') ? target : ctx.fs.abs(resolve(dirname(link), target));
-}
-
-async function probe(ctx: Context, m: MountSpec): Promise<string | null> {
-  const dev = await deviceFor(ctx, m.uuid);
-  if (!dev) return `no block device with UUID ${m.uuid} (for ${m.path}): /dev/disk/by-uuid/${m.uuid} is missing`;
-  const r = await ctx.exec('blkid', ['-p', '-o', 'value', '-s', 'TYPE', dev], { allowFailure: true });
+async function deviceProblem(ctx: Context, m: Mount): Promise<string | null> {
+  const link = `/dev/disk/by-uuid/${m.uuid}`;
+  if (!(await ctx.fs.exists(link))) return `no block device with UUID ${m.uuid} (for ${m.path}): is the disk attached?`;
+  const r = await ctx.exec('blkid', ['-p', '-o', 'value', '-s', 'TYPE', ctx.fs.abs(link)], { allowFailure: true });
   const type = r.stdout.trim();
-  if (type !== m.fstype) return `device UUID ${m.uuid} (for ${m.path}) holds ${type || 'no filesystem'}, manifest says ${m.fstype}`;
+  if (type !== m.fstype) return `device UUID=${m.uuid} holds ${type || 'no recognisable filesystem'}, not ${m.fstype} (for ${m.path})`;
   return null;
+}
+
+async function mountedUuid(ctx: Context, path: string): Promise<string | null> {
+  const r = await ctx.exec('findmnt', ['-rn', '-o', 'UUID', '--mountpoint', path], { allowFailure: true });
+  return r.exitCode === 0 ? r.stdout.trim() : null;
 }
 
 export const mountModule: Module<Args, Plan> = {
   name: 'mount',
   args,
   async check(a, ctx) {
-    const problems = (await Promise.all(a.mounts.map((m) => probe(ctx, m)))).filter((p): p is string => p !== null);
-    const current = (await ctx.fs.readText(FSTAB)) ?? '';
-    const file = await checkFile(ctx, { dest: FSTAB, content: fstabWith(current, a.mounts), mode: undefined });
-    const mkdirs: string[] = [];
-    for (const m of a.mounts) if (!(await ctx.fs.exists(m.path))) mkdirs.push(m.path);
-    if (problems.length) {
-      return { status: 'change', reason: `refusing to edit ${FSTAB}: ${problems.join('; ')}`, diff: file.diff ?? [], plan: { mkdirs: [], refuse: problems.join('; ') } };
-    }
-    const diff = [...(file.diff ?? []), ...mkdirs.map((p) => ({ target: p, before: null, after: 'directory' }))];
-    if (!diff.length) return { status: 'ok', ...(ctx.live ? {} : { reason: `mount now: ${NOT_LIVE}` }) };
-    return { status: 'change', reason: [file.reason, ...mkdirs.map((p) => `create ${p}`)].filter(Boolean).join('; '), diff, plan: { fstab: file.plan, mkdirs } };
-  },
-  async apply(a, ctx, { plan }) {
-    if (plan!.refuse) return { failed: plan!.refuse };
-    for (const p of plan!.mkdirs) await ctx.fs.mkdir(p);
-    if (plan!.fstab) await applyFile(ctx, plan!.fstab);
-    if (!ctx.live) return undefined;
-    // Report whether each path is mounted from the right device, mounting what is not.
-    const mounted: Record<string, string> = {};
+    const plan: Plan = { dirs: [], problems: [], mountNow: [] };
+    const diff: DiffEntry[] = [];
     for (const m of a.mounts) {
-      const src = async () => (await ctx.exec('findmnt', ['-n', '-o', 'UUID', '--mountpoint', m.path], { allowFailure: true })).stdout.trim();
-      if ((await src()) === '') await ctx.exec('mount', [m.path], { allowFailure: true });
-      const uuid = await src();
-      mounted[m.path] = uuid === m.uuid ? `mounted from UUID=${uuid}` : uuid ? `WRONG device UUID=${uuid}` : 'not mounted';
+      const p = await deviceProblem(ctx, m);
+      if (p) plan.problems.push(p);
     }
-    const wrong = Object.entries(mounted).filter(([, v]) => !v.startsWith('mounted'));
-    return { facts: { mounted }, ...(wrong.length ? { failed: wrong.map(([p, v]) => `${p}: ${v}`).join('; ') } : {}) };
+    if (plan.problems.length) return { status: 'change', reason: `will fail: ${plan.problems.join('; ')}`, plan };
+    const current = (await ctx.fs.readText(FSTAB)) ?? '';
+    const f = await checkFile(ctx, { dest: FSTAB, content: renderFstab(current, a.mounts), mode: 0o644 });
+    if (f.status === 'change') {
+      plan.fstab = f.plan;
+      diff.push(...(f.diff ?? []));
+    }
+    for (const m of a.mounts) {
+      const st = await ctx.fs.stat(m.path);
+      if (!st?.isDirectory) {
+        plan.dirs.push(m.path);
+        diff.push({ target: m.path, before: null, after: 'directory' });
+      }
+      if (ctx.live && (await mountedUuid(ctx, m.path)) !== m.uuid) {
+        plan.mountNow.push(m.path);
+        diff.push({ target: `mount ${m.path}`, before: 'not mounted from UUID', after: `UUID=${m.uuid}` });
+      }
+    }
+    if (!diff.length) return { status: 'ok' };
+    return { status: 'change', reason: diff.map((d) => d.target).join(', '), diff, plan };
+  },
+  async apply(a, ctx, { plan }): Promise<ApplyResult> {
+    if (plan!.problems.length) return { failed: `${plan!.problems.join('; ')}; ${FSTAB} left as it was` };
+    for (const d of plan!.dirs) await ctx.fs.mkdir(d, 0o755);
+    if (plan!.fstab) await applyFile(ctx, plan!.fstab);
+    const mounted: Record<string, boolean> = {};
+    if (ctx.live) {
+      // systemd generates mount units from fstab; reload so they match before mounting.
+      if (plan!.fstab) await ctx.exec('systemctl', ['daemon-reload']);
+      for (const p of plan!.mountNow) await ctx.exec('mount', [p], { allowFailure: true });
+      for (const m of a.mounts) mounted[m.path] = (await mountedUuid(ctx, m.path)) === m.uuid;
+      const missing = Object.entries(mounted).filter(([, ok]) => !ok).map(([p]) => p);
+      if (missing.length) return { facts: { mounted }, failed: `not mounted from the right device: ${missing.join(', ')}` };
+    }
+    return { facts: { mounted } };
   },
 };

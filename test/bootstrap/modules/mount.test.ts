@@ -1,78 +1,66 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mountModule, fstabWith, MARK } from '../../../src/bootstrap/modules/mount.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mountModule, renderFstab } from '../../../src/bootstrap/modules/mount.js';
 import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
 
-const U1 = '3a1f0c2e-5b7d-4e8f-9a10-b2c3d4e5f601';
-const U2 = '7c9e2d41-0a3b-4c5d-8e6f-a1b2c3d4e5f6';
-const FOREIGN = 'UUID=1111-2222\t/boot/firmware\tvfat\tdefaults\t0\t2\nproc /proc proc defaults 0 0\n';
-let root: string;
-let cleanup: () => void;
-
-/** A real small ext4 filesystem with a fixed UUID, linked where udev would put it. */
-function disk(uuid: string, fstype = 'ext4'): void {
-  const img = join(root, `img-${uuid}`);
-  execFileSync('truncate', ['-s', '4M', img]);
-  if (fstype === 'ext4') execFileSync('mkfs.ext4', ['-q', '-F', '-U', uuid, img]);
-  mkdirSync(join(root, 'dev/disk/by-uuid'), { recursive: true });
-  symlinkSync(img, join(root, 'dev/disk/by-uuid', uuid));
-}
-beforeEach(() => {
-  ({ root, cleanup } = tempRoot('metis-cap-mount-'));
-  mkdirSync(join(root, 'etc'));
-  writeFileSync(join(root, 'etc/fstab'), FOREIGN);
-});
-afterEach(() => cleanup());
-
+const A = '3a1f0c2e-5b7d-4e8f-9a10-b2c3d4e5f601';
+const B = '7c9e2d41-0a3b-4c5d-8e6f-a1b2c3d4e5f6';
 const mounts = [
-  { uuid: U1, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults', 'noatime'] },
-  { uuid: U2, path: '/mnt/asteria', fstype: 'ext4', deviceTimeoutSec: 30 },
+  { uuid: A, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults', 'noatime'] },
+  { uuid: B, path: '/mnt/asteria', fstype: 'ext4' },
 ];
+const cleanups: Array<() => void> = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
-describe('mount module', () => {
-  it('adds UUID lines with nofail and device timeout, creates mount points, keeps foreign lines', async () => {
-    disk(U1);
-    disk(U2);
+/** Real ext4 filesystems in files, linked where udev would put them. */
+function sysroot(withDisks: Array<[string, string]>): string {
+  const { root, cleanup } = tempRoot();
+  cleanups.push(cleanup);
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  mkdirSync(join(root, 'dev/disk/by-uuid'), { recursive: true });
+  mkdirSync(join(root, 'disks'));
+  writeFileSync(join(root, 'etc/fstab'), 'UUID=1111-2222 /boot/firmware vfat defaults 0 2\nUUID=abc / ext4 defaults 0 1\n');
+  for (const [uuid, type] of withDisks) {
+    const img = join(root, 'disks', `${uuid}.img`);
+    execFileSync('truncate', ['-s', '8M', img]);
+    execFileSync(type === 'ext4' ? 'mkfs.ext4' : 'mkfs.vfat', type === 'ext4' ? ['-q', '-F', '-U', uuid, img] : [img], { stdio: 'ignore' });
+    symlinkSync(img, join(root, 'dev/disk/by-uuid', uuid));
+  }
+  return root;
+}
+
+describe('mount', () => {
+  it('writes fstab lines by UUID with nofail and a device timeout; check → change, apply, check → ok', async () => {
+    const root = sysroot([[A, 'ext4'], [B, 'ext4']]);
     const ctx = makeContext({ root });
-    await convergeLoop(mountModule, { mounts }, ctx);
+    const first = await convergeLoop(mountModule, { mounts }, ctx);
+    expect(first.diff?.map((d) => d.target)).toContain('/etc/fstab');
     const fstab = readFileSync(join(root, 'etc/fstab'), 'utf8');
-    expect(fstab).toBe(
-      FOREIGN +
-        `UUID=${U1}\t/mnt/astreae\text4\tdefaults,noatime,nofail,x-systemd.device-timeout=10s\t0\t2\t${MARK}\n` +
-        `UUID=${U2}\t/mnt/asteria\text4\tdefaults,nofail,x-systemd.device-timeout=30s\t0\t2\t${MARK}\n`,
-    );
-    expect(existsSync(join(root, 'mnt/astreae'))).toBe(true);
-    // a changed option replaces the line in place, never duplicates it
-    await convergeLoop(mountModule, { mounts: [{ ...mounts[0], options: ['defaults'] }, mounts[1]] }, ctx);
-    const after = readFileSync(join(root, 'etc/fstab'), 'utf8');
-    expect(after.split('\n').filter((l) => l.includes('/mnt/astreae'))).toEqual([`UUID=${U1}\t/mnt/astreae\text4\tdefaults,nofail,x-systemd.device-timeout=10s\t0\t2\t${MARK}`]);
-    expect(after.startsWith(FOREIGN)).toBe(true);
+    expect(fstab).toContain(`UUID=${A} /mnt/astreae ext4 defaults,noatime,nofail,x-systemd.device-timeout=10s 0 2 # metis`);
+    expect(fstab.startsWith('UUID=1111-2222 /boot/firmware vfat defaults 0 2\nUUID=abc / ext4 defaults 0 1\n')).toBe(true);
+  });
+
+  it('replaces its own lines in place, never duplicates, never touches others', () => {
+    const before = `a\nUUID=x /mnt/old ext4 defaults 0 2 # metis\nb\nUUID=y /mnt/older ext4 defaults 0 2 # metis\n`;
+    const out = renderFstab(before, [{ uuid: A, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults'], deviceTimeoutSec: 10 }]);
+    expect(out.split('\n')).toEqual(['a', `UUID=${A} /mnt/astreae ext4 defaults,nofail,x-systemd.device-timeout=10s 0 2 # metis`, 'b', '']);
+    expect(renderFstab(out, [{ uuid: A, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults'], deviceTimeoutSec: 10 }])).toBe(out);
   });
 
   it.each([
-    ['missing device', () => undefined, /no block device with UUID 3a1f0c2e/],
-    ['wrong fstype', () => disk(U1, 'none'), /holds no filesystem, manifest says ext4/],
-  ])('%s: task fails and fstab is left as it was', async (_n, setup, msg) => {
-    setup();
+    ['missing disk', [[A, 'ext4']] as Array<[string, string]>, `no block device with UUID ${B}`],
+    ['wrong filesystem', [[A, 'ext4'], [B, 'vfat']] as Array<[string, string]>, 'not ext4'],
+  ])('%s: the task fails with a clear message and fstab is left as it was', async (_n, disks, message) => {
+    const root = sysroot(disks);
     const ctx = makeContext({ root });
-    const a = mountModule.args.parse({ mounts: [mounts[0]] });
-    const r = await mountModule.check(a, ctx);
-    expect(r.status).toBe('change');
-    expect(r.reason).toMatch(msg);
-    const res = await mountModule.apply(a, ctx, r);
-    expect(res?.failed).toMatch(msg);
-    expect(readFileSync(join(root, 'etc/fstab'), 'utf8')).toBe(FOREIGN);
-    expect(existsSync(join(root, 'mnt/astreae'))).toBe(false);
-  });
-
-  it('drops Metis lines for mounts no longer in the manifest, never foreign ones', () => {
-    const cur = `${FOREIGN}UUID=${U2}\t/mnt/old\text4\tdefaults\t0\t2\t${MARK}\n`;
-    expect(fstabWith(cur, [])).toBe(FOREIGN);
-  });
-
-  it('refuses a malformed UUID', () => {
-    expect(mountModule.args.safeParse({ mounts: [{ ...mounts[0], uuid: 'XYZ' }] }).success).toBe(false);
+    const before = readFileSync(join(root, 'etc/fstab'), 'utf8');
+    const a = mountModule.args.parse({ mounts });
+    const plan = await mountModule.check(a, ctx);
+    expect(plan.reason).toContain(message);
+    const r = await mountModule.apply(a, ctx, plan);
+    expect(r && r.failed).toContain(message);
+    expect(readFileSync(join(root, 'etc/fstab'), 'utf8')).toBe(before);
   });
 });
