@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 
 export const MIB = 1024 * 1024;
 export const BOOT_START = 2048; // sectors
@@ -46,3 +47,14 @@ export function mtype(img: string, path: string): Buffer {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/** For a test file: a maker of temp dirs that are all removed after each test. */
+export function tempDirs(prefix: string): () => string {
+  const made: Array<() => void> = [];
+  afterEach(() => made.splice(0).forEach((c) => c()));
+  return () => {
+    const t = tempDir(prefix);
+    made.push(t.cleanup);
+    return t.dir;
+  };
+}

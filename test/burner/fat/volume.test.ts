@@ -2,17 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readBootFile, writeBootFile } from '../../../src/burner/fat/boot-file.js';
-import { BOOT_SECTORS, BOOT_START, fsckBoot, makeImage, MIB, mtype, tempDir } from '../fixtures.js';
+import { BOOT_SECTORS, BOOT_START, fsckBoot, makeImage, MIB, mtype, tempDirs } from '../fixtures.js';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
-function dir(): string {
-  const t = tempDir('metis-fatb-');
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const dir = tempDirs('metis-fatb-');
 const mtools = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
 
 /** A FAT16 boot partition (older images, small cards) at the same place the fixtures use. */

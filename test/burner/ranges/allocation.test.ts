@@ -2,18 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { allocationFromBmap, allocationOf } from '../../../src/burner/ranges/allocation.js';
 import { CHUNK, ChunkMap } from '../../../src/burner/ranges/chunk-map.js';
-import { MIB, tempDir } from '../fixtures.js';
+import { MIB, tempDirs } from '../fixtures.js';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
-function dir(): string {
-  const t = tempDir('metis-rangesb-');
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const dir = tempDirs('metis-rangesb-');
 const run = (cmd: string, args: string[], input?: string) => execFileSync(cmd, args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
 
 /** Chunks holding any non-zero byte: a fresh image's free space is zero, so these must all be marked. */

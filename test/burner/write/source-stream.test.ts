@@ -2,19 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { burn } from '../../../src/burner/write/burn.js';
 import { BurnAbortedError } from '../../../src/burner/write/errors.js';
 import { detectCompression } from '../../../src/burner/write/source-stream.js';
-import { MIB, tempDir } from '../fixtures.js';
+import { MIB, tempDirs } from '../fixtures.js';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
-function dir(): string {
-  const t = tempDir('metis-srcb-');
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const dir = tempDirs('metis-srcb-');
 
 /** Random data compresses badly, so the stream takes several reads: room to abort in the middle. */
 function compressed(d: string, tool: 'xz' | 'gzip' | 'zstd', mib = 12): string {
