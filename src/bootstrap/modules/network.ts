@@ -86,6 +86,40 @@ async function networkUp(ctx: Context, r: Renderer): Promise<boolean> {
   return s?.stdout.trim() === 'active';
 }
 
+/** The live steps, apart so a test can drive them in a network namespace it owns. */
+export interface LiveHooks {
+  activate(): Promise<void>;
+  reachable(host: string): Promise<boolean>;
+}
+
+/**
+ * Activates the files just written and probes the gateway (and `probe` hosts); when one stays
+ * silent, the previous files and disabled configs are put back and activated again. Returns the
+ * failure reason, or undefined when every target answered.
+ */
+export async function activateOrRollback(
+  ctx: Context,
+  a: Args,
+  previous: Array<{ dest: string; text: string | null; mode: number | undefined }>,
+  conflicts: string[],
+  hooks: LiveHooks,
+  rename: (from: string, to: string) => Promise<void>,
+): Promise<string | undefined> {
+  await hooks.activate();
+  const targets = [...(a.config.ipv4.gateway ? [a.config.ipv4.gateway] : []), ...a.probe];
+  const unreachable: string[] = [];
+  for (const t of targets) if (!(await hooks.reachable(t))) unreachable.push(t);
+  if (!unreachable.length) return undefined;
+  // A node nobody can reach is worse than a stale address: put the old config back.
+  for (const prev of previous) {
+    if (prev.text === null) await ctx.fs.remove(prev.dest);
+    else await ctx.fs.write(prev.dest, prev.text, { mode: prev.mode ?? 0o644 });
+  }
+  for (const c of conflicts) await rename(`${c}${DISABLED}`, c);
+  await hooks.activate().catch(() => {});
+  return `${unreachable.join(', ')} unreachable within ${a.probeTimeoutSec}s after applying the new network config: previous network config restored`;
+}
+
 export const networkModule: Module<Args, Plan> = {
   name: 'network',
   args,
@@ -122,18 +156,8 @@ export const networkModule: Module<Args, Plan> = {
     if (!ctx.live) return { facts };
     // First boot: the early unit runs before the network starts, which then starts with our config.
     if (!(await networkUp(ctx, p.renderer))) return { facts: { ...facts, reload: 'network not started yet: takes effect when it starts' } };
-    await reload(ctx, p.renderer, a.config);
-    const targets = [...(a.config.ipv4.gateway ? [a.config.ipv4.gateway] : []), ...a.probe];
-    const unreachable: string[] = [];
-    for (const t of targets) if (!(await reachable(ctx, t, a.probeTimeoutSec))) unreachable.push(t);
-    if (!unreachable.length) return { facts };
-    // A node nobody can reach is worse than a stale address: put the old config back.
-    for (const prev of previous) {
-      if (prev.text === null) await ctx.fs.remove(prev.dest);
-      else await ctx.fs.write(prev.dest, prev.text, { mode: prev.mode ?? 0o644 });
-    }
-    for (const c of p.conflicts) await rename(`${c}${DISABLED}`, c);
-    await reload(ctx, p.renderer, a.config).catch(() => {});
-    return { facts, failed: `${unreachable.join(', ')} unreachable within ${a.probeTimeoutSec}s after applying ${p.renderer} config: previous network config restored` };
+    const hooks: LiveHooks = { activate: () => reload(ctx, p.renderer, a.config), reachable: (h) => reachable(ctx, h, a.probeTimeoutSec) };
+    const failed = await activateOrRollback(ctx, a, previous, p.conflicts, hooks, rename);
+    return failed ? { facts, failed } : { facts };
   },
 };
