@@ -28,9 +28,8 @@ trap 'exit 130' INT TERM
 
 # 1. The bench class image (Metis payload + ansible-core), built by `metis image build`.
 if [[ ! -f $IMG ]]; then
-  npx esbuild test/e2e/lib/image-cli.ts --bundle --packages=external --platform=node --format=esm --log-level=warning \
-    --outfile=.cache/e2e/image-cli.mjs >/dev/null
-  node .cache/e2e/image-cli.mjs build bench/converge-class.yaml --cache "$REPO/.cache/metis-image" --out "$IMG" || exit 1
+  node scripts/build.mjs >/dev/null || exit 1
+  node dist/metis.js image build bench/converge-class.yaml --cache "$REPO/.cache/metis-image" --out "$IMG" || exit 1
 fi
 # 2. Its root tree, copied out through a read-only loop mount (released right after).
 off=$(sfdisk -J "$IMG" | node -e 'const p=JSON.parse(require("fs").readFileSync(0)).partitiontable.partitions[1]; console.log(p.start*512, p.size*512)')
