@@ -1,0 +1,101 @@
+import { join } from 'node:path';
+import { promises as fsp } from 'node:fs';
+import { z } from 'zod';
+import * as f from '../../manifest/fields.js';
+import { NOT_LIVE } from '../context.js';
+import type { DiffEntry, Module } from '../types.js';
+
+/** NodeRestriction: a kubelet may not set these on its own Node; an admin credential must. */
+const FORBIDDEN = /^(node-role\.kubernetes\.io|node-restriction\.kubernetes\.io)\//;
+export const OWNED_FILE = 'k3s-owned.json';
+
+const args = z.strictObject({
+  nodeName: f.hostname,
+  labels: f.labels.default({}),
+  taints: z.array(f.taint).default([]),
+  binary: f.absPath.default('/usr/local/bin/k3s'),
+  kubeconfig: f.absPath.default('/var/lib/rancher/k3s/agent/kubelet.kubeconfig'),
+});
+type Args = z.output<typeof args>;
+
+interface Owned {
+  labels: string[];
+  taints: string[];
+}
+interface Plan {
+  kubectl: string[][];
+  owned: Owned;
+}
+interface LiveNode {
+  labels: Record<string, string>;
+  taints: Array<{ key: string; value?: string; effect: string }>;
+}
+
+const taintId = (t: string) => t.replace(/=[^:]*/, ''); // key:Effect identifies a taint
+const taintStr = (t: LiveNode['taints'][number]) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`;
+
+/** Pure: kubectl label/taint argv to move the live node to the wanted keys Metis owns, and no other key. */
+export function reconcile(node: LiveNode, a: Args, prev: Owned): { kubectl: string[][]; owned: Owned; forbidden: string[]; diff: DiffEntry[] } {
+  const forbidden = Object.keys(a.labels).filter((k) => FORBIDDEN.test(k));
+  const labels = Object.entries(a.labels).filter(([k]) => !FORBIDDEN.test(k));
+  const diff: DiffEntry[] = [];
+  const labelArgs: string[] = [];
+  for (const [k, v] of labels) {
+    if (node.labels[k] !== v) {
+      labelArgs.push(`${k}=${v}`);
+      diff.push({ target: `node label ${k}`, before: node.labels[k] ?? null, after: v });
+    }
+  }
+  for (const k of prev.labels) {
+    if (!(k in a.labels) && k in node.labels) {
+      labelArgs.push(`${k}-`);
+      diff.push({ target: `node label ${k}`, before: node.labels[k]!, after: null });
+    }
+  }
+  const live = node.taints.map(taintStr);
+  const wantedIds = new Set(a.taints.map(taintId));
+  const taintArgs: string[] = [];
+  for (const t of a.taints) {
+    if (!live.includes(t)) {
+      taintArgs.push(t);
+      diff.push({ target: `node taint ${taintId(t)}`, before: live.find((l) => taintId(l) === taintId(t)) ?? null, after: t });
+    }
+  }
+  for (const id of prev.taints) {
+    if (!wantedIds.has(id) && live.some((l) => taintId(l) === id)) {
+      taintArgs.push(`${id}-`);
+      diff.push({ target: `node taint ${id}`, before: id, after: null });
+    }
+  }
+  const kubectl: string[][] = [];
+  if (labelArgs.length) kubectl.push(['label', 'node', a.nodeName, '--overwrite', ...labelArgs]);
+  if (taintArgs.length) kubectl.push(['taint', 'node', a.nodeName, '--overwrite', ...taintArgs]);
+  return { kubectl, owned: { labels: labels.map(([k]) => k), taints: [...wantedIds] }, forbidden, diff };
+}
+
+export const k3sNodeModule: Module<Args, Plan> = {
+  name: 'k3s_node',
+  args,
+  async check(a, ctx) {
+    if (!ctx.live) return { status: 'skip', reason: `live Node labels/taints: ${NOT_LIVE}` };
+    const kube = (argv: string[]) => ctx.exec(a.binary, ['kubectl', '--kubeconfig', a.kubeconfig, ...argv], { timeoutMs: 20_000, allowFailure: true });
+    const got = await kube(['get', 'node', a.nodeName, '-o', 'json']);
+    if (got.exitCode !== 0) return { status: 'skip', reason: `Node ${a.nodeName} not readable yet (not registered?): ${got.stderr.trim().slice(0, 200)}` };
+    const obj = JSON.parse(got.stdout) as { metadata?: { labels?: Record<string, string> }; spec?: { taints?: LiveNode['taints'] } };
+    const node: LiveNode = { labels: obj.metadata?.labels ?? {}, taints: obj.spec?.taints ?? [] };
+    const prev = await fsp.readFile(join(ctx.stateDir, OWNED_FILE), 'utf8').then((t) => JSON.parse(t) as Owned, () => ({ labels: [], taints: [] }));
+    const r = reconcile(node, a, prev);
+    const note = r.forbidden.length
+      ? `not set from the node's own credential (NodeRestriction forbids node-role.kubernetes.io/* and node-restriction.kubernetes.io/*; set with an admin kubeconfig): ${r.forbidden.join(', ')}`
+      : undefined;
+    const ownedChanged = JSON.stringify(r.owned) !== JSON.stringify(prev);
+    if (!r.kubectl.length && !ownedChanged) return { status: 'ok', ...(note ? { reason: note } : {}) };
+    const reason = [r.diff.map((d) => d.target).join(', ') || 'record owned keys', note].filter(Boolean).join('; ');
+    return { status: 'change', reason, diff: r.diff, plan: { kubectl: r.kubectl, owned: r.owned } };
+  },
+  async apply(a, ctx, { plan }) {
+    for (const argv of plan!.kubectl) await ctx.exec(a.binary, ['kubectl', '--kubeconfig', a.kubeconfig, ...argv], { timeoutMs: 20_000 });
+    await fsp.mkdir(ctx.stateDir, { recursive: true, mode: 0o700 });
+    await fsp.writeFile(join(ctx.stateDir, OWNED_FILE), `${JSON.stringify(plan!.owned)}\n`, { mode: 0o600 });
+  },
+};
