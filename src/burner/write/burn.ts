@@ -6,6 +6,7 @@ import { allocationFromBmap, allocationOf } from '../ranges/allocation.js';
 import { CHUNK } from '../ranges/chunk-map.js';
 import { MetisError } from '../../lib/errors.js';
 import { DirectReader } from './direct-read.js';
+import { pacedWriter, type PacedWriter } from './writeback.js';
 import { BurnAbortedError, VerifyError } from './errors.js';
 import { decompressStream, detectCompression, uncompressedSize } from './source-stream.js';
 
@@ -64,6 +65,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   const progress = opts.onProgress ?? (() => {});
   const compression = await detectCompression(opts.image);
   const { fh, isBlock } = await openTarget(opts.target);
+  const out = pacedWriter(fh, isBlock);
   const written: Written[] = [];
   let imageSize = 0;
   try {
@@ -71,20 +73,22 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     if (compression === null) {
       imageSize = (await stat(opts.image)).size;
       if (!isBlock) await clearKeepingHead(fh).then(() => fh.truncate(imageSize));
-      head = await writeRaw(opts, fh, imageSize, written, progress);
+      head = await writeRaw(opts, out, imageSize, written, progress);
     } else {
       if (!isBlock) await clearKeepingHead(fh);
-      const r = await writeStream(opts, compression, fh, isBlock, written, progress);
+      const r = await writeStream(opts, compression, out, isBlock, written, progress);
       head = r.head;
       imageSize = r.size;
       if (!isBlock) await fh.truncate(imageSize);
     }
+    await out.drain();
     if (opts.signal?.aborted) throw new BurnAbortedError();
     await fh.sync();
     await fh.write(head, 0, head.length, 0);
     written.unshift({ offset: 0, length: head.length, sha256: sha(head) });
     await fh.sync();
   } finally {
+    await out.drain().catch(() => {});
     await fh.close();
   }
   const bytesWritten = written.reduce((a, w) => a + w.length, 0);
@@ -93,7 +97,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   return { bytesWritten, imageSize, verified: opts.verify, durationMs: Date.now() - started };
 }
 
-async function writeRaw(opts: BurnOptions, out: FileHandle, size: number, written: Written[], progress: (e: BurnProgress) => void): Promise<Buffer> {
+async function writeRaw(opts: BurnOptions, out: PacedWriter, size: number, written: Written[], progress: (e: BurnProgress) => void): Promise<Buffer> {
   progress({ phase: 'analyzing', bytes: 0, total: size });
   const { map } = opts.bmap ? await allocationFromBmap(opts.bmap, size) : await allocationOf(opts.image, size);
   const runs = map.runs();
@@ -131,7 +135,7 @@ async function writeRaw(opts: BurnOptions, out: FileHandle, size: number, writte
 async function writeStream(
   opts: BurnOptions,
   compression: 'xz' | 'gz' | 'zst',
-  out: FileHandle,
+  out: PacedWriter,
   isBlock: boolean,
   written: Written[],
   progress: (e: BurnProgress) => void,
