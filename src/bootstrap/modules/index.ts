@@ -7,6 +7,7 @@ import { identityModule } from './identity.js';
 import { iscsiModule } from './iscsi.js';
 import { journaldModule } from './journald.js';
 import { k3sJoinModule } from './k3s-join.js';
+import { k3sNodeModule } from './k3s-node.js';
 import { k3sModule } from './k3s.js';
 import { mountModule } from './mount.js';
 import { networkModule } from './network.js';
@@ -32,4 +33,5 @@ export const modules: Readonly<Record<string, Module>> = {
   scrub_secrets: scrubSecretsModule,
   k3s: k3sModule,
   k3s_join: k3sJoinModule,
+  k3s_node: k3sNodeModule,
 };
