@@ -15,6 +15,13 @@ function dir(): string {
   return t.dir;
 }
 
+/** A loop device over `backing`, detached after the test. */
+function attachLoop(backing: string): string {
+  const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+  cleanups.push(() => execFileSync('losetup', ['-d', loop]));
+  return loop;
+}
+
 function e2fsck(img: string): void {
   execFileSync('e2fsck', ['-fn', `${img}?offset=${(2048 + 131072) * 512}`], { stdio: 'pipe' });
 }
@@ -106,8 +113,7 @@ describe('burn', () => {
       const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
       const backing = join(d, 'loop-backing.img');
       writeFileSync(backing, Buffer.alloc(128 * MIB, 0x5a));
-      const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
-      cleanups.push(() => execFileSync('losetup', ['-d', loop]));
+      const loop = attachLoop(backing);
       const r = await burn({ image: img, target: loop, verify: true });
       expect(r.verified).toBe(true);
       // Allocated ranges carry the image; an unallocated chunk keeps the card's old bytes (sparse).
@@ -152,8 +158,7 @@ describe('verify catches a range that changed on the target after it was written
       const d = dir();
       const backing = join(d, 'loop-backing.img');
       writeFileSync(backing, Buffer.alloc(100 * MIB));
-      const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
-      cleanups.push(() => execFileSync('losetup', ['-d', loop]));
+      const loop = attachLoop(backing);
       const e = await corruptedBurn(loop, backing, d);
       expect(e).toBeInstanceOf(VerifyError);
       expect(e).toMatchObject({ offset: MIB, length: MIB });
@@ -167,8 +172,7 @@ describe.skipIf(!isRoot)('compressed image to a block device', () => {
   function card(d: string): { loop: string; backing: string } {
     const backing = join(d, 'loop-backing.img');
     writeFileSync(backing, Buffer.alloc(100 * MIB, 0x5a));
-    const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
-    cleanups.push(() => execFileSync('losetup', ['-d', loop]));
+    const loop = attachLoop(backing);
     return { loop, backing };
   }
 
@@ -214,8 +218,7 @@ describe.skipIf(!isRoot)('sparse burn onto a card full of old data', () => {
     const img = makeImage(d, { sizeMiB: 160, dataMiB: 8 });
     const backing = join(d, 'used-card.img');
     writeFileSync(backing, randomBytes(160 * MIB));
-    const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
-    cleanups.push(() => execFileSync('losetup', ['-d', loop]));
+    const loop = attachLoop(backing);
     const r = await burn({ image: img, target: loop, verify: true });
     expect(r.bytesWritten).toBeLessThan(80 * MIB);
     e2fsck(backing);
