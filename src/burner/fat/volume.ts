@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { MetisError } from '../../lib/errors.js';
+import { parseBpb } from './bpb.js';
 
 const ATTR_DIR = 0x10;
 const ATTR_ARCHIVE = 0x20;
@@ -57,23 +58,12 @@ export class FatVolume {
   static async open(fh: FileHandle, offset: number): Promise<FatVolume> {
     const b = Buffer.alloc(512);
     await fh.read(b, 0, 512, offset);
-    const bps = b.readUInt16LE(11);
-    const spc = b.readUInt8(13);
-    const reserved = b.readUInt16LE(14);
-    const numFats = b.readUInt8(16);
-    const rootEntries = b.readUInt16LE(17);
-    const total = b.readUInt16LE(19) || b.readUInt32LE(32);
-    const fatSectors = b.readUInt16LE(22) || b.readUInt32LE(36);
-    if (b.readUInt16LE(510) !== 0xaa55 || ![512, 1024, 2048, 4096].includes(bps) || spc === 0 || numFats === 0) {
-      throw new MetisError('E_NOT_FAT', `no FAT filesystem at byte ${offset}`);
-    }
-    const dataStart = reserved + numFats * fatSectors + Math.ceil((rootEntries * ENTRY) / bps);
-    const clusters = Math.floor((total - dataStart) / spc);
+    const { bytesPerSector: bps, sectorsPerCluster: spc, reserved, numFats, rootEntries, fatSectors, clusters, fat32, rootCluster, fsInfoSector, plausible } = parseBpb(b);
+    if (!plausible) throw new MetisError('E_NOT_FAT', `no FAT filesystem at byte ${offset}`);
     if (clusters < 4085) throw new MetisError('E_FAT12', 'FAT12 volumes are not supported (a boot partition is FAT16 or FAT32)');
-    const fat32 = rootEntries === 0 && b.readUInt16LE(22) === 0;
     const fat = Buffer.alloc(fatSectors * bps);
     await fh.read(fat, 0, fat.length, offset + reserved * bps);
-    return new FatVolume(fh, offset, bps, spc, reserved, numFats, fatSectors, rootEntries, clusters, fat32, fat32 ? b.readUInt32LE(44) : 0, fat32 ? b.readUInt16LE(48) : 0, fat);
+    return new FatVolume(fh, offset, bps, spc, reserved, numFats, fatSectors, rootEntries, clusters, fat32, rootCluster, fsInfoSector, fat);
   }
 
   private get clusterBytes(): number {

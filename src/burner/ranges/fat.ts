@@ -1,21 +1,14 @@
 import type { FileHandle } from 'node:fs/promises';
+import { parseBpb } from '../fat/bpb.js';
 import type { ChunkMap } from './chunk-map.js';
 
 /** Marks a FAT12/16/32 partition's metadata and every allocated cluster (non-zero FAT entry). */
 export async function markFat(fh: FileHandle, offset: number, size: number, map: ChunkMap): Promise<void> {
   const bpb = Buffer.alloc(512);
   await fh.read(bpb, 0, 512, offset);
-  const bytesPerSector = bpb.readUInt16LE(11);
-  const sectorsPerCluster = bpb.readUInt8(13);
-  const reserved = bpb.readUInt16LE(14);
-  const numFats = bpb.readUInt8(16);
-  const rootEntries = bpb.readUInt16LE(17);
-  const totalSectors = bpb.readUInt16LE(19) || bpb.readUInt32LE(32);
-  const fatSectors = bpb.readUInt16LE(22) || bpb.readUInt32LE(36);
-  const rootDirSectors = Math.ceil((rootEntries * 32) / bytesPerSector);
-  const dataStart = reserved + numFats * fatSectors + rootDirSectors;
-  const clusters = Math.floor((totalSectors - dataStart) / sectorsPerCluster);
-  const fat32 = rootEntries === 0 && bpb.readUInt16LE(22) === 0;
+  const { bytesPerSector, sectorsPerCluster, reserved, fatSectors, dataStart, clusters, fat32, plausible } = parseBpb(bpb);
+  // A geometry no FAT driver accepts is not ours to interpret: the partition is written whole.
+  if (!plausible) return map.mark(offset, size);
   const entryBits = fat32 ? 32 : clusters < 4085 ? 12 : 16;
 
   // Reserved sectors, every FAT copy and the fixed root directory.
@@ -34,5 +27,4 @@ export async function markFat(fh: FileHandle, offset: number, size: number, map:
     }
     if (entry !== 0) map.mark(offset + dataStart * bytesPerSector + (c - 2) * clusterBytes, clusterBytes);
   }
-  void size;
 }
