@@ -296,8 +296,8 @@ boot_node() {
   k_conv=$(awk -v s="$state" 'BEGIN{printf "%.1f", s/1e6}')
   echo "node $n $phase boot: power-on → converged seen from host $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s; kernel start → converged $k_conv s; bootstrap's own share $share s" >>"$WORK/timings"
   result PASS "3 boot node $n ($phase) converged" "$(tail -1 "$WORK/timings" | cut -d: -f2-)"
-  # Where the bootstrap's time went this boot: the slowest tasks of every run it reported.
-  gssh "$n" 'cat /var/lib/metis/runs/*.json' 2>/dev/null | node -e '
+  # Where the bootstrap's time went this boot: the slowest tasks of its two runs (early + full).
+  gssh "$n" 'cat $(ls -t /var/lib/metis/runs/*.json | head -2)' 2>/dev/null | node -e '
     const text = require("fs").readFileSync(0, "utf8");
     const tasks = [];
     for (const doc of text.split(/\n(?=\{)/)) { try { const r = JSON.parse(doc); for (const t of r.tasks || []) tasks.push(t); } catch {} }
