@@ -76,7 +76,12 @@ try {
   writeFileSync(`${BLKIO}/blkio.throttle.read_bps_device`, `${devno} ${READ_BPS}`);
   console.log(`emulated card ${loop} (${devno}): write ${WRITE_BPS / 1e6} MB/s, read ${(READ_BPS / 1e6).toFixed(1)} MB/s`);
 
-  const fresh = () => sh('blockdev', ['--flushbufs', loop]);
+  // Between runs: drop the device's cache, and pause so the throttle's time slice left over from
+  // the previous writer doesn't bill the next one (the first run after a writer was ~0.8 s slower).
+  const fresh = () => {
+    sh('blockdev', ['--flushbufs', loop]);
+    sh('sleep', ['3']);
+  };
   const rows = [];
   fresh();
   const [tDd] = seconds(() => sh('dd', [`if=${img}`, `of=${loop}`, 'bs=4M', 'oflag=direct', 'conv=fsync', 'status=none']));
