@@ -1,5 +1,5 @@
 // Entry point of dist/metis-bootstrap.js. Kept tiny on purpose: --version and --help answer
-// before zod, pino, handlebars or systeminformation are evaluated (main is imported lazily),
+// before zod, pino or handlebars are evaluated (main is imported lazily),
 // so the boot-time and timer runs start fast. The only file that calls process.exit.
 import { VERSION } from './version.js';
 
