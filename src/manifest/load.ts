@@ -32,8 +32,18 @@ export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, file
   throw new ValidationError(file, zodIssues(result.error, (path) => lineOf(doc, lineCounter, path)));
 }
 
+type ZodIssue = z.ZodError['issues'][number];
+
+/** A bad record key (e.g. a label key) arrives as one issue wrapping the key's own issues: unwrap them at the key's path. */
+function unwrapKeyIssues(i: ZodIssue): ZodIssue[] {
+  if (i.code !== 'invalid_key') return [i];
+  const key = (i as { key?: unknown }).key;
+  const at = key === undefined ? i.path : [...i.path, String(key)];
+  return i.issues.map((inner) => ({ ...inner, path: at }) as ZodIssue);
+}
+
 export function zodIssues(error: z.ZodError, lineFor?: (path: PropertyKey[]) => number | undefined): Issue[] {
-  return error.issues.flatMap((i) => (i.code === 'invalid_key' ? i.issues.map((inner) => ({ ...inner, path: [...i.path, ...(i as { key?: unknown }).key !== undefined ? [String((i as { key?: unknown }).key)] : []] })) : [i])).map((i) => {
+  return error.issues.flatMap(unwrapKeyIssues).map((i) => {
     const path = i.path.map(String);
     const unknownKeys = i.code === 'unrecognized_keys' ? (i as { keys: string[] }).keys : [];
     const fullPath = unknownKeys.length === 1 ? [...path, unknownKeys[0]!] : path;
