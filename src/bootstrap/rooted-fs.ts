@@ -111,6 +111,22 @@ export class RootedFs {
     await fsp.rm(this.abs(p), { force: true, recursive: true });
   }
 
+  /** Atomic rename within the managed root (content, mode and owner kept); a missing source is a no-op. */
+  async rename(from: string, to: string): Promise<void> {
+    try {
+      await fsp.rename(this.abs(from), this.abs(to));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    const dh = await fsp.open(dirname(this.abs(to)), constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+
   /**
    * The one write path for managed files: write a temp file beside the target, fsync it, set
    * mode/owner, validate it, rename over the target, fsync the directory. A reader never sees a

@@ -143,13 +143,7 @@ export const networkModule: Module<Args, Plan> = {
   async apply(a, ctx, { plan }): Promise<ApplyResult> {
     const p = plan!;
     const previous = await Promise.all(p.files.map(async (f) => ({ dest: f.dest, text: await ctx.fs.readText(f.dest), mode: (await ctx.fs.stat(f.dest))?.mode })));
-    const rename = async (from: string, to: string) => {
-      const text = await ctx.fs.read(from);
-      const st = await ctx.fs.stat(from);
-      if (text === null) return;
-      await ctx.fs.write(to, text, { mode: st?.mode ?? 0o600 });
-      await ctx.fs.remove(from);
-    };
+    const rename = (from: string, to: string) => ctx.fs.rename(from, to);
     for (const f of p.files) await applyFile(ctx, f);
     for (const c of p.conflicts) await rename(c, `${c}${DISABLED}`);
     const facts = { renderer: p.renderer, disabled: p.conflicts };
