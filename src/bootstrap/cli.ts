@@ -14,6 +14,7 @@ Options:
   --json             print only the report object on stdout (logs go to stderr)
   --manifest FILE    manifest to read (default: ROOT/boot/firmware/metis/node.yaml, ROOT/boot/metis/node.yaml)
   --root DIR         manage the system rooted at DIR (a sysroot); live-system commands are skipped
+                     (also with the default root / when systemd is not running: a chroot, a build)
   --state-dir DIR    state dir (default: ROOT/var/lib/metis)
   --tags a,b         run only tasks carrying one of these tags (e.g. early)
   --version          print the version

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Manifest } from '../manifest/schema.js';
 import type { Redactor } from '../lib/redact.js';
@@ -8,6 +9,8 @@ import type { Context } from './types.js';
 
 export interface ContextOptions {
   root: string;
+  /** Live-system commands allowed: root is '/' on a system booted with systemd. */
+  live: boolean;
   checkMode: boolean;
   log: Logger;
   redact: Redactor;
@@ -17,11 +20,22 @@ export interface ContextOptions {
   templates: ReadonlyMap<string, string>;
 }
 
-/** The one context of a run; live-system commands are allowed only when root is '/'. */
+/**
+ * Whether live-system commands may run: the managed root is '/' and systemd booted this system
+ * (sd_booted(3): /run/systemd/system exists). In a chroot or a build container there is no running
+ * manager, so the run manages the files only, as with --root, like systemctl does offline.
+ */
+export async function isLive(root: string, runDir = '/run/systemd/system'): Promise<boolean> {
+  if (root !== '/') return false;
+  return stat(runDir).then((s) => s.isDirectory(), () => false);
+}
+
+/** The one context of a run; live-system commands are allowed only when o.live (see isLive). */
 export function createContext(o: ContextOptions): Context {
+  if (o.live && o.root !== '/') throw new Error('a live run manages /');
   return {
     root: o.root,
-    live: o.root === '/',
+    live: o.live,
     checkMode: o.checkMode,
     fs: new RootedFs(o.root),
     exec: createExec(o.log, o.redact),
@@ -36,4 +50,4 @@ export function createContext(o: ContextOptions): Context {
 }
 
 /** Reason modules give when they skip a live-only action. */
-export const NOT_LIVE = 'not live (--root)';
+export const NOT_LIVE = 'not live (--root, or systemd not running)';

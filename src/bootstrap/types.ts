@@ -39,7 +39,7 @@ export interface ApplyResult {
 export interface Context {
   /** Absolute path of the managed root; '/' on a live node. */
   root: string;
-  /** true when root is '/', i.e. live-system commands (hostnamectl, systemctl start, mount) may run. */
+  /** true when root is '/' on a systemd-booted system: live-system commands (hostnamectl, systemctl start, mount) may run. */
   live: boolean;
   checkMode: boolean;
   /** Every path a module touches goes through this. */

@@ -3,7 +3,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 import { errorMessage } from '../../lib/errors.js';
 import { Redactor } from '../../lib/redact.js';
 import { loadAssets, type Assets } from '../assets.js';
-import { createContext } from '../context.js';
+import { createContext, isLive } from '../context.js';
 import { findManifest, loadManifest } from '../load-manifest.js';
 import { acquireLock, type Lock } from '../lock.js';
 import { createLogger } from '../log.js';
@@ -23,6 +23,8 @@ export interface RunOptions {
   /** Manifest path on the host; default: searched under root. */
   manifestPath?: string;
   root: string;
+  /** Live-system commands allowed; default isLive(root): '/' on a systemd-booted system. */
+  live?: boolean;
   /** Default ROOT/var/lib/metis. */
   stateDir?: string;
   checkMode: boolean;
@@ -71,8 +73,10 @@ export async function run(opts: RunOptions): Promise<Report> {
   }
   const ids = { manifestHash: loaded.hash, manifestPath: loaded.file };
   const assets = opts.assets ?? loadAssets();
+  const live = opts.live ?? (await isLive(opts.root));
   const ctx = createContext({
     root: opts.root,
+    live,
     checkMode: opts.checkMode,
     log,
     redact,
@@ -82,7 +86,7 @@ export async function run(opts: RunOptions): Promise<Report> {
     templates: assets.templates,
   });
   const data = loaded.manifest;
-  log.info({ kind: 'start', version: VERSION, mode, root: opts.root, manifest: loaded.file, tags: opts.tags }, `metis-bootstrap ${VERSION} ${mode}`);
+  log.info({ kind: 'start', version: VERSION, mode, root: opts.root, live, manifest: loaded.file, tags: opts.tags }, `metis-bootstrap ${VERSION} ${mode}`);
 
   try {
     const renderer = createRenderer();

@@ -13,7 +13,7 @@ describe('hostname module', () => {
     writeFileSync(join(root, 'etc/hosts'), '127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n192.168.1.5\tnas # keep\n');
     const ctx = makeContext({ root });
     const first = await convergeLoop(hostnameModule, { name: 'titan-13' }, ctx);
-    expect(first.reason).toMatch(/not live \(--root\)/);
+    expect(first.reason).toMatch(/not live \(--root, or systemd not running\)/);
     expect(first.diff?.map((d) => d.target)).toEqual(['/etc/hostname', '/etc/hosts']);
     expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('titan-13\n');
     expect(readFileSync(join(root, 'etc/hosts'), 'utf8')).toBe('127.0.0.1\tlocalhost\n127.0.1.1\ttitan-13\n192.168.1.5\tnas # keep\n');

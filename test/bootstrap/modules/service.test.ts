@@ -35,9 +35,9 @@ describe('service module under --root (systemctl --root, offline)', () => {
   it('start/restart are live-only: skipped with a reason, enablement still managed', async () => {
     const ctx = makeContext({ root });
     const restart = await serviceModule.check(serviceModule.args.parse({ name: 'ssh', state: 'reloaded' }), ctx);
-    expect(restart).toEqual({ status: 'skip', reason: 'state reloaded: not live (--root)' });
+    expect(restart).toEqual({ status: 'skip', reason: 'state reloaded: not live (--root, or systemd not running)' });
     const started = await convergeLoop(serviceModule, { name: 'ssh', enabled: true, state: 'started' }, ctx);
-    expect(started.reason).toBe('enable ssh.service (is disabled); state started: not live (--root)');
+    expect(started.reason).toBe('enable ssh.service (is disabled); state started: not live (--root, or systemd not running)');
   });
 
   it('refuses args without enabled or state', () => {
