@@ -56,51 +56,48 @@ cleanup() {
 }
 
 # ---------- image ----------
-image_cli() {
-  # The real `metis image` when dist/metis.js dispatches it; src/image straight otherwise.
-  if node dist/metis.js image --help 2>&1 | grep -q 'metis image build'; then
-    node dist/metis.js image "$@"
+# class_image CLASS STEP: builds the test class image with the real `metis image build`, cached in
+# $CACHE by a hash of its inputs; sets CLASS_IMG to its path (no subshell: results must count).
+class_image() {
+  local cls=$1 step=$2 key img t0=$SECONDS
+  key=$( (echo "${E2E_EXTRA_OVERLAY:-}"; cat "test/e2e/fixtures/inventory/classes/$cls.yaml" dist/metis-bootstrap.js systemd/* test/fixtures/k3s-standin/k3s src/image/*.ts
+    find test/e2e/fixtures/overlay -type f -print0 | sort -z | xargs -0 cat) | sha256sum | cut -c1-16)
+  img="$CACHE/$cls-$key.img"
+  # Developer knob only (CI never sets it): an extra overlay, e.g. to reach a guest while a module is missing.
+  [[ -n ${E2E_EXTRA_OVERLAY:-} ]] && log "WARNING: E2E_EXTRA_OVERLAY=$E2E_EXTRA_OVERLAY is baked into the image; results are not the proof"
+  if [[ -f $img && -f $img.sha256 ]]; then
+    result PASS "$step class image $cls (cached)" "$(basename "$img")"
   else
-    npx esbuild test/e2e/lib/image-cli.ts --bundle --packages=external --platform=node --format=esm \
-      --log-level=warning --outfile="$CACHE/image-cli.mjs" >/dev/null || return 1
-    log "note: dist/metis.js does not dispatch 'image' yet; running src/image/cli.ts directly"
-    METIS_REPO="$REPO" node "$CACHE/image-cli.mjs" "$@"
+    rm -f "$CACHE/$cls"-*
+    if node dist/metis.js image build "$cls" --inventory test/e2e/fixtures/inventory --cache "$REPO/.cache/metis-image" --out "$img" \
+      --k3s test/fixtures/k3s-standin/k3s --overlay test/e2e/fixtures/overlay ${E2E_EXTRA_OVERLAY:+--overlay "$E2E_EXTRA_OVERLAY"} >"$WORK/build-$cls.log" 2>&1; then
+      result PASS "$step class image build $cls" "$((SECONDS - t0)) s"
+      echo "image build $cls: $((SECONDS - t0)) s" >>"$WORK/timings"
+    else
+      tail -20 "$WORK/build-$cls.log"
+      result FAIL "$step class image build $cls" "see log above"
+      return 1
+    fi
   fi
+  CLASS_IMG=$img
 }
 
 step_image() {
-  local key
-  key=$( (echo "${E2E_EXTRA_OVERLAY:-}"; cat test/e2e/fixtures/inventory/classes/e2e-amd64.yaml dist/metis-bootstrap.js systemd/* test/fixtures/k3s-standin/k3s src/image/*.ts
-    find test/e2e/fixtures/overlay -type f -print0 | sort -z | xargs -0 cat) | sha256sum | cut -c1-16)
-  IMG="$CACHE/e2e-amd64-$key.img"
-  local t0=$SECONDS
-  # Developer knob only (CI never sets it): an extra overlay, e.g. to reach a guest while a module is missing.
-  [[ -n ${E2E_EXTRA_OVERLAY:-} ]] && log "WARNING: E2E_EXTRA_OVERLAY=$E2E_EXTRA_OVERLAY is baked into the image; results are not the proof"
-  if [[ -f $IMG && -f ${IMG%.img}.vmlinuz && -f ${IMG%.img}.initrd.img ]]; then
-    result PASS "1 class image (cached)" "$(basename "$IMG")"
-  else
-    rm -f "$CACHE"/e2e-amd64-*.img "$CACHE"/e2e-amd64-*.{vmlinuz,initrd.img,bmap} "$CACHE"/e2e-amd64-*.img.{sha256,bmap}
-    if image_cli build e2e-amd64 --inventory test/e2e/fixtures/inventory --cache "$REPO/.cache/metis-image" --out "$IMG" \
-      --k3s test/fixtures/k3s-standin/k3s --overlay test/e2e/fixtures/overlay ${E2E_EXTRA_OVERLAY:+--overlay "$E2E_EXTRA_OVERLAY"} >"$WORK/build.log" 2>&1; then
-      result PASS "1 class image build" "$((SECONDS - t0)) s"
-      echo "image build: $((SECONDS - t0)) s" >>"$WORK/timings"
-    else
-      tail -20 "$WORK/build.log"
-      result FAIL "1 class image build" "see log above"
-      summary
-    fi
-  fi
-  # The image must carry no identity: checked on the built bytes, before any node touches them.
-  local root_off
-  root_off=$(sfdisk -J "$IMG" | node -e 'const t=JSON.parse(require("fs").readFileSync(0)).partitiontable; console.log(t.partitions[1].start*512)')
-  check "1 image has no identity" image_has_no_identity "$root_off"
+  class_image e2e-amd64 1 || summary
+  IMG=$CLASS_IMG
+  [[ -f ${IMG%.img}.vmlinuz && -f ${IMG%.img}.initrd.img ]] || { result FAIL "1 class image has a kernel"; summary; }
+  check "1 image has no identity" image_has_no_identity "$IMG"
 }
 
+root_offset() { sfdisk -J "$1" | node -e 'const t=JSON.parse(require("fs").readFileSync(0)).partitiontable; console.log(t.partitions[1].start*512)'; }
+
+# The image must carry no identity: checked on the built bytes, before any node touches them.
 image_has_no_identity() {
-  local mid keys gen
-  mid=$(debugfs -R 'cat /etc/machine-id' "$IMG?offset=$1" 2>/dev/null)
-  keys=$(debugfs -R 'ls /etc/ssh' "$IMG?offset=$1" 2>/dev/null | grep -o 'ssh_host_[a-z0-9]*_key' | head -1)
-  gen=$(debugfs -R 'cat /etc/iscsi/initiatorname.iscsi' "$IMG?offset=$1" 2>/dev/null)
+  local mid keys gen at
+  at="$1?offset=$(root_offset "$1")"
+  mid=$(debugfs -R 'cat /etc/machine-id' "$at" 2>/dev/null)
+  keys=$(debugfs -R 'ls /etc/ssh' "$at" 2>/dev/null | grep -o 'ssh_host_[a-z0-9]*_key' | head -1)
+  gen=$(debugfs -R 'cat /etc/iscsi/initiatorname.iscsi' "$at" 2>/dev/null)
   [[ -z $mid ]] || { echo "machine-id is set: $mid"; return 1; }
   [[ -z $keys ]] || { echo "host key present: $keys"; return 1; }
   [[ $gen == GenerateName=yes ]] || { echo "initiatorname.iscsi: $gen"; return 1; }
@@ -134,13 +131,17 @@ setup_iscsi() {
     { cat "$WORK/tgtd.log"; result FAIL "3 iSCSI target (tgtd)"; summary; }
 }
 
-setup_cacerts() {
+# The cluster CA the join preflight pins (its hash goes into the token); made before the secrets.
+make_ca() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=k3s-server-ca@e2e" \
     -keyout "$WORK/ca.key" -out "$WORK/ca.crt" >/dev/null 2>&1 &&
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=k3s" -keyout "$WORK/srv.key" -out "$WORK/srv.csr" >/dev/null 2>&1 &&
     openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
       -extfile <(printf 'subjectAltName=IP:%s\n' "$GW") -out "$WORK/srv.crt" >/dev/null 2>&1 ||
     { result FAIL "3 cacerts certificates"; summary; }
+}
+
+setup_cacerts() {
   ip netns exec "$NS" node test/e2e/lib/cacerts-server.mjs "$GW" 6443 "$WORK/srv.crt" "$WORK/srv.key" "$WORK/ca.crt" >"$WORK/cacerts.log" 2>&1 &
   PIDS+=($!)
   local ok=
@@ -165,69 +166,16 @@ make_secrets() {
 }
 
 # ---------- burn ----------
-manifest_for() {
-  cat <<EOF
-schemaVersion: 1
-node: { hostname: e2e-node-$1, class: e2e-amd64, arch: amd64 }
-network:
-  interface: end0
-  renderer: networkd
-  ipv4: { address: $NET.1$1/24, gateway: $GW }
-  dns: [$GW]
-ssh:
-  port: 2277
-  authorizedKeys:
-    - user: root
-      keys: ["$(cat "$WORK/id_ed25519.pub")"]
-mounts:
-  - { uuid: $UUID_A, path: /mnt/e2e-a, fstype: ext4, options: [defaults, noatime] }
-  - { uuid: $UUID_B, path: /mnt/e2e-b, fstype: ext4 }
-iscsi:
-  enabled: true
-k3s:
-  role: agent
-  version: $K3S_VERSION
-  serverUrl: https://$GW:6443
-  token: "$TOKEN"
-  nodePassword: "$NODE_PW"
-  labels: { metis.io/class: e2e-amd64, metis.io/e2e: "node-$1" }
-journald: { storage: persistent, systemMaxUse: 64M }
-EOF
-}
-
 fat_offset() { sfdisk -J "$1" | node -e 'const t=JSON.parse(require("fs").readFileSync(0)).partitiontable; console.log(t.partitions[0].start*512)'; }
 
 burn_node() {
-  local n=$1 out="$WORK/node$1.img"
-  if node dist/metis.js --help 2>&1 | grep -qE '^ +burn +NODE'; then
-    if burn_with_metis "$n" "$out" >"$WORK/burn$n.log" 2>&1; then
-      result PASS "2 metis burn node $n"
-      return
-    fi
+  local n=$1
+  if burn_with_metis "e2e-node-$n" "$IMG" "$WORK/node$n.img" >"$WORK/burn$n.log" 2>&1; then
+    result PASS "2 metis burn node $n"
+  else
     tail -15 "$WORK/burn$n.log"
     result FAIL "2 metis burn node $n" "see log above"
-  else
-    result NOTRUN "2 metis burn CLI (node $n)" "dist/metis.js has no burn command yet"
-  fi
-  burn_with_pipeline "$n" "$out"
-}
-
-# Without the CLI, the burner's own write pipeline (sparse write, verify) and FAT injection, so the
-# later steps still boot a card the burner wrote.
-burn_with_pipeline() {
-  local n=$1 out=$2
-  if npx esbuild test/e2e/lib/burn-pipeline.ts --bundle --packages=external --platform=node --format=esm \
-    --log-level=warning --outfile="$CACHE/burn-pipeline.mjs" >/dev/null 2>&1 &&
-    METIS_E2E_NODE_PASSWORD="$NODE_PW" METIS_E2E_TOKEN="$TOKEN" \
-      node "$CACHE/burn-pipeline.mjs" "$IMG" "$out" "$(test_inventory)" "e2e-node-$n" "$WORK/node$n.yaml" >"$WORK/burn$n.log" 2>&1; then
-    result PASS "2 burn node $n: write pipeline + FAT inject" "$(tail -1 "$WORK/burn$n.log")"
-  else
-    tail -15 "$WORK/burn$n.log"
-    result FAIL "2 burn node $n: write pipeline + FAT inject" "hand-written manifest put in with mcopy instead"
-    manifest_for "$n" >"$WORK/node$n.yaml"
-    cp --sparse=always "$IMG" "$out"
-    mmd -i "$out@@$(fat_offset "$out")" ::/metis 2>/dev/null
-    mcopy -o -i "$out@@$(fat_offset "$out")" "$WORK/node$n.yaml" ::/metis/node.yaml
+    return 1
   fi
 }
 
@@ -241,11 +189,12 @@ test_inventory() {
   echo "$inv"
 }
 
+# burn_with_metis NODE IMAGE OUT: the real `metis burn` to an image file, secrets from the environment.
 burn_with_metis() {
-  local n=$1 out=$2 inv
+  local inv
   inv=$(test_inventory)
   METIS_E2E_NODE_PASSWORD="$NODE_PW" METIS_E2E_TOKEN="$TOKEN" \
-    node dist/metis.js burn "e2e-node-$n" --inventory "$inv" --to "$out" --image "$IMG" --yes --cache "$WORK/metis-cache"
+    node dist/metis.js burn "$1" --inventory "$inv" --to "$3" --image "$2" --yes --cache "$WORK/metis-cache"
 }
 
 # ---------- boot ----------
