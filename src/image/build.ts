@@ -4,15 +4,20 @@ import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { customize, fatUuid, type Payload } from './customize.js';
-import { baseRootfs } from './debootstrap.js';
+import { baseRootfs, ensureForeignArch } from './debootstrap.js';
 import { layout, writeDisk } from './disk.js';
 import { requireBuildHost } from './host.js';
 import { classDiskIds } from './ids.js';
 import { hostMirror } from './mirror.js';
+import { installMissing } from './packages.js';
 import { run, type Log } from './run.js';
-import type { ImageSpec } from './spec.js';
+import { allPackages, type ImageSpec } from './spec.js';
+import { vendorCmdline, vendorRootfs } from './vendor.js';
 
-export const BUILD_TOOLS = ['debootstrap', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mkfs.ext4', 'systemctl', 'cp', 'du'];
+const DISK_TOOLS = ['sfdisk', 'mkfs.vfat', 'mcopy', 'mkfs.ext4', 'systemctl', 'cp', 'du'];
+export const BUILD_TOOLS = ['debootstrap', ...DISK_TOOLS];
+/** A vendor base is read through a read-only loop mount and mtools; packages go in with systemd-nspawn. */
+export const BASE_TOOLS = ['losetup', 'mount', 'umount', 'mdir', 'systemd-nspawn', ...DISK_TOOLS];
 
 export interface BuildOptions {
   spec: ImageSpec;
@@ -20,6 +25,8 @@ export interface BuildOptions {
   cacheDir: string;
   payload: Payload;
   mirror?: string;
+  /** A vendor disk image (.img, .img.xz/.gz/.zst) to build on instead of debootstrap. */
+  base?: string;
   log: Log;
 }
 
@@ -31,6 +38,10 @@ export interface BuildResult {
   kernel?: string;
   initrd?: string;
   cmdline: string;
+  /** The vendor image the build started from, when not debootstrap. */
+  base?: string;
+  /** Packages installed into the vendor base because it lacked them. */
+  installed?: string[];
   rootUuid: string;
   bootUuid: string;
   durationMs: number;
@@ -68,28 +79,48 @@ async function exportKernel(root: string, out: string): Promise<{ kernel?: strin
   return r;
 }
 
-/** debootstrap (cached) → copy → install Metis, strip identity → MBR image with FAT32 boot + ext4 root → sha256, bmap. */
+/** The starting root tree in root: a cached debootstrap, or a vendor image with the class's packages added. */
+async function startTree(o: BuildOptions, root: string, work: string): Promise<{ cmdline?: string; installed?: string[] }> {
+  if (!o.base) {
+    const mirror = o.mirror ?? (await hostMirror(o.spec.suite));
+    await run(o.log, 'cp', ['-a', await baseRootfs(o.spec, mirror, o.cacheDir, o.log), root]);
+    return {};
+  }
+  await mkdir(root);
+  const vendor = await vendorRootfs(o.base, root, o.spec.bootPath, work, o.log);
+  await ensureForeignArch(o.spec.arch, o.log);
+  const installed = await installMissing(root, allPackages(o.spec), o.spec.arch, o.base, o.log);
+  return { cmdline: vendor.cmdline, installed };
+}
+
+/** The FAT partition: the class's size, or larger when the boot files need it (vendor firmware). */
+async function bootMiB(spec: ImageSpec, bootFiles: string, log: Log): Promise<number> {
+  const need = Math.ceil(((await usedMiB(bootFiles, log)) * 1.2) + 16);
+  return Math.max(spec.bootSizeMiB, need);
+}
+
+/** debootstrap (cached) or a vendor base → install Metis, strip identity → MBR image with FAT32 boot + ext4 root → sha256, bmap. */
 export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const t0 = Date.now();
-  await requireBuildHost(BUILD_TOOLS);
-  const mirror = o.mirror ?? (await hostMirror(o.spec.suite));
-  const base = await baseRootfs(o.spec, mirror, o.cacheDir, o.log);
+  await requireBuildHost(o.base ? BASE_TOOLS : BUILD_TOOLS);
   const work = await mkdtemp(join(tmpdir(), 'metis-image-'));
   const partial = `${o.out}.partial`;
   try {
     const root = join(work, 'root');
-    await run(o.log, 'cp', ['-a', base, root]);
+    const start = await startTree(o, root, work);
     const ids = classDiskIds(o.spec.name);
     await customize(root, o.spec, o.payload, ids, o.log);
     const bootFiles = join(work, 'boot');
     await stageBootFiles(root, o.spec.bootPath, bootFiles);
-    const cmdline = `root=UUID=${ids.rootUuid} ${o.spec.cmdline}`;
+    // A vendor's own command line is kept (its console, quirks), with root= pointed at our partition.
+    const cmdline = start.cmdline !== undefined ? vendorCmdline(start.cmdline, ids.bootSerial) : `root=UUID=${ids.rootUuid} ${o.spec.cmdline}`;
     await writeFile(join(bootFiles, 'cmdline.txt'), `${cmdline}\n`);
     await mkdir(dirname(o.out), { recursive: true });
     const kernel = await exportKernel(root, o.out);
     const rootMiB = Math.ceil((await usedMiB(root, o.log)) * 1.3) + 256;
-    const total = o.spec.sizeMiB ?? 1 + o.spec.bootSizeMiB + rootMiB;
-    await writeDisk(partial, layout(o.spec.bootSizeMiB, total), ids, root, bootFiles, o.log);
+    const boot = await bootMiB(o.spec, bootFiles, o.log);
+    const total = o.spec.sizeMiB ?? 1 + boot + rootMiB;
+    await writeDisk(partial, layout(boot, total), ids, root, bootFiles, o.log);
     await rename(partial, o.out);
     const sha256 = await sha256File(o.out);
     await writeFile(`${o.out}.sha256`, `${sha256}  ${basename(o.out)}\n`);
@@ -98,7 +129,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
       await run(o.log, 'bmaptool', ['-q', 'create', '-o', `${o.out}.bmap`, o.out]);
       bmap = `${o.out}.bmap`;
     }
-    return { image: o.out, sha256, bmap, ...kernel, cmdline, rootUuid: ids.rootUuid, bootUuid: fatUuid(ids.bootSerial), durationMs: Date.now() - t0 };
+    return { image: o.out, sha256, bmap, ...kernel, cmdline, base: o.base, installed: start.installed, rootUuid: ids.rootUuid, bootUuid: fatUuid(ids.bootSerial), durationMs: Date.now() - t0 };
   } finally {
     await rm(work, { recursive: true, force: true });
     await rm(partial, { force: true });

@@ -7,12 +7,15 @@ import { pushImage } from './push.js';
 import { loadImageSpec } from './spec.js';
 
 const USAGE = `usage:
-  metis image build CLASS [--inventory DIR] [--out FILE] [--cache DIR] [--mirror URL]
+  metis image build CLASS [--inventory DIR] [--out FILE] [--cache DIR] [--mirror URL] [--base FILE.img[.xz]]
                           [--bundle FILE] [--units DIR] [--k3s FILE] [--overlay DIR]... [--enable UNIT]... [--json]
   metis image push FILE oci://REGISTRY/REPO:TAG
 
 build needs Linux and root. CLASS is a class name (INVENTORY/classes/CLASS.yaml) or a YAML file.
 The mirror is read from /etc/apt/sources.list.d/debian.sources unless --mirror is given.
+--base builds on a vendor disk image (e.g. Raspberry Pi OS, Armbian) instead of debootstrap: its root
+and boot files are kept, missing class packages are installed with its own apt sources, identity is
+stripped, and the image is rewritten in Metis's layout.
 push uses the burner's OCI client (same auth and registry settings as metis burn).`;
 
 export interface ImageCommandIo {
@@ -39,6 +42,7 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
       out: { type: 'string' },
       cache: { type: 'string', default: join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'metis', 'image') },
       mirror: { type: 'string' },
+      base: { type: 'string' },
       bundle: { type: 'string', default: join(io.distDir, 'metis-bootstrap.js') },
       units: { type: 'string', default: join(io.distDir, '..', 'systemd') },
       k3s: { type: 'string' },
@@ -50,11 +54,13 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
   if (positionals.length !== 1) throw new MetisError('E_USAGE', `image build takes one CLASS\n${USAGE}`);
   const { spec } = await loadImageSpec(positionals[0]!, values.inventory);
   if (values.k3s) spec.k3sBinary = values.k3s;
+  if (values.base) spec.base = resolve(values.base);
   const result = await buildImage({
     spec,
     out: resolve(values.out ?? `${spec.name}.img`),
     cacheDir: resolve(values.cache),
     mirror: values.mirror,
+    base: spec.base,
     payload: {
       bundle: resolve(values.bundle),
       unitsDir: resolve(values.units),
@@ -64,7 +70,10 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
     log: values.json ? () => {} : io.err,
   });
   if (values.json) io.out(JSON.stringify(result));
-  else io.out(`built ${result.image} in ${(result.durationMs / 1000).toFixed(1)} s\nsha256 ${result.sha256}`);
+  else {
+    const from = result.base ? ` from ${result.base}${result.installed?.length ? ` (+ ${result.installed.join(', ')})` : ''}` : '';
+    io.out(`built ${result.image}${from} in ${(result.durationMs / 1000).toFixed(1)} s\nsha256 ${result.sha256}`);
+  }
   return 0;
 }
 

@@ -70,10 +70,15 @@ export async function stripIdentity(root: string, log: Log): Promise<void> {
     // open-iscsi's startup checks turn this into a fresh iqn on the node's first boot.
     await writeFile(join(iscsiDir, 'initiatorname.iscsi'), 'GenerateName=yes\n', { mode: 0o600 });
   }
-  for (const f of ['var/lib/systemd/random-seed', 'var/lib/systemd/credential.secret', 'etc/resolv.conf']) {
+  for (const f of ['var/lib/systemd/random-seed', 'var/lib/systemd/credential.secret']) {
     await rm(join(root, f), { force: true });
   }
-  await writeFile(join(root, 'etc/resolv.conf'), '');
+  // The build host's resolvers must not ship; a vendor's link to its resolver stub stays.
+  const resolv = join(root, 'etc/resolv.conf');
+  if (!(await lstat(resolv).catch(() => undefined))?.isSymbolicLink()) {
+    await rm(resolv, { force: true });
+    await writeFile(resolv, '');
+  }
   await writeFile(join(root, 'etc/hostname'), 'localhost\n');
   await rm(join(root, 'var/cache/apt/archives'), { recursive: true, force: true });
   await mkdir(join(root, 'var/cache/apt/archives/partial'), { recursive: true });

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parse } from 'yaml';
 import { ValidationError, MetisError } from '../lib/errors.js';
@@ -21,6 +21,8 @@ export const imageSpecSchema = z.object({
   bootSizeMiB: z.number().int().min(64).max(2048).default(128),
   /** Total image size; computed from the root tree when absent. */
   sizeMiB: z.number().int().min(256).optional(),
+  /** A vendor disk image to build on instead of debootstrap (local .img/.img.xz/.gz/.zst; relative to the class file). */
+  base: z.string().min(1).optional(),
   /** The k3s binary the class carries (local file; the build never downloads it). */
   k3sBinary: z.string().optional(),
   /** Kernel command line the image boots with (written to cmdline.txt on the boot partition). */
@@ -52,6 +54,7 @@ export async function loadImageSpec(cls: string, inventory: string): Promise<{ s
   if (!r.success) {
     throw new ValidationError(file, r.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })));
   }
+  if (r.data.base) r.data.base = resolve(dirname(file), r.data.base);
   return { spec: r.data, file };
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -38,5 +38,15 @@ describe('stripIdentity', () => {
     await writeFile(join(root, 'var/lib/dbus/machine-id'), '0123456789abcdef0123456789abcdef\n');
     await stripIdentity(root, () => {});
     expect(await readdir(join(root, 'var/lib/dbus'))).toEqual([]);
+  });
+
+  it("empties the build host's resolv.conf but keeps a vendor's link to its resolver stub", async () => {
+    await writeFile(join(root, 'etc/resolv.conf'), 'nameserver 10.0.0.53\n');
+    await stripIdentity(root, () => {});
+    expect(await readFile(join(root, 'etc/resolv.conf'), 'utf8')).toBe('');
+    await rm(join(root, 'etc/resolv.conf'));
+    await symlink('../run/systemd/resolve/stub-resolv.conf', join(root, 'etc/resolv.conf'));
+    await stripIdentity(root, () => {});
+    expect(await readlink(join(root, 'etc/resolv.conf'))).toBe('../run/systemd/resolve/stub-resolv.conf');
   });
 });
