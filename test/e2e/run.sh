@@ -4,7 +4,7 @@
 # the converged node from outside over SSH → idempotence, drift, reboot, second node.
 # Needs root (namespaces, taps, tgtd). Prints a pass/fail line per step; exits 1 if any step failed
 # or could not run. Everything it starts is stopped by PID and every namespace is removed on exit.
-# Usage: run.sh [arm64]   (arm64: only step 9, the arm64 class image, for iteration)
+# Usage: run.sh [vendor|arm64]   (for iteration: only step 9, the vendor base, or step 10, arm64)
 set -uo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$REPO"
@@ -14,6 +14,8 @@ source "$REPO/test/e2e/lib/harness.sh"
 source "$REPO/test/e2e/lib/checks.sh"
 # shellcheck source=test/e2e/lib/arm64.sh
 source "$REPO/test/e2e/lib/arm64.sh"
+# shellcheck source=test/e2e/lib/vendor.sh
+source "$REPO/test/e2e/lib/vendor.sh"
 ONLY=${1:-}
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -49,6 +51,10 @@ setup_iscsi
 make_ca
 setup_cacerts
 make_secrets
+if [[ $ONLY == vendor ]]; then
+  step_vendor
+  summary
+fi
 # ---------- 2. burn node 1 ----------
 burn_node 1
 # ---------- 3+4. first boot and the converged node ----------
@@ -69,7 +75,9 @@ fi
 burn_node 2
 if boot_node 2 first; then step_second_node; else result NOTRUN "8 second node identity" "node 2 did not come up"; fi
 shutdown_node 2
-# ---------- 9. arm64: class image, burn, the bundle in the card's root under qemu-user ----------
+# ---------- 9. a class image on a vendor base: build, burn, boot, converge ----------
+step_vendor
+# ---------- 10. arm64: class image, burn, the bundle in the card's root under qemu-user ----------
 step_arm64
 
 summary

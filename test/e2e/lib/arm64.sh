@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Step 9 of test/e2e/run.sh: the fleet's architecture. Builds the arm64 class image with the real
+# Step 10 of test/e2e/run.sh: the fleet's architecture. Builds the arm64 class image with the real
 # `metis image build` (debootstrap under qemu-user), burns it for an arm64 node with the real
 # `metis burn`, then runs the image's own bundle on the image's own arm64 node 18 under qemu-user:
 # `metis-bootstrap --check --json` in a chroot of the burned card's root (an overlay on a read-only
@@ -53,24 +53,24 @@ JS
 
 step_arm64() {
   local card="$WORK/arm64-card.img" t0=$SECONDS
-  class_image e2e-arm64 9 || return
+  class_image e2e-arm64 10 || return
   local img=$CLASS_IMG
-  check "9 arm64 image has no identity" image_has_no_identity "$img"
+  check "10 arm64 image has no identity" image_has_no_identity "$img"
   if ! burn_with_metis e2e-arm64-1 "$img" "$card" >"$WORK/burn-arm64.log" 2>&1; then
     tail -15 "$WORK/burn-arm64.log"
-    result FAIL "9 metis burn arm64 node" "see log above"
+    result FAIL "10 metis burn arm64 node" "see log above"
     return
   fi
-  result PASS "9 metis burn arm64 node"
+  result PASS "10 metis burn arm64 node"
   if ! arm64_root "$card"; then
-    result FAIL "9 arm64 card root (read-only loop + overlay)"
+    result FAIL "10 arm64 card root (read-only loop + overlay)"
     arm64_cleanup
     return
   fi
   local arch version
   arch=$(arm64_chroot /usr/bin/node -p process.arch 2>&1)
   version=$(arm64_chroot /usr/local/bin/metis-bootstrap --version 2>&1)
-  if [[ $arch == arm64 ]]; then result PASS "9 arm64: the image's node is arm64" "$version on $(arm64_chroot /usr/bin/node -v)"; else result FAIL "9 arm64: the image's node is arm64" "$arch"; fi
+  if [[ $arch == arm64 ]]; then result PASS "10 arm64: the image's node is arm64" "$version on $(arm64_chroot /usr/bin/node -v)"; else result FAIL "10 arm64: the image's node is arm64" "$arch"; fi
   # The manifest as the burner wrote it to the card's FAT (the chroot cannot mount vfat; the node would).
   mkdir -p "$ARM_ROOT/boot/firmware/metis"
   mcopy -n -i "$card@@$(fat_offset "$card")" ::/metis/node.yaml "$ARM_ROOT/boot/firmware/metis/node.yaml"
@@ -87,10 +87,10 @@ step_arm64() {
   written=$(cd "$WORK/arm64/upper" && find . -newer "$WORK/arm64.mark" -not -type d | grep -v '^\./var/lib/metis/' | sed 's|^\.||')
   local out
   if out=$(arm64_assert_plan "$WORK/arm64-report.json" "$rc" "$written" 2>&1); then
-    result PASS "9 arm64: metis-bootstrap --check in the card's root" "$out, $((SECONDS - t0)) s"
+    result PASS "10 arm64: metis-bootstrap --check in the card's root" "$out, $((SECONDS - t0)) s"
   else
     tail -5 "$WORK/arm64-check.log"
-    result FAIL "9 arm64: metis-bootstrap --check in the card's root" "$out"
+    result FAIL "10 arm64: metis-bootstrap --check in the card's root" "$out"
   fi
   arm64_cleanup
 }

@@ -56,11 +56,13 @@ cleanup() {
 }
 
 # ---------- image ----------
-# class_image CLASS STEP: builds the test class image with the real `metis image build`, cached in
-# $CACHE by a hash of its inputs; sets CLASS_IMG to its path (no subshell: results must count).
+# class_image CLASS STEP [BUILD ARGS...]: builds the test class image with the real `metis image
+# build`, cached in $CACHE by a hash of its inputs; sets CLASS_IMG to its path (no subshell: results
+# must count).
 class_image() {
   local cls=$1 step=$2 key img t0=$SECONDS
-  key=$( (echo "${E2E_EXTRA_OVERLAY:-}"; cat "test/e2e/fixtures/inventory/classes/$cls.yaml" dist/metis-bootstrap.js systemd/* test/fixtures/k3s-standin/k3s src/image/*.ts
+  shift 2
+  key=$( (echo "${E2E_EXTRA_OVERLAY:-} $*"; cat "test/e2e/fixtures/inventory/classes/$cls.yaml" dist/metis-bootstrap.js systemd/* test/fixtures/k3s-standin/k3s src/image/*.ts
     find test/e2e/fixtures/overlay -type f -print0 | sort -z | xargs -0 cat) | sha256sum | cut -c1-16)
   img="$CACHE/$cls-$key.img"
   # Developer knob only (CI never sets it): an extra overlay, e.g. to reach a guest while a module is missing.
@@ -70,8 +72,8 @@ class_image() {
   else
     rm -f "$CACHE/$cls"-*
     if node dist/metis.js image build "$cls" --inventory test/e2e/fixtures/inventory --cache "$REPO/.cache/metis-image" --out "$img" \
-      --k3s test/fixtures/k3s-standin/k3s --overlay test/e2e/fixtures/overlay ${E2E_EXTRA_OVERLAY:+--overlay "$E2E_EXTRA_OVERLAY"} >"$WORK/build-$cls.log" 2>&1; then
-      result PASS "$step class image build $cls" "$((SECONDS - t0)) s"
+      --k3s test/fixtures/k3s-standin/k3s --overlay test/e2e/fixtures/overlay ${E2E_EXTRA_OVERLAY:+--overlay "$E2E_EXTRA_OVERLAY"} "$@" >"$WORK/build-$cls.log" 2>&1; then
+      result PASS "$step class image build $cls" "$((SECONDS - t0)) s; $(tail -2 "$WORK/build-$cls.log" | head -1)"
       echo "image build $cls: $((SECONDS - t0)) s" >>"$WORK/timings"
     else
       tail -20 "$WORK/build-$cls.log"
