@@ -10,7 +10,8 @@ import { pacedWriter, type PacedWriter } from './writeback.js';
 import { BurnAbortedError, VerifyError } from './errors.js';
 import { decompressStream, detectCompression, uncompressedSize } from './source-stream.js';
 
-export type BurnPhase = 'decompressing' | 'analyzing' | 'writing' | 'verifying' | 'finished';
+/** A compressed source is decompressed while it is written: its 'writing' phase covers both. */
+export type BurnPhase = 'analyzing' | 'writing' | 'verifying' | 'finished';
 export interface BurnProgress {
   phase: BurnPhase;
   bytes: number;
