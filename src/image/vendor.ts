@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -51,17 +52,32 @@ async function rawBase(base: string, work: string, log: Log): Promise<string> {
   return out;
 }
 
-/** Copies the ext root out through a read-only loop mount (xattrs and hard links kept); always detached. */
+/**
+ * Copies the ext root out through a read-only loop mount (xattrs and hard links kept). The mount and
+ * the loop device are released in a finally, and on SIGINT/SIGTERM before the process exits.
+ */
 async function copyRoot(image: string, p: Partition, dest: string, work: string, log: Log): Promise<void> {
   const mnt = join(work, 'base-root');
   await mkdir(mnt, { recursive: true });
   const loop = await run(log, 'losetup', ['-f', '--show', '-r', '-o', String(p.offset), '--sizelimit', String(p.size), image]);
   let mounted = false;
+  const release = () => {
+    if (mounted) spawnSync('umount', ['-l', mnt]);
+    spawnSync('losetup', ['-d', loop]);
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    release();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     await run(log, 'mount', ['-t', 'ext4', '-o', 'ro,noload', loop, mnt]);
     mounted = true;
     await run(log, 'cp', ['-a', `${mnt}/.`, `${dest}/`]);
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     if (mounted) await run(log, 'umount', [mnt]).catch(() => run(log, 'umount', ['-l', mnt]));
     await run(log, 'losetup', ['-d', loop]);
   }

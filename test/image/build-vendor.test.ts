@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { access, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -104,5 +104,32 @@ describe.skipIf(!isRoot)('image build on a vendor base (real loop mount, mtools,
     await expect(buildImage({ spec: s, out, cacheDir: join(dir, 'cache'), payload: payload(), base: from, log: () => {} })).rejects.toThrow(msg);
     await expect(access(out)).rejects.toThrow();
     await expect(access(`${out}.partial`)).rejects.toThrow();
+  });
+
+  it('SIGTERM while the vendor root is being copied releases the mount and the loop device (exit 143)', async () => {
+    // A root big enough that the copy is still running when the signal lands.
+    const big = join(dir, 'big');
+    await mkdir(join(big, 'root/var/lib/dpkg'), { recursive: true });
+    execFileSync('dd', ['if=/dev/urandom', `of=${join(big, 'root/blob')}`, 'bs=1M', 'count=192', 'status=none']);
+    await writeFile(join(big, 'root/var/lib/dpkg/status'), '');
+    const img = join(big, 'big.img');
+    sh('truncate', ['-s', '300M', img]);
+    sh('sfdisk', ['-q', '--no-reread', '--no-tell-kernel', img], 'label: dos\nstart=2048, type=83\n');
+    sh('mkfs.ext4', ['-q', '-F', '-d', join(big, 'root'), '-E', `offset=${2048 * 512}`, img, '290M']);
+    await writeFile(join(big, 'class.yaml'), 'name: vendor-sig\narch: amd64\n');
+    const child = spawn(process.execPath, ['dist/metis.js', 'image', 'build', join(big, 'class.yaml'), '--base', img,
+      '--bundle', join(dir, 'bundle.js'), '--units', 'systemd', '--out', join(big, 'out.img'), '--cache', join(big, 'cache')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let sent = false;
+    child.stderr.on('data', (b: Buffer) => {
+      if (!sent && b.toString().includes('$ cp -a')) {
+        sent = true;
+        child.kill('SIGTERM');
+      }
+    });
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    expect(sent).toBe(true);
+    expect(code).toBe(143);
+    expect(sh('losetup', ['-a'])).not.toContain(img);
+    expect(await readFile('/proc/mounts', 'utf8')).not.toContain('metis-image-');
   });
 });
