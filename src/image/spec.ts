@@ -5,7 +5,8 @@ import { parse } from 'yaml';
 import { ValidationError, MetisError } from '../lib/errors.js';
 
 /** Packages every Metis class image needs for the bootstrap to run and manage the node. */
-export const BASE_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'udev', 'nodejs', 'openssh-server', 'iproute2', 'kmod', 'e2fsprogs'];
+// fdisk: sfdisk, with which the bootstrap grows the root partition to the card's size.
+export const BASE_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'udev', 'nodejs', 'openssh-server', 'iproute2', 'kmod', 'e2fsprogs', 'fdisk'];
 
 const pkgName = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a Debian package name');
 

@@ -2,6 +2,7 @@ import type { Module } from '../types.js';
 import { authorizedKeysModule } from './authorized-keys.js';
 import { directoryModule } from './directory.js';
 import { fileModule } from './file.js';
+import { growrootModule } from './growroot.js';
 import { hostnameModule } from './hostname.js';
 import { identityModule } from './identity.js';
 import { iscsiModule } from './iscsi.js';
@@ -27,6 +28,7 @@ export const modules: Readonly<Record<string, Module>> = {
   sshd: sshdModule,
   authorized_keys: authorizedKeysModule,
   identity: identityModule,
+  growroot: growrootModule,
   mount: mountModule,
   iscsi: iscsiModule,
   network: networkModule,
