@@ -19,6 +19,15 @@ c_mount() {
   src=$(gssh "$1" findmnt -n -o UUID --mountpoint "$2")
   expect_eq "$src" "$3"
 }
+# The root partition ends at the end of the (1 GiB larger) disk and ext4 fills it: more than 1 GiB
+# beyond the card image's root partition.
+c_growroot() {
+  local disk start size fs img_root
+  read -r disk start size fs < <(gssh "$1" 'echo $(cat /sys/block/vda/size /sys/block/vda/vda2/start /sys/block/vda/vda2/size) $(df -B1 --output=size / | tail -1)')
+  img_root=$(sfdisk -J "$IMG" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).partitiontable.partitions[1].size*512)')
+  expect_eq "$((start + size))" "$disk" || return 1
+  ((fs > img_root + 900 * 1024 * 1024)) || { echo "root filesystem $fs bytes, card image root partition $img_root bytes"; return 1; }
+}
 c_iscsid() { expect_eq "$(gssh "$1" systemctl is-active iscsid.service)" active; }
 c_initiator() {
   local name
@@ -71,6 +80,7 @@ checks_converged() {
   check "4 hostname" c_hostname "$n"
   check "4 end0 address + default route" c_address "$n"
   check "4 ping from the namespace" c_ping "$n"
+  check "4 root grown to fill the disk" c_growroot "$n"
   check "4 mount /mnt/e2e-a from its UUID" c_mount "$n" /mnt/e2e-a "$UUID_A"
   check "4 mount /mnt/e2e-b from its UUID" c_mount "$n" /mnt/e2e-b "$UUID_B"
   check "4 iscsid active" c_iscsid "$n"

@@ -210,7 +210,11 @@ gssh() {
 boot_node() {
   local n=$1 phase=$2 img="$WORK/node$1.img" ov="$WORK/node$1.qcow2" off cmdline
   if [[ $phase == first ]]; then
-    qemu-img create -q -f qcow2 -b "$img" -F raw "$ov" || return 1
+    # Nodes 1 and 3 get a disk 1 GiB larger than the card image, as a bigger SD card would be: the
+    # bootstrap grows the root to fill it. Node 2's disk is the image's size (nothing to grow).
+    local grow=0
+    [[ $n == 2 ]] || grow=$((1024 * 1024 * 1024))
+    qemu-img create -q -f qcow2 -b "$img" -F raw "$ov" "$(($(stat -c %s "$img") + grow))" || return 1
   fi
   off=$(fat_offset "$img")
   cmdline=$(mtype -i "$img@@$off" ::/cmdline.txt | tr -d '\r\n')

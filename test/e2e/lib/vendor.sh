@@ -12,10 +12,10 @@ host_mirror() {
   awk -v s=bookworm 'BEGIN{RS=""} /^Types:.*deb/ && $0 ~ ("Suites:[^\n]*[ ]" s "([ \n]|$)") { for (i=1;i<=NF;i++) if ($i=="URIs:") { print $(i+1); exit } }' /etc/apt/sources.list.d/debian.sources
 }
 
-# Sets VENDOR_IMG (cached in $CACHE by this file's hash) and VENDOR_ID (its machine-id and host key).
+# Sets VENDOR_IMG (cached in $CACHE by this function's own text) and VENDOR_ID (its machine-id and host key).
 make_vendor_image() {
   local key root="$WORK/vendor-root" boot="$WORK/vendor-boot" raw="$WORK/vendor.img" mirror
-  key=$(sha256sum "$REPO/test/e2e/lib/vendor.sh" | cut -c1-16)
+  key=$(declare -f make_vendor_image | sha256sum | cut -c1-16)
   VENDOR_IMG="$CACHE/vendor-amd64-$key.img.zst"
   if [[ ! -f $VENDOR_IMG || ! -f $VENDOR_IMG.identity ]]; then
     rm -f "$CACHE"/vendor-amd64-*
@@ -80,6 +80,7 @@ step_vendor() {
     check "9 vendor node: end0 address + default route" c_address 3
     check "9 vendor node: vendor DHCP config disabled" c_vendor_dhcp_off 3
     check "9 vendor node: vendor cmdline kept, root= repointed" c_vendor_cmdline 3
+    check "9 vendor node: root grown to fill the disk" c_growroot 3
     check "9 vendor node: mount from its UUID" c_mount 3 /mnt/e2e-a "$UUID_A"
     check "9 vendor node: iSCSI login (open-iscsi added)" c_iscsi_login 3
     check "9 vendor node: k3s-agent active with expected config" c_k3s 3
