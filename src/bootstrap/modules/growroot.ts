@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { NOT_LIVE } from '../context.js';
 import { rootDisk, type RootDisk } from '../facts/root-disk.js';
@@ -60,6 +61,9 @@ export const growrootModule: Module<Args, GrowPlan> = {
   args,
   async check(a, ctx) {
     if (!ctx.live) return { status: 'skip', reason: `grow ${a.mount}: ${NOT_LIVE}` };
+    // systemd writes this in containers (nspawn, docker…): the disk under the root is the host's.
+    const container = await readFile('/run/systemd/container', 'utf8').then((s) => s.trim(), () => null);
+    if (container !== null) return { status: 'skip', reason: `in a container (${container || 'unknown'}): the disk belongs to the host` };
     const d = await ctx.facts.get(`root-disk:${a.mount}`, () => rootDisk(a.mount));
     if (!d) return { status: 'skip', reason: `${a.mount} is not on a disk partition` };
     return planGrow(d, a.minGrowMiB * MIB);
