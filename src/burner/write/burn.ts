@@ -160,11 +160,14 @@ async function writeStream(
     written.push({ offset: at, length: chunk.length, sha256: sha(chunk) });
   };
 
+  // An error of ours (an abort, a failed write) stops the decompressor, which may then fail in its
+  // own way (EPIPE, SIGPIPE): ours is the cause and wins. Only a failure of the stream itself is the image's.
+  let own: unknown = null;
   try {
     for await (const piece of stream as AsyncIterable<Buffer>) {
       if (opts.signal?.aborted) {
-        stream.destroy();
-        throw new BurnAbortedError();
+        own = new BurnAbortedError();
+        throw own;
       }
       pending = pending.length ? Buffer.concat([pending, piece]) : piece;
       let off = 0;
@@ -173,7 +176,12 @@ async function writeStream(
         if (pos < HEAD) {
           chunk.copy(head, pos);
           headLen = pos + CHUNK;
-        } else await flushChunk(chunk, pos);
+        } else {
+          await flushChunk(chunk, pos).catch((w: unknown) => {
+            own = w;
+            throw w;
+          });
+        }
         pos += CHUNK;
         off += CHUNK;
       }
@@ -182,9 +190,9 @@ async function writeStream(
     }
   } catch (e) {
     stream.destroy();
-    // A broken image shows up here as a stream error; `done` names it (E_DECOMPRESS). A write
-    // error or an abort stops the decompressor, which `done` does not count as a failure.
-    throw (await done.then(() => null, (d: unknown) => d)) ?? e;
+    // A broken image shows up here as a stream error; `done` names it (E_DECOMPRESS).
+    const failed = await done.then(() => null, (d: unknown) => d);
+    throw own ?? failed ?? e;
   }
   await done;
   if (pending.length) {
