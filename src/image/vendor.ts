@@ -14,8 +14,6 @@ export interface VendorTree {
   root: string;
   /** The vendor's kernel command line (cmdline.txt on its boot partition), when it has one. */
   cmdline?: string;
-  /** Bytes of the vendor's boot files, to size the new FAT partition. */
-  bootBytes: number;
 }
 
 interface Found {
@@ -92,11 +90,6 @@ async function copyBoot(image: string, p: Partition, dest: string, log: Log): Pr
   await run(log, 'mcopy', ['-s', '-p', '-n', '-m', '-i', at, '::/*', `${dest}/`]);
 }
 
-async function treeBytes(dir: string, log: Log): Promise<number> {
-  const out = await run(log, 'du', ['-s', '--block-size=1', dir]);
-  return Number(out.split(/\s/)[0]);
-}
-
 /**
  * Unpacks a vendor disk image into root (an empty directory): its ext root tree, and its FAT boot
  * partition's files at bootPath, where the image build stages the new boot partition from.
@@ -114,7 +107,7 @@ export async function vendorRootfs(base: string, root: string, bootPath: string,
   }
   await mkdir(bootDir, { recursive: true });
   const cmdline = (await readdir(bootDir)).includes('cmdline.txt') ? (await readFile(join(bootDir, 'cmdline.txt'), 'utf8')).trim() : undefined;
-  return { root, cmdline, bootBytes: await treeBytes(bootDir, log) };
+  return { root, cmdline };
 }
 
 /**

@@ -26,7 +26,7 @@ const SECTOR = 512;
 const GPT_TAIL = 33 * SECTOR;
 const MBR_LIMIT = 2 ** 32 * SECTOR;
 
-export const size = (b: number) => (b >= 1024 * MIB ? `${(b / 1024 / MIB).toFixed(1)} GiB` : `${Math.round(b / MIB)} MiB`);
+const size = (b: number) => (b >= 1024 * MIB ? `${(b / 1024 / MIB).toFixed(1)} GiB` : `${Math.round(b / MIB)} MiB`);
 
 /** What growing the root needs on this disk: the partition to the disk's end, the filesystem to the partition's. */
 export function planGrow(d: RootDisk, minGrow: number): CheckResult<GrowPlan> {
