@@ -4,7 +4,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { customize, fatUuid, type Payload } from './customize.js';
-import { baseRootfs, ensureForeignArch } from './debootstrap.js';
+import { baseRootfs } from './debootstrap.js';
 import { layout, writeDisk } from './disk.js';
 import { requireBuildHost } from './host.js';
 import { classDiskIds } from './ids.js';
@@ -88,7 +88,6 @@ async function startTree(o: BuildOptions, root: string, work: string): Promise<{
   }
   await mkdir(root);
   const vendor = await vendorRootfs(o.base, root, o.spec.bootPath, work, o.log);
-  await ensureForeignArch(o.spec.arch, o.log);
   const installed = await installMissing(root, allPackages(o.spec), o.spec.arch, o.base, o.log);
   return { cmdline: vendor.cmdline, installed };
 }

@@ -1,7 +1,9 @@
 import { lstat, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MetisError } from '../lib/errors.js';
+import { ensureForeignArch } from './debootstrap.js';
 import { run, type Log } from './run.js';
+import type { ImageSpec } from './spec.js';
 
 export interface DpkgPackage {
   version: string;
@@ -64,7 +66,7 @@ async function keepResolvConf(root: string): Promise<() => Promise<void>> {
  * foreign-arch roots run through qemu-user's binfmt handler). A base that has everything is not
  * touched, so a complete base builds offline.
  */
-export async function installMissing(root: string, wanted: string[], arch: string, label: string, log: Log): Promise<string[]> {
+export async function installMissing(root: string, wanted: string[], arch: ImageSpec['arch'], label: string, log: Log): Promise<string[]> {
   const pkgs = await installedPackages(root, label);
   checkBase(pkgs, arch, label);
   const missing = wanted.filter((p) => !pkgs.has(p));
@@ -72,6 +74,8 @@ export async function installMissing(root: string, wanted: string[], arch: strin
     log(`base ${label} has every package the class needs`);
     return [];
   }
+  // Only now, with the base accepted and packages to add, may the host get a binfmt handler.
+  await ensureForeignArch(arch, log);
   const restore = await keepResolvConf(root);
   try {
     await run(log, 'systemd-nspawn', [
