@@ -11,7 +11,7 @@ import { classDiskIds } from './ids.js';
 import { hostMirror } from './mirror.js';
 import { installMissing } from './packages.js';
 import { run, type Log } from './run.js';
-import { allPackages, type ImageSpec } from './spec.js';
+import { allPackages, DEFAULT_CMDLINE, type ImageSpec } from './spec.js';
 import { vendorCmdline, vendorRootfs } from './vendor.js';
 
 const DISK_TOOLS = ['sfdisk', 'mkfs.vfat', 'mcopy', 'mkfs.ext4', 'systemctl', 'cp', 'du'];
@@ -111,8 +111,11 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     await customize(root, o.spec, o.payload, ids, o.log);
     const bootFiles = join(work, 'boot');
     await stageBootFiles(root, o.spec.bootPath, bootFiles);
-    // A vendor's own command line is kept (its console, quirks), with root= pointed at our partition.
-    const cmdline = start.cmdline !== undefined ? vendorCmdline(start.cmdline, ids.bootSerial) : `root=UUID=${ids.rootUuid} ${o.spec.cmdline}`;
+    // On a vendor base root= points at our partition by PARTUUID (Pi kernels often have no initramfs);
+    // its own command line (console, quirks) is kept unless the class gives one.
+    const cmdline = o.base
+      ? vendorCmdline(o.spec.cmdline ?? start.cmdline ?? DEFAULT_CMDLINE, ids.bootSerial)
+      : `root=UUID=${ids.rootUuid} ${o.spec.cmdline ?? DEFAULT_CMDLINE}`;
     await writeFile(join(bootFiles, 'cmdline.txt'), `${cmdline}\n`);
     await mkdir(dirname(o.out), { recursive: true });
     const kernel = await exportKernel(root, o.out);

@@ -8,6 +8,8 @@ import { ValidationError, MetisError } from '../lib/errors.js';
 // fdisk: sfdisk, with which the bootstrap grows the root partition to the card's size.
 export const BASE_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'udev', 'nodejs', 'openssh-server', 'iproute2', 'kmod', 'e2fsprogs', 'fdisk'];
 
+export const DEFAULT_CMDLINE = 'console=ttyS0 rw';
+
 const pkgName = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a Debian package name');
 
 /** What the image build reads from a class. Other class keys belong to the burner and are ignored here. */
@@ -26,8 +28,11 @@ export const imageSpecSchema = z.object({
   base: z.string().min(1).optional(),
   /** The k3s binary the class carries (local file; the build never downloads it). */
   k3sBinary: z.string().optional(),
-  /** Kernel command line the image boots with (written to cmdline.txt on the boot partition). */
-  cmdline: z.string().default('console=ttyS0 rw'),
+  /**
+   * Kernel command line the image boots with (cmdline.txt on the boot partition), without root=.
+   * Absent: a vendor base's own cmdline.txt, else DEFAULT_CMDLINE.
+   */
+  cmdline: z.string().min(1).optional(),
   /** Units the image enables beside Metis's own (e.g. systemd-networkd for networkd classes). */
   enable: z.array(z.string().regex(/^[A-Za-z0-9@_.-]+\.(service|timer|socket|target|path)$/, 'must be a unit name')).default([]),
 });

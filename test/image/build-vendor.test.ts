@@ -132,4 +132,11 @@ describe.skipIf(!isRoot)('image build on a vendor base (real loop mount, mtools,
     expect(sh('losetup', ['-a'])).not.toContain(img);
     expect(await readFile('/proc/mounts', 'utf8')).not.toContain('metis-image-');
   });
+
+  it("a class cmdline replaces the vendor's, root= still by PARTUUID", async () => {
+    const out = join(dir, 'out/vendor-cmdline.img');
+    const s = { ...spec, cmdline: 'console=tty1 rootwait quiet' };
+    const r = await buildImage({ spec: s, out, cacheDir: join(dir, 'cache'), payload: payload(), base, log: () => {} });
+    expect(r.cmdline).toBe(`root=PARTUUID=${classDiskIds(spec.name).bootSerial}-02 console=tty1 rootwait quiet`);
+  });
 });
