@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -7,6 +7,7 @@ import { customize, fatUuid, type Payload } from './customize.js';
 import { baseRootfs } from './debootstrap.js';
 import { layout, writeDisk } from './disk.js';
 import { requireBuildHost } from './host.js';
+import { Cleanups } from './interrupt.js';
 import { classDiskIds } from './ids.js';
 import { hostMirror } from './mirror.js';
 import { installMissing } from './packages.js';
@@ -27,6 +28,8 @@ export interface BuildOptions {
   mirror?: string;
   /** A vendor disk image (.img, .img.xz/.gz/.zst) to build on instead of debootstrap. */
   base?: string;
+  /** What an interrupt must undo (see withInterrupts); the build adds and drops its steps. */
+  cleanups?: Cleanups;
   log: Log;
 }
 
@@ -80,14 +83,14 @@ async function exportKernel(root: string, out: string): Promise<{ kernel?: strin
 }
 
 /** The starting root tree in root: a cached debootstrap, or a vendor image with the class's packages added. */
-async function startTree(o: BuildOptions, root: string, work: string): Promise<{ cmdline?: string; installed?: string[] }> {
+async function startTree(o: BuildOptions, root: string, work: string, cleanups: Cleanups): Promise<{ cmdline?: string; installed?: string[] }> {
   if (!o.base) {
     const mirror = o.mirror ?? (await hostMirror(o.spec.suite));
     await run(o.log, 'cp', ['-a', await baseRootfs(o.spec, mirror, o.cacheDir, o.log), root]);
     return {};
   }
   await mkdir(root);
-  const vendor = await vendorRootfs(o.base, root, o.spec.bootPath, work, o.log);
+  const vendor = await vendorRootfs(o.base, root, o.spec.bootPath, work, cleanups, o.log);
   const installed = await installMissing(root, allPackages(o.spec), o.spec.arch, o.base, o.log);
   return { cmdline: vendor.cmdline, installed };
 }
@@ -104,9 +107,12 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   await requireBuildHost(o.base ? BASE_TOOLS : BUILD_TOOLS);
   const work = await mkdtemp(join(tmpdir(), 'metis-image-'));
   const partial = `${o.out}.partial`;
+  const cleanups = o.cleanups ?? new Cleanups();
+  const dropWork = cleanups.add(`work dir ${work}`, () => rmSync(work, { recursive: true, force: true }));
+  const dropPartial = cleanups.add(`partial image ${partial}`, () => rmSync(partial, { force: true }));
   try {
     const root = join(work, 'root');
-    const start = await startTree(o, root, work);
+    const start = await startTree(o, root, work, cleanups);
     const ids = classDiskIds(o.spec.name);
     await customize(root, o.spec, o.payload, ids, o.log);
     const bootFiles = join(work, 'boot');
@@ -135,5 +141,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   } finally {
     await rm(work, { recursive: true, force: true });
     await rm(partial, { force: true });
+    dropWork();
+    dropPartial();
   }
 }

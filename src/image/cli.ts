@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage, MetisError } from '../lib/errors.js';
 import { buildImage } from './build.js';
+import { Cleanups, withInterrupts } from './interrupt.js';
 import { pushImage } from './push.js';
 import { loadImageSpec } from './spec.js';
 
@@ -55,7 +56,8 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
   const { spec } = await loadImageSpec(positionals[0]!, values.inventory);
   if (values.k3s) spec.k3sBinary = values.k3s;
   if (values.base) spec.base = resolve(values.base);
-  const result = await buildImage({
+  const cleanups = new Cleanups();
+  const result = await withInterrupts(cleanups, io.err, () => buildImage({
     spec,
     out: resolve(values.out ?? `${spec.name}.img`),
     cacheDir: resolve(values.cache),
@@ -67,8 +69,9 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
       overlays: values.overlay.map((o) => resolve(o)),
       enable: [...spec.enable, ...values.enable],
     },
+    cleanups,
     log: values.json ? () => {} : io.err,
-  });
+  }));
   if (values.json) io.out(JSON.stringify(result));
   else {
     const from = result.base ? ` from ${result.base}${result.installed?.length ? ` (+ ${result.installed.join(', ')})` : ''}` : '';

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { MetisError } from '../lib/errors.js';
 import { probeFilesystem, readPartitionTable, type FsKind, type Partition } from '../burner/partition/table.js';
 import { decompressStream, detectCompression } from '../burner/write/source-stream.js';
+import type { Cleanups } from './interrupt.js';
 import { run, type Log } from './run.js';
 
 /** What a vendor image (Raspberry Pi OS, Armbian, Ubuntu for Pi…) gives the build. */
@@ -52,32 +53,27 @@ async function rawBase(base: string, work: string, log: Log): Promise<string> {
 
 /**
  * Copies the ext root out through a read-only loop mount (xattrs and hard links kept). The mount and
- * the loop device are released in a finally, and on SIGINT/SIGTERM before the process exits.
+ * the loop device are released in a finally, or by the build's cleanups when it is interrupted.
  */
-async function copyRoot(image: string, p: Partition, dest: string, work: string, log: Log): Promise<void> {
+async function copyRoot(image: string, p: Partition, dest: string, work: string, cleanups: Cleanups, log: Log): Promise<void> {
   const mnt = join(work, 'base-root');
   await mkdir(mnt, { recursive: true });
   const loop = await run(log, 'losetup', ['-f', '--show', '-r', '-o', String(p.offset), '--sizelimit', String(p.size), image]);
-  let mounted = false;
-  const release = () => {
-    if (mounted) spawnSync('umount', ['-l', mnt]);
-    spawnSync('losetup', ['-d', loop]);
-  };
-  const onSignal = (sig: NodeJS.Signals) => {
-    release();
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const dropDetach = cleanups.add(`loop device ${loop}`, () => spawnSync('losetup', ['-d', loop]));
+  let dropUmount = () => {};
   try {
     await run(log, 'mount', ['-t', 'ext4', '-o', 'ro,noload', loop, mnt]);
-    mounted = true;
+    dropUmount = cleanups.add(`mount ${mnt}`, () => {
+      if (spawnSync('umount', [mnt]).status !== 0) spawnSync('umount', ['-l', mnt]);
+    });
     await run(log, 'cp', ['-a', `${mnt}/.`, `${dest}/`]);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (mounted) await run(log, 'umount', [mnt]).catch(() => run(log, 'umount', ['-l', mnt]));
+    if (await run(log, 'mountpoint', ['-q', mnt]).then(() => true, () => false)) {
+      await run(log, 'umount', [mnt]).catch(() => run(log, 'umount', ['-l', mnt]));
+    }
+    dropUmount();
     await run(log, 'losetup', ['-d', loop]);
+    dropDetach();
   }
 }
 
@@ -94,11 +90,11 @@ async function copyBoot(image: string, p: Partition, dest: string, log: Log): Pr
  * Unpacks a vendor disk image into root (an empty directory): its ext root tree, and its FAT boot
  * partition's files at bootPath, where the image build stages the new boot partition from.
  */
-export async function vendorRootfs(base: string, root: string, bootPath: string, work: string, log: Log): Promise<VendorTree> {
+export async function vendorRootfs(base: string, root: string, bootPath: string, work: string, cleanups: Cleanups, log: Log): Promise<VendorTree> {
   const image = await rawBase(base, work, log);
   const parts = await findVendorPartitions(image, base);
   log(`base ${base}: root partition ${parts.root.index}, boot partition ${parts.boot?.index ?? 'none'}`);
-  await copyRoot(image, parts.root, root, work, log);
+  await copyRoot(image, parts.root, root, work, cleanups, log);
   const bootDir = join(root, bootPath.slice(1));
   if (parts.boot) {
     // What the vendor root holds at its mount point is replaced by the partition that is mounted there.

@@ -106,7 +106,7 @@ describe.skipIf(!isRoot)('image build on a vendor base (real loop mount, mtools,
     await expect(access(`${out}.partial`)).rejects.toThrow();
   });
 
-  it('SIGTERM while the vendor root is being copied releases the mount and the loop device (exit 143)', async () => {
+  it('SIGTERM while the vendor root is being copied stops cp, unmounts, detaches, removes the work dir (exit 143)', async () => {
     // A root big enough that the copy is still running when the signal lands.
     const big = join(dir, 'big');
     await mkdir(join(big, 'root/var/lib/dpkg'), { recursive: true });
@@ -117,20 +117,28 @@ describe.skipIf(!isRoot)('image build on a vendor base (real loop mount, mtools,
     sh('sfdisk', ['-q', '--no-reread', '--no-tell-kernel', img], 'label: dos\nstart=2048, type=83\n');
     sh('mkfs.ext4', ['-q', '-F', '-d', join(big, 'root'), '-E', `offset=${2048 * 512}`, img, '290M']);
     await writeFile(join(big, 'class.yaml'), 'name: vendor-sig\narch: amd64\n');
+    const out = join(big, 'out.img');
     const child = spawn(process.execPath, ['dist/metis.js', 'image', 'build', join(big, 'class.yaml'), '--base', img,
-      '--bundle', join(dir, 'bundle.js'), '--units', 'systemd', '--out', join(big, 'out.img'), '--cache', join(big, 'cache')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--bundle', join(dir, 'bundle.js'), '--units', 'systemd', '--out', out, '--cache', join(big, 'cache')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
     let sent = false;
     child.stderr.on('data', (b: Buffer) => {
-      if (!sent && b.toString().includes('$ cp -a')) {
+      stderr += b.toString();
+      if (!sent && stderr.includes('$ cp -a')) {
         sent = true;
         child.kill('SIGTERM');
       }
     });
     const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    const work = /ro,noload \S+ (\/\S+)\/base-root/.exec(stderr)?.[1];
     expect(sent).toBe(true);
     expect(code).toBe(143);
+    expect(stderr).toContain('interrupted (SIGTERM)');
+    expect(work).toMatch(/metis-image-/);
     expect(sh('losetup', ['-a'])).not.toContain(img);
-    expect(await readFile('/proc/mounts', 'utf8')).not.toContain('metis-image-');
+    expect(await readFile('/proc/mounts', 'utf8')).not.toContain(work);
+    await expect(access(work!)).rejects.toThrow();
+    await expect(access(`${out}.partial`)).rejects.toThrow();
   });
 
   it("a class cmdline replaces the vendor's, root= still by PARTUUID", async () => {
