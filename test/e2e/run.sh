@@ -68,6 +68,7 @@ if boot_node 1 first; then
   shutdown_node 1
   if boot_node 1 reboot; then step_reboot 1; fi
   shutdown_node 1
+  check "7 card after poweroff (host side): secrets gone from its FAT" c_card_scrubbed 1
 else
   for s in "4 converged node" "5 second run" "6 drift" "7 reboot"; do result NOTRUN "$s" "node 1 did not come up (see above)"; done
 fi

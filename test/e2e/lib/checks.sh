@@ -65,14 +65,27 @@ c_last_run() {
     const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
     if (r.mode !== "apply" || r.summary.failed !== 0) { console.log(JSON.stringify(r.summary), (r.tasks||[]).filter(t=>t.status==="failed").map(t=>t.name+": "+t.reason).join("; ")); process.exit(1); }'
 }
-# The FAT partition's bytes, read back in the guest after sync: no token, no node password.
+# The FAT partition's bytes as they are on the card (O_DIRECT after sync: the block device's page
+# cache may still hold pages udev's probes read before the scrub): no token, no node password.
 c_fat_scrubbed() {
-  gssh "$1" 'sync; cat /dev/vda1' >"$WORK/fat$1.bin" || return 1
+  gssh "$1" 'sync; dd if=/dev/vda1 bs=1M iflag=direct status=none' >"$WORK/fat$1.bin" || return 1
   local a b
   a=$(grep -c -a -F "$SECRET_PW" "$WORK/fat$1.bin")
   b=$(grep -c -a -F "$NODE_PW" "$WORK/fat$1.bin")
   rm -f "$WORK/fat$1.bin"
   [[ $a == 0 && $b == 0 ]] || { echo "token found $a times, node password $b times in the FAT partition"; return 1; }
+}
+
+# The card as a person pulling it would read it: node 1's disk converted on the host after poweroff,
+# its FAT partition's bytes searched for the token and the node password.
+c_card_scrubbed() {
+  local raw="$WORK/card$1.raw" start count a b
+  qemu-img convert -O raw "$WORK/node$1.qcow2" "$raw" || return 1
+  read -r start count < <(sfdisk -J "$raw" | node -e 'const p=JSON.parse(require("fs").readFileSync(0)).partitiontable.partitions[0]; console.log(p.start, p.size)')
+  a=$(dd if="$raw" bs=512 skip="$start" count="$count" status=none | grep -c -a -F "$SECRET_PW")
+  b=$(dd if="$raw" bs=512 skip="$start" count="$count" status=none | grep -c -a -F "$NODE_PW")
+  rm -f "$raw"
+  [[ $a == 0 && $b == 0 ]] || { echo "token found $a times, node password $b times on the card's FAT partition"; return 1; }
 }
 
 checks_converged() {
