@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MetisError } from '../lib/errors.js';
@@ -60,7 +60,7 @@ async function copyRoot(image: string, p: Partition, dest: string, work: string,
   await mkdir(mnt, { recursive: true });
   const loop = await run(log, 'losetup', ['-f', '--show', '-r', '-o', String(p.offset), '--sizelimit', String(p.size), image]);
   const dropDetach = cleanups.add(`loop device ${loop}`, () => spawnSync('losetup', ['-d', loop]));
-  let dropUmount = () => {};
+  let dropUmount: (() => void) | undefined;
   try {
     await run(log, 'mount', ['-t', 'ext4', '-o', 'ro,noload', loop, mnt]);
     dropUmount = cleanups.add(`mount ${mnt}`, () => {
@@ -68,10 +68,10 @@ async function copyRoot(image: string, p: Partition, dest: string, work: string,
     });
     await run(log, 'cp', ['-a', `${mnt}/.`, `${dest}/`]);
   } finally {
-    if (await run(log, 'mountpoint', ['-q', mnt]).then(() => true, () => false)) {
+    if (dropUmount) {
       await run(log, 'umount', [mnt]).catch(() => run(log, 'umount', ['-l', mnt]));
+      dropUmount();
     }
-    dropUmount();
     await run(log, 'losetup', ['-d', loop]);
     dropDetach();
   }
@@ -98,7 +98,7 @@ export async function vendorRootfs(base: string, root: string, bootPath: string,
   const bootDir = join(root, bootPath.slice(1));
   if (parts.boot) {
     // What the vendor root holds at its mount point is replaced by the partition that is mounted there.
-    await run(log, 'rm', ['-rf', bootDir]);
+    await rm(bootDir, { recursive: true, force: true });
     await copyBoot(image, parts.boot, bootDir, log);
   }
   await mkdir(bootDir, { recursive: true });

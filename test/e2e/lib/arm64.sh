@@ -20,7 +20,7 @@ arm64_cleanup() {
 # own writes (state dir, fixtures). Sets ARM_ROOT.
 arm64_root() {
   local card=$1 d="$WORK/arm64" start size
-  read -r start size < <(sfdisk -J "$card" | node -e 'const p=JSON.parse(require("fs").readFileSync(0)).partitiontable.partitions[1]; console.log(p.start*512, p.size*512)')
+  read -r start size < <(part_bytes "$card" 2)
   mkdir -p "$d/lower" "$d/upper" "$d/work" "$d/root"
   ARM_LOOP=$(losetup -f --show -r -o "$start" --sizelimit "$size" "$card") || return 1
   mount -t ext4 -o ro,noload "$ARM_LOOP" "$d/lower" && ARM_MOUNTS+=("$d/lower") || return 1

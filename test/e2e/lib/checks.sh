@@ -24,7 +24,7 @@ c_mount() {
 c_growroot() {
   local disk start size fs img_root
   read -r disk start size fs < <(gssh "$1" 'echo $(cat /sys/block/vda/size /sys/block/vda/vda2/start /sys/block/vda/vda2/size) $(df -B1 --output=size / | tail -1)')
-  img_root=$(sfdisk -J "$IMG" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).partitiontable.partitions[1].size*512)')
+  img_root=$(part_bytes "$IMG" 2 | cut -d' ' -f2)
   expect_eq "$((start + size))" "$disk" || return 1
   ((fs > img_root + 900 * 1024 * 1024)) || { echo "root filesystem $fs bytes, card image root partition $img_root bytes"; return 1; }
 }
@@ -81,9 +81,9 @@ c_fat_scrubbed() {
 c_card_scrubbed() {
   local raw="$WORK/card$1.raw" start count a b
   qemu-img convert -O raw "$WORK/node$1.qcow2" "$raw" || return 1
-  read -r start count < <(sfdisk -J "$raw" | node -e 'const p=JSON.parse(require("fs").readFileSync(0)).partitiontable.partitions[0]; console.log(p.start, p.size)')
-  a=$(dd if="$raw" bs=512 skip="$start" count="$count" status=none | grep -c -a -F "$SECRET_PW")
-  b=$(dd if="$raw" bs=512 skip="$start" count="$count" status=none | grep -c -a -F "$NODE_PW")
+  read -r start count < <(part_bytes "$raw" 1)
+  a=$(dd if="$raw" bs=1M iflag=skip_bytes,count_bytes skip="$start" count="$count" status=none | grep -c -a -F "$SECRET_PW")
+  b=$(dd if="$raw" bs=1M iflag=skip_bytes,count_bytes skip="$start" count="$count" status=none | grep -c -a -F "$NODE_PW")
   rm -f "$raw"
   [[ $a == 0 && $b == 0 ]] || { echo "token found $a times, node password $b times on the card's FAT partition"; return 1; }
 }

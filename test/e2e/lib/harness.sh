@@ -91,7 +91,9 @@ step_image() {
   check "1 image has no identity" image_has_no_identity "$IMG"
 }
 
-root_offset() { sfdisk -J "$1" | node -e 'const t=JSON.parse(require("fs").readFileSync(0)).partitiontable; console.log(t.partitions[1].start*512)'; }
+# part_bytes IMG N: offset and size in bytes of partition N (1-based) of a disk image.
+part_bytes() { sfdisk -J "$1" | node -e 'const p=JSON.parse(require("fs").readFileSync(0)).partitiontable.partitions[process.argv[1]-1]; console.log(p.start*512, p.size*512)' "$2"; }
+root_offset() { part_bytes "$1" 2 | cut -d' ' -f1; }
 
 # The image must carry no identity: checked on the built bytes, before any node touches them.
 image_has_no_identity() {
@@ -168,7 +170,7 @@ make_secrets() {
 }
 
 # ---------- burn ----------
-fat_offset() { sfdisk -J "$1" | node -e 'const t=JSON.parse(require("fs").readFileSync(0)).partitiontable; console.log(t.partitions[0].start*512)'; }
+fat_offset() { part_bytes "$1" 1 | cut -d' ' -f1; }
 
 burn_node() {
   local n=$1
