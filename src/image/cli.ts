@@ -3,9 +3,9 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage, MetisError } from '../lib/errors.js';
 import { buildImage } from './build.js';
-import { Cleanups, withInterrupts } from './interrupt.js';
+import { Cleanups, InterruptedError, withInterrupts } from './interrupt.js';
 import { pushImage } from './push.js';
-import { loadImageSpec } from './spec.js';
+import { loadImageSpec } from '../core/image-spec.js';
 
 const USAGE = `usage:
   metis image build CLASS [--inventory DIR] [--out FILE] [--cache DIR] [--mirror URL] [--base FILE.img[.xz]]
@@ -57,7 +57,7 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
   if (values.k3s) spec.k3sBinary = values.k3s;
   if (values.base) spec.base = resolve(values.base);
   const cleanups = new Cleanups();
-  const result = await withInterrupts(cleanups, io.err, () => buildImage({
+  const result = await withInterrupts(cleanups, () => buildImage({
     spec,
     out: resolve(values.out ?? `${spec.name}.img`),
     cacheDir: resolve(values.cache),
@@ -94,10 +94,15 @@ export async function imageCommand(argv: string[], io: ImageCommandIo = defaultI
   try {
     if (sub === 'build') return await build(rest, io);
     if (sub === 'push') return await push(rest, io);
-    io.err(sub && sub !== '--help' && sub !== '-h' ? `unknown image command: ${sub}\n${USAGE}` : USAGE);
-    return sub && sub !== '--help' && sub !== '-h' ? 1 : 0;
+    const help = sub === '--help' || sub === '-h' || sub === 'help';
+    if (help) io.out(USAGE);
+    else io.err(sub ? `unknown image command: ${sub}\n${USAGE}` : USAGE);
+    return help ? 0 : 2;
   } catch (err) {
     io.err(`metis image ${sub}: ${errorMessage(err)}`);
+    if (err instanceof InterruptedError) return err.exitCode;
+    const code = (err as { code?: unknown }).code;
+    if (code === 'E_USAGE' || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) return 2;
     return 1;
   }
 }

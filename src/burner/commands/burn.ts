@@ -13,12 +13,12 @@ import { checkTarget } from '../safety/check-target.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
 import { resolveImage } from '../source/resolve.js';
 import { burn } from '../write/burn.js';
-import { detectCompression, uncompressedSize } from '../write/source-stream.js';
+import { detectCompression, uncompressedSize } from '../../core/compression.js';
 import { confirmBurn } from './confirm.js';
 import { UsageError } from './exit-codes.js';
 import { inventoryDir, type Io, resolverFor } from './io.js';
 import { localSidecars } from './sidecars.js';
-import { VERSION as METIS_VERSION } from '../../bootstrap/version.js';
+import { VERSION as METIS_VERSION } from '../../core/version.js';
 
 export const MANIFEST_PATH = 'metis/node.yaml';
 const USAGE = 'usage: metis burn NODE (--device DEV | --to FILE) [--image PATH|URL|oci://…] [--sha256 HEX] [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]';

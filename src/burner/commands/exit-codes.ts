@@ -1,6 +1,6 @@
 import { MetisError } from '../../lib/errors.js';
 import { TargetRefusedError } from '../safety/errors.js';
-import { DigestMismatchError, SourceError } from '../source/errors.js';
+import { DigestMismatchError, SourceError } from '../../core/source-errors.js';
 
 /** Distinct exit codes, so scripts can tell "fix the inventory" from "wrong card" from "bad image". */
 export const EXIT = {

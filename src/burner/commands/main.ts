@@ -1,6 +1,6 @@
 import { errorMessage } from '../../lib/errors.js';
 import { imageCommand } from '../../image/cli.js';
-import { VERSION } from '../../bootstrap/version.js';
+import { VERSION } from '../../core/version.js';
 import { burnCommand } from './burn.js';
 import { cacheCommand } from './cache.js';
 import { devicesCommand } from './devices.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import * as f from '../../manifest/fields.js';
 import { identitySchema, iscsiSchema, journaldSchema, mountSchema } from '../../manifest/schema.js';
-import { imageSpecSchema } from '../../image/spec.js';
+import { imageSpecSchema } from '../../core/image-spec.js';
 
 /** `file:PATH` (relative to the inventory), `env:NAME`, or `cmd:COMMAND` (argv split on spaces, no shell). */
 export const secretSource = z

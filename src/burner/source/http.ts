@@ -1,5 +1,5 @@
 import type { ImageCache } from './cache.js';
-import { SourceError } from './errors.js';
+import { SourceError } from '../../core/source-errors.js';
 import { type FetchProgress, streamToCache } from './fetch-to-cache.js';
 
 export async function fetchHttp(

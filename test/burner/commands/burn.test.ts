@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDemoImage } from '../../../src/burner/demo-image.js';
+import { makeDemoImage } from '../../../src/demo/image.js';
 import { parseManifest } from '../../../src/manifest/load.js';
 import { fsckBoot, mtype, tempDir } from '../fixtures.js';
 import { metis } from './run.js';
-import { pushOci } from '../../../src/burner/source/oci.js';
+import { pushOci } from '../../../src/core/oci/client.js';
 import { REGISTRY_BIN, startRegistry } from '../source/registry.js';
 
 const INV = new URL('../../../inventory', import.meta.url).pathname;

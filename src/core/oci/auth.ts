@@ -1,4 +1,4 @@
-import { SourceError } from './errors.js';
+import { SourceError } from '../source-errors.js';
 
 /** Parses `Bearer realm="…",service="…",scope="…"` (RFC 6750 challenge as registries send it). */
 export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
