@@ -20,6 +20,8 @@ export interface ExecOptions {
   timeout?: number;
   /** Capture limit per stream (bytes). */
   maxBuffer?: number;
+  /** Open file descriptors handed to the child as its fd 3, 4, … (e.g. a lock file for flock(1)). */
+  fds?: number[];
 }
 
 export interface ExecResult {
@@ -36,7 +38,8 @@ export interface ExecResult {
 const base = (o: ExecOptions) => ({
   reject: false as const,
   input: o.input,
-  stdin: o.input === undefined ? ('ignore' as const) : undefined,
+  // execa's types miss plain descriptor numbers among the extra fds; it passes them to spawn as is.
+  stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(o.fds ?? [])] as unknown as readonly ['ignore', 'pipe', 'pipe'],
   env: o.fullEnv ?? o.env,
   extendEnv: !o.fullEnv,
   timeout: o.timeout,
