@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { LineCounter, parse, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type Issue, MetisError, ValidationError } from '../../lib/errors.js';
-import { inSubnet } from '../../manifest/fields.js';
+import { hostAddressProblem, inSubnet } from '../../manifest/fields.js';
 import { lineOf, parseYamlWith } from '../../manifest/load.js';
 import { type ClassDef, type ClusterDef, type NodeDef, classSchema, clusterSchema, nodeSchema } from './schema.js';
 
@@ -131,4 +131,6 @@ function checkNode(n: Sourced<NodeDef>, classes: Map<string, Sourced<ClassDef>>,
   if (subnet && n.def.address.split('/')[1] !== subnet.split('/')[1]) {
     throw issueAt(n, ['address'], `prefix /${n.def.address.split('/')[1]} differs from the subnet ${subnet}`);
   }
+  const problem = hostAddressProblem(n.def.address, n.def.gateway ?? cls.def.network.gateway ?? cluster.def.network.gateway);
+  if (problem) throw issueAt(n, ['address'], problem);
 }

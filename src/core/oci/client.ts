@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { detectCompression } from '../compression.js';
+import { describeNetError } from '../net-error.js';
 import { sha256File } from '../hash-file.js';
 import { DigestMismatchError, SourceError } from '../source-errors.js';
 import { authorize } from './auth.js';
@@ -60,7 +61,7 @@ export class OciClient {
       return fetch(this.url(path), { method, headers, body, signal: this.signal, ...(init.body instanceof Readable ? { duplex: 'half' } : {}) } as RequestInit);
     };
     let res = await send().catch((e: unknown) => {
-      throw new SourceError('E_OCI', `${this.ref.base}: ${method} ${path}: ${(e as Error).message}`, { cause: e });
+      throw new SourceError('E_OCI', `${this.ref.base}: ${method} ${path}: ${describeNetError(e)}`, { cause: e });
     });
     const challenge = res.headers.get('www-authenticate');
     if (res.status === 401 && challenge && !(init.body instanceof Readable)) {
