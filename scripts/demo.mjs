@@ -42,7 +42,7 @@ await mkdir(scratch, { recursive: true });
 
 // The demo helpers are TypeScript: bundle them once into the scratch dir (esbuild is a dev dependency).
 const helpers = join(scratch, 'demo-helpers.mjs');
-await writeFile(join(scratch, 'demo-helpers-entry.ts'), `export { makeDemoImage } from '${join(repo, 'src/burner/demo-image.ts')}';\nexport { readBootFile } from '${join(repo, 'src/burner/fat/boot-file.ts')}';\n`);
+await writeFile(join(scratch, 'demo-helpers-entry.ts'), `export { makeDemoImage } from '${join(repo, 'src/demo/image.ts')}';\nexport { readBootFile } from '${join(repo, 'src/burner/fat/boot-file.ts')}';\n`);
 await build({ entryPoints: [join(scratch, 'demo-helpers-entry.ts')], bundle: true, platform: 'node', format: 'esm', outfile: helpers, logLevel: 'warning', banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" } });
 const { makeDemoImage, readBootFile } = await import(helpers);
 

@@ -1,7 +1,7 @@
 // Entry point of dist/metis-bootstrap.js. Kept tiny on purpose: --version and --help answer
 // before zod, pino or handlebars are evaluated (main is imported lazily),
 // so the boot-time and timer runs start fast. The only file that calls process.exit.
-import { VERSION } from './version.js';
+import { VERSION } from '../core/version.js';
 
 export const USAGE = `Usage: metis-bootstrap [options]
 

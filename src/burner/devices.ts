@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { exec } from '../core/exec.js';
 import { MetisError } from '../lib/errors.js';
 
 export interface Device {
@@ -72,7 +72,7 @@ export function parseLsblk(json: string): Device[] {
 }
 
 export async function listDevices(): Promise<Device[]> {
-  const r = await execa('lsblk', ['-J', '-b', '-o', LSBLK_COLUMNS], { reject: false });
+  const r = await exec('lsblk', ['-J', '-b', '-o', LSBLK_COLUMNS]);
   if (r.exitCode !== 0) throw new MetisError('E_LSBLK', `lsblk failed (exit ${r.exitCode}): ${String(r.stderr).trim()}`);
   return parseLsblk(String(r.stdout));
 }

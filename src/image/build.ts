@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -11,8 +10,9 @@ import { Cleanups } from './interrupt.js';
 import { classDiskIds } from './ids.js';
 import { hostMirror } from './mirror.js';
 import { installMissing } from './packages.js';
-import { run, type Log } from './run.js';
-import { allPackages, DEFAULT_CMDLINE, type ImageSpec } from './spec.js';
+import { sha256File } from '../core/hash-file.js';
+import { onPath, run, type Log } from '../core/exec.js';
+import { allPackages, DEFAULT_CMDLINE, type ImageSpec } from '../core/image-spec.js';
 import { vendorCmdline, vendorRootfs } from './vendor.js';
 
 const DISK_TOOLS = ['sfdisk', 'mkfs.vfat', 'mcopy', 'mkfs.ext4', 'systemctl', 'cp', 'du'];
@@ -48,12 +48,6 @@ export interface BuildResult {
   rootUuid: string;
   bootUuid: string;
   durationMs: number;
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 function stem(out: string): string {
@@ -133,7 +127,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     const sha256 = await sha256File(o.out);
     await writeFile(`${o.out}.sha256`, `${sha256}  ${basename(o.out)}\n`);
     let bmap: string | undefined;
-    if (await run(o.log, 'sh', ['-c', 'command -v bmaptool']).then(() => true, () => false)) {
+    if (onPath('bmaptool')) {
       await run(o.log, 'bmaptool', ['-q', 'create', '-o', `${o.out}.bmap`, o.out]);
       bmap = `${o.out}.bmap`;
     }

@@ -1,13 +1,13 @@
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../core/flags.js';
 import { errorMessage, MetisError } from '../lib/errors.js';
 import { buildImage } from './build.js';
-import { Cleanups, withInterrupts } from './interrupt.js';
+import { Cleanups, InterruptedError, withInterrupts } from './interrupt.js';
 import { pushImage } from './push.js';
-import { loadImageSpec } from './spec.js';
+import { loadImageSpec } from '../core/image-spec.js';
 
-const USAGE = `usage:
+export const IMAGE_USAGE = `usage:
   metis image build CLASS [--inventory DIR] [--out FILE] [--cache DIR] [--mirror URL] [--base FILE.img[.xz]]
                           [--bundle FILE] [--units DIR] [--k3s FILE] [--overlay DIR]... [--enable UNIT]... [--json]
   metis image push FILE oci://REGISTRY/REPO:TAG
@@ -35,10 +35,7 @@ function defaultIo(): ImageCommandIo {
 }
 
 async function build(argv: string[], io: ImageCommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const { values, positionals } = parseFlags('image build', argv, {
       inventory: { type: 'string', default: 'inventory' },
       out: { type: 'string' },
       cache: { type: 'string', default: join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'metis', 'image') },
@@ -50,14 +47,13 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
       overlay: { type: 'string', multiple: true, default: [] },
       enable: { type: 'string', multiple: true, default: [] },
       json: { type: 'boolean', default: false },
-    },
   });
-  if (positionals.length !== 1) throw new MetisError('E_USAGE', `image build takes one CLASS\n${USAGE}`);
+  if (positionals.length !== 1) throw new MetisError('E_USAGE', `image build takes one CLASS\n${IMAGE_USAGE}`);
   const { spec } = await loadImageSpec(positionals[0]!, values.inventory);
   if (values.k3s) spec.k3sBinary = values.k3s;
   if (values.base) spec.base = resolve(values.base);
   const cleanups = new Cleanups();
-  const result = await withInterrupts(cleanups, io.err, () => buildImage({
+  const result = await withInterrupts(cleanups, () => buildImage({
     spec,
     out: resolve(values.out ?? `${spec.name}.img`),
     cacheDir: resolve(values.cache),
@@ -81,8 +77,8 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
 }
 
 async function push(argv: string[], io: ImageCommandIo): Promise<number> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
-  if (positionals.length !== 2) throw new MetisError('E_USAGE', `image push takes FILE and oci://REGISTRY/REPO:TAG\n${USAGE}`);
+  const { positionals } = parseFlags('image push', argv, {});
+  if (positionals.length !== 2) throw new MetisError('E_USAGE', `image push takes FILE and oci://REGISTRY/REPO:TAG\n${IMAGE_USAGE}`);
   const r = await pushImage(resolve(positionals[0]!), positionals[1]!);
   io.out(`pushed ${positionals[1]}\nmanifest ${r.digest}\nimage ${r.layerDigest} (the --sha256 a class pins)`);
   return 0;
@@ -94,10 +90,15 @@ export async function imageCommand(argv: string[], io: ImageCommandIo = defaultI
   try {
     if (sub === 'build') return await build(rest, io);
     if (sub === 'push') return await push(rest, io);
-    io.err(sub && sub !== '--help' && sub !== '-h' ? `unknown image command: ${sub}\n${USAGE}` : USAGE);
-    return sub && sub !== '--help' && sub !== '-h' ? 1 : 0;
+    const help = sub === '--help' || sub === '-h' || sub === 'help';
+    if (help) io.out(IMAGE_USAGE);
+    else io.err(sub ? `unknown image command: ${sub}\n${IMAGE_USAGE}` : IMAGE_USAGE);
+    return help ? 0 : 2;
   } catch (err) {
     io.err(`metis image ${sub}: ${errorMessage(err)}`);
+    if (err instanceof InterruptedError) return err.exitCode;
+    const code = (err as { code?: unknown }).code;
+    if (code === 'E_USAGE' || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) return 2;
     return 1;
   }
 }

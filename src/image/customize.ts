@@ -1,7 +1,7 @@
 import { chmod, copyFile, mkdir, readdir, rm, writeFile, lstat, readlink, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { run, type Log } from './run.js';
-import type { ImageSpec } from './spec.js';
+import { run, type Log } from '../core/exec.js';
+import type { ImageSpec } from '../core/image-spec.js';
 
 export interface Payload {
   /** dist/metis-bootstrap.js, installed as /usr/local/bin/metis-bootstrap. */

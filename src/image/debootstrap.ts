@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { access, mkdir, rename, rm } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, type Log } from './run.js';
-import { allPackages, type ImageSpec } from './spec.js';
+import { run, type Log } from '../core/exec.js';
+import { allPackages, type ImageSpec } from '../core/image-spec.js';
+import { MetisError } from '../lib/errors.js';
 
 /** Cache key of a base root tree: only what changes its content (not the mirror it came from). */
 export function baseKey(spec: ImageSpec): string {
@@ -12,6 +13,15 @@ export function baseKey(spec: ImageSpec): string {
 
 async function exists(p: string): Promise<boolean> {
   return access(p).then(() => true, () => false);
+}
+
+/** Whether anything is mounted at or below `dir` (/proc/mounts escapes spaces as \\040). */
+async function mountedUnder(dir: string): Promise<boolean> {
+  const text = await readFile('/proc/mounts', 'utf8').catch(() => '');
+  return text.split('\n').some((l) => {
+    const at = (l.split(' ')[1] ?? '').replace(/\\040/g, ' ');
+    return at === dir || at.startsWith(`${dir}/`);
+  });
 }
 
 /** arm64 packages run their maintainer scripts under qemu-user: the binfmt handler must be registered. */
@@ -49,11 +59,11 @@ export async function baseRootfs(spec: ImageSpec, mirror: string, cacheDir: stri
     partial,
     mirror,
   ], { env: { DEBIAN_FRONTEND: 'noninteractive' } }).catch(async (err: unknown) => {
-    await run(log, 'sh', ['-c', 'grep -q " $1/" /proc/mounts || rm -rf "$1"', 'sh', partial]).catch(() => {});
+    if (!(await mountedUnder(partial))) await rm(partial, { recursive: true, force: true }).catch(() => {});
     throw err;
   });
   // debootstrap's own chroot mounts are gone by now; make sure, so rename/cp never cross a mount.
-  await run(log, 'sh', ['-c', 'grep -q " $1/" /proc/mounts && exit 1 || exit 0', 'sh', partial]);
+  if (await mountedUnder(partial)) throw new MetisError('E_TOOL', `debootstrap left a mount under ${partial}; unmount it and build again`);
   await rename(partial, dir);
   return dir;
 }

@@ -1,6 +1,6 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, type Log } from './run.js';
+import { run, type Log } from '../core/exec.js';
 import type { DiskIds } from './customize.js';
 
 const SECTOR = 512;

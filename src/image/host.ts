@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { onPath } from '../core/exec.js';
 import { MetisError } from '../lib/errors.js';
 
 /** Building an image needs debootstrap, file ownership as root and Linux tools: say so before any work. */
@@ -9,11 +9,7 @@ export async function requireBuildHost(tools: string[]): Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new MetisError('E_IMAGE_HOST', 'metis image build needs root: debootstrap creates device nodes and root-owned files (run it with sudo)');
   }
-  const missing: string[] = [];
-  for (const t of tools) {
-    const r = await execa('sh', ['-c', 'command -v "$1"', 'sh', t], { reject: false });
-    if (r.exitCode !== 0) missing.push(t);
-  }
+  const missing = tools.filter((t) => !onPath(t));
   if (missing.length) {
     throw new MetisError('E_IMAGE_HOST', `missing host tools: ${missing.join(', ')} (Debian: apt-get install debootstrap fdisk dosfstools mtools e2fsprogs bmap-tools)`);
   }

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { execSync } from '../core/exec.js';
+import { MetisError } from '../lib/errors.js';
 
 /**
  * What an interrupted build must undo, newest first: unmount before the loop device is detached,
@@ -34,32 +35,47 @@ export class Cleanups {
 
 /** The build's child processes (cp, debootstrap, mkfs…) are stopped first, so nothing is busy. */
 function stopChildren(): void {
-  spawnSync('pkill', ['-TERM', '-P', String(process.pid)]);
+  const me = String(process.pid);
+  execSync('pkill', ['-TERM', '-P', me]);
   for (let i = 0; i < 50; i++) {
-    if (spawnSync('pgrep', ['-P', String(process.pid)]).status !== 0) return;
-    spawnSync('sleep', ['0.1']);
+    if (execSync('pgrep', ['-P', me]).exitCode !== 0) return;
+    execSync('sleep', ['0.1']);
   }
-  spawnSync('pkill', ['-KILL', '-P', String(process.pid)]);
+  execSync('pkill', ['-KILL', '-P', me]);
+}
+
+/** The build was stopped by a signal; the entry point exits with `exitCode` (130 for SIGINT, 143 for SIGTERM). */
+export class InterruptedError extends MetisError {
+  readonly exitCode: number;
+  constructor(readonly signal: NodeJS.Signals, cleaned: string[]) {
+    super('E_INTERRUPTED', `interrupted (${signal}): stopped; cleaned up ${cleaned.length ? cleaned.join(', ') : 'nothing pending'}`);
+    this.exitCode = signal === 'SIGINT' ? 130 : 143;
+  }
 }
 
 /**
- * While `body` runs, SIGINT/SIGTERM stop the children, run the cleanups and exit 130/143 (a second
- * signal meanwhile is ignored: the cleanup is short and bounded).
+ * While `body` runs, SIGINT/SIGTERM stop the children and run the cleanups; the returned promise
+ * then rejects with InterruptedError at once (the body, its children gone, fails on its own time and
+ * is not waited for). A second signal meanwhile is ignored: the cleanup is short and bounded.
  */
-export async function withInterrupts<T>(cleanups: Cleanups, say: (line: string) => void, body: () => Promise<T>): Promise<T> {
+export async function withInterrupts<T>(cleanups: Cleanups, body: () => Promise<T>): Promise<T> {
   let busy = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (busy) return;
-    busy = true;
-    stopChildren();
-    const done = cleanups.runAll();
-    say(`interrupted (${sig}): stopped; cleaned up ${done.length ? done.join(', ') : 'nothing pending'}`);
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
+  let onSignal: (sig: NodeJS.Signals) => void = () => {};
+  const interrupted = new Promise<never>((_, reject) => {
+    onSignal = (sig) => {
+      if (busy) return;
+      busy = true;
+      stopChildren();
+      reject(new InterruptedError(sig, cleanups.runAll()));
+    };
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const work = body();
+  // Once interrupted, the body's own failure (its children were killed) is expected and dropped.
+  work.catch(() => {});
   try {
-    return await body();
+    return await Promise.race([work, interrupted]);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -2,8 +2,8 @@ import { lstat, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { MetisError } from '../lib/errors.js';
 import { ensureForeignArch } from './debootstrap.js';
-import { run, type Log } from './run.js';
-import type { ImageSpec } from './spec.js';
+import { run, type Log } from '../core/exec.js';
+import type { ImageSpec } from '../core/image-spec.js';
 
 export interface DpkgPackage {
   version: string;

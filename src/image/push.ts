@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import { MetisError } from '../lib/errors.js';
-import { pushOci } from '../burner/source/oci.js';
+import { pushOci } from '../core/oci/client.js';
 
 export interface PushResult {
   digest: string;

@@ -1,13 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MetisError } from '../lib/errors.js';
-import { probeFilesystem, readPartitionTable, type FsKind, type Partition } from '../burner/partition/table.js';
-import { decompressStream, detectCompression } from '../burner/write/source-stream.js';
+import { probeFilesystem, readPartitionTable, type FsKind, type Partition } from '../core/partition-table.js';
+import { decompressStream, detectCompression } from '../core/compression.js';
 import type { Cleanups } from './interrupt.js';
-import { run, type Log } from './run.js';
+import { execSync, run, type Log } from '../core/exec.js';
 
 /** What a vendor image (Raspberry Pi OS, Armbian, Ubuntu for Pi…) gives the build. */
 export interface VendorTree {
@@ -59,12 +58,12 @@ async function copyRoot(image: string, p: Partition, dest: string, work: string,
   const mnt = join(work, 'base-root');
   await mkdir(mnt, { recursive: true });
   const loop = await run(log, 'losetup', ['-f', '--show', '-r', '-o', String(p.offset), '--sizelimit', String(p.size), image]);
-  const dropDetach = cleanups.add(`loop device ${loop}`, () => spawnSync('losetup', ['-d', loop]));
+  const dropDetach = cleanups.add(`loop device ${loop}`, () => execSync('losetup', ['-d', loop]));
   let dropUmount: (() => void) | undefined;
   try {
     await run(log, 'mount', ['-t', 'ext4', '-o', 'ro,noload', loop, mnt]);
     dropUmount = cleanups.add(`mount ${mnt}`, () => {
-      if (spawnSync('umount', [mnt]).status !== 0) spawnSync('umount', ['-l', mnt]);
+      if (execSync('umount', [mnt]).exitCode !== 0) execSync('umount', ['-l', mnt]);
     });
     await run(log, 'cp', ['-a', `${mnt}/.`, `${dest}/`]);
   } finally {

@@ -1,4 +1,5 @@
-import { REDACTED } from '../manifest/secret.js';
+/** What a secret value is replaced with wherever it would be printed. */
+export const REDACTED = '[redacted]';
 
 /**
  * Value-based redaction, as Ansible's no_log masks values: any occurrence of a known secret

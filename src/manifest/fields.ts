@@ -101,3 +101,24 @@ export function inSubnet(cidr: string, ip: string): boolean {
   const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
   return ((toInt(net!) & mask) >>> 0) === ((toInt(ip) & mask) >>> 0);
 }
+
+/**
+ * Why a host address cannot be a node's: the subnet's own network or broadcast address (for
+ * prefixes up to /30; /31 and /32 have neither), or the gateway's address. null when it can.
+ */
+export function hostAddressProblem(cidr: string, gateway?: string): string | null {
+  const [ip, bitsText] = cidr.split('/');
+  const bits = Number(bitsText);
+  const toInt = (a: string) => a.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+  const addr = toInt(ip!);
+  const net = (addr & mask) >>> 0;
+  if (bits <= 30 && addr === net) return `${ip} is the network address of ${cidr.replace(/^[^/]+/, toDotted(net))}, not a host address`;
+  if (bits <= 30 && addr === (net | ~mask) >>> 0) return `${ip} is the broadcast address of ${cidr.replace(/^[^/]+/, toDotted(net))}, not a host address`;
+  if (gateway && gateway === ip) return `${ip} is the gateway's address`;
+  return null;
+}
+
+function toDotted(n: number): string {
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+}

@@ -16,6 +16,8 @@ const ipv4Config = z
     if (v.gateway && !f.inSubnet(v.address, v.gateway)) {
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: `gateway ${v.gateway} is outside the subnet of ${v.address}` });
     }
+    const problem = f.hostAddressProblem(v.address, v.gateway);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['address'], message: problem });
   });
 
 const ipv6Config = z.strictObject({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REDACTED } from '../lib/redact.js';
 
 /**
  * Secret fields are marked once, here, by registering their schema. Everything that prints
@@ -11,7 +12,7 @@ export function secret<T extends z.ZodType>(schema: T): T {
   return schema;
 }
 
-export const REDACTED = '[redacted]';
+export { REDACTED };
 
 export interface FoundSecret {
   path: string;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../src/image/build.js';
 import { fatUuid } from '../../src/image/customize.js';
 import { classDiskIds } from '../../src/image/ids.js';
-import { allPackages, imageSpecSchema, type ImageSpec } from '../../src/image/spec.js';
+import { allPackages, imageSpecSchema, type ImageSpec } from '../../src/core/image-spec.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('skip: needs root: the vendor root is read through a read-only loop mount');

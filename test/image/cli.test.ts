@@ -9,16 +9,22 @@ function io() {
 
 describe('imageCommand', () => {
   it.each([
-    [['frobnicate'], 1, /unknown image command: frobnicate/],
-    [['--help'], 0, /metis image build CLASS/],
-    [['build'], 1, /image build takes one CLASS/],
-    [['build', 'a', 'b'], 1, /image build takes one CLASS/],
+    // Usage errors exit 2, like every other metis command (issue 9); --help prints to stdout.
+    [['frobnicate'], 2, /unknown image command: frobnicate/],
+    [['build'], 2, /image build takes one CLASS/],
+    [['build', 'a', 'b'], 2, /image build takes one CLASS/],
     [['build', 'no-such-class', '--inventory', '/nonexistent'], 1, /class no-such-class: cannot read \/nonexistent\/classes\/no-such-class\.yaml/],
-    [['push', 'x.img'], 1, /image push takes FILE and oci:\/\/REGISTRY\/REPO:TAG/],
-    [['build', 'x', '--bogus'], 1, /Unknown option '--bogus'/],
+    [['push', 'x.img'], 2, /image push takes FILE and oci:\/\/REGISTRY\/REPO:TAG/],
+    [['build', 'x', '--bogus'], 2, /--bogus/],
   ])('%j → exit %i, message %s', async (argv, code, msg) => {
     const t = io();
     expect(await imageCommand(argv, t.io)).toBe(code);
     expect(t.err.join('\n')).toMatch(msg);
+  });
+
+  it('--help prints the usage on stdout and exits 0', async () => {
+    const t = io();
+    expect(await imageCommand(['--help'], t.io)).toBe(0);
+    expect(t.out.join('\n')).toMatch(/metis image build CLASS/);
   });
 });

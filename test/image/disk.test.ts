@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { layout, sfdiskScript } from '../../src/image/disk.js';
 import { classDiskIds } from '../../src/image/ids.js';
 import { fatUuid, fstab } from '../../src/image/customize.js';
-import { imageSpecSchema } from '../../src/image/spec.js';
+import { imageSpecSchema } from '../../src/core/image-spec.js';
 
 describe('layout', () => {
   it('1 MiB gap, boot partition, root to the end', () => {

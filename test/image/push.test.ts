@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageCache } from '../../src/burner/source/cache.js';
 import { pullOci } from '../../src/burner/source/oci.js';
-import { sha256File } from '../../src/image/build.js';
+import { sha256File } from '../../src/core/hash-file.js';
 import { imageCommand } from '../../src/image/cli.js';
 import { REGISTRY_BIN, type Registry, startRegistry } from '../burner/source/registry.js';
 
@@ -40,10 +40,10 @@ describe.skipIf(!have)('metis image push (real registry on loopback)', () => {
     expect(await sha256File(pulled.path)).toBe(hex);
   });
 
-  it('refuses a non-oci target and a missing file, exit 1', async () => {
+  it('refuses a non-oci target (usage, exit 2) and a missing file (exit 1)', async () => {
     const err: string[] = [];
     const io = { out: () => {}, err: (l: string) => err.push(l), distDir: dir };
-    expect(await imageCommand(['push', join(dir, 'class.img'), 'https://x/y'], io)).toBe(1);
+    expect(await imageCommand(['push', join(dir, 'class.img'), 'https://x/y'], io)).toBe(2);
     expect(await imageCommand(['push', join(dir, 'missing.img'), `oci://${reg.host}/metis/x:1`], io)).toBe(1);
     expect(err.join('\n')).toMatch(/must be oci:\/\/REGISTRY\/REPO:TAG[\s\S]*cannot read .*missing\.img/);
   });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/lib/errors.js';
-import { allPackages, BASE_PACKAGES, loadImageSpec } from '../../src/image/spec.js';
+import { allPackages, BASE_PACKAGES, loadImageSpec } from '../../src/core/image-spec.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -10,7 +10,7 @@ import { createLogger } from '../log.js';
 import { modules as builtinModules } from '../modules/index.js';
 import { buildReport, exitCodeFor, recapLine, writeReport, type Report } from '../report.js';
 import type { Module } from '../types.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../../core/version.js';
 import { applyPlan } from './apply.js';
 import { notifiedBy, readPending, runHandlers } from './handlers.js';
 import { loadTasks } from './load-tasks.js';

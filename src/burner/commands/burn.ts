@@ -1,98 +1,114 @@
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { MetisError } from '../../lib/errors.js';
+import { parseFlags } from '../../core/flags.js';
 import { Redactor } from '../../lib/redact.js';
-import { manifestSecrets, parseManifest, serializeManifest } from '../../manifest/load.js';
-import type { Manifest } from '../../manifest/schema.js';
-import { readBootFile, writeBootFile } from '../fat/boot-file.js';
+import { manifestSecrets } from '../../manifest/load.js';
 import { loadInventory } from '../inventory/load.js';
-import { nodeManifest } from '../inventory/merge.js';
+import { type BurnEvent, burnNode } from '../pipeline.js';
 import { progressReporter } from '../progress.js';
-import { checkTarget } from '../safety/check-target.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
-import { resolveImage } from '../source/resolve.js';
-import { burn } from '../write/burn.js';
-import { detectCompression, uncompressedSize } from '../write/source-stream.js';
 import { confirmBurn } from './confirm.js';
 import { UsageError } from './exit-codes.js';
 import { inventoryDir, type Io, resolverFor } from './io.js';
-import { localSidecars } from './sidecars.js';
-import { VERSION as METIS_VERSION } from '../../bootstrap/version.js';
 
-export const MANIFEST_PATH = 'metis/node.yaml';
-const USAGE = 'usage: metis burn NODE (--device DEV | --to FILE) [--image PATH|URL|oci://…] [--sha256 HEX] [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]';
+export const BURN_USAGE = `usage: metis burn NODE (--device DEV | --to FILE) [options]
 
-/**
- * inventory → manifest → verified local image → target checks → confirmation → sparse write +
- * verify → metis/node.yaml into the FAT boot partition → read back and validated.
- */
+Writes the class image to a card (or a card image file) and puts NODE's manifest on it:
+inventory → target checked and claimed → image fetched and sha256-verified → image checked
+(partition table inside the image, fits the target) → confirmation → sparse write, read back →
+metis/node.yaml into the FAT boot partition, read back and validated.
+
+  --device DEV        a whole disk (see metis devices); needs root or write access to DEV
+  --to FILE           a card image file instead; created mode 0600 (it holds the join token)
+  --image REF         PATH, http(s)://URL or oci://HOST/REPO:TAG instead of the class's image.ref
+  --sha256 HEX        expected sha256 of the image (also sha256:HEX, any case)
+  --require-digest    refuse an image whose sha256 is not known in advance
+  --bmap FILE         block map (bmaptool) of the image; IMAGE.bmap beside a local image is used
+  --yes               do not ask (otherwise type "yes" on the terminal)
+  --json              one JSON object per event on stdout
+  --no-verify         skip reading the written bytes back
+  --inventory DIR     inventory directory (default ./inventory)
+  --cache DIR         image cache (default METIS_CACHE_DIR, $XDG_CACHE_HOME/metis, ~/.cache/metis)
+  -h, --help          this text`;
+
+const FLAGS = {
+  device: { type: 'string' },
+  to: { type: 'string' },
+  image: { type: 'string' },
+  sha256: { type: 'string' },
+  'require-digest': { type: 'boolean', default: false },
+  bmap: { type: 'string' },
+  yes: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  'no-verify': { type: 'boolean', default: false },
+  inventory: { type: 'string' },
+  cache: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** `metis burn`: arguments, prompt, progress and exit code; the burn itself is burnNode (src/burner/pipeline.ts). */
 export async function burnCommand(argv: string[], io: Io): Promise<number> {
-  const { values: v, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      device: { type: 'string' },
-      to: { type: 'string' },
-      image: { type: 'string' },
-      sha256: { type: 'string' },
-      bmap: { type: 'string' },
-      yes: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      'no-verify': { type: 'boolean', default: false },
-      inventory: { type: 'string' },
-      cache: { type: 'string' },
-    },
-  });
-  if (positionals.length !== 1) throw new UsageError(`burn takes one NODE\n${USAGE}`);
-  if (Boolean(v.device) === Boolean(v.to)) throw new UsageError(`give exactly one of --device DEV or --to FILE\n${USAGE}`);
-  if (v.sha256 && !/^[0-9a-f]{64}$/.test(v.sha256)) throw new UsageError('--sha256 must be 64 lowercase hex characters');
+  const { values: v, positionals } = parseFlags('burn', argv, FLAGS);
+  if (v.help) {
+    io.out(`${BURN_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(`burn takes one NODE\n${BURN_USAGE}`);
+  if (Boolean(v.device) === Boolean(v.to)) throw new UsageError(`give exactly one of --device DEV or --to FILE\n${BURN_USAGE}`);
+  if (v.sha256 && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(v.sha256)) throw new UsageError('--sha256 must be 64 hex characters (optionally prefixed sha256:)');
   const node = positionals[0]!;
   const json = v.json;
-  const say = (text: string, event: Record<string, unknown>) => (json ? io.out(`${JSON.stringify(event)}\n`) : io.err(`${text}\n`));
   const progress = progressReporter(json ? 'json' : io.isTTY ? 'tty' : 'plain', json ? io.out : io.err);
-
   const dir = inventoryDir(v.inventory);
-  const inv = await loadInventory(dir);
-  const manifest = await nodeManifest(inv, node, resolverFor(io, dir));
-  const redact = new Redactor(manifestSecrets(manifest).map((s) => s.value));
-  const cls = inv.classes.get(manifest.node.class)!.def;
+  const inv = await loadInventory(dir, { only: node });
+  for (const w of inv.warnings) say(io, json, `warning: ${w.message}`, { event: 'warning', code: 'W_INVENTORY', file: w.file, message: w.message });
+  let redact = new Redactor([]);
 
-  // --image overrides the class image; the class digest only belongs to the class's own reference.
-  const ref = v.image ?? cls.image.ref;
-  if (!ref) throw new MetisError('E_NO_IMAGE', `class ${cls.name ?? manifest.node.class} has no image.ref; pass --image`, { path: 'image.ref' });
-  const side = v.image ? await localSidecars(v.image) : {};
-  const expected = v.sha256 ?? (v.image ? side.sha256 : cls.image.sha256);
-  say(`image ${ref}${expected ? ` (sha256 ${expected})` : ''}`, { event: 'image', ref, sha256: expected ?? null });
-  const cache = new ImageCache(resolve(v.cache ?? defaultCacheDir(io.env)));
-  const img = await resolveImage({ ref, sha256: expected, cache, onProgress: (e) => progress.event(e), signal: io.signal, env: io.env });
-  progress.end();
-  say(`image ready: ${img.path} (from ${img.from}, sha256 ${img.sha256})`, { event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 });
+  const onEvent = (e: BurnEvent) => {
+    if (e.event === 'progress') return progress.event(e);
+    progress.end();
+    if (e.event === 'image') say(io, json, `image ${e.ref}${e.sha256 ? ` (sha256 ${e.sha256})` : ''}`, e);
+    else if (e.event === 'image-ready') say(io, json, `image ready: ${e.path} (from ${e.from}, sha256 ${e.sha256})`, e);
+    else if (e.event === 'warning') say(io, json, `\nWARNING: ${e.message}\n`, e);
+    else if (json) io.out(`${JSON.stringify(e)}\n`);
+  };
 
-  const target = resolve((v.device ?? v.to)!);
-  const compression = await detectCompression(img.path);
-  const imageSize = (compression ? await uncompressedSize(img.path, compression) : undefined) ?? (await stat(img.path)).size;
-  const info = await checkTarget(target, { image: img.path, imageSize });
-  if (v.to && info.isBlockDevice) throw new UsageError(`--to ${target} is a block device; use --device`);
-  if (v.device && !info.isBlockDevice) throw new UsageError(`--device ${target} is not a block device; use --to FILE for image files`);
-  if (!v.yes) await confirmBurn(io, node, info);
-
-  const result = await burn({ image: img.path, target, bmap: v.bmap ?? side.bmap, verify: !v['no-verify'], onProgress: (e) => progress.event(e), signal: io.signal });
-  progress.end();
-
-  const stamped: Manifest = { ...manifest, burn: { metisVersion: METIS_VERSION, burnedAt: new Date().toISOString(), image: img.ref, imageSha256: img.sha256 } };
-  const text = serializeManifest(stamped);
-  await writeBootFile(target, MANIFEST_PATH, Buffer.from(text));
-  const back = await readBootFile(target, MANIFEST_PATH);
-  if (!back || back.toString('utf8') !== text) throw new MetisError('E_MANIFEST_READBACK', `${target}: ${MANIFEST_PATH} read back differs from what was written`);
-  parseManifest(back.toString('utf8'), `${target}:${MANIFEST_PATH}`);
-
-  const done = { event: 'done', node, target, image: img.ref, imageSha256: img.sha256, bytesWritten: result.bytesWritten, imageSize: result.imageSize, verified: result.verified, durationMs: result.durationMs, manifest: MANIFEST_PATH };
-  if (json) io.out(`${redact.text(JSON.stringify(done))}\n`);
-  else {
-    const mb = (n: number) => (n / 1e6).toFixed(1);
-    io.out(redact.text(`burned ${node} to ${target}: wrote ${mb(result.bytesWritten)} of ${mb(result.imageSize)} MB in ${(result.durationMs / 1000).toFixed(1)} s, ${result.verified ? 'verified' : 'NOT verified (--no-verify)'}; ${MANIFEST_PATH} written and read back\n`));
+  try {
+    const result = await burnNode({
+      inventory: inv,
+      node,
+      target: v.device ? { device: v.device } : { file: v.to! },
+      image: v.image,
+      sha256: v.sha256,
+      bmap: v.bmap,
+      verify: !v['no-verify'],
+      requireDigest: v['require-digest'],
+      cache: new ImageCache(resolve(v.cache ?? defaultCacheDir(io.env))),
+      secrets: resolverFor(io, dir),
+      env: io.env,
+      confirm: async (info, manifest) => {
+        redact = new Redactor(manifestSecrets(manifest).map((s) => s.value));
+        progress.end();
+        if (!v.yes) await confirmBurn(io, node, info);
+      },
+      onProgress: onEvent,
+      signal: io.signal,
+    });
+    progress.end();
+    const done = { event: 'done', node, target: result.target, image: result.image.ref, imageSha256: result.image.sha256, digestKnown: result.image.digestKnown, bytesWritten: result.bytesWritten, imageSize: result.imageSize, verified: result.verified, durationMs: result.durationMs, manifest: result.manifest, ...(result.fileMode ? { fileMode: result.fileMode } : {}) };
+    if (json) io.out(`${redact.text(JSON.stringify(done))}\n`);
+    else {
+      const mb = (n: number) => (n / 1e6).toFixed(1);
+      const mode = result.fileMode ? `; ${result.target} is mode ${result.fileMode} (it holds the join token: keep it private, delete it after use)` : '';
+      const pin = result.image.digestKnown ? '' : ' (image sha256 not pinned)';
+      io.out(redact.text(`burned ${node} to ${result.target}: wrote ${mb(result.bytesWritten)} of ${mb(result.imageSize)} MB in ${(result.durationMs / 1000).toFixed(1)} s, ${result.verified ? 'verified' : 'NOT verified (--no-verify)'}${pin}; ${result.manifest} written and read back${mode}\n`));
+    }
+    return 0;
+  } finally {
+    progress.end();
   }
-  return 0;
+}
+
+function say(io: Io, json: boolean, text: string, event: object): void {
+  if (json) io.out(`${JSON.stringify(event)}\n`);
+  else io.err(`${text}\n`);
 }

@@ -1,18 +1,15 @@
-import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { parseFlags } from '../../core/flags.js';
 import { loadInventory } from '../inventory/load.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
 import { UsageError } from './exit-codes.js';
 import { humanSize, inventoryDir, type Io } from './io.js';
 
+export const CACHE_USAGE = 'usage: metis cache ls|prune [--cache DIR] [--inventory DIR] [--all] [--json]';
+
 /** `metis cache ls|prune`. prune keeps the images the inventory's classes pin by sha256 (all go with --all). */
 export async function cacheCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: { cache: { type: 'string' }, inventory: { type: 'string' }, all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
-  });
+  const { values, positionals } = parseFlags('cache', argv, { cache: { type: 'string' }, inventory: { type: 'string' }, all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } });
   const cache = new ImageCache(resolve(values.cache ?? defaultCacheDir(io.env)));
   const sub = positionals[0];
   if (sub === 'ls' && positionals.length === 1) {
@@ -33,5 +30,5 @@ export async function cacheCommand(argv: string[], io: Io): Promise<number> {
     else io.out(`removed ${r.removed.length} image(s), freed ${humanSize(r.freedBytes)}; kept ${keep.size} pinned by the inventory\n`);
     return 0;
   }
-  throw new UsageError('usage: metis cache ls|prune [--cache DIR] [--inventory DIR] [--all] [--json]');
+  throw new UsageError(CACHE_USAGE);
 }

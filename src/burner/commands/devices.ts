@@ -1,10 +1,12 @@
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../../core/flags.js';
 import { listDevices } from '../devices.js';
 import { humanSize, type Io } from './io.js';
 
+export const DEVICES_USAGE = 'usage: metis devices [--json]\n\nLists the disks a card could be: candidates first; disks holding this system are marked and never a target.';
+
 /** `metis devices`: "which one is the card?" — candidates first, system disks marked. */
 export async function devicesCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args: argv, strict: true, options: { json: { type: 'boolean', default: false } } });
+  const { values } = parseFlags('devices', argv, { json: { type: 'boolean', default: false } }, false);
   const devices = await listDevices();
   if (values.json) {
     io.out(`${JSON.stringify(devices)}\n`);

@@ -1,6 +1,8 @@
+import { FlagError } from '../../core/flags.js';
 import { MetisError } from '../../lib/errors.js';
+import { TargetKindError } from '../pipeline.js';
 import { TargetRefusedError } from '../safety/errors.js';
-import { DigestMismatchError, SourceError } from '../source/errors.js';
+import { DigestMismatchError, SourceError } from '../../core/source-errors.js';
 
 /** Distinct exit codes, so scripts can tell "fix the inventory" from "wrong card" from "bad image". */
 export const EXIT = {
@@ -9,17 +11,22 @@ export const EXIT = {
   USAGE: 2,
   /** Inventory or manifest invalid, secret source unreadable, unknown node. */
   INVALID: 3,
-  /** Image could not be fetched, or its sha256 is not the expected one. */
+  /** Image could not be fetched, its sha256 is not the expected one, or it is unusable (truncated, no table, bad bmap, corrupt stream found before writing, no digest under --require-digest). */
   IMAGE: 4,
   /** No confirmation: declined, or no terminal and no --yes. */
   NOT_CONFIRMED: 5,
-  /** The write, the read-back verify, or the manifest injection failed. */
+  /** The write, the read-back verify, or the manifest injection failed: the card must be burned again. */
   BURN: 6,
-  // 20–26: target refusals (src/burner/safety/errors.ts REFUSALS).
+  // 20–28: target refusals (src/burner/safety/errors.ts REFUSALS).
 } as const;
 
 const INVALID_CODES = new Set(['E_VALIDATION', 'E_SCHEMA_VERSION', 'E_INVENTORY', 'E_SECRET', 'E_UNKNOWN_NODE', 'E_NO_IMAGE']);
-const BURN_CODES = new Set(['E_VERIFY', 'E_ABORTED', 'E_NO_BOOT_PARTITION', 'E_MANIFEST_READBACK']);
+const IMAGE_CODES = new Set(['E_DECOMPRESS', 'E_BMAP', 'E_IMAGE_TRUNCATED', 'E_IMAGE_NO_TABLE', 'E_NO_DIGEST', 'E_DIGEST_FORMAT']);
+const BURN_CODES = new Set([
+  'E_VERIFY', 'E_ABORTED', 'E_WRITE_FAILED', 'E_INJECT_FAILED',
+  // Injection errors, when they reach here unwrapped.
+  'E_NO_BOOT_PARTITION', 'E_MANIFEST_READBACK', 'E_FAT_FULL', 'E_NOT_FAT', 'E_NO_PARTITION_TABLE',
+]);
 
 export class UsageError extends MetisError {
   constructor(message: string) {
@@ -36,11 +43,12 @@ export class NotConfirmedError extends MetisError {
 export function exitCodeOf(err: unknown): number {
   if (err instanceof TargetRefusedError) return err.exitCode;
   if (err instanceof DigestMismatchError || err instanceof SourceError) return EXIT.IMAGE;
-  if (err instanceof UsageError) return EXIT.USAGE;
+  if (err instanceof UsageError || err instanceof TargetKindError || err instanceof FlagError) return EXIT.USAGE;
   if (err instanceof NotConfirmedError) return EXIT.NOT_CONFIRMED;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return EXIT.USAGE;
   if (err instanceof MetisError && INVALID_CODES.has(err.code)) return EXIT.INVALID;
+  if (err instanceof MetisError && IMAGE_CODES.has(err.code)) return EXIT.IMAGE;
   if (err instanceof MetisError && BURN_CODES.has(err.code)) return EXIT.BURN;
   return EXIT.ERROR;
 }

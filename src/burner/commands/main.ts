@@ -1,13 +1,14 @@
+import { closestFlag } from '../../core/flags.js';
+import { VERSION } from '../../core/version.js';
 import { errorMessage } from '../../lib/errors.js';
-import { imageCommand } from '../../image/cli.js';
-import { VERSION } from '../../bootstrap/version.js';
-import { burnCommand } from './burn.js';
-import { cacheCommand } from './cache.js';
-import { devicesCommand } from './devices.js';
+import { IMAGE_USAGE, imageCommand } from '../../image/cli.js';
+import { BURN_USAGE, burnCommand } from './burn.js';
+import { CACHE_USAGE, cacheCommand } from './cache.js';
+import { DEVICES_USAGE, devicesCommand } from './devices.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import type { Io } from './io.js';
-import { manifestCommand } from './manifest.js';
-import { nodesCommand } from './nodes.js';
+import { MANIFEST_USAGE, manifestCommand } from './manifest.js';
+import { NODES_USAGE, nodesCommand } from './nodes.js';
 
 export const USAGE = `usage: metis COMMAND [options]
 
@@ -15,13 +16,27 @@ export const USAGE = `usage: metis COMMAND [options]
   manifest NODE [--inventory DIR] [--reveal-secrets]  the manifest a burn writes (secrets masked)
   devices  [--json]                                   candidate disks; system disks marked
   burn     NODE (--device DEV | --to FILE) [--image PATH|URL|oci://…] [--sha256 HEX]
-           [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]
+           [--require-digest] [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]
   cache    ls|prune [--cache DIR] [--all]             the content-addressed image cache
   image    build|push …                               build and publish class images
 
 Inventory: ./inventory unless --inventory. Cache: --cache, METIS_CACHE_DIR, $XDG_CACHE_HOME/metis, ~/.cache/metis.
-Exit codes: 0 ok, 1 error, 2 usage, 3 invalid inventory/manifest/secret, 4 image fetch or sha256,
-5 not confirmed, 6 write/verify/manifest injection failed, 20-26 target refused.`;
+  help     [COMMAND]                                  this text, or one command's (also COMMAND --help)
+
+Inventory: ./inventory unless --inventory. Cache: --cache, METIS_CACHE_DIR, $XDG_CACHE_HOME/metis, ~/.cache/metis.
+Exit codes: 0 ok, 1 error, 2 usage, 3 invalid inventory/manifest/secret, 4 image (fetch, sha256, unusable),
+5 not confirmed, 6 write/verify/manifest injection failed (burn again), 20-28 target refused
+(20 missing, 21 system disk, 22 mounted/in use, 23 holds the source, 24 too small, 25 read-only,
+26 not a whole disk, 27 claimed by another metis burn, 28 no write access), 130/143 interrupted.`;
+
+const USAGES: Record<string, string> = {
+  nodes: NODES_USAGE,
+  manifest: MANIFEST_USAGE,
+  devices: DEVICES_USAGE,
+  burn: BURN_USAGE,
+  cache: CACHE_USAGE,
+  image: IMAGE_USAGE,
+};
 
 const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   nodes: nodesCommand,
@@ -38,14 +53,31 @@ export async function runMetis(argv: string[], io: Io): Promise<number> {
     io.out(`metis ${VERSION}\n`);
     return EXIT.OK;
   }
+  if (cmd === 'help' && rest[0]) {
+    const text = USAGES[rest[0]];
+    if (!text) {
+      io.err(`metis: no command ${rest[0]}\n${USAGE}\n`);
+      return EXIT.USAGE;
+    }
+    io.out(`${text}\n`);
+    return EXIT.OK;
+  }
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    io.out(`${USAGE}\n`);
+    if (cmd) io.out(`${USAGE}\n`);
+    else io.err(`${USAGE}\n`);
     return cmd ? EXIT.OK : EXIT.USAGE;
+  }
+  // COMMAND --help anywhere before a `--`: that command's usage, nothing else runs.
+  const flags = rest.indexOf('--') < 0 ? rest : rest.slice(0, rest.indexOf('--'));
+  if (USAGES[cmd] && (flags.includes('--help') || flags.includes('-h'))) {
+    io.out(`${USAGES[cmd]}\n`);
+    return EXIT.OK;
   }
   if (cmd === 'image') return imageCommand(rest, { out: (l) => io.out(`${l}\n`), err: (l) => io.err(`${l}\n`), distDir: distDir() });
   const run = COMMANDS[cmd];
   if (!run) {
-    io.err(`metis: unknown command ${cmd}\n${USAGE}\n`);
+    const near = closestFlag(cmd, Object.keys(USAGES));
+    io.err(`metis: unknown command ${cmd}${near ? ` (did you mean ${near}?)` : ''}\n${USAGE}\n`);
     return EXIT.USAGE;
   }
   try {
@@ -53,7 +85,7 @@ export async function runMetis(argv: string[], io: Io): Promise<number> {
   } catch (err) {
     const code = exitCodeOf(err);
     io.err(`metis ${cmd}: ${errorMessage(err)}\n`);
-    if (code === EXIT.USAGE && !errorMessage(err).includes('usage:')) io.err(`run metis --help for usage\n`);
+    if (code === EXIT.USAGE && !/usage:|metis help/.test(errorMessage(err))) io.err(`see metis help ${cmd}\n`);
     return code;
   }
 }

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../../core/flags.js';
 import { Redactor } from '../../lib/redact.js';
 import { manifestSecrets, serializeManifest } from '../../manifest/load.js';
 import { loadInventory } from '../inventory/load.js';
@@ -6,15 +6,12 @@ import { nodeManifest } from '../inventory/merge.js';
 import { UsageError } from './exit-codes.js';
 import { inventoryDir, type Io, resolverFor } from './io.js';
 
+export const MANIFEST_USAGE = 'usage: metis manifest NODE [--inventory DIR] [--reveal-secrets]\n\nPrints the exact manifest a burn writes to metis/node.yaml; secrets masked unless --reveal-secrets.';
+
 /** `metis manifest NODE`: the exact manifest a burn would write; secrets masked unless --reveal-secrets. */
 export async function manifestCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: { inventory: { type: 'string' }, 'reveal-secrets': { type: 'boolean', default: false } },
-  });
-  if (positionals.length !== 1) throw new UsageError('usage: metis manifest NODE [--inventory DIR] [--reveal-secrets]');
+  const { values, positionals } = parseFlags('manifest', argv, { inventory: { type: 'string' }, 'reveal-secrets': { type: 'boolean', default: false } });
+  if (positionals.length !== 1) throw new UsageError(MANIFEST_USAGE);
   const dir = inventoryDir(values.inventory);
   const inv = await loadInventory(dir);
   const m = await nodeManifest(inv, positionals[0]!, resolverFor(io, dir));

@@ -1,10 +1,12 @@
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../../core/flags.js';
 import { loadInventory } from '../inventory/load.js';
 import { inventoryDir, type Io } from './io.js';
 
+export const NODES_USAGE = 'usage: metis nodes [--inventory DIR] [--json]\n\nLists the inventory\'s nodes with class, arch, address, k3s role and version, and image.';
+
 /** `metis nodes`: what the inventory holds, no secrets needed. */
 export async function nodesCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args: argv, strict: true, options: { inventory: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const { values } = parseFlags('nodes', argv, { inventory: { type: 'string' }, json: { type: 'boolean', default: false } }, false);
   const inv = await loadInventory(inventoryDir(values.inventory));
   const rows = [...inv.nodes.values()].map(({ def: n }) => {
     const c = inv.classes.get(n.class)!.def;

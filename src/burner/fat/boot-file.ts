@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { MetisError } from '../../lib/errors.js';
-import { probeFilesystem, readPartitionTable, type Partition } from '../partition/table.js';
+import { probeFilesystem, readPartitionTable, type Partition } from '../../core/partition-table.js';
 import { FatVolume } from './volume.js';
 
 /**

@@ -1,9 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parse, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type Issue, MetisError, ValidationError } from '../../lib/errors.js';
-import { inSubnet } from '../../manifest/fields.js';
+import { hostAddressProblem, inSubnet } from '../../manifest/fields.js';
 import { lineOf, parseYamlWith } from '../../manifest/load.js';
 import { type ClassDef, type ClusterDef, type NodeDef, classSchema, clusterSchema, nodeSchema } from './schema.js';
 
@@ -19,6 +19,35 @@ export interface Inventory {
   classes: Map<string, Sourced<ClassDef>>;
   /** Keyed by hostname, in file-name order. */
   nodes: Map<string, Sourced<NodeDef>>;
+  /** Node files skipped because they are broken and do not concern the node asked for (see `only`). */
+  warnings: InventoryWarning[];
+}
+
+export interface InventoryWarning {
+  file: string;
+  message: string;
+}
+
+export interface LoadOptions {
+  /**
+   * The one node this run is about (a burn). A broken node file that is not that node's is then a
+   * warning, not an error, so one bad file cannot block an emergency burn of another node; a file
+   * that names that node's hostname or address, or is named after it, still stops the run.
+   */
+  only?: string;
+}
+
+/** hostname and address of a node file that failed validation, read as leniently as possible. */
+function looseIdentity(text: string): { hostname?: string; ip?: string } {
+  try {
+    const raw = parse(text) as { hostname?: unknown; address?: unknown } | null;
+    return {
+      hostname: typeof raw?.hostname === 'string' ? raw.hostname : undefined,
+      ip: typeof raw?.address === 'string' ? raw.address.split('/')[0] : undefined,
+    };
+  } catch {
+    return {};
+  }
 }
 
 async function readYaml<S extends z.ZodType>(schema: S, file: string): Promise<Sourced<z.output<S>>> {
@@ -46,7 +75,7 @@ function issueAt(s: Sourced<unknown>, path: (string | number)[], message: string
 }
 
 /** Reads and cross-checks DIR/cluster.yaml, DIR/classes/*.yaml, DIR/nodes/*.yaml. Throws on the first bad file. */
-export async function loadInventory(dir: string): Promise<Inventory> {
+export async function loadInventory(dir: string, opts: LoadOptions = {}): Promise<Inventory> {
   const cluster = await readYaml(clusterSchema, join(dir, 'cluster.yaml'));
   const classes = new Map<string, Sourced<ClassDef>>();
   for (const file of await yamlFiles(join(dir, 'classes'))) {
@@ -57,22 +86,51 @@ export async function loadInventory(dir: string): Promise<Inventory> {
   }
   const nodes = new Map<string, Sourced<NodeDef>>();
   const byAddress = new Map<string, Sourced<NodeDef>>();
+  const broken: Array<{ file: string; error: unknown; hostname?: string; ip?: string }> = [];
   for (const file of await yamlFiles(join(dir, 'nodes'))) {
-    const n = await readYaml(nodeSchema, file);
+    let n: Sourced<NodeDef>;
+    try {
+      n = await readYaml(nodeSchema, file);
+      checkNode(n, classes, cluster);
+    } catch (error) {
+      if (opts.only === undefined) throw error;
+      const text = await readFile(file, 'utf8').catch(() => '');
+      broken.push({ file, error, ...looseIdentity(text) });
+      continue;
+    }
     const prev = nodes.get(n.def.hostname);
     if (prev) throw issueAt(n, ['hostname'], `duplicate hostname ${n.def.hostname} (also in ${prev.file})`);
     const ip = n.def.address.split('/')[0]!;
     const prevAddr = byAddress.get(ip);
     if (prevAddr) throw issueAt(n, ['address'], `duplicate address ${ip} (also ${prevAddr.def.hostname} in ${prevAddr.file})`);
-    const cls = classes.get(n.def.class);
-    if (!cls) throw issueAt(n, ['class'], `unknown class "${n.def.class}" (classes: ${[...classes.keys()].join(', ') || 'none'})`);
-    const subnet = cls.def.network.subnet ?? cluster.def.network.subnet;
-    if (subnet && !inSubnet(subnet, ip)) throw issueAt(n, ['address'], `address ${ip} is outside the subnet ${subnet}`);
-    if (subnet && n.def.address.split('/')[1] !== subnet.split('/')[1]) {
-      throw issueAt(n, ['address'], `prefix /${n.def.address.split('/')[1]} differs from the subnet ${subnet}`);
-    }
     nodes.set(n.def.hostname, n);
     byAddress.set(ip, n);
   }
-  return { dir, cluster, classes, nodes };
+  const warnings: InventoryWarning[] = [];
+  if (opts.only !== undefined) {
+    const target = nodes.get(opts.only);
+    for (const b of broken) {
+      const stem = basename(b.file).replace(/\.ya?ml$/, '');
+      // The node asked for, or one that may claim its name or address: never skipped.
+      const concerns = !target || stem === opts.only || b.hostname === opts.only || (b.ip !== undefined && b.ip === target.def.address.split('/')[0]);
+      if (concerns) throw b.error;
+      const first = (b.error instanceof Error ? b.error.message : String(b.error)).split('\n').slice(0, 2).join(' ').replace(/\s+/g, ' ');
+      warnings.push({ file: b.file, message: `${b.file} is invalid and was skipped (it does not concern ${opts.only}): ${first}` });
+    }
+  }
+  return { dir, cluster, classes, nodes, warnings };
+}
+
+/** The checks of one node file against the classes and the cluster. */
+function checkNode(n: Sourced<NodeDef>, classes: Map<string, Sourced<ClassDef>>, cluster: Sourced<ClusterDef>): void {
+  const ip = n.def.address.split('/')[0]!;
+  const cls = classes.get(n.def.class);
+  if (!cls) throw issueAt(n, ['class'], `unknown class "${n.def.class}" (classes: ${[...classes.keys()].join(', ') || 'none'})`);
+  const subnet = cls.def.network.subnet ?? cluster.def.network.subnet;
+  if (subnet && !inSubnet(subnet, ip)) throw issueAt(n, ['address'], `address ${ip} is outside the subnet ${subnet}`);
+  if (subnet && n.def.address.split('/')[1] !== subnet.split('/')[1]) {
+    throw issueAt(n, ['address'], `prefix /${n.def.address.split('/')[1]} differs from the subnet ${subnet}`);
+  }
+  const problem = hostAddressProblem(n.def.address, n.def.gateway ?? cls.def.network.gateway ?? cluster.def.network.gateway);
+  if (problem) throw issueAt(n, ['address'], problem);
 }

@@ -3,6 +3,7 @@ import { CURRENT_SCHEMA_VERSION, type Manifest } from '../../manifest/schema.js'
 import { validateManifest } from '../../manifest/load.js';
 import type { Inventory } from './load.js';
 import type { SecretResolver } from './secrets.js';
+import { tokenProblem } from './token-check.js';
 
 /**
  * One node's manifest: class defaults, then cluster, then the node's own values, validated by
@@ -25,11 +26,15 @@ export async function nodeManifest(inv: Inventory, hostname: string, resolve: Se
   if (c.k3s) {
     const role = n.k3s?.role ?? c.k3s.role;
     const clusterInit = n.k3s?.clusterInit ?? false;
+    const token = await resolve(cl.token, { file: inv.cluster.file, path: 'token' });
+    // Blamed where it comes from (cluster.yaml and its source), never on the node file; the value is never shown.
+    const problem = tokenProblem(token, !clusterInit);
+    if (problem) throw new MetisError('E_SECRET', `${inv.cluster.file}: token: the value from ${cl.token} is not a usable k3s token: ${problem}`, { file: inv.cluster.file, path: 'token' });
     k3s = {
       role,
       version: n.k3s?.version ?? c.k3s.version,
       ...(clusterInit ? { clusterInit: true } : { serverUrl: cl.serverUrl }),
-      token: await resolve(cl.token, { file: inv.cluster.file, path: 'token' }),
+      token,
       ...(n.k3s?.nodePassword ? { nodePassword: await resolve(n.k3s.nodePassword, { file: node.file, path: 'k3s.nodePassword' }) } : {}),
       nodeIp: ip,
       labels: { ...c.k3s.labels, ...n.labels },

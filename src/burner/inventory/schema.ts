@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { DIGEST_INPUT, normalizeDigest } from '../../core/digest.js';
 import * as f from '../../manifest/fields.js';
 import { identitySchema, iscsiSchema, journaldSchema, mountSchema } from '../../manifest/schema.js';
-import { imageSpecSchema } from '../../image/spec.js';
+import { imageSpecSchema } from '../../core/image-spec.js';
 
 /** `file:PATH` (relative to the inventory), `env:NAME`, or `cmd:COMMAND` (argv split on spaces, no shell). */
 export const secretSource = z
@@ -32,7 +33,9 @@ export const classSchema = z.strictObject({
   image: z.strictObject({
     /** Where the burner gets the image: a local path, http(s):// URL, or oci://HOST/REPO:TAG|@sha256:… */
     ref: z.string().min(1).optional(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters').optional(),
+    sha256: z.string().regex(DIGEST_INPUT, 'must be a sha256: 64 hex characters, optionally prefixed sha256:').transform((d) => normalizeDigest(d)).optional(),
+    /** Refuse to burn this class from an image whose sha256 is not known in advance (pinned here, --sha256 or a sidecar). */
+    requireDigest: z.boolean().optional(),
     ...imageBuildKeys,
   }).default({ bootPath: '/boot/firmware', suite: 'bookworm', bootSizeMiB: 128, cmdline: 'console=ttyS0 rw', enable: [] }),
   network: networkDefaults

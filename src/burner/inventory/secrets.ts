@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { promisify } from 'node:util';
+import { exec } from '../../core/exec.js';
 import { MetisError } from '../../lib/errors.js';
-
-const run = promisify(execFile);
+import { Redactor } from '../../lib/redact.js';
 
 /** Where a secret was named: errors point there and never contain the value. */
 export interface SecretOrigin {
@@ -38,11 +36,17 @@ export function secretResolver(inventoryDir: string, env: NodeJS.ProcessEnv = pr
     } else if (kind === 'cmd') {
       const [cmd, ...args] = rest.split(' ').filter(Boolean);
       if (!cmd) throw fail('cmd: needs a command');
-      const r = await run(cmd, args, { timeout: 30_000, maxBuffer: 1 << 20, env }).catch((e: NodeJS.ErrnoException & { code?: unknown }) => {
-        // The command's output may hold the secret: only the exit status goes into the message.
-        throw fail(`secret command ${cmd} failed (${String(e.code ?? 'error')})`);
-      });
-      value = r.stdout;
+      const r = await exec(cmd, args, { timeout: 30_000, maxBuffer: 1 << 20, fullEnv: env });
+      if (r.spawnError) throw fail(`secret command ${cmd} failed (${r.spawnError})`);
+      if (r.exitCode !== 0 || r.timedOut) {
+        // Its stderr says why (locked vault, unknown entry); whatever it printed on stdout may be
+        // (part of) the secret and is masked wherever it recurs in stderr.
+        const why = new Redactor(r.stdout.split('\n').map((l) => l.trim())).text(r.stderr.trim().split('\n').slice(-4).join('\n  '));
+        const status = r.timedOut ? 'timed out after 30 s' : r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`;
+        throw fail(`secret command ${cmd} failed (${status})${why ? `:\n  ${why}` : ''}`);
+      }
+      // exec already dropped the one trailing newline the common step below drops.
+      value = `${r.stdout}\n`;
     } else {
       throw fail('unknown secret source (use file:, env: or cmd:)');
     }

@@ -18,8 +18,11 @@ export interface TargetInfo {
 }
 
 export interface CheckTargetOptions {
-  image: string;
-  imageSize: number;
+  /** The source image; absent for the early check made before the image is fetched. */
+  image?: string;
+  imageSize?: number;
+  /** What the operator asked for: --device must name an existing whole disk, --to a file. */
+  want?: 'device' | 'file';
 }
 
 /**
@@ -28,11 +31,12 @@ export interface CheckTargetOptions {
  * too small, and one that is read-only. Each reason throws its own TargetRefusedError.
  */
 export async function checkTarget(target: string, opts: CheckTargetOptions): Promise<TargetInfo> {
-  const imageStat = await stat(opts.image);
+  const imageStat = opts.image ? await stat(opts.image) : null;
   const st = await stat(target).catch(() => null);
+  if (!st && opts.want === 'device') throw new TargetRefusedError('E_TARGET_MISSING', target, 'the device does not exist (see metis devices)');
   if (!st) return checkNewFile(target);
   if (st.isFile()) {
-    if (st.dev === imageStat.dev && st.ino === imageStat.ino) {
+    if (imageStat && st.dev === imageStat.dev && st.ino === imageStat.ino) {
       throw new TargetRefusedError('E_TARGET_CONTAINS_SOURCE', target, `it is the source image ${opts.image}`);
     }
     await access(target, constants.W_OK).catch(() => {
@@ -55,10 +59,12 @@ export async function checkTarget(target: string, opts: CheckTargetOptions): Pro
     if ((await baseDisks(dev)).includes(disk)) throw new TargetRefusedError('E_TARGET_SYSTEM_DISK', target, `it holds this system's ${what}`);
   }
 
-  const imageHome = await baseDisks(devno(imageStat.dev));
-  const imageReal = await realpath(opts.image);
-  if (imageHome.includes(disk) || (info.backingFile !== null && (await sameFile(info.backingFile, imageReal)))) {
-    throw new TargetRefusedError('E_TARGET_CONTAINS_SOURCE', target, `it holds the source image ${opts.image}`);
+  if (opts.image && imageStat) {
+    const imageHome = await baseDisks(devno(imageStat.dev));
+    const imageReal = await realpath(opts.image);
+    if (imageHome.includes(disk) || (info.backingFile !== null && (await sameFile(info.backingFile, imageReal)))) {
+      throw new TargetRefusedError('E_TARGET_CONTAINS_SOURCE', target, `it holds the source image ${opts.image}`);
+    }
   }
 
   const mounted: string[] = [];
@@ -76,7 +82,10 @@ export async function checkTarget(target: string, opts: CheckTargetOptions): Pro
   if (mounted.length) throw new TargetRefusedError('E_TARGET_MOUNTED', target, `mounted at ${mounted.join(', ')}; unmount first`);
 
   if (info.readOnly) throw new TargetRefusedError('E_TARGET_READ_ONLY', target, 'the device is read-only');
-  if (info.sizeBytes < opts.imageSize) {
+  await access(target, constants.R_OK | constants.W_OK).catch(() => {
+    throw new TargetRefusedError('E_TARGET_NO_ACCESS', target, `writing it needs root (or write access to ${target})`);
+  });
+  if (opts.imageSize !== undefined && info.sizeBytes < opts.imageSize) {
     throw new TargetRefusedError('E_TARGET_TOO_SMALL', target, `${info.sizeBytes} bytes, the image needs ${opts.imageSize}`);
   }
 
@@ -84,6 +93,7 @@ export async function checkTarget(target: string, opts: CheckTargetOptions): Pro
   // (a mount we could not see, device-mapper, another flasher). Opened read-only: nothing written.
   const fh = await open(target, constants.O_RDONLY | constants.O_EXCL).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'EBUSY') throw new TargetRefusedError('E_TARGET_MOUNTED', target, 'the device is in use (O_EXCL open failed: EBUSY)');
+    if (e.code === 'EACCES' || e.code === 'EPERM') throw new TargetRefusedError('E_TARGET_NO_ACCESS', target, `writing it needs root (or write access to ${target})`);
     throw e;
   });
   await fh.close();

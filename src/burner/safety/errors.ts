@@ -9,6 +9,10 @@ export const REFUSALS = {
   E_TARGET_TOO_SMALL: 24,
   E_TARGET_READ_ONLY: 25,
   E_TARGET_NOT_A_DISK: 26,
+  /** Another metis burn holds the target (its claim lives as long as its process). */
+  E_TARGET_BUSY: 27,
+  /** Not root and no write access to the device. */
+  E_TARGET_NO_ACCESS: 28,
 } as const;
 
 export type RefusalCode = keyof typeof REFUSALS;

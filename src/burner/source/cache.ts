@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DigestMismatchError } from './errors.js';
+import { sha256File } from '../../core/hash-file.js';
+import { DigestMismatchError } from '../../core/source-errors.js';
 
 export const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -11,12 +11,6 @@ export const HEX64 = /^[0-9a-f]{64}$/;
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env['METIS_CACHE_DIR']) return env['METIS_CACHE_DIR'];
   return join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'metis');
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 export interface RefRecord {

@@ -3,6 +3,8 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { describeNetError } from '../../core/net-error.js';
+import { SourceError } from '../../core/source-errors.js';
 import type { ImageCache } from './cache.js';
 
 export type FetchProgress = (e: { phase: 'downloading'; bytes: number; total: number }) => void;
@@ -32,7 +34,8 @@ export async function streamToCache(
     await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream), tap, createWriteStream(tmp), { signal: opts.signal });
   } catch (e) {
     await rm(tmp, { force: true });
-    throw e;
+    if (opts.signal?.aborted) throw e;
+    throw new SourceError('E_FETCH', `${opts.what}: download broke off after ${bytes} bytes: ${describeNetError(e)}`, { cause: e });
   }
   opts.onProgress?.({ phase: 'downloading', bytes, total: opts.total || bytes });
   const sha256 = hash.digest('hex');

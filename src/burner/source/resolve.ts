@@ -1,7 +1,8 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { type ImageCache, sha256File } from './cache.js';
-import { DigestMismatchError, SourceError } from './errors.js';
+import { sha256File } from '../../core/hash-file.js';
+import type { ImageCache } from './cache.js';
+import { DigestMismatchError, SourceError } from '../../core/source-errors.js';
 import type { FetchProgress } from './fetch-to-cache.js';
 import { fetchHttp } from './http.js';
 import { pullOci } from './oci.js';

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { execa } from 'execa';
 import { allocationFromBmap, allocationOf } from '../ranges/allocation.js';
 import { CHUNK } from '../ranges/chunk-map.js';
 import { MetisError } from '../../lib/errors.js';
+import { exec } from '../../core/exec.js';
 import { DirectReader } from './direct-read.js';
 import { pacedWriter, type PacedWriter } from './writeback.js';
 import { BurnAbortedError, VerifyError } from './errors.js';
-import { decompressStream, detectCompression, uncompressedSize } from './source-stream.js';
+import { decompressStream, detectCompression, uncompressedSize } from '../../core/compression.js';
 
 /** A compressed source is decompressed while it is written: its 'writing' phase covers both. */
 export type BurnPhase = 'analyzing' | 'writing' | 'verifying' | 'finished';
@@ -217,7 +217,7 @@ async function verify(target: string, isBlock: boolean, written: Written[], tota
   // Contiguous ranges (a stream records one per 64 KiB chunk) are read back in one large read.
   const batches = batchRanges(written, VERIFY_BATCH);
   const maxLength = batches.reduce((m, b) => Math.max(m, b.length), 0);
-  const reader = isBlock ? await DirectReader.open(target, maxLength, Number((await execa('blockdev', ['--getsize64', target])).stdout)) : null;
+  const reader = isBlock ? await DirectReader.open(target, maxLength, Number((await exec('blockdev', ['--getsize64', target])).stdout)) : null;
   const fh = isBlock ? null : await open(target, 'r');
   const buf = Buffer.allocUnsafe(maxLength);
   let done = 0;

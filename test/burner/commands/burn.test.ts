@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDemoImage } from '../../../src/burner/demo-image.js';
+import { makeDemoImage } from '../../../src/demo/image.js';
 import { parseManifest } from '../../../src/manifest/load.js';
 import { fsckBoot, mtype, tempDir } from '../fixtures.js';
 import { metis } from './run.js';
-import { pushOci } from '../../../src/burner/source/oci.js';
+import { pushOci } from '../../../src/core/oci/client.js';
 import { REGISTRY_BIN, startRegistry } from '../source/registry.js';
 
 const INV = new URL('../../../inventory', import.meta.url).pathname;
@@ -83,7 +83,9 @@ describe('metis burn --to FILE', () => {
     ['unknown node', (d: string) => ['burn', 'titan-99', '--to', join(d, 'x5.img'), '--image', img, '--yes'], env, 3, /no node titan-99/],
     ['token unset', (d: string) => ['burn', 'titan-13', '--to', join(d, 'x6.img'), '--image', img, '--yes'], {}, 3, /METIS_K3S_TOKEN is not set/],
     ['image missing', (d: string) => ['burn', 'titan-13', '--to', join(d, 'x7.img'), '--image', join(d, 'nope.img'), '--yes'], env, 4, /no such file/],
-    ['--device on a regular file', (d: string) => ['burn', 'titan-13', '--device', join(d, 'x8.img'), '--image', img, '--yes'], env, 2, /not a block device/],
+    // Issue 13: a missing device is "does not exist" (exit 20), found before the image is fetched.
+    ['--device that does not exist', (d: string) => ['burn', 'titan-13', '--device', join(d, 'x8.img'), '--image', img, '--yes'], env, 20, /x8\.img: the device does not exist/],
+    ['--device on a regular file', () => ['burn', 'titan-13', '--device', img, '--image', img, '--yes'], env, 2, /not a block device; use --to FILE/],
   ])('%s', async (_n, args, e, code, msg) => {
     const r = await metis([...args(t.dir), ...common()], { env: e });
     expect(r.code, r.err).toBe(code);

@@ -70,7 +70,7 @@ const cases: [string, string, (t: string) => string, string, string, number | un
   ['unknown class', 'nodes/titan-21.yaml', (t) => t.replace('rpi5-worker', 'rpi6-worker'), 'nodes/titan-21.yaml', 'class', 3, /unknown class "rpi6-worker"/],
   ['secret inline instead of a source', 'cluster.yaml', (t) => t.replace('env:METIS_K3S_TOKEN', 'K10abc::server:pw'), 'cluster.yaml', 'token', 6, /secret source/],
   ['bad k3s version', 'classes/rpi4-longhorn.yaml', (t) => t.replace('v1.31.5+k3s1', 'v1.31'), 'classes/rpi4-longhorn.yaml', 'k3s.version', 18, /k3s release/],
-  ['bad image digest', 'classes/rpi4-longhorn.yaml', (t) => t.replace(/sha256: \w+/, 'sha256: xyz'), 'classes/rpi4-longhorn.yaml', 'image.sha256', 10, /64 lowercase hex/],
+  ['bad image digest', 'classes/rpi4-longhorn.yaml', (t) => t.replace(/sha256: \w+/, 'sha256: xyz'), 'classes/rpi4-longhorn.yaml', 'image.sha256', 10, /64 hex characters/],
   ['class name differs from file', 'classes/rpi5-worker.yaml', (t) => `name: other\n${t}`, 'classes/rpi5-worker.yaml', 'name', 1, /must match its file name/],
   ['bad hostname', 'nodes/atlas-02.yaml', (t) => t.replace('hostname: atlas-02', 'hostname: Atlas_02'), 'nodes/atlas-02.yaml', 'hostname', 2, /./],
 ];

@@ -6,8 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageCache } from '../../../src/burner/source/cache.js';
-import { METIS_LAYER_TYPES, OciClient, pullOci, pushOci } from '../../../src/burner/source/oci.js';
-import { parseOciRef } from '../../../src/burner/source/oci-ref.js';
+import { METIS_LAYER_TYPES, OciClient, pushOci } from '../../../src/core/oci/client.js';
+import { pullOci } from '../../../src/burner/source/oci.js';
+import { parseOciRef } from '../../../src/core/oci/ref.js';
 import { resolveImage } from '../../../src/burner/source/resolve.js';
 import { REGISTRY_BIN, type Registry, startRegistry } from './registry.js';
 

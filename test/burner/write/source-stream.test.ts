@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { burn } from '../../../src/burner/write/burn.js';
 import { BurnAbortedError } from '../../../src/burner/write/errors.js';
-import { detectCompression } from '../../../src/burner/write/source-stream.js';
+import { detectCompression } from '../../../src/core/compression.js';
 import { MIB, tempDirs } from '../fixtures.js';
 
 const dir = tempDirs('metis-srcb-');

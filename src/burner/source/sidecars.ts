@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { DIGEST_INPUT, normalizeDigest } from '../../core/digest.js';
 
 /**
  * `metis image build` writes IMAGE.sha256 and IMAGE.bmap beside a local image: a local --image
@@ -9,7 +10,7 @@ export async function localSidecars(image: string): Promise<{ sha256?: string; b
   const out: { sha256?: string; bmap?: string } = {};
   const shaText = await readFile(`${image}.sha256`, 'utf8').catch(() => null);
   const hex = shaText?.trim().split(/\s+/)[0];
-  if (hex && /^[0-9a-f]{64}$/.test(hex)) out.sha256 = hex;
+  if (hex && DIGEST_INPUT.test(hex)) out.sha256 = normalizeDigest(hex);
   const bmap = `${image.replace(/\.(xz|gz|zst)$/, '')}.bmap`;
   if ((await stat(bmap).catch(() => null))?.isFile()) out.bmap = bmap;
   return out;

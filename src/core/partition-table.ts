@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { getPartitions } from 'partitioninfo';
-import { MetisError } from '../../lib/errors.js';
+import { MetisError } from '../lib/errors.js';
 
 export interface Partition {
   /** 1-based, as the kernel and balena-image-fs number them. */

@@ -1,4 +1,4 @@
-import { MetisError } from '../../lib/errors.js';
+import { MetisError } from '../lib/errors.js';
 
 export class DigestMismatchError extends MetisError {
   constructor(readonly what: string, readonly expected: string, readonly actual: string) {

@@ -1,11 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fat32Geometry, FAT32_MIN_CLUSTERS } from '../../src/burner/demo-fat32.js';
-import { demoLayout, makeDemoImage } from '../../src/burner/demo-image.js';
+import { fat32Geometry, FAT32_MIN_CLUSTERS } from '../../src/demo/fat32.js';
+import { demoLayout, makeDemoImage } from '../../src/demo/image.js';
 import { readBootFile, writeBootFile } from '../../src/burner/fat/boot-file.js';
-import { readPartitionTable } from '../../src/burner/partition/table.js';
-import { BOOT_SECTORS, BOOT_START, fsckBoot, mtype, tempDir } from './fixtures.js';
+import { readPartitionTable } from '../../src/core/partition-table.js';
+import { BOOT_SECTORS, BOOT_START, fsckBoot, mtype, tempDir } from '../burner/fixtures.js';
 
 const have = (cmd: string) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).error === undefined;
 const judges = have('fsck.fat') && have('mdir');

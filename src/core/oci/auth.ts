@@ -1,4 +1,5 @@
-import { SourceError } from './errors.js';
+import { describeNetError } from '../net-error.js';
+import { SourceError } from '../source-errors.js';
 
 /** Parses `Bearer realm="…",service="…",scope="…"` (RFC 6750 challenge as registries send it). */
 export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
@@ -31,7 +32,9 @@ export async function authorize(challenge: string, env: NodeJS.ProcessEnv, signa
   const url = new URL(params['realm']);
   if (params['service']) url.searchParams.set('service', params['service']);
   if (params['scope']) url.searchParams.set('scope', params['scope']);
-  const res = await fetch(url, { headers: basic ? { authorization: `Basic ${basic}` } : {}, signal });
+  const res = await fetch(url, { headers: basic ? { authorization: `Basic ${basic}` } : {}, signal }).catch((e: unknown) => {
+    throw new SourceError('E_OCI_AUTH', `token request to ${url.origin}${url.pathname}: ${describeNetError(e)}`, { cause: e });
+  });
   if (!res.ok) throw new SourceError('E_OCI_AUTH', `token request to ${url.origin}${url.pathname} failed: HTTP ${res.status}`);
   const body = (await res.json()) as { token?: string; access_token?: string };
   const token = body.token ?? body.access_token;

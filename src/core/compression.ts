@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
-import { MetisError } from '../../lib/errors.js';
+import { exec, spawnStream } from './exec.js';
+import { MetisError } from '../lib/errors.js';
 
 export type Compression = 'xz' | 'gz' | 'zst' | null;
 
@@ -22,20 +22,57 @@ export async function detectCompression(path: string): Promise<Compression> {
   }
 }
 
-/** Uncompressed size when the container records it (xz index, zstd frame header), else undefined. */
+/**
+ * Uncompressed size when the container records it (xz index, zstd frame header, gzip ISIZE
+ * trailer), else undefined. ISIZE is the size modulo 2^32 (of the last member): it is trusted
+ * only when the file is too small to expand past 4 GiB (deflate expands at most ~1032:1);
+ * a larger gzip is counted by decompressing it once.
+ */
 export async function uncompressedSize(path: string, c: Compression): Promise<number | undefined> {
   if (c === 'xz') {
-    const r = await execa('xz', ['--robot', '--list', path], { reject: false });
+    const r = await exec('xz', ['--robot', '--list', path]);
     const line = String(r.stdout).split('\n').find((l) => l.startsWith('totals'));
     const v = Number(line?.split('\t')[4]);
     return Number.isFinite(v) && v > 0 ? v : undefined;
   }
   if (c === 'zst') {
-    const r = await execa('zstd', ['-lv', path], { reject: false });
+    const r = await exec('zstd', ['-lv', path]);
     const m = /Decompressed Size:.*\((\d+) B\)/.exec(String(r.stdout));
     return m ? Number(m[1]) : undefined;
   }
+  if (c === 'gz') return gzipSize(path);
   return undefined;
+}
+
+const GZIP_MAX_RATIO = 1032;
+
+async function gzipSize(path: string): Promise<number | undefined> {
+  const fh = await open(path, 'r');
+  let compressed: number;
+  let isize: number;
+  try {
+    compressed = (await fh.stat()).size;
+    if (compressed < 18) return undefined;
+    const tail = Buffer.alloc(4);
+    await fh.read(tail, 0, 4, compressed - 4);
+    isize = tail.readUInt32LE(0);
+  } finally {
+    await fh.close();
+  }
+  // Small enough that ISIZE cannot have wrapped around 4 GiB: it is exact (for one member).
+  if (compressed * GZIP_MAX_RATIO < 2 ** 32 && isize > 0) return isize;
+  return countDecompressed(path);
+}
+
+/** Decompresses and counts (gzip only): exact for any file, multi-member included. */
+async function countDecompressed(path: string): Promise<number | undefined> {
+  let n = 0;
+  try {
+    for await (const piece of createReadStream(path).pipe(createGunzip()) as AsyncIterable<Buffer>) n += piece.length;
+  } catch {
+    return undefined;
+  }
+  return n;
 }
 
 /**
@@ -57,12 +94,12 @@ export function decompressStream(path: string, c: Exclude<Compression, null>): {
     done.catch(() => {});
     return { stream, done };
   }
-  const proc = execa(c === 'xz' ? 'xz' : 'zstd', ['-dc', '-T0', path], { buffer: false, stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' });
+  const proc = spawnStream(c === 'xz' ? 'xz' : 'zstd', ['-dc', '-T0', path]);
   let stderr = '';
-  proc.stderr?.on('data', (b: Buffer) => {
+  proc.stderr.on('data', (b: Buffer) => {
     if (stderr.length < 2000) stderr += b.toString();
   });
-  const done = proc.then(
+  const done = proc.done.then(
     () => undefined,
     (e: { signal?: string; message?: string }) => {
       // A burn that stops reading (abort, write error) ends the decompressor with SIGPIPE: not its fault.
@@ -72,5 +109,5 @@ export function decompressStream(path: string, c: Exclude<Compression, null>): {
   );
   // Observed here, because an aborted burn never awaits it.
   done.catch(() => {});
-  return { stream: proc.stdout!, done };
+  return { stream: proc.stdout, done };
 }

@@ -1,9 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatFat32 } from './demo-fat32.js';
+import { onPath, run } from '../core/exec.js';
+import { formatFat32 } from './fat32.js';
 
 const SECTOR = 512;
+const quiet = () => {};
 const MIB = 1024 * 1024;
 
 export interface DemoImageLayout {
@@ -42,12 +43,7 @@ export function mbr(l: DemoImageLayout, diskId: number): Buffer {
 }
 
 function haveMkfsVfat(): boolean {
-  try {
-    execFileSync('mkfs.vfat', ['--help'], { stdio: 'ignore' });
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
-  }
+  return onPath('mkfs.vfat');
 }
 
 export interface DemoImageOptions {
@@ -75,7 +71,7 @@ export async function makeDemoImage(out: string, scratch: string, opts: DemoImag
     await fh.close();
   }
   if (fat === 'mkfs.vfat') {
-    execFileSync('mkfs.vfat', ['-F', '32', '-s', '1', '-n', 'BOOT', '-i', '20261121', '--offset', String(l.bootStart), out, String((l.bootSectors * SECTOR) / 1024)], { stdio: 'ignore' });
+    await run(quiet, 'mkfs.vfat', ['-F', '32', '-s', '1', '-n', 'BOOT', '-i', '20261121', '--offset', String(l.bootStart), out, String((l.bootSectors * SECTOR) / 1024)]);
   }
   const tree = join(scratch, 'demo-rootfs');
   await rm(tree, { recursive: true, force: true });
@@ -84,7 +80,7 @@ export async function makeDemoImage(out: string, scratch: string, opts: DemoImag
   await writeFile(join(tree, 'etc/os-release'), 'PRETTY_NAME="Metis demo class image"\nID=debian\nVERSION_ID="12"\n');
   await writeFile(join(tree, 'etc/hostname'), '');
   await writeFile(join(tree, 'etc/machine-id'), '');
-  execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'rootfs', '-U', '5e1ec7ed-0000-4000-8000-00000000de00', '-E', `offset=${l.rootStart * SECTOR}`, '-d', tree, out, `${(l.rootSectors * SECTOR) / 1024}k`], { stdio: 'ignore' });
+  await run(quiet, 'mkfs.ext4', ['-q', '-F', '-L', 'rootfs', '-U', '5e1ec7ed-0000-4000-8000-00000000de00', '-E', `offset=${l.rootStart * SECTOR}`, '-d', tree, out, `${(l.rootSectors * SECTOR) / 1024}k`]);
   await rm(tree, { recursive: true, force: true });
   return { layout: l, fat };
 }

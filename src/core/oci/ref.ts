@@ -1,4 +1,4 @@
-import { SourceError } from './errors.js';
+import { SourceError } from '../source-errors.js';
 
 export interface OciRef {
   host: string;

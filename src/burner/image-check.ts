@@ -1,0 +1,77 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Compression, decompressStream, detectCompression, uncompressedSize } from '../core/compression.js';
+import { readPartitionTable } from '../core/partition-table.js';
+import { MetisError } from '../lib/errors.js';
+import { allocationFromBmap } from './ranges/allocation.js';
+
+export interface ImageFacts {
+  compression: Compression;
+  /** Bytes the card receives (the decompressed size); undefined when a compressed file does not record it. */
+  size: number | undefined;
+  /** The last byte any partition reaches. */
+  tableEnd: number;
+}
+
+/** Enough of the head for MBR, EBR chains close by, and GPT with its 128 entries. */
+const HEAD_BYTES = 2 * 1024 * 1024;
+
+class ImageError extends MetisError {}
+
+/** The first bytes of a compressed image, decompressed into a temp file partitioninfo can read. */
+async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (file: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'metis-head-'));
+  const file = join(dir, 'head.img');
+  try {
+    const { stream, done } = decompressStream(path, c);
+    const out = createWriteStream(file);
+    let got = 0;
+    try {
+      for await (const piece of stream as AsyncIterable<Buffer>) {
+        const take = piece.subarray(0, HEAD_BYTES - got);
+        if (!out.write(take)) await new Promise<void>((r) => out.once('drain', () => r()));
+        got += take.length;
+        if (got >= HEAD_BYTES) break;
+      }
+    } catch (e) {
+      throw await done.then(() => e, (d: unknown) => d);
+    } finally {
+      stream.destroy();
+      await new Promise<void>((r) => out.end(() => r()));
+    }
+    if (got < HEAD_BYTES) await done;
+    return await use(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * What the burn needs to know about an image before it touches the target, each a refusal when
+ * wrong: a partition table, one that ends inside the image (a truncated copy — an interrupted scp
+ * — has a table pointing past its own end and writes a card that does not boot), and a block map
+ * that matches. Reads only the image.
+ */
+export async function inspectImage(path: string, opts: { label?: string; bmap?: string } = {}): Promise<ImageFacts> {
+  const label = opts.label ?? path;
+  const compression = await detectCompression(path);
+  const size = compression ? await uncompressedSize(path, compression) : (await stat(path)).size;
+  const readTable = (file: string) =>
+    readPartitionTable(file).catch((e: unknown) => {
+      throw new ImageError('E_IMAGE_NO_TABLE', `image ${label}: no MBR or GPT partition table: not a card image; nothing was written`, { file: path, cause: e });
+    });
+  const table = compression ? await withHead(path, compression, readTable) : await readTable(path);
+  const tableEnd = Math.max(0, ...table.partitions.map((p) => p.offset + p.size));
+  if (size !== undefined && tableEnd > size) {
+    const missing = tableEnd - size;
+    throw new ImageError(
+      'E_IMAGE_TRUNCATED',
+      `image ${label}: its partition table reaches byte ${tableEnd} but the image holds ${size} bytes (${(missing / 1048576).toFixed(1)} MiB missing): a truncated copy? Copy it again and compare its sha256; nothing was written`,
+      { file: path },
+    );
+  }
+  if (opts.bmap) await allocationFromBmap(opts.bmap, size);
+  return { compression, size, tableEnd };
+}

@@ -1,0 +1,191 @@
+import { chmod, open } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { MANIFEST_PATH } from '../core/card.js';
+import { normalizeDigest } from '../core/digest.js';
+import { VERSION } from '../core/version.js';
+import { MetisError } from '../lib/errors.js';
+import type { Manifest } from '../manifest/schema.js';
+import { inspectImage } from './image-check.js';
+import { injectManifest } from './inject.js';
+import type { Inventory } from './inventory/load.js';
+import { nodeManifest } from './inventory/merge.js';
+import type { SecretResolver } from './inventory/secrets.js';
+import { claimTarget } from './safety/claim.js';
+import { checkTarget, type TargetInfo } from './safety/check-target.js';
+import type { ImageCache } from './source/cache.js';
+import { type ResolvedImage, resolveImage } from './source/resolve.js';
+import { localSidecars } from './source/sidecars.js';
+import { burn, type BurnResult } from './write/burn.js';
+
+/** The burn's stages, in order: source → verify → write → inject → verify (the card's manifest). */
+export type BurnStage = 'target' | 'source' | 'verify' | 'write' | 'inject' | 'verify-card';
+
+/** What a burn reports while it runs: one shape for the CLI's bar, its --json lines, an agent or a UI. */
+export type BurnEvent =
+  | { event: 'stage'; stage: BurnStage }
+  | { event: 'image'; ref: string; sha256: string | null }
+  | { event: 'image-ready'; path: string; from: ResolvedImage['from']; sha256: string }
+  | { event: 'warning'; code: 'W_NO_DIGEST'; message: string }
+  | { event: 'progress'; phase: string; bytes: number; total: number };
+
+export type BurnTarget = { device: string } | { file: string };
+
+export interface BurnNodeOptions {
+  inventory: Inventory;
+  node: string;
+  target: BurnTarget;
+  /** Overrides the class's image.ref (path, http(s):// or oci://); the class's digest then no longer applies. */
+  image?: string;
+  /** Expected sha256 (hex or sha256:HEX, any case). */
+  sha256?: string;
+  bmap?: string;
+  /** Read every written range back (default true). */
+  verify?: boolean;
+  /** Refuse an image whose digest is not known in advance (also a class's image.requireDigest). */
+  requireDigest?: boolean;
+  cache: ImageCache;
+  secrets: SecretResolver;
+  env?: NodeJS.ProcessEnv;
+  /** Called after the target and the image are checked and before anything is written; throw to stop. */
+  confirm?: (target: TargetInfo, manifest: Manifest) => Promise<void>;
+  onProgress?: (e: BurnEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface BurnNodeResult {
+  node: string;
+  target: string;
+  targetKind: 'block' | 'file';
+  image: { ref: string; path: string; sha256: string; from: ResolvedImage['from']; digestKnown: boolean };
+  bytesWritten: number;
+  imageSize: number;
+  verified: boolean;
+  durationMs: number;
+  /** Where the manifest is on the card's boot partition. */
+  manifest: string;
+  /** File mode of a --to card image (it holds the join token). */
+  fileMode?: '0600';
+}
+
+/** --device names a file or --to a block device: the operator picked the wrong flag (usage, exit 2). */
+export class TargetKindError extends MetisError {
+  constructor(message: string) {
+    super('E_TARGET_KIND', message);
+  }
+}
+
+/** The write failed after the target was touched: it must be burned again (exit 6). */
+export class WriteFailedError extends MetisError {
+  constructor(target: string, isBlock: boolean, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const what = isBlock ? 'the card is partly written and will not boot' : 'the card image is incomplete and will not boot';
+    super('E_WRITE_FAILED', `writing ${target} failed: ${why}; ${what}: burn again`, { path: target, cause });
+  }
+}
+
+/** The manifest could not be put on the card (FAT full, no FAT, no table, read-back differs): exit 6. */
+export class InjectFailedError extends MetisError {
+  constructor(target: string, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super('E_INJECT_FAILED', `${why}; the image is on ${target} but ${MANIFEST_PATH} is missing or damaged: the node will not come up as itself; burn again`, { path: target, cause });
+    this.injectCode = cause instanceof MetisError ? cause.code : undefined;
+  }
+  readonly injectCode: string | undefined;
+}
+
+/**
+ * Burns one node's card: the manifest merged from the inventory (secrets resolved), the target
+ * claimed and checked before anything is fetched, the image fetched and hash-verified (source),
+ * inspected (verify: table inside the image, size fits, bmap matches), confirmed, written
+ * sparsely and read back (write), the manifest injected into the FAT boot partition (inject),
+ * and read back and validated (verify-card). Nothing is written before every check has passed.
+ * The target stays claimed (see claimTarget) from its first check to the end of injection.
+ */
+export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
+  const started = Date.now();
+  const emit = o.onProgress ?? (() => {});
+  const want = 'device' in o.target ? 'device' : 'file';
+  const target = resolve('device' in o.target ? o.target.device : o.target.file);
+
+  const manifest = await nodeManifest(o.inventory, o.node, o.secrets);
+  const cls = o.inventory.classes.get(manifest.node.class)!.def;
+  const ref = o.image ?? cls.image.ref;
+  if (!ref) throw new MetisError('E_NO_IMAGE', `class ${cls.name ?? manifest.node.class} has no image.ref; pass --image`, { path: 'image.ref' });
+  const side = o.image ? await localSidecars(o.image) : {};
+  // The class digest only belongs to the class's own reference.
+  const expected = o.sha256 ? normalizeDigest(o.sha256, '--sha256') : o.image ? side.sha256 : cls.image.sha256;
+  if (!expected && (o.requireDigest || cls.image.requireDigest)) {
+    const why = o.requireDigest ? '--require-digest' : `class ${manifest.node.class} sets image.requireDigest`;
+    throw new MetisError('E_NO_DIGEST', `image ${ref}: no sha256 is known for it and ${why}: pin image.sha256 in the class or pass --sha256; nothing was written`, { path: 'image.sha256' });
+  }
+
+  emit({ event: 'stage', stage: 'target' });
+  const claim = await claimTarget(target, o.env);
+  try {
+    // Before any download or hash: a wrong device is found in a second, not after minutes.
+    await checkKind(target, want, await checkTarget(target, { want }));
+
+    emit({ event: 'stage', stage: 'source' });
+    emit({ event: 'image', ref, sha256: expected ?? null });
+    if (!expected) {
+      emit({ event: 'warning', code: 'W_NO_DIGEST', message: `no sha256 is known for ${ref}: it is written as found, not verified against a pinned digest (pin image.sha256 in the class, pass --sha256, or --require-digest to refuse)` });
+    }
+    const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env });
+    emit({ event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 });
+
+    emit({ event: 'stage', stage: 'verify' });
+    const bmap = o.bmap ?? side.bmap;
+    const facts = await inspectImage(img.path, { label: ref, bmap });
+    const info = await checkTarget(target, { want, image: img.path, imageSize: facts.size });
+    await checkKind(target, want, info);
+    await o.confirm?.(info, manifest);
+    if (o.signal?.aborted) throw new MetisError('E_ABORTED', 'burn interrupted before anything was written');
+
+    emit({ event: 'stage', stage: 'write' });
+    // The card image holds the join token: it is the operator's alone before a byte goes in.
+    if (!info.isBlockDevice) await privateFile(target);
+    let written: BurnResult;
+    try {
+      written = await burn({ image: img.path, target, bmap, verify: o.verify ?? true, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal });
+    } catch (e) {
+      if (e instanceof MetisError && (e.code === 'E_ABORTED' || e.code === 'E_VERIFY')) throw e;
+      throw new WriteFailedError(target, info.isBlockDevice, e);
+    }
+
+    emit({ event: 'stage', stage: 'inject' });
+    const stamped: Manifest = { ...manifest, burn: { metisVersion: VERSION, burnedAt: new Date().toISOString(), image: img.ref, imageSha256: img.sha256 } };
+    try {
+      await injectManifest(target, stamped);
+    } catch (e) {
+      throw new InjectFailedError(target, e);
+    }
+    emit({ event: 'stage', stage: 'verify-card' });
+
+    return {
+      node: o.node,
+      target,
+      targetKind: info.isBlockDevice ? 'block' : 'file',
+      image: { ref: img.ref, path: img.path, sha256: img.sha256, from: img.from, digestKnown: Boolean(expected) },
+      bytesWritten: written.bytesWritten,
+      imageSize: written.imageSize,
+      verified: written.verified,
+      durationMs: Date.now() - started,
+      manifest: MANIFEST_PATH,
+      ...(info.isBlockDevice ? {} : { fileMode: '0600' as const }),
+    };
+  } finally {
+    await claim.release();
+  }
+}
+
+async function checkKind(target: string, want: 'device' | 'file', info: TargetInfo): Promise<void> {
+  if (want === 'file' && info.isBlockDevice) throw new TargetKindError(`--to ${target} is a block device; use --device`);
+  if (want === 'device' && !info.isBlockDevice) throw new TargetKindError(`--device ${target} is not a block device; use --to FILE for image files`);
+}
+
+/** Creates the file 0600 (or takes an existing one down to 0600) before anything is written into it. */
+async function privateFile(path: string): Promise<void> {
+  const fh = await open(path, 'a', 0o600);
+  await fh.close();
+  await chmod(path, 0o600);
+}

@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { exec } from '../../core/exec.js';
+import { devno } from './block-sysfs.js';
+import { TargetRefusedError } from './errors.js';
+
+/** A target held by this process until `release` (or until the process dies: the kernel drops the lock). */
+export interface TargetClaim {
+  lockFile: string;
+  release(): Promise<void>;
+}
+
+/** Where claims live: /run/lock (tmpfs, world-writable) when usable, else the temp dir. METIS_LOCK_DIR overrides. */
+async function lockDir(env: NodeJS.ProcessEnv): Promise<string> {
+  if (env['METIS_LOCK_DIR']) return env['METIS_LOCK_DIR'];
+  const run = await stat('/run/lock').catch(() => null);
+  return run?.isDirectory() ? '/run/lock' : tmpdir();
+}
+
+/** One key per thing written: a block device by its device number (any path to it), a file by its real path. */
+async function targetKey(target: string): Promise<string> {
+  const st = await stat(target).catch(() => null);
+  if (st?.isBlockDevice()) return `dev:${devno(st.rdev)}`;
+  const real = st ? await realpath(target) : join(await realpath(dirname(resolve(target))).catch(() => dirname(resolve(target))), basename(target));
+  return `file:${real}`;
+}
+
+async function openLock(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r+');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  try {
+    const fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o666);
+    // Any user may burn their own card later: the lock file must stay openable for them.
+    await chmod(path, 0o666).catch(() => {});
+    return fh;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return open(path, 'r+');
+    throw e;
+  }
+}
+
+/**
+ * One exclusive claim per target, held from the target check to the end of injection. It is a
+ * flock(2) on a lock file, taken by util-linux flock(1) on a descriptor this process passes it:
+ * the lock belongs to the open file description, which stays open here after flock exits, and
+ * the kernel releases it when this process closes it or dies (no stale claims after a crash).
+ */
+export async function claimTarget(target: string, env: NodeJS.ProcessEnv = process.env): Promise<TargetClaim> {
+  const key = await targetKey(target);
+  const lockFile = join(await lockDir(env), `metis-burn-${createHash('sha256').update(key).digest('hex').slice(0, 20)}.lock`);
+  const fh = await openLock(lockFile);
+  try {
+    const r = await exec('flock', ['--nonblock', '--exclusive', '3'], { fds: [fh.fd] });
+    if (r.spawnError) throw new TargetRefusedError('E_TARGET_BUSY', target, `cannot take the burn claim: flock(1) is missing (util-linux): ${r.spawnError}`);
+    if (r.exitCode !== 0) {
+      const buf = Buffer.alloc(64);
+      const { bytesRead } = await fh.read(buf, 0, 64, 0);
+      const pid = /^(\d+)/.exec(buf.subarray(0, bytesRead).toString('utf8'))?.[1];
+      throw new TargetRefusedError('E_TARGET_BUSY', target, `in use by another metis burn${pid ? ` (pid ${pid})` : ''}`);
+    }
+    await fh.truncate(0);
+    await fh.write(`${process.pid} ${key}\n`, 0);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  let released = false;
+  return {
+    lockFile,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await fh.close();
+    },
+  };
+}
