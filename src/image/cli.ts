@@ -5,19 +5,23 @@ import { errorMessage, MetisError } from '../lib/errors.js';
 import { buildImage } from './build.js';
 import { Cleanups, withInterrupts } from './interrupt.js';
 import { pushImage } from './push.js';
+import { writeKeyPair } from './keygen.js';
 import { loadImageSpec } from './spec.js';
 
 const USAGE = `usage:
   metis image build CLASS [--inventory DIR] [--out FILE] [--cache DIR] [--mirror URL] [--base FILE.img[.xz]]
                           [--bundle FILE] [--units DIR] [--k3s FILE] [--overlay DIR]... [--enable UNIT]... [--json]
-  metis image push FILE oci://REGISTRY/REPO:TAG
+  metis image push FILE oci://REGISTRY/REPO:TAG [--sign KEY] [--uncompressed]
+  metis image keygen [--out PREFIX]
 
 build needs Linux and root. CLASS is a class name (INVENTORY/classes/CLASS.yaml) or a YAML file.
 The mirror is read from /etc/apt/sources.list.d/debian.sources unless --mirror is given.
 --base builds on a vendor disk image (e.g. Raspberry Pi OS, Armbian) instead of debootstrap: its root
 and boot files are kept, missing class packages are installed with its own apt sources, identity is
 stripped, and the image is rewritten in Metis's layout.
-push uses the burner's OCI client (same auth and registry settings as metis burn).`;
+push uses the burner's OCI client (same auth and registry settings as metis burn); a raw image is
+pushed as .zst with its block map; --sign KEY adds a cosign-compatible signature (docs/signing.md).
+keygen writes PREFIX.key (0600) and PREFIX.pub, an ECDSA P-256 pair (default PREFIX: metis-image).`;
 
 export interface ImageCommandIo {
   out: (line: string) => void;
@@ -81,10 +85,18 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
 }
 
 async function push(argv: string[], io: ImageCommandIo): Promise<number> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { sign: { type: 'string' }, uncompressed: { type: 'boolean', default: false } } });
   if (positionals.length !== 2) throw new MetisError('E_USAGE', `image push takes FILE and oci://REGISTRY/REPO:TAG\n${USAGE}`);
-  const r = await pushImage(resolve(positionals[0]!), positionals[1]!);
-  io.out(`pushed ${positionals[1]}\nmanifest ${r.digest}\nimage ${r.layerDigest} (the --sha256 a class pins)`);
+  const r = await pushImage(resolve(positionals[0]!), positionals[1]!, { sign: values.sign, uncompressed: values.uncompressed });
+  io.out(`pushed ${positionals[1]} (${r.layerFile}, block map ${r.bmap === 'made' ? 'made from the image' : 'from the .bmap beside it'})\nmanifest ${r.digest}\nimage ${r.layerDigest} (the --sha256 a class pins)${r.signatureTag ? `\nsigned: ${r.signatureTag}` : ''}`);
+  return 0;
+}
+
+async function keygen(argv: string[], io: ImageCommandIo): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string', default: 'metis-image' } } });
+  if (positionals.length) throw new MetisError('E_USAGE', `image keygen takes no arguments\n${USAGE}`);
+  const { privatePath, publicPath } = await writeKeyPair(resolve(values.out));
+  io.out(`wrote ${privatePath} (private, 0600) and ${publicPath}\nput the public key under signatures.publicKeys in cluster.yaml`);
   return 0;
 }
 
@@ -94,6 +106,7 @@ export async function imageCommand(argv: string[], io: ImageCommandIo = defaultI
   try {
     if (sub === 'build') return await build(rest, io);
     if (sub === 'push') return await push(rest, io);
+    if (sub === 'keygen') return await keygen(rest, io);
     io.err(sub && sub !== '--help' && sub !== '-h' ? `unknown image command: ${sub}\n${USAGE}` : USAGE);
     return sub && sub !== '--help' && sub !== '-h' ? 1 : 0;
   } catch (err) {

@@ -13,6 +13,8 @@ import { checkTarget } from '../safety/check-target.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
 import { resolveImage } from '../source/resolve.js';
 import { burn } from '../write/burn.js';
+import { imageGate, judgeDownloadMismatch } from '../signature/gate.js';
+import { loadTrust } from '../signature/trust.js';
 import { detectCompression, uncompressedSize } from '../write/source-stream.js';
 import { confirmBurn } from './confirm.js';
 import { UsageError } from './exit-codes.js';
@@ -66,9 +68,14 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
   const expected = v.sha256 ?? (v.image ? side.sha256 : cls.image.sha256);
   say(`image ${ref}${expected ? ` (sha256 ${expected})` : ''}`, { event: 'image', ref, sha256: expected ?? null });
   const cache = new ImageCache(resolve(v.cache ?? defaultCacheDir(io.env)));
-  const img = await resolveImage({ ref, sha256: expected, cache, onProgress: (e) => progress.event(e), signal: io.signal, env: io.env });
+  const trust = await loadTrust(inv.cluster.def.signatures, dir);
+  // Local files and cache entries are hashed as they are written (defer), checked by the gate below.
+  const img = await resolveImage({ ref, sha256: expected, cache, onProgress: (e) => progress.event(e), signal: io.signal, env: io.env, defer: true })
+    .catch((e: unknown) => judgeDownloadMismatch(e, ref, trust, cache));
   progress.end();
-  say(`image ready: ${img.path} (from ${img.from}, sha256 ${img.sha256})`, { event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 });
+  say(`image ready: ${img.path} (from ${img.from}${img.sha256 ? `, sha256 ${img.sha256}` : ''}${img.verified ? '' : ', checked while writing'})`, { event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 ?? null });
+  const gate = imageGate(img, trust, cache);
+  if (gate.note) say(gate.note, { event: 'signature', note: gate.note });
 
   const target = resolve((v.device ?? v.to)!);
   const compression = await detectCompression(img.path);
@@ -78,17 +85,19 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
   if (v.device && !info.isBlockDevice) throw new UsageError(`--device ${target} is not a block device; use --to FILE for image files`);
   if (!v.yes) await confirmBurn(io, node, info);
 
-  const result = await burn({ image: img.path, target, bmap: v.bmap ?? side.bmap, verify: !v['no-verify'], onProgress: (e) => progress.event(e), signal: io.signal });
+  const bmap = v.bmap ?? side.bmap ?? img.bmap;
+  if (compression && !bmap) say(`no block map for ${ref}: every chunk is written${info.isBlockDevice ? ', zeros included' : ''} (push with metis image push, or put a .bmap beside the image)`, { event: 'no-bmap', ref });
+  const result = await burn({ image: img.path, target, bmap, verify: !v['no-verify'], onProgress: (e) => progress.event(e), signal: io.signal, observe: gate.observe, beforeCommit: gate.beforeCommit });
   progress.end();
 
-  const stamped: Manifest = { ...manifest, burn: { metisVersion: METIS_VERSION, burnedAt: new Date().toISOString(), image: img.ref, imageSha256: img.sha256 } };
+  const stamped: Manifest = { ...manifest, burn: { metisVersion: METIS_VERSION, burnedAt: new Date().toISOString(), image: img.ref, imageSha256: result.sha256 } };
   const text = serializeManifest(stamped);
   await writeBootFile(target, MANIFEST_PATH, Buffer.from(text));
   const back = await readBootFile(target, MANIFEST_PATH);
   if (!back || back.toString('utf8') !== text) throw new MetisError('E_MANIFEST_READBACK', `${target}: ${MANIFEST_PATH} read back differs from what was written`);
   parseManifest(back.toString('utf8'), `${target}:${MANIFEST_PATH}`);
 
-  const done = { event: 'done', node, target, image: img.ref, imageSha256: img.sha256, bytesWritten: result.bytesWritten, imageSize: result.imageSize, verified: result.verified, durationMs: result.durationMs, manifest: MANIFEST_PATH };
+  const done = { event: 'done', node, target, image: img.ref, imageSha256: result.sha256, bytesWritten: result.bytesWritten, imageSize: result.imageSize, verified: result.verified, durationMs: result.durationMs, manifest: MANIFEST_PATH };
   if (json) io.out(`${redact.text(JSON.stringify(done))}\n`);
   else {
     const mb = (n: number) => (n / 1e6).toFixed(1);

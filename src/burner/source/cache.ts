@@ -53,6 +53,37 @@ export class ImageCache {
     return p;
   }
 
+  /** A cached blob's path without re-hashing it: for a burn that hashes the bytes as it writes them. */
+  async has(sha256: string): Promise<string | null> {
+    const p = this.blobPath(sha256);
+    return (await stat(p).catch(() => null))?.isFile() ? p : null;
+  }
+
+  /** Drops a blob that failed its check (and what was kept beside it). */
+  async drop(sha256: string): Promise<void> {
+    await rm(this.blobPath(sha256), { force: true });
+    await rm(join(this.dir, 'side', sha256), { recursive: true, force: true });
+  }
+
+  /** Small files kept beside a blob (its block map, signatures): side/HEX/NAME. */
+  async putSide(sha256: string, name: string, data: Buffer): Promise<string> {
+    const dir = join(this.dir, 'side', sha256);
+    await mkdir(dir, { recursive: true });
+    const dest = join(dir, name);
+    const tmp = `${dest}.${process.pid}.tmp`;
+    await writeFile(tmp, data);
+    await rename(tmp, dest);
+    return dest;
+  }
+
+  async readSide(sha256: string, name: string): Promise<Buffer | null> {
+    return readFile(join(this.dir, 'side', sha256, name)).catch(() => null);
+  }
+
+  sidePath(sha256: string, name: string): string {
+    return join(this.dir, 'side', sha256, name);
+  }
+
   /** A temp file inside the cache (same filesystem, so commit is a rename). */
   async tempPath(): Promise<string> {
     await mkdir(join(this.dir, 'tmp'), { recursive: true });
@@ -111,7 +142,7 @@ export class ImageCache {
     let freedBytes = 0;
     for (const b of await this.list()) {
       if (keep.has(b.sha256)) continue;
-      await rm(this.blobPath(b.sha256), { force: true });
+      await this.drop(b.sha256);
       removed.push(b.sha256);
       freedBytes += b.size;
     }

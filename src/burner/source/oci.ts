@@ -9,6 +9,10 @@ import { sha256File } from './cache.js';
 import { DigestMismatchError, SourceError } from './errors.js';
 import { type FetchProgress, streamToCache } from './fetch-to-cache.js';
 import { authorize } from './oci-auth.js';
+import type { KeyObject } from 'node:crypto';
+import type { OciEvidence } from '../signature/check.js';
+import { sign as ecdsaSign } from '../signature/ecdsa.js';
+import { buildPayload, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_TYPE, signatureConfig, signatureTag } from '../signature/simple-signing.js';
 import { type OciRef, parseOciRef } from './oci-ref.js';
 
 /**
@@ -24,6 +28,9 @@ export const METIS_LAYER_TYPES = {
 } as const;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+/** The block map travels beside the image as a second layer (bmaptool's XML). */
+export const METIS_BMAP_TYPE = 'application/vnd.metis.bmap.v1+xml';
+export const OCI_MANIFEST_TYPE = OCI_MANIFEST;
 const EMPTY_CONFIG = { mediaType: 'application/vnd.oci.empty.v1+json', body: Buffer.from('{}') };
 
 interface Descriptor {
@@ -32,7 +39,7 @@ interface Descriptor {
   size: number;
   annotations?: Record<string, string>;
 }
-interface ImageManifest {
+export interface ImageManifest {
   schemaVersion: number;
   mediaType?: string;
   layers?: Descriptor[];
@@ -82,14 +89,35 @@ export class OciClient {
     return res;
   }
 
-  async manifest(): Promise<{ manifest: ImageManifest; digest: string }> {
-    const res = await this.expect(await this.request('GET', `manifests/${this.ref.reference}`, { headers: { accept: `${OCI_MANIFEST}, ${DOCKER_MANIFEST}` } }), [200], `manifest ${this.ref.reference}`);
+  async manifest(reference = this.ref.reference): Promise<{ manifest: ImageManifest; digest: string }> {
+    const got = await this.manifestIfAny(reference);
+    if (!got) throw new SourceError('E_OCI', `${this.ref.host}/${this.ref.repo}: manifest ${reference}: HTTP 404`);
+    return got;
+  }
+
+  /** A manifest by tag or digest, or null when the registry has none (404). */
+  async manifestIfAny(reference: string): Promise<{ manifest: ImageManifest; digest: string } | null> {
+    const res = await this.request('GET', `manifests/${reference}`, { headers: { accept: `${OCI_MANIFEST}, ${DOCKER_MANIFEST}` } });
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return null;
+    }
+    await this.expect(res, [200], `manifest ${reference}`);
     const body = Buffer.from(await res.arrayBuffer());
     const digest = sha(body);
-    if (this.ref.reference.startsWith('sha256:') && digest !== this.ref.reference) {
-      throw new DigestMismatchError(`manifest ${this.ref.repo}@${this.ref.reference}`, this.ref.reference, digest);
+    if (reference.startsWith('sha256:') && digest !== reference) {
+      throw new DigestMismatchError(`manifest ${this.ref.repo}@${reference}`, reference, digest);
     }
     return { manifest: JSON.parse(body.toString('utf8')) as ImageManifest, digest };
+  }
+
+  /** A small blob (block map, signature payload) in memory, its digest checked. */
+  async blob(digest: string, limit = 16 << 20): Promise<Buffer> {
+    const res = await this.expect(await this.request('GET', `blobs/${digest}`), [200], `blob ${digest}`);
+    const body = Buffer.from(await res.arrayBuffer());
+    if (body.length > limit) throw new SourceError('E_OCI', `${this.ref.host}/${this.ref.repo}: blob ${digest} is ${body.length} bytes (limit ${limit})`);
+    if (sha(body) !== digest) throw new DigestMismatchError(`${this.ref.host}/${this.ref.repo} blob`, digest.slice(7), sha(body).slice(7));
+    return body;
   }
 
   async blobExists(digest: string): Promise<boolean> {
@@ -113,7 +141,10 @@ export class OciClient {
   }
 
   async putManifest(tag: string, manifest: object): Promise<string> {
-    const body = Buffer.from(JSON.stringify(manifest));
+    return this.putManifestBytes(tag, Buffer.from(JSON.stringify(manifest)));
+  }
+
+  async putManifestBytes(tag: string, body: Buffer): Promise<string> {
     const res = await this.expect(await this.request('PUT', `manifests/${tag}`, { headers: { 'content-type': OCI_MANIFEST }, body }), [201], `put manifest ${tag}`);
     await res.body?.cancel();
     return res.headers.get('docker-content-digest') ?? sha(body);
@@ -129,25 +160,82 @@ export function metisLayer(m: ImageManifest): Descriptor {
   return layer;
 }
 
-/** Pulls the Metis image of an oci:// reference into the cache; the blob's digest is checked while streaming. */
+export function bmapLayer(m: ImageManifest): Descriptor | undefined {
+  return m.layers?.find((l) => l.mediaType === METIS_BMAP_TYPE);
+}
+
+/** The cosign signatures stored for a manifest digest (the `sha256-<hex>.sig` tag), payloads fetched. */
+export async function fetchSignatures(client: OciClient, manifestDigest: string): Promise<OciEvidence['signatures']> {
+  const got = await client.manifestIfAny(signatureTag(manifestDigest));
+  if (!got) return [];
+  const out: OciEvidence['signatures'] = [];
+  for (const l of got.manifest.layers ?? []) {
+    const signature = l.annotations?.[SIGNATURE_ANNOTATION];
+    if (l.mediaType !== SIMPLE_SIGNING_TYPE || !signature) continue;
+    out.push({ payload: (await client.blob(l.digest, 1 << 20)).toString('base64'), signature });
+  }
+  return out;
+}
+
+export interface PulledOci {
+  path: string;
+  sha256: string;
+  evidence: OciEvidence;
+  bmap?: string;
+  /** False when the blob came from the cache unhashed (`defer`): the burn hashes it as it writes. */
+  verified: boolean;
+}
+
+/**
+ * Pulls the Metis image of an oci:// reference into the cache; the blob's digest is checked while
+ * streaming. Its block map and cosign signatures are fetched first and kept in the cache beside
+ * the blob (before the download, so a refused download still leaves the evidence to judge it by).
+ */
 export async function pullOci(
   cache: ImageCache,
   refText: string,
-  opts: { expected?: string; onProgress?: FetchProgress; signal?: AbortSignal; env?: NodeJS.ProcessEnv },
-): Promise<{ path: string; sha256: string }> {
-  const client = new OciClient(parseOciRef(refText), opts.env, opts.signal);
-  const layer = metisLayer((await client.manifest()).manifest);
+  opts: { expected?: string; onProgress?: FetchProgress; signal?: AbortSignal; env?: NodeJS.ProcessEnv; defer?: boolean },
+): Promise<PulledOci> {
+  const ref = parseOciRef(refText);
+  const client = new OciClient(ref, opts.env, opts.signal);
+  const { manifest, digest } = await client.manifest();
+  const layer = metisLayer(manifest);
   const hex = layer.digest.slice('sha256:'.length);
   if (opts.expected && hex !== opts.expected) throw new DigestMismatchError(refText, opts.expected, hex);
-  const cached = await cache.get(hex);
-  if (cached) return { path: cached, sha256: hex };
+  const evidence: OciEvidence = {
+    repository: `${ref.host}/${ref.repo}`,
+    ...(ref.reference.startsWith('sha256:') ? {} : { tag: ref.reference }),
+    manifestDigest: digest,
+    layer: hex,
+    signatures: await fetchSignatures(client, digest),
+  };
+  await cache.putSide(hex, evidenceName(refText), Buffer.from(JSON.stringify(evidence)));
+  const bl = bmapLayer(manifest);
+  const bmap = bl ? await cache.putSide(hex, 'bmap', await client.blob(bl.digest)) : undefined;
+  const cached = opts.defer ? await cache.has(hex) : await cache.get(hex);
+  if (cached) return { path: cached, sha256: hex, evidence, bmap, verified: !opts.defer };
   const res = await client.request('GET', `blobs/${layer.digest}`);
   if (res.status !== 200 || !res.body) throw new SourceError('E_OCI', `${refText}: blob ${layer.digest}: HTTP ${res.status}`);
-  return streamToCache(cache, res.body, { expected: hex, what: `${refText} (${layer.digest})`, total: layer.size, onProgress: opts.onProgress, signal: opts.signal });
+  const got = await streamToCache(cache, res.body, { expected: hex, what: `${refText} (${layer.digest})`, total: layer.size, onProgress: opts.onProgress, signal: opts.signal });
+  return { ...got, evidence, bmap, verified: true };
+}
+
+/** The cache keeps one evidence record per reference pulled (a blob may be reached by several). */
+export function evidenceName(refText: string): string {
+  return `oci-${createHash('sha256').update(refText).digest('hex').slice(0, 16)}.json`;
+}
+
+export interface PushOptions {
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  /** bmaptool XML published as the second layer. */
+  bmap?: Buffer;
+  /** Signs the pushed manifest (cosign key-based format). */
+  signWith?: KeyObject;
 }
 
 /** Publishes an image file as a Metis OCI artifact; returns the manifest digest. */
-export async function pushOci(file: string, refText: string, opts: { env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<{ digest: string; layerDigest: string }> {
+export async function pushOci(file: string, refText: string, opts: PushOptions = {}): Promise<{ digest: string; layerDigest: string; signatureTag?: string }> {
   const ref = parseOciRef(refText);
   if (ref.reference.startsWith('sha256:')) throw new SourceError('E_OCI_REF', `${refText}: push needs a tag, not a digest`);
   const client = new OciClient(ref, opts.env, opts.signal);
@@ -158,12 +246,31 @@ export async function pushOci(file: string, refText: string, opts: { env?: NodeJ
   const configDigest = sha(EMPTY_CONFIG.body);
   await client.uploadBlob(configDigest, EMPTY_CONFIG.body, EMPTY_CONFIG.body.length);
   await client.uploadBlob(layerDigest, () => createReadStream(file, { highWaterMark: 4 << 20 }), size);
+  const layers: Descriptor[] = [{ mediaType: METIS_LAYER_TYPES[compression ?? 'raw'], digest: layerDigest, size, annotations: { 'org.opencontainers.image.title': basename(file) } }];
+  if (opts.bmap) {
+    const d = sha(opts.bmap);
+    await client.uploadBlob(d, opts.bmap, opts.bmap.length);
+    layers.push({ mediaType: METIS_BMAP_TYPE, digest: d, size: opts.bmap.length, annotations: { 'org.opencontainers.image.title': `${basename(file).replace(/\.(xz|gz|zst)$/, '').replace(/\.img$/, '')}.bmap` } });
+  }
   const digest = await client.putManifest(ref.reference, {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     artifactType: METIS_ARTIFACT_TYPE,
     config: { mediaType: EMPTY_CONFIG.mediaType, digest: configDigest, size: EMPTY_CONFIG.body.length },
-    layers: [{ mediaType: METIS_LAYER_TYPES[compression ?? 'raw'], digest: layerDigest, size, annotations: { 'org.opencontainers.image.title': basename(file) } }],
+    layers,
   });
-  return { digest, layerDigest };
+  if (!opts.signWith) return { digest, layerDigest };
+  const payload = buildPayload(`${ref.host}/${ref.repo}:${ref.reference}`, digest);
+  const payloadDigest = sha(payload);
+  const config = signatureConfig(payloadDigest);
+  await client.uploadBlob(payloadDigest, payload, payload.length);
+  await client.uploadBlob(sha(config), config, config.length);
+  const tag = signatureTag(digest);
+  await client.putManifest(tag, {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+    layers: [{ mediaType: SIMPLE_SIGNING_TYPE, digest: payloadDigest, size: payload.length, annotations: { [SIGNATURE_ANNOTATION]: ecdsaSign(payload, opts.signWith).toString('base64') } }],
+  });
+  return { digest, layerDigest, signatureTag: tag };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { execa } from 'execa';
 import { allocationFromBmap, allocationOf } from '../ranges/allocation.js';
 import { CHUNK } from '../ranges/chunk-map.js';
@@ -55,12 +55,12 @@ export interface Written {
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function openTarget(target: string): Promise<{ fh: FileHandle; isBlock: boolean }> {
+async function openTarget(target: string): Promise<{ fh: FileHandle; isBlock: boolean; created: boolean }> {
   const st = await stat(target).catch(() => null);
   const isBlock = st?.isBlockDevice() ?? false;
   // O_EXCL on a block device fails with EBUSY while any partition of it is mounted.
   const flags = isBlock ? constants.O_RDWR | constants.O_EXCL : constants.O_RDWR | constants.O_CREAT;
-  return { fh: await open(target, flags, 0o644), isBlock };
+  return { fh: await open(target, flags, 0o644), isBlock, created: st === null };
 }
 
 /**
@@ -75,7 +75,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   const started = Date.now();
   const progress = opts.onProgress ?? (() => {});
   const compression = await detectCompression(opts.image);
-  const { fh, isBlock } = await openTarget(opts.target);
+  const { fh, isBlock, created } = await openTarget(opts.target);
   const out = pacedWriter(fh, isBlock);
   const written: Written[] = [];
   let imageSize = 0;
@@ -109,6 +109,10 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     await fh.write(head, 0, head.length, 0);
     written.unshift({ offset: 0, length: head.length, sha256: sha(head) });
     await fh.sync();
+  } catch (e) {
+    // An image file this burn created and could not finish is not left behind.
+    if (created) await unlink(opts.target).catch(() => {});
+    throw e;
   } finally {
     await out.drain().catch(() => {});
     await fh.close();
