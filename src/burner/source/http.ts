@@ -25,8 +25,8 @@ async function optional(url: string, signal?: AbortSignal): Promise<Buffer | nul
 }
 
 /**
- * What may lie beside an HTTP image: `IMAGE.sig` (cosign sign-blob) and a block map — `IMG.bmap`
- * for `IMG.img.xz` as bmaptool names it, or `IMAGE.bmap`. Kept in the cache beside the blob.
+ * What may lie beside an HTTP image: `IMAGE.sig` (cosign sign-blob) and a block map — for
+ * `X.img.xz`: `X.img.bmap` (as `metis image build` names it), `X.bmap`, or `X.img.xz.bmap`. Kept in the cache beside the blob.
  */
 export async function fetchHttpSidecars(cache: ImageCache, url: string, sha256: string, signal?: AbortSignal): Promise<{ bmap?: string; signature?: Buffer }> {
   const out: { bmap?: string; signature?: Buffer } = {};
@@ -36,7 +36,7 @@ export async function fetchHttpSidecars(cache: ImageCache, url: string, sha256: 
     out.signature = sig;
   }
   const bare = url.replace(/\.(xz|gz|zst)$/, '');
-  for (const candidate of [...new Set([`${bare}.bmap`, `${url}.bmap`])]) {
+  for (const candidate of [...new Set([`${bare}.bmap`, `${bare.replace(/\.img$/, '')}.bmap`, `${url}.bmap`])]) {
     const b = await optional(candidate, signal);
     if (b) {
       out.bmap = await cache.putSide(sha256, 'bmap', b);

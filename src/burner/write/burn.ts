@@ -110,9 +110,18 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     written.unshift({ offset: 0, length: head.length, sha256: sha(head) });
     await fh.sync();
   } catch (e) {
+    let err = e;
+    if (e instanceof CorruptImageError) {
+      // Bytes of a broken image reached the card: it must not boot. A digest or signature the
+      // whole file fails explains the breakage better than the decompressor does.
+      await out.drain().catch(() => {});
+      await wipeHead(fh).catch(() => {});
+      const src = e.source;
+      if (src) err = await Promise.resolve(opts.beforeCommit?.(src)).then(() => e, (g: unknown) => g);
+    }
     // An image file this burn created and could not finish is not left behind.
     if (created) await unlink(opts.target).catch(() => {});
-    throw e;
+    throw err;
   } finally {
     await out.drain().catch(() => {});
     await fh.close();
@@ -253,11 +262,10 @@ async function writeStream(
     source.stream.destroy();
     // A broken image shows up here as a stream error; `done` names it (E_DECOMPRESS).
     const failed = await done.then(() => null, (d: unknown) => d);
-    const cause = own ?? failed ?? e;
-    throw isDecompressFailure(cause) ? new CorruptImageError(cause as MetisError) : cause;
+    throw await corrupt(own ?? failed ?? e, source);
   }
-  await done.catch((e: unknown) => {
-    throw isDecompressFailure(e) ? new CorruptImageError(e as MetisError) : e;
+  await done.catch(async (e: unknown) => {
+    throw await corrupt(e, source);
   });
   // The decompressor may stop before the end of the file (trailing bytes): the digest must cover it all.
   const { sha256, bytes: sourceBytes } = await source.finish();
@@ -274,7 +282,16 @@ async function writeStream(
   return { head: head.subarray(0, Math.min(headLen, pos)), size: pos, sha256, sourceBytes };
 }
 
-const isDecompressFailure = (e: unknown) => e instanceof MetisError && e.code === 'E_DECOMPRESS';
+/**
+ * A stream the decompressor rejects: the write-failure error, carrying the digest of the whole
+ * file, so the gate can say when the bytes are not the expected or signed ones (the likelier story).
+ */
+async function corrupt(e: unknown, source: ReturnType<typeof hashingReader>): Promise<unknown> {
+  if (!(e instanceof MetisError && e.code === 'E_DECOMPRESS')) return e;
+  const c = new CorruptImageError(e);
+  c.source = await source.finish().catch(() => undefined);
+  return c;
+}
 
 /**
  * Reads every written range back from the target and compares hashes. A block device is read

@@ -15,6 +15,8 @@ export class BurnAbortedError extends MetisError {
 /** Raised once bytes reached the card: the write-failure exit code, and what that means for the card. */
 export class CorruptImageError extends MetisError {
   readonly exitCode = 6;
+  /** The digest of the whole image file, read to its end after the decompressor failed. */
+  source?: { sha256: string; bytes: number };
   constructor(cause: MetisError) {
     super('E_DECOMPRESS', `${cause.message}: the image is corrupt; the card will not boot; burn again`, { file: cause.file, cause });
   }
