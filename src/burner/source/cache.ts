@@ -146,6 +146,10 @@ export class ImageCache {
       removed.push(b.sha256);
       freedBytes += b.size;
     }
+    // Side files of blobs no longer here (removed above, or a download that never completed).
+    for (const n of await readdir(join(this.dir, 'side')).catch(() => [] as string[])) {
+      if (!(await stat(this.blobPath(n)).catch(() => null))) await rm(join(this.dir, 'side', n), { recursive: true, force: true });
+    }
     const names = await readdir(join(this.dir, 'refs')).catch(() => [] as string[]);
     for (const n of names) {
       const text = await readFile(join(this.dir, 'refs', n), 'utf8').catch(() => null);
