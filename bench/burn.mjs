@@ -1,50 +1,63 @@
-// bench:burn — Metis's write pipeline against dd and bmaptool on an emulated SD card (a loop
-// device throttled by cgroup-v1 blkio to 30 MB/s write, 90 MB/s read), and the .xz path against
-// the decompressor alone. Needs root. Prints times and ratios; asserts nothing (not part of CI).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+// bench:burn — what an operator runs, `node dist/metis.js burn …`, against bmaptool with the same
+// .bmap, in the same run, on an emulated SD card: a loop device throttled by cgroup-v1 blkio to
+// 30 MB/s write and 90 MB/s read (the throttle is removed again on exit, SIGINT and SIGTERM).
+// Sources: a raw file, a .xz file, and a .zst pulled from Debian's docker-registry on loopback
+// (cache cold, then warm). Needs root. Prints times and ratios; asserts nothing (not part of CI).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync, statSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
 
 const MIB = 1024 * 1024;
 const WRITE_BPS = 31457280;
 const READ_BPS = 94371840;
 const BLKIO = '/sys/fs/cgroup/blkio';
 const repo = fileURLToPath(new URL('..', import.meta.url));
+const metisBin = join(repo, 'dist/metis.js');
 
 if (process.getuid?.() !== 0) {
   console.error('bench:burn needs root (loop devices, blkio throttling)');
   process.exit(2);
 }
 
-const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], ...opts });
+const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], maxBuffer: 1 << 26, ...opts });
 const seconds = (fn) => {
   const t = process.hrtime.bigint();
   const r = fn();
-  return r instanceof Promise ? r.then((v) => [Number(process.hrtime.bigint() - t) / 1e9, v]) : [Number(process.hrtime.bigint() - t) / 1e9, r];
+  return [Number(process.hrtime.bigint() - t) / 1e9, r];
 };
 
 const work = mkdtempSync(join(tmpdir(), 'metis-bench-burn-'));
 let loop = null;
 let devno = null;
+let registry = null;
 const cleanup = () => {
   if (devno) for (const f of ['write_bps_device', 'read_bps_device']) spawnSync('sh', ['-c', `echo "${devno} 0" > ${BLKIO}/blkio.throttle.${f}`]);
   if (loop) spawnSync('losetup', ['-d', loop]);
+  if (registry && registry.exitCode === null) registry.kill('SIGTERM');
   rmSync(work, { recursive: true, force: true });
 };
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    cleanup();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
+}
+
+const freePort = () => new Promise((res, rej) => {
+  const s = createServer();
+  s.once('error', rej);
+  s.listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => res(port));
+  });
 });
 
 try {
-  // The pipeline under test, bundled from source like the CLI is.
-  const bundle = join(work, 'burn.mjs');
-  await build({ entryPoints: [join(repo, 'src/burner/write/burn.ts')], bundle: true, platform: 'node', format: 'esm', outfile: bundle, logLevel: 'warning',
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } });
-  const { burn } = await import(pathToFileURL(bundle).href);
+  console.log('building dist/ …');
+  sh('node', [join(repo, 'scripts/build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
 
   // 1 GiB, MBR, 64 MiB FAT32 boot with 16 MiB of files, ext4 root with ~240 MiB of real files
   // (a tar of /usr/share: text, images, binaries — compresses like an OS image does).
@@ -64,8 +77,30 @@ try {
   sh('mv', [payload('usr-share.tar', '/usr/share', 240), rootfs]);
   sh('mkfs.ext4', ['-q', '-F', '-E', `offset=${133120 * 512}`, '-d', rootfs, img, `${(1024 * MIB - 133120 * 512) / 1024}k`]);
   rmSync(rootfs, { recursive: true });
-  const bmap = join(work, 'class.bmap');
+  // One block map for every tool: bmaptool's own, beside the image as `metis image build` puts it.
+  const bmap = join(work, 'class.img.bmap');
   sh('bmaptool', ['-q', 'create', '-o', bmap, img]);
+  const mapped = Number(/<MappedBlocksCount>\s*(\d+)/.exec(readFileSync(bmap, 'utf8'))[1]) * 4096;
+  console.log('compressing: xz -T0 -3, zstd -T0 -6 …');
+  sh('xz', ['-T0', '-3', '-k', '-f', img]);
+  sh('zstd', ['-q', '-T0', '-6', '-f', img, '-o', `${img}.zst`]);
+
+  // The inventory the CLI burns from (the example lab; its token from the environment).
+  const inv = join(work, 'inventory');
+  cpSync(join(repo, 'inventory'), inv, { recursive: true });
+  const env = { ...process.env, METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:bench` };
+  const metis = (args) => sh('node', [metisBin, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+
+  // The registry, and the .zst pushed with its block map by `metis image push`.
+  const port = await freePort();
+  writeFileSync(join(work, 'registry.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(work, 'registry')}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  registry = spawn('/usr/bin/docker-registry', ['serve', join(work, 'registry.yml')], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const ref = `oci://127.0.0.1:${port}/bench/class:v1`;
+  metis(['image', 'push', `${img}.zst`, ref]);
 
   // The emulated card: backing file written once, so first-write allocation doesn't distort timings.
   const backing = join(work, 'card.img');
@@ -77,49 +112,47 @@ try {
   console.log(`emulated card ${loop} (${devno}): write ${WRITE_BPS / 1e6} MB/s, read ${(READ_BPS / 1e6).toFixed(1)} MB/s`);
 
   // Between runs: drop the device's cache, and pause so the throttle's time slice left over from
-  // the previous writer doesn't bill the next one (the first run after a writer was ~0.8 s slower).
+  // the previous writer doesn't bill the next one.
   const fresh = () => {
     sh('blockdev', ['--flushbufs', loop]);
     sh('sleep', ['3']);
   };
-  const rows = [];
-  fresh();
-  const [tDd] = seconds(() => sh('dd', [`if=${img}`, `of=${loop}`, 'bs=4M', 'oflag=direct', 'conv=fsync', 'status=none']));
-  rows.push(['dd bs=4M oflag=direct conv=fsync', tDd]);
-  fresh();
-  const [tBmap] = seconds(() => sh('bmaptool', ['-q', 'copy', '--bmap', bmap, img, loop]));
-  rows.push(['bmaptool copy', tBmap]);
-  fresh();
-  const [tNoVerify, r1] = await seconds(() => burn({ image: img, target: loop, verify: false }));
-  rows.push(['metis --no-verify', tNoVerify]);
-  fresh();
-  const [tVerify, r2] = await seconds(() => burn({ image: img, target: loop, verify: true }));
-  rows.push(['metis (verify)', tVerify]);
+  const timed = (name, fn) => {
+    fresh();
+    const [t] = seconds(fn);
+    console.log(`${name.padEnd(52)} ${t.toFixed(2).padStart(7)} s`);
+    return t;
+  };
+  const burnTo = (image, extra = []) => ['burn', 'titan-13', '--device', loop, '--image', image, '--yes', '--inventory', inv, ...extra];
+  const cold = join(work, 'cache-cold');
 
-  const allocated = r2.bytesWritten;
-  const floor = allocated / WRITE_BPS + allocated / READ_BPS;
-  const mapped = /<MappedBlocksCount>\s*(\d+)/.exec(sh('cat', [bmap], { encoding: 'utf8' }))[1] * 4096;
-  console.log(`\nimage 1024 MiB; metis writes ${(allocated / MIB).toFixed(1)} MiB, bmap maps ${(mapped / MIB).toFixed(1)} MiB (${r1.bytesWritten === allocated ? 'same' : 'differs'} with/without verify)`);
-  for (const [name, t] of rows) console.log(`${name.padEnd(34)} ${t.toFixed(2).padStart(7)} s`);
-  console.log(`physical floor (alloc/30MB/s + alloc/90MB/s) ${floor.toFixed(2)} s`);
-  console.log(`ratio metis --no-verify / bmaptool      ${(tNoVerify / tBmap).toFixed(3)}  (target ≤ 1.0)`);
-  console.log(`ratio metis verify / physical floor     ${(tVerify / floor).toFixed(3)}  (target ≤ 1.1)`);
-  console.log(`ratio dd / metis --no-verify            ${(tDd / tNoVerify).toFixed(2)}×`);
+  console.log(`\nimage 1024 MiB, bmap maps ${(mapped / MIB).toFixed(1)} MiB; .xz ${(statSync(`${img}.xz`).size / MIB).toFixed(1)} MiB, .zst ${(statSync(`${img}.zst`).size / MIB).toFixed(1)} MiB\n`);
+  const tBmap = timed('bmaptool copy --bmap (raw)', () => sh('bmaptool', ['-q', 'copy', '--bmap', bmap, img, loop]));
+  const tRaw = timed('metis burn --no-verify (raw, same bmap)', () => metis(burnTo(img, ['--bmap', bmap, '--no-verify', '--cache', cold])));
+  const tRawV = timed('metis burn (raw, same bmap, verify)', () => metis(burnTo(img, ['--bmap', bmap, '--cache', cold])));
+  const tBmapZst = timed('bmaptool copy --bmap (.zst)', () => sh('bmaptool', ['-q', 'copy', '--bmap', bmap, `${img}.zst`, loop]));
+  const tOciCold = timed('metis burn --no-verify (oci .zst, cache cold)', () => metis(burnTo(ref, ['--no-verify', '--cache', cold])));
+  const tOciWarm = timed('metis burn --no-verify (oci .zst, cache warm)', () => metis(burnTo(ref, ['--no-verify', '--cache', cold])));
+  const tOciColdV = timed('metis burn (oci .zst, cache cold, verify)', () => metis(burnTo(ref, ['--cache', join(work, 'cache-cold2')])));
 
-  // .xz, unthrottled: decompressor alone vs. the whole burn to an image file.
-  console.log('\ncompressing with xz -T0 -3 …');
-  sh('xz', ['-T0', '-3', '-k', '-f', img]);
-  const xzImg = `${img}.xz`;
-  const [tXz] = seconds(() => sh('sh', ['-c', `xz -dc -T0 ${xzImg} > /dev/null`]));
+  // .xz, unthrottled: the decompressor alone against the whole CLI burn to an image file.
+  const tXz = timed('xz -dc -T0 > /dev/null', () => sh('sh', ['-c', `xz -dc -T0 ${img}.xz > /dev/null`]));
   const out = join(work, 'from-xz.img');
-  const [tXzBurn] = await seconds(() => burn({ image: xzImg, target: out, verify: false }));
+  const toFile = (extra) => ['burn', 'titan-13', '--to', out, '--image', `${img}.xz`, '--yes', '--inventory', inv, '--cache', cold, ...extra];
+  const tXzBurn = timed('metis burn --no-verify (.xz → file)', () => metis(toFile(['--no-verify'])));
   rmSync(out);
-  const [tXzBurnV] = await seconds(() => burn({ image: xzImg, target: out, verify: true }));
-  console.log(`xz ${(statSync(xzImg).size / MIB).toFixed(1)} MiB`);
-  console.log(`${'xz -dc > /dev/null'.padEnd(34)} ${tXz.toFixed(2).padStart(7)} s`);
-  console.log(`${'metis from .xz → file --no-verify'.padEnd(34)} ${tXzBurn.toFixed(2).padStart(7)} s`);
-  console.log(`${'metis from .xz → file (verify)'.padEnd(34)} ${tXzBurnV.toFixed(2).padStart(7)} s`);
-  console.log(`ratio metis .xz --no-verify / xz alone  ${(tXzBurn / tXz).toFixed(3)}  (target ≤ 1.15)`);
+  const tXzBurnV = timed('metis burn (.xz → file, verify)', () => metis(toFile([])));
+
+  const floor = mapped / WRITE_BPS + mapped / READ_BPS;
+  console.log(`\nphysical floor (mapped/30MB/s + mapped/90MB/s)              ${floor.toFixed(2).padStart(7)} s`);
+  const ratio = (name, v, target) => console.log(`${name.padEnd(52)} ${v.toFixed(3).padStart(7)}  (target ≤ ${target})`);
+  ratio('raw --no-verify ÷ bmaptool', tRaw / tBmap, '1.0');
+  ratio('raw verified ÷ floor', tRawV / floor, '1.1');
+  ratio('oci .zst cold --no-verify ÷ bmaptool .zst', tOciCold / tBmapZst, '1.1');
+  ratio('oci .zst warm --no-verify ÷ bmaptool .zst', tOciWarm / tBmapZst, '—');
+  ratio('oci .zst cold verified ÷ floor', tOciColdV / floor, '—');
+  ratio('.xz --no-verify ÷ xz -dc', tXzBurn / tXz, '1.15');
+  ratio('.xz verified ÷ xz -dc', tXzBurnV / tXz, '—');
 } finally {
   cleanup();
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { type Compression, decompressStream, detectCompression, uncompressedSize } from '../core/compression.js';
 import { readPartitionTable } from '../core/partition-table.js';
 import { MetisError } from '../lib/errors.js';
-import { allocationFromBmap } from './ranges/allocation.js';
+import { allocationFromBmap } from '../core/ranges/allocation.js';
 
 export interface ImageFacts {
   compression: Compression;

@@ -14,6 +14,8 @@ import { claimTarget } from './safety/claim.js';
 import { checkTarget, type TargetInfo } from './safety/check-target.js';
 import type { ImageCache } from './source/cache.js';
 import { type ResolvedImage, resolveImage } from './source/resolve.js';
+import { imageGate, judgeDownloadMismatch } from './signature/gate.js';
+import { loadTrust } from './signature/trust.js';
 import { localSidecars } from './source/sidecars.js';
 import { burn, type BurnResult } from './write/burn.js';
 
@@ -24,8 +26,10 @@ export type BurnStage = 'target' | 'source' | 'verify' | 'write' | 'inject' | 'v
 export type BurnEvent =
   | { event: 'stage'; stage: BurnStage }
   | { event: 'image'; ref: string; sha256: string | null }
-  | { event: 'image-ready'; path: string; from: ResolvedImage['from']; sha256: string }
+  | { event: 'image-ready'; path: string; from: ResolvedImage['from']; sha256: string | null; verified: boolean }
   | { event: 'warning'; code: 'W_NO_DIGEST'; message: string }
+  | { event: 'signature'; note: string }
+  | { event: 'no-bmap'; ref: string; message: string }
   | { event: 'progress'; phase: string; bytes: number; total: number };
 
 export type BurnTarget = { device: string } | { file: string };
@@ -130,30 +134,39 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
     if (!expected) {
       emit({ event: 'warning', code: 'W_NO_DIGEST', message: `no sha256 is known for ${ref}: it is written as found, not verified against a pinned digest (pin image.sha256 in the class, pass --sha256, or --require-digest to refuse)` });
     }
-    const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env });
-    emit({ event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 });
+    const trust = await loadTrust(o.inventory.cluster.def.signatures, o.inventory.dir);
+    // Local files and cache entries are hashed as they are written (defer), judged by the gate before the table.
+    const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env, defer: true })
+      .catch((e: unknown) => judgeDownloadMismatch(e, ref, trust, o.cache));
+    emit({ event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 ?? null, verified: img.verified });
+    const gate = imageGate(img, trust, o.cache);
+    if (gate.note) emit({ event: 'signature', note: gate.note });
 
     emit({ event: 'stage', stage: 'verify' });
-    const bmap = o.bmap ?? side.bmap;
+    const bmap = o.bmap ?? side.bmap ?? img.bmap;
     const facts = await inspectImage(img.path, { label: ref, bmap });
     const info = await checkTarget(target, { want, image: img.path, imageSize: facts.size });
     await checkKind(target, want, info);
     await o.confirm?.(info, manifest);
     if (o.signal?.aborted) throw new MetisError('E_ABORTED', 'burn interrupted before anything was written');
 
+    if (facts.compression && !bmap) {
+      emit({ event: 'no-bmap', ref, message: `no block map for ${ref}: every chunk is written${info.isBlockDevice ? ', zeros included' : ''} (push with metis image push, or put a .bmap beside the image)` });
+    }
     emit({ event: 'stage', stage: 'write' });
     // The card image holds the join token: it is the operator's alone before a byte goes in.
     if (!info.isBlockDevice) await privateFile(target);
     let written: BurnResult;
     try {
-      written = await burn({ image: img.path, target, bmap, verify: o.verify ?? true, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal });
+      written = await burn({ image: img.path, target, bmap, verify: o.verify ?? true, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, observe: gate.observe, beforeCommit: gate.beforeCommit });
     } catch (e) {
-      if (e instanceof MetisError && (e.code === 'E_ABORTED' || e.code === 'E_VERIFY')) throw e;
+      // Refusals with their own exit code (signature, digest of the bytes written, corrupt image) pass as they are.
+      if (e instanceof MetisError && (e.code === 'E_ABORTED' || e.code === 'E_VERIFY' || typeof (e as { exitCode?: unknown }).exitCode === 'number')) throw e;
       throw new WriteFailedError(target, info.isBlockDevice, e);
     }
 
     emit({ event: 'stage', stage: 'inject' });
-    const stamped: Manifest = { ...manifest, burn: { metisVersion: VERSION, burnedAt: new Date().toISOString(), image: img.ref, imageSha256: img.sha256 } };
+    const stamped: Manifest = { ...manifest, burn: { metisVersion: VERSION, burnedAt: new Date().toISOString(), image: img.ref, imageSha256: written.sha256 } };
     try {
       await injectManifest(target, stamped);
     } catch (e) {
@@ -165,7 +178,7 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
       node: o.node,
       target,
       targetKind: info.isBlockDevice ? 'block' : 'file',
-      image: { ref: img.ref, path: img.path, sha256: img.sha256, from: img.from, digestKnown: Boolean(expected) },
+      image: { ref: img.ref, path: img.path, sha256: written.sha256, from: img.from, digestKnown: Boolean(expected) },
       bytesWritten: written.bytesWritten,
       imageSize: written.imageSize,
       verified: written.verified,

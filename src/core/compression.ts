@@ -77,14 +77,15 @@ async function countDecompressed(path: string): Promise<number | undefined> {
 
 /**
  * Decompressed bytes of the image. xz and zstd run as their own processes (multi-core, and
- * faster than any JS or WASM port); gzip uses node's zlib.
+ * faster than any JS or WASM port); gzip uses node's zlib. `input` (the file's bytes, read and
+ * hashed by the caller) is fed to the decompressor; without it the decompressor reads `path`.
  */
-export function decompressStream(path: string, c: Exclude<Compression, null>): { stream: Readable; done: Promise<void> } {
+export function decompressStream(path: string, c: Exclude<Compression, null>, input?: Readable): { stream: Readable; done: Promise<void> } {
   const failed = (e: unknown, detail: string) =>
     new MetisError('E_DECOMPRESS', `${path}: not a valid ${c} stream (${detail})`, { file: path, cause: e });
   if (c === 'gz') {
     const gunzip = createGunzip();
-    const stream = createReadStream(path).pipe(gunzip);
+    const stream = (input ?? createReadStream(path)).pipe(gunzip);
     // Errors of the gunzip stream reach the reader through iteration; give them our code there.
     const done = new Promise<void>((resolve, reject) => {
       gunzip.once('end', () => resolve());
@@ -94,7 +95,7 @@ export function decompressStream(path: string, c: Exclude<Compression, null>): {
     done.catch(() => {});
     return { stream, done };
   }
-  const proc = spawnStream(c === 'xz' ? 'xz' : 'zstd', ['-dc', '-T0', path]);
+  const proc = spawnStream(c === 'xz' ? 'xz' : 'zstd', ['-dc', '-T0', ...(input ? [] : [path])], input);
   let stderr = '';
   proc.stderr.on('data', (b: Buffer) => {
     if (stderr.length < 2000) stderr += b.toString();

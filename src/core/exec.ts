@@ -81,9 +81,16 @@ export async function run(log: Log, cmd: string, args: string[], opts: ExecOptio
   return r.stdout;
 }
 
-/** A long-running child whose stdout is read as a stream (decompressors). */
-export function spawnStream(cmd: string, args: string[]): { stdout: Readable; stderr: Readable; done: Promise<void>; kill: () => void } {
-  const proc = execa(cmd, args, { buffer: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
+/**
+ * A long-running child whose stdout is read as a stream (decompressors). `input`, when given, is
+ * piped to its stdin; a child that stops early closes it, and that EPIPE is not news.
+ */
+export function spawnStream(cmd: string, args: string[], input?: Readable): { stdout: Readable; stderr: Readable; done: Promise<void>; kill: () => void } {
+  const proc = execa(cmd, args, { buffer: false, stdin: input ? 'pipe' : 'ignore', stdout: 'pipe', stderr: 'pipe' });
+  if (input) {
+    proc.stdin!.on('error', () => {});
+    input.pipe(proc.stdin!);
+  }
   return { stdout: proc.stdout!, stderr: proc.stderr!, done: proc.then(() => undefined), kill: () => proc.kill() };
 }
 

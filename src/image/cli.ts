@@ -6,18 +6,22 @@ import { buildImage } from './build.js';
 import { Cleanups, InterruptedError, withInterrupts } from './interrupt.js';
 import { pushImage } from './push.js';
 import { loadImageSpec } from '../core/image-spec.js';
+import { writeKeyPair } from './keygen.js';
 
 export const IMAGE_USAGE = `usage:
   metis image build CLASS [--inventory DIR] [--out FILE] [--cache DIR] [--mirror URL] [--base FILE.img[.xz]]
                           [--bundle FILE] [--units DIR] [--k3s FILE] [--overlay DIR]... [--enable UNIT]... [--json]
-  metis image push FILE oci://REGISTRY/REPO:TAG
+  metis image push FILE oci://REGISTRY/REPO:TAG [--sign KEY] [--uncompressed]
+  metis image keygen [--out PREFIX]
 
 build needs Linux and root. CLASS is a class name (INVENTORY/classes/CLASS.yaml) or a YAML file.
 The mirror is read from /etc/apt/sources.list.d/debian.sources unless --mirror is given.
 --base builds on a vendor disk image (e.g. Raspberry Pi OS, Armbian) instead of debootstrap: its root
 and boot files are kept, missing class packages are installed with its own apt sources, identity is
 stripped, and the image is rewritten in Metis's layout.
-push uses the burner's OCI client (same auth and registry settings as metis burn).`;
+push uses the burner's OCI client (same auth and registry settings as metis burn); a raw image is
+pushed as .zst with its block map; --sign KEY adds a cosign-compatible signature (docs/signing.md).
+keygen writes PREFIX.key (0600) and PREFIX.pub, an ECDSA P-256 pair (default PREFIX: metis-image).`;
 
 export interface ImageCommandIo {
   out: (line: string) => void;
@@ -77,10 +81,18 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
 }
 
 async function push(argv: string[], io: ImageCommandIo): Promise<number> {
-  const { positionals } = parseFlags('image push', argv, {});
+  const { positionals, values } = parseFlags('image push', argv, { sign: { type: 'string' }, uncompressed: { type: 'boolean', default: false } });
   if (positionals.length !== 2) throw new MetisError('E_USAGE', `image push takes FILE and oci://REGISTRY/REPO:TAG\n${IMAGE_USAGE}`);
-  const r = await pushImage(resolve(positionals[0]!), positionals[1]!);
-  io.out(`pushed ${positionals[1]}\nmanifest ${r.digest}\nimage ${r.layerDigest} (the --sha256 a class pins)`);
+  const r = await pushImage(resolve(positionals[0]!), positionals[1]!, { sign: values.sign, uncompressed: values.uncompressed });
+  io.out(`pushed ${positionals[1]} (${r.layerFile}, block map ${r.bmap === 'made' ? 'made from the image' : 'from the .bmap beside it'})\nmanifest ${r.digest}\nimage ${r.layerDigest} (the --sha256 a class pins)${r.signatureTag ? `\nsigned: ${r.signatureTag}` : ''}`);
+  return 0;
+}
+
+async function keygen(argv: string[], io: ImageCommandIo): Promise<number> {
+  const { values, positionals } = parseFlags('image keygen', argv, { out: { type: 'string', default: 'metis-image' } });
+  if (positionals.length) throw new MetisError('E_USAGE', `image keygen takes no arguments\n${IMAGE_USAGE}`);
+  const { privatePath, publicPath } = await writeKeyPair(resolve(values.out));
+  io.out(`wrote ${privatePath} (private, 0600) and ${publicPath}\nput the public key under signatures.publicKeys in cluster.yaml`);
   return 0;
 }
 
@@ -90,6 +102,7 @@ export async function imageCommand(argv: string[], io: ImageCommandIo = defaultI
   try {
     if (sub === 'build') return await build(rest, io);
     if (sub === 'push') return await push(rest, io);
+    if (sub === 'keygen') return await keygen(rest, io);
     const help = sub === '--help' || sub === '-h' || sub === 'help';
     if (help) io.out(IMAGE_USAGE);
     else io.err(sub ? `unknown image command: ${sub}\n${IMAGE_USAGE}` : IMAGE_USAGE);

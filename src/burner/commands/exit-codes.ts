@@ -42,6 +42,8 @@ export class NotConfirmedError extends MetisError {
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof TargetRefusedError) return err.exitCode;
+  // Errors that carry their own documented exit code (signature refusals, failures after the write began).
+  if (err instanceof MetisError && typeof (err as { exitCode?: unknown }).exitCode === 'number') return (err as unknown as { exitCode: number }).exitCode;
   if (err instanceof DigestMismatchError || err instanceof SourceError) return EXIT.IMAGE;
   if (err instanceof UsageError || err instanceof TargetKindError || err instanceof FlagError) return EXIT.USAGE;
   if (err instanceof NotConfirmedError) return EXIT.NOT_CONFIRMED;

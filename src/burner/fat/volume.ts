@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { MetisError } from '../../lib/errors.js';
-import { parseBpb } from './bpb.js';
+import { parseBpb } from '../../core/fat-bpb.js';
 
 const ATTR_DIR = 0x10;
 const ATTR_ARCHIVE = 0x20;

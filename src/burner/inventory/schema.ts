@@ -57,6 +57,16 @@ export const classSchema = z.strictObject({
   iscsi: iscsiSchema.optional(),
 });
 
+/** Which class images a burn accepts: signed by one of these keys (docs/signing.md). */
+const signatures = z
+  .strictObject({
+    /** required: an unsigned image is refused; optional: a signature present must verify. */
+    policy: z.enum(['required', 'optional']).default('optional'),
+    /** PEM public keys (ECDSA P-256), inline or as file:PATH relative to the inventory. */
+    publicKeys: z.array(z.string().regex(/^(-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----\s*|file:\S.*)$/, 'must be a PEM public key (-----BEGIN PUBLIC KEY-----…) or file:PATH')).default([]),
+  })
+  .refine((v) => v.policy !== 'required' || v.publicKeys.length > 0, { message: 'policy required needs at least one public key', path: ['publicKeys'] });
+
 export const clusterSchema = z.strictObject({
   name: z.string().optional(),
   /** https://HOST:6443 of the server agents join. */
@@ -66,6 +76,7 @@ export const clusterSchema = z.strictObject({
   ssh: z
     .strictObject({ port: z.number().int().min(1).max(65535).default(22), authorizedKeys: authorizedKeys.default([]) })
     .default({ port: 22, authorizedKeys: [] }),
+  signatures: signatures.optional(),
 });
 
 export const nodeSchema = z.strictObject({

@@ -47,6 +47,37 @@ export class ImageCache {
     return p;
   }
 
+  /** A cached blob's path without re-hashing it: for a burn that hashes the bytes as it writes them. */
+  async has(sha256: string): Promise<string | null> {
+    const p = this.blobPath(sha256);
+    return (await stat(p).catch(() => null))?.isFile() ? p : null;
+  }
+
+  /** Drops a blob that failed its check (and what was kept beside it). */
+  async drop(sha256: string): Promise<void> {
+    await rm(this.blobPath(sha256), { force: true });
+    await rm(join(this.dir, 'side', sha256), { recursive: true, force: true });
+  }
+
+  /** Small files kept beside a blob (its block map, signatures): side/HEX/NAME. */
+  async putSide(sha256: string, name: string, data: Buffer): Promise<string> {
+    const dir = join(this.dir, 'side', sha256);
+    await mkdir(dir, { recursive: true });
+    const dest = join(dir, name);
+    const tmp = `${dest}.${process.pid}.tmp`;
+    await writeFile(tmp, data);
+    await rename(tmp, dest);
+    return dest;
+  }
+
+  async readSide(sha256: string, name: string): Promise<Buffer | null> {
+    return readFile(join(this.dir, 'side', sha256, name)).catch(() => null);
+  }
+
+  sidePath(sha256: string, name: string): string {
+    return join(this.dir, 'side', sha256, name);
+  }
+
   /** A temp file inside the cache (same filesystem, so commit is a rename). */
   async tempPath(): Promise<string> {
     await mkdir(join(this.dir, 'tmp'), { recursive: true });
@@ -105,9 +136,13 @@ export class ImageCache {
     let freedBytes = 0;
     for (const b of await this.list()) {
       if (keep.has(b.sha256)) continue;
-      await rm(this.blobPath(b.sha256), { force: true });
+      await this.drop(b.sha256);
       removed.push(b.sha256);
       freedBytes += b.size;
+    }
+    // Side files of blobs no longer here (removed above, or a download that never completed).
+    for (const n of await readdir(join(this.dir, 'side')).catch(() => [] as string[])) {
+      if (!(await stat(this.blobPath(n)).catch(() => null))) await rm(join(this.dir, 'side', n), { recursive: true, force: true });
     }
     const names = await readdir(join(this.dir, 'refs')).catch(() => [] as string[]);
     for (const n of names) {

@@ -16,3 +16,36 @@ export async function fetchHttp(
   const total = Number(res.headers.get('content-length') ?? 0);
   return streamToCache(cache, res.body, { ...opts, what: url, total });
 }
+
+/** A small file beside an HTTP image, or null (404 or any other answer than 200). */
+async function optional(url: string, signal?: AbortSignal): Promise<Buffer | null> {
+  const res = await fetch(url, { signal });
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    return null;
+  }
+  const body = Buffer.from(await res.arrayBuffer());
+  return body.length <= 16 << 20 ? body : null;
+}
+
+/**
+ * What may lie beside an HTTP image: `IMAGE.sig` (cosign sign-blob) and a block map — for
+ * `X.img.xz`: `X.img.bmap` (as `metis image build` names it), `X.bmap`, or `X.img.xz.bmap`. Kept in the cache beside the blob.
+ */
+export async function fetchHttpSidecars(cache: ImageCache, url: string, sha256: string, signal?: AbortSignal): Promise<{ bmap?: string; signature?: Buffer }> {
+  const out: { bmap?: string; signature?: Buffer } = {};
+  const sig = await optional(`${url}.sig`, signal);
+  if (sig) {
+    await cache.putSide(sha256, 'sig', sig);
+    out.signature = sig;
+  }
+  const bare = url.replace(/\.(xz|gz|zst)$/, '');
+  for (const candidate of [...new Set([`${bare}.bmap`, `${bare.replace(/\.img$/, '')}.bmap`, `${url}.bmap`])]) {
+    const b = await optional(candidate, signal);
+    if (b) {
+      out.bmap = await cache.putSide(sha256, 'bmap', b);
+      break;
+    }
+  }
+  return out;
+}

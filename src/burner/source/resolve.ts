@@ -1,18 +1,29 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { sha256File } from '../../core/hash-file.js';
+import type { OciEvidence } from '../signature/check.js';
 import type { ImageCache } from './cache.js';
 import { DigestMismatchError, SourceError } from '../../core/source-errors.js';
 import type { FetchProgress } from './fetch-to-cache.js';
-import { fetchHttp } from './http.js';
-import { pullOci } from './oci.js';
+import { fetchHttp, fetchHttpSidecars } from './http.js';
+import { evidenceName, pullOci } from './oci.js';
 
 export interface ResolvedImage {
-  /** A local file whose sha256 was checked just now. */
+  /** A local file; its sha256 was checked just now unless `verified` is false (see `defer`). */
   path: string;
-  sha256: string;
+  /** The digest the file has (verified) or must have (deferred); undefined for an unpinned local file under `defer`. */
+  sha256: string | undefined;
+  verified: boolean;
   ref: string;
   from: 'cache' | 'file' | 'http' | 'oci';
+  /** The blob lives in the cache: a burn that finds it corrupt drops it. */
+  cached: boolean;
+  /** A block map for the image (OCI layer, `.bmap` beside an HTTP image, kept in the cache). */
+  bmap?: string;
+  /** A detached signature beside an HTTP or file image (`IMAGE.sig`). */
+  signature?: Buffer;
+  /** What the registry said, for the signature check (also offline, from the cache). */
+  oci?: OciEvidence;
 }
 
 export interface ResolveOptions {
@@ -23,12 +34,18 @@ export interface ResolveOptions {
   onProgress?: FetchProgress;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Don't re-hash a local file or cache entry here: the caller (a burn) hashes the bytes as it
+   * writes them and checks `sha256` before the card is made bootable. Downloads are still hashed
+   * as they arrive.
+   */
+  defer?: boolean;
 }
 
 /**
- * Turns an image reference into a hash-verified local file. With a known digest the cache answers
- * first (offline works); without one the network is asked, and when it can't be reached the digest
- * this reference resolved to last time is used from the cache.
+ * Turns an image reference into a local file with its digest. With a known digest the cache
+ * answers first (offline works); without one the network is asked, and when it can't be reached
+ * the digest this reference resolved to last time is used from the cache.
  */
 export async function resolveImage(o: ResolveOptions): Promise<ResolvedImage> {
   const { ref, cache } = o;
@@ -36,26 +53,55 @@ export async function resolveImage(o: ResolveOptions): Promise<ResolvedImage> {
   if (!remote) {
     const path = isAbsolute(ref) ? ref : resolvePath(ref);
     if (!(await stat(path).catch(() => null))?.isFile()) throw new SourceError('E_IMAGE_MISSING', `image ${ref}: no such file`);
+    const signature = (await readFile(`${path}.sig`).catch(() => null)) ?? undefined;
+    if (o.defer) return { path, sha256: o.sha256, verified: false, ref, from: 'file', cached: false, signature };
     const sha256 = await sha256File(path);
     if (o.sha256 && sha256 !== o.sha256) throw new DigestMismatchError(`image ${ref}`, o.sha256, sha256);
-    return { path, sha256, ref, from: 'file' };
-  }
-  if (o.sha256) {
-    const hit = await cache.get(o.sha256);
-    if (hit) return { path: hit, sha256: o.sha256, ref, from: 'cache' };
+    return { path, sha256, verified: true, ref, from: 'file', cached: false, signature };
   }
   const from = ref.startsWith('oci://') ? 'oci' : 'http';
+  if (o.sha256) {
+    const hit = await cachedBlob(o, o.sha256);
+    if (hit) return hit;
+  }
   try {
-    const got = from === 'oci' ? await pullOci(cache, ref, { expected: o.sha256, onProgress: o.onProgress, signal: o.signal, env: o.env }) : await fetchHttp(cache, ref, { expected: o.sha256, onProgress: o.onProgress, signal: o.signal });
+    if (from === 'oci') {
+      const got = await pullOci(cache, ref, { expected: o.sha256, onProgress: o.onProgress, signal: o.signal, env: o.env, defer: o.defer });
+      await cache.recordRef(ref, got.sha256);
+      return { path: got.path, sha256: got.sha256, verified: got.verified, ref, from, cached: true, bmap: got.bmap, oci: got.evidence };
+    }
+    const got = await fetchHttp(cache, ref, { expected: o.sha256, onProgress: o.onProgress, signal: o.signal });
+    const side = await fetchHttpSidecars(cache, ref, got.sha256, o.signal);
     await cache.recordRef(ref, got.sha256);
-    return { ...got, ref, from };
+    return { ...got, verified: true, ref, from, cached: true, ...side };
   } catch (e) {
     if (e instanceof DigestMismatchError || o.sha256 || !isUnreachable(e)) throw e;
     const rec = await cache.lookupRef(ref);
-    const hit = rec ? await cache.get(rec.sha256) : null;
+    const hit = rec ? await cachedBlob(o, rec.sha256) : null;
     if (!rec || !hit) throw e;
-    return { path: hit, sha256: rec.sha256, ref, from: 'cache' };
+    return hit;
   }
+}
+
+/** A blob from the cache with what was kept beside it; re-hashed now unless deferred. */
+async function cachedBlob(o: ResolveOptions, sha256: string): Promise<ResolvedImage | null> {
+  const { cache, ref } = o;
+  const path = o.defer ? await cache.has(sha256) : await cache.get(sha256);
+  if (!path) return null;
+  const bmapText = await cache.readSide(sha256, 'bmap');
+  const sig = await cache.readSide(sha256, 'sig');
+  const ev = ref.startsWith('oci://') ? await cache.readSide(sha256, evidenceName(ref)) : null;
+  return {
+    path,
+    sha256,
+    verified: !o.defer,
+    ref,
+    from: 'cache',
+    cached: true,
+    ...(bmapText ? { bmap: cache.sidePath(sha256, 'bmap') } : {}),
+    ...(sig ? { signature: sig } : {}),
+    ...(ev ? { oci: JSON.parse(ev.toString('utf8')) as OciEvidence } : {}),
+  };
 }
 
 function isUnreachable(e: unknown): boolean {

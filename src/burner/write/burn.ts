@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { allocationFromBmap, allocationOf } from '../ranges/allocation.js';
-import { CHUNK } from '../ranges/chunk-map.js';
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { allocationFromBmap, allocationOf } from '../../core/ranges/allocation.js';
+import { CHUNK } from '../../core/ranges/chunk-map.js';
 import { MetisError } from '../../lib/errors.js';
 import { exec } from '../../core/exec.js';
 import { DirectReader } from './direct-read.js';
 import { pacedWriter, type PacedWriter } from './writeback.js';
-import { BurnAbortedError, VerifyError } from './errors.js';
+import { BurnAbortedError, CorruptImageError, ImageChangedError, VerifyError } from './errors.js';
 import { decompressStream, detectCompression, uncompressedSize } from '../../core/compression.js';
+import { hashingReader } from './hashing-reader.js';
 
 /** A compressed source is decompressed while it is written: its 'writing' phase covers both. */
 export type BurnPhase = 'analyzing' | 'writing' | 'verifying' | 'finished';
@@ -25,9 +26,18 @@ export interface BurnOptions {
   verify: boolean;
   onProgress?: (e: BurnProgress) => void;
   signal?: AbortSignal;
+  /** Every byte of the image file (compressed as stored), in order, as it is read to be written. */
+  observe?: (bytes: Buffer) => void;
+  /**
+   * The gate before the card becomes bootable: awaited after everything but the first MiB is on
+   * the card, with the sha256 of the bytes that were written. A throw wipes the first MiB instead.
+   */
+  beforeCommit?: (source: { sha256: string; bytes: number }) => Promise<void> | void;
 }
 
 export interface BurnResult {
+  /** sha256 of the image file as read for writing (the compressed file for a compressed image). */
+  sha256: string;
   bytesWritten: number;
   imageSize: number;
   verified: boolean;
@@ -45,12 +55,12 @@ export interface Written {
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function openTarget(target: string): Promise<{ fh: FileHandle; isBlock: boolean }> {
+async function openTarget(target: string): Promise<{ fh: FileHandle; isBlock: boolean; created: boolean }> {
   const st = await stat(target).catch(() => null);
   const isBlock = st?.isBlockDevice() ?? false;
   // O_EXCL on a block device fails with EBUSY while any partition of it is mounted.
   const flags = isBlock ? constants.O_RDWR | constants.O_EXCL : constants.O_RDWR | constants.O_CREAT;
-  return { fh: await open(target, flags, 0o644), isBlock };
+  return { fh: await open(target, flags, 0o644), isBlock, created: st === null };
 }
 
 /**
@@ -65,29 +75,53 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   const started = Date.now();
   const progress = opts.onProgress ?? (() => {});
   const compression = await detectCompression(opts.image);
-  const { fh, isBlock } = await openTarget(opts.target);
+  const { fh, isBlock, created } = await openTarget(opts.target);
   const out = pacedWriter(fh, isBlock);
   const written: Written[] = [];
   let imageSize = 0;
+  let sha256 = '';
   try {
     let head: Buffer;
+    let sourceBytes: number;
     if (compression === null) {
       imageSize = (await stat(opts.image)).size;
       if (!isBlock) await clearKeepingHead(fh).then(() => fh.truncate(imageSize));
-      head = await writeRaw(opts, out, imageSize, written, progress);
+      ({ head, sha256 } = await writeRaw(opts, out, imageSize, written, progress));
+      sourceBytes = imageSize;
     } else {
       if (!isBlock) await clearKeepingHead(fh);
       const r = await writeStream(opts, compression, out, isBlock, written, progress);
-      head = r.head;
+      ({ head, sha256, sourceBytes } = r);
       imageSize = r.size;
       if (!isBlock) await fh.truncate(imageSize);
     }
     await out.drain();
     if (opts.signal?.aborted) throw new BurnAbortedError();
     await fh.sync();
+    try {
+      await opts.beforeCommit?.({ sha256, bytes: sourceBytes });
+    } catch (refused) {
+      // Everything but the first MiB now holds bytes that failed their check: make sure nothing of
+      // the card boots (the old table would point at half-new partitions).
+      await wipeHead(fh);
+      throw refused;
+    }
     await fh.write(head, 0, head.length, 0);
     written.unshift({ offset: 0, length: head.length, sha256: sha(head) });
     await fh.sync();
+  } catch (e) {
+    let err = e;
+    if (e instanceof CorruptImageError) {
+      // Bytes of a broken image reached the card: it must not boot. A digest or signature the
+      // whole file fails explains the breakage better than the decompressor does.
+      await out.drain().catch(() => {});
+      await wipeHead(fh).catch(() => {});
+      const src = e.source;
+      if (src) err = await Promise.resolve(opts.beforeCommit?.(src)).then(() => e, (g: unknown) => g);
+    }
+    // An image file this burn created and could not finish is not left behind.
+    if (created) await unlink(opts.target).catch(() => {});
+    throw err;
   } finally {
     await out.drain().catch(() => {});
     await fh.close();
@@ -95,43 +129,77 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   const bytesWritten = written.reduce((a, w) => a + w.length, 0);
   if (opts.verify) await verify(opts.target, isBlock, written, bytesWritten, progress);
   progress({ phase: 'finished', bytes: bytesWritten, total: bytesWritten });
-  return { bytesWritten, imageSize, verified: opts.verify, durationMs: Date.now() - started };
+  return { sha256, bytesWritten, imageSize, verified: opts.verify, durationMs: Date.now() - started };
 }
 
-async function writeRaw(opts: BurnOptions, out: PacedWriter, size: number, written: Written[], progress: (e: BurnProgress) => void): Promise<Buffer> {
+async function wipeHead(fh: FileHandle): Promise<void> {
+  await fh.write(Buffer.alloc(HEAD), 0, HEAD, 0);
+  await fh.sync();
+}
+
+/** Source blocks: large sequential reads, each hashed and then written where allocated. */
+const BLOCK = 4 * 1024 * 1024;
+
+/**
+ * The whole image is read once, in order: every byte is hashed (the digest the gate checks is of
+ * the bytes written, not of an earlier read), and only the allocated chunks go to the card.
+ */
+async function writeRaw(opts: BurnOptions, out: PacedWriter, size: number, written: Written[], progress: (e: BurnProgress) => void): Promise<{ head: Buffer; sha256: string }> {
   progress({ phase: 'analyzing', bytes: 0, total: size });
   const { map } = opts.bmap ? await allocationFromBmap(opts.bmap, size) : await allocationOf(opts.image, size);
-  const runs = map.runs();
-  const total = runs.reduce((a, [, l]) => a + l, 0);
+  const total = map.markedBytes;
   const src = await open(opts.image, 'r');
-  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+  const buf = Buffer.allocUnsafe(BLOCK);
+  const hash = createHash('sha256');
+  const head = Buffer.alloc(Math.min(HEAD, size));
   let done = 0;
   try {
-    const head = Buffer.alloc(Math.min(HEAD, size));
-    await src.read(head, 0, head.length, 0);
-    for (const [runOffset, runLength] of runs) {
+    for (let pos = 0; pos < size; pos += BLOCK) {
       if (opts.signal?.aborted) throw new BurnAbortedError();
-      const start = Math.max(runOffset, HEAD);
-      const end = runOffset + runLength;
-      if (end <= start) continue;
-      const { bytesRead } = await src.read(buf, 0, end - start, start);
-      const data = buf.subarray(0, bytesRead);
-      await out.write(data, 0, data.length, start);
-      written.push({ offset: start, length: data.length, sha256: sha(data) });
-      done += data.length;
+      const len = Math.min(BLOCK, size - pos);
+      const data = buf.subarray(0, len);
+      let got = 0;
+      while (got < len) {
+        const { bytesRead } = await src.read(buf, got, len - got, pos + got);
+        if (bytesRead === 0) throw new ImageChangedError(opts.image, `it ended at ${pos + got} bytes while being written (${size} expected)`);
+        got += bytesRead;
+      }
+      hash.update(data);
+      opts.observe?.(data);
+      if (pos < HEAD) data.copy(head, pos, 0, Math.min(len, HEAD - pos));
+      // Allocated chunks of this block, merged into runs; the first MiB waits for the commit.
+      const first = Math.max(pos, HEAD) / CHUNK;
+      const stop = Math.ceil((pos + len) / CHUNK);
+      for (let c = first; c < stop; ) {
+        if (!map.has(c)) {
+          c++;
+          continue;
+        }
+        let e = c;
+        while (e < stop && map.has(e)) e++;
+        const from = c * CHUNK;
+        const to = Math.min(e * CHUNK, pos + len);
+        const piece = data.subarray(from - pos, to - pos);
+        await out.write(piece, 0, piece.length, from);
+        written.push({ offset: from, length: piece.length, sha256: sha(piece) });
+        done += piece.length;
+        c = e;
+      }
       progress({ phase: 'writing', bytes: done, total });
     }
-    return head;
+    if ((await src.stat()).size !== size) throw new ImageChangedError(opts.image, `its size changed from ${size} bytes while being written`);
+    return { head, sha256: hash.digest('hex') };
   } finally {
     await src.close();
   }
 }
 
 /**
- * Compressed images are streamed: nothing is known about allocation until the bytes arrive, so
- * every chunk is written — except all-zero chunks when the target is a file we just truncated,
- * where a hole already reads as zeros. On a block device zeros are written too: an unwritten
- * chunk there would keep the old card's data.
+ * Compressed images are streamed: the file is read (and hashed) here and fed to the decompressor.
+ * Without a bmap nothing is known about allocation until the bytes arrive, so every chunk is
+ * written — except all-zero chunks when the target is a file we just truncated, where a hole
+ * already reads as zeros. On a block device zeros are written too: an unwritten chunk there would
+ * keep the old card's data.
  */
 async function writeStream(
   opts: BurnOptions,
@@ -140,13 +208,14 @@ async function writeStream(
   isBlock: boolean,
   written: Written[],
   progress: (e: BurnProgress) => void,
-): Promise<{ head: Buffer; size: number }> {
+): Promise<{ head: Buffer; size: number; sha256: string; sourceBytes: number }> {
   const expected = await uncompressedSize(opts.image, compression);
   const total = expected ?? 0;
   // A bmap is the only allocation knowledge a stream has: chunks it leaves out are skipped even
   // on a block device (there, without a bmap, zeros must be written: the old card's bytes remain).
   const allocated = opts.bmap ? (await allocationFromBmap(opts.bmap, expected)).map : null;
-  const { stream, done } = decompressStream(opts.image, compression);
+  const source = hashingReader(opts.image, opts.observe);
+  const { stream, done } = decompressStream(opts.image, compression, source.stream);
   const head = Buffer.alloc(HEAD);
   let headLen = 0;
   let pos = 0;
@@ -190,11 +259,16 @@ async function writeStream(
     }
   } catch (e) {
     stream.destroy();
+    source.stream.destroy();
     // A broken image shows up here as a stream error; `done` names it (E_DECOMPRESS).
     const failed = await done.then(() => null, (d: unknown) => d);
-    throw own ?? failed ?? e;
+    throw await corrupt(own ?? failed ?? e, source);
   }
-  await done;
+  await done.catch(async (e: unknown) => {
+    throw await corrupt(e, source);
+  });
+  // The decompressor may stop before the end of the file (trailing bytes): the digest must cover it all.
+  const { sha256, bytes: sourceBytes } = await source.finish();
   if (pending.length) {
     if (pos < HEAD) {
       pending.copy(head, pos);
@@ -205,7 +279,18 @@ async function writeStream(
   if (allocated && pos !== allocated.size) {
     throw new MetisError('E_BMAP', `${opts.bmap}: ImageSize ${allocated.size} does not match the decompressed image (${pos} bytes)`, { file: opts.bmap, path: 'ImageSize' });
   }
-  return { head: head.subarray(0, Math.min(headLen, pos)), size: pos };
+  return { head: head.subarray(0, Math.min(headLen, pos)), size: pos, sha256, sourceBytes };
+}
+
+/**
+ * A stream the decompressor rejects: the write-failure error, carrying the digest of the whole
+ * file, so the gate can say when the bytes are not the expected or signed ones (the likelier story).
+ */
+async function corrupt(e: unknown, source: ReturnType<typeof hashingReader>): Promise<unknown> {
+  if (!(e instanceof MetisError && e.code === 'E_DECOMPRESS')) return e;
+  const c = new CorruptImageError(e);
+  c.source = await source.finish().catch(() => undefined);
+  return c;
 }
 
 /**

@@ -3,10 +3,13 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
+import type { KeyObject } from 'node:crypto';
 import { detectCompression } from '../compression.js';
 import { describeNetError } from '../net-error.js';
 import { sha256File } from '../hash-file.js';
 import { DigestMismatchError, SourceError } from '../source-errors.js';
+import { sign as ecdsaSign } from '../signature/ecdsa.js';
+import { buildPayload, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_TYPE, signatureConfig, signatureTag } from '../signature/simple-signing.js';
 import { authorize } from './auth.js';
 import { type OciRef, parseOciRef } from './ref.js';
 
@@ -23,15 +26,18 @@ export const METIS_LAYER_TYPES = {
 } as const;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+/** The block map travels beside the image as a second layer (bmaptool's XML). */
+export const METIS_BMAP_TYPE = 'application/vnd.metis.bmap.v1+xml';
+export const OCI_MANIFEST_TYPE = OCI_MANIFEST;
 const EMPTY_CONFIG = { mediaType: 'application/vnd.oci.empty.v1+json', body: Buffer.from('{}') };
 
-interface Descriptor {
+export interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
   annotations?: Record<string, string>;
 }
-interface ImageManifest {
+export interface ImageManifest {
   schemaVersion: number;
   mediaType?: string;
   layers?: Descriptor[];
@@ -81,14 +87,35 @@ export class OciClient {
     return res;
   }
 
-  async manifest(): Promise<{ manifest: ImageManifest; digest: string }> {
-    const res = await this.expect(await this.request('GET', `manifests/${this.ref.reference}`, { headers: { accept: `${OCI_MANIFEST}, ${DOCKER_MANIFEST}` } }), [200], `manifest ${this.ref.reference}`);
+  async manifest(reference = this.ref.reference): Promise<{ manifest: ImageManifest; digest: string }> {
+    const got = await this.manifestIfAny(reference);
+    if (!got) throw new SourceError('E_OCI', `${this.ref.host}/${this.ref.repo}: manifest ${reference}: HTTP 404`);
+    return got;
+  }
+
+  /** A manifest by tag or digest, or null when the registry has none (404). */
+  async manifestIfAny(reference: string): Promise<{ manifest: ImageManifest; digest: string } | null> {
+    const res = await this.request('GET', `manifests/${reference}`, { headers: { accept: `${OCI_MANIFEST}, ${DOCKER_MANIFEST}` } });
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return null;
+    }
+    await this.expect(res, [200], `manifest ${reference}`);
     const body = Buffer.from(await res.arrayBuffer());
     const digest = sha(body);
-    if (this.ref.reference.startsWith('sha256:') && digest !== this.ref.reference) {
-      throw new DigestMismatchError(`manifest ${this.ref.repo}@${this.ref.reference}`, this.ref.reference, digest);
+    if (reference.startsWith('sha256:') && digest !== reference) {
+      throw new DigestMismatchError(`manifest ${this.ref.repo}@${reference}`, reference, digest);
     }
     return { manifest: JSON.parse(body.toString('utf8')) as ImageManifest, digest };
+  }
+
+  /** A small blob (block map, signature payload) in memory, its digest checked. */
+  async blob(digest: string, limit = 16 << 20): Promise<Buffer> {
+    const res = await this.expect(await this.request('GET', `blobs/${digest}`), [200], `blob ${digest}`);
+    const body = Buffer.from(await res.arrayBuffer());
+    if (body.length > limit) throw new SourceError('E_OCI', `${this.ref.host}/${this.ref.repo}: blob ${digest} is ${body.length} bytes (limit ${limit})`);
+    if (sha(body) !== digest) throw new DigestMismatchError(`${this.ref.host}/${this.ref.repo} blob`, digest.slice(7), sha(body).slice(7));
+    return body;
   }
 
   async blobExists(digest: string): Promise<boolean> {
@@ -112,7 +139,10 @@ export class OciClient {
   }
 
   async putManifest(tag: string, manifest: object): Promise<string> {
-    const body = Buffer.from(JSON.stringify(manifest));
+    return this.putManifestBytes(tag, Buffer.from(JSON.stringify(manifest)));
+  }
+
+  async putManifestBytes(tag: string, body: Buffer): Promise<string> {
     const res = await this.expect(await this.request('PUT', `manifests/${tag}`, { headers: { 'content-type': OCI_MANIFEST }, body }), [201], `put manifest ${tag}`);
     await res.body?.cancel();
     return res.headers.get('docker-content-digest') ?? sha(body);
@@ -128,8 +158,21 @@ export function metisLayer(m: ImageManifest): Descriptor {
   return layer;
 }
 
+export function bmapLayer(m: ImageManifest): Descriptor | undefined {
+  return m.layers?.find((l) => l.mediaType === METIS_BMAP_TYPE);
+}
+
+export interface PushOptions {
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  /** bmaptool XML published as the second layer. */
+  bmap?: Buffer;
+  /** Signs the pushed manifest (cosign key-based format). */
+  signWith?: KeyObject;
+}
+
 /** Publishes an image file as a Metis OCI artifact; returns the manifest digest. */
-export async function pushOci(file: string, refText: string, opts: { env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<{ digest: string; layerDigest: string }> {
+export async function pushOci(file: string, refText: string, opts: PushOptions = {}): Promise<{ digest: string; layerDigest: string; signatureTag?: string }> {
   const ref = parseOciRef(refText);
   if (ref.reference.startsWith('sha256:')) throw new SourceError('E_OCI_REF', `${refText}: push needs a tag, not a digest`);
   const client = new OciClient(ref, opts.env, opts.signal);
@@ -140,12 +183,31 @@ export async function pushOci(file: string, refText: string, opts: { env?: NodeJ
   const configDigest = sha(EMPTY_CONFIG.body);
   await client.uploadBlob(configDigest, EMPTY_CONFIG.body, EMPTY_CONFIG.body.length);
   await client.uploadBlob(layerDigest, () => createReadStream(file, { highWaterMark: 4 << 20 }), size);
+  const layers: Descriptor[] = [{ mediaType: METIS_LAYER_TYPES[compression ?? 'raw'], digest: layerDigest, size, annotations: { 'org.opencontainers.image.title': basename(file) } }];
+  if (opts.bmap) {
+    const d = sha(opts.bmap);
+    await client.uploadBlob(d, opts.bmap, opts.bmap.length);
+    layers.push({ mediaType: METIS_BMAP_TYPE, digest: d, size: opts.bmap.length, annotations: { 'org.opencontainers.image.title': `${basename(file).replace(/\.(xz|gz|zst)$/, '').replace(/\.img$/, '')}.bmap` } });
+  }
   const digest = await client.putManifest(ref.reference, {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     artifactType: METIS_ARTIFACT_TYPE,
     config: { mediaType: EMPTY_CONFIG.mediaType, digest: configDigest, size: EMPTY_CONFIG.body.length },
-    layers: [{ mediaType: METIS_LAYER_TYPES[compression ?? 'raw'], digest: layerDigest, size, annotations: { 'org.opencontainers.image.title': basename(file) } }],
+    layers,
   });
-  return { digest, layerDigest };
+  if (!opts.signWith) return { digest, layerDigest };
+  const payload = buildPayload(`${ref.host}/${ref.repo}:${ref.reference}`, digest);
+  const payloadDigest = sha(payload);
+  const config = signatureConfig(payloadDigest);
+  await client.uploadBlob(payloadDigest, payload, payload.length);
+  await client.uploadBlob(sha(config), config, config.length);
+  const tag = signatureTag(digest);
+  await client.putManifest(tag, {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+    layers: [{ mediaType: SIMPLE_SIGNING_TYPE, digest: payloadDigest, size: payload.length, annotations: { [SIGNATURE_ANNOTATION]: ecdsaSign(payload, opts.signWith).toString('base64') } }],
+  });
+  return { digest, layerDigest, signatureTag: tag };
 }

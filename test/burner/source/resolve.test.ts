@@ -83,4 +83,20 @@ describe('image sources', () => {
     expect(r).toEqual({ removed: [hex(body)], freedBytes: body.length });
     expect(await cache.list()).toEqual([]);
   });
+
+  it('side files (block map, signatures) go with their blob, and orphans of a failed download are pruned', async () => {
+    const cache = new ImageCache(join(work, 'c6'));
+    await cache.putSide('e'.repeat(64), 'bmap', Buffer.from('<bmap/>'));
+    expect((await cache.readSide('e'.repeat(64), 'bmap'))?.toString()).toBe('<bmap/>');
+    await cache.prune(new Set(['e'.repeat(64)]));
+    expect(await cache.readSide('e'.repeat(64), 'bmap')).toBeNull();
+  });
+
+  it('defer: a cached blob is returned unhashed (the burn hashes it as it writes)', async () => {
+    const cache = new ImageCache(join(work, 'c7'));
+    const got = await resolveImage({ ref: `${base}/img`, sha256: hex(body), cache });
+    await writeFile(got.path, 'corrupt');
+    const deferred = await resolveImage({ ref: `${base}/img`, sha256: hex(body), cache, defer: true });
+    expect(deferred).toMatchObject({ from: 'cache', verified: false, sha256: hex(body), cached: true });
+  });
 });

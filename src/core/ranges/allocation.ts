@@ -1,6 +1,6 @@
 import { open, readFile } from 'node:fs/promises';
 import { MetisError } from '../../lib/errors.js';
-import { probeFilesystem, readPartitionTable } from '../../core/partition-table.js';
+import { probeFilesystem, readPartitionTable } from '../partition-table.js';
 import { ChunkMap } from './chunk-map.js';
 import { markExt } from './ext4.js';
 import { markFat } from './fat.js';

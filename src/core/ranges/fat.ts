@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { parseBpb } from '../fat/bpb.js';
+import { parseBpb } from '../fat-bpb.js';
 import type { ChunkMap } from './chunk-map.js';
 
 /** Marks a FAT12/16/32 partition's metadata and every allocated cluster (non-zero FAT entry). */

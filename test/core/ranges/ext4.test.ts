@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { allocationOf } from '../../../src/burner/ranges/allocation.js';
-import { CHUNK, ChunkMap } from '../../../src/burner/ranges/chunk-map.js';
+import { allocationOf } from '../../../src/core/ranges/allocation.js';
+import { CHUNK, ChunkMap } from '../../../src/core/ranges/chunk-map.js';
 import { burn } from '../../../src/burner/write/burn.js';
-import { BOOT_SECTORS, BOOT_START, isRoot, makeImage, MIB, tempDir } from '../fixtures.js';
+import { BOOT_SECTORS, BOOT_START, isRoot, makeImage, MIB, tempDir } from '../../burner/fixtures.js';
 
 if (!isRoot) console.warn('skip: needs root: loop devices (ext4 on a card with old bytes)');
 

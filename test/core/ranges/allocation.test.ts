@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { allocationFromBmap, allocationOf } from '../../../src/burner/ranges/allocation.js';
-import { CHUNK, ChunkMap } from '../../../src/burner/ranges/chunk-map.js';
-import { MIB, tempDirs } from '../fixtures.js';
+import { allocationFromBmap, allocationOf } from '../../../src/core/ranges/allocation.js';
+import { CHUNK, ChunkMap } from '../../../src/core/ranges/chunk-map.js';
+import { MIB, tempDirs } from '../../burner/fixtures.js';
 
 const dir = tempDirs('metis-rangesb-');
 const run = (cmd: string, args: string[], input?: string) => execFileSync(cmd, args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
