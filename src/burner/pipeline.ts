@@ -1,4 +1,3 @@
-import { chmod, open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MANIFEST_PATH } from '../core/card.js';
 import { normalizeDigest } from '../core/digest.js';
@@ -154,11 +153,11 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
       emit({ event: 'no-bmap', ref, message: `no block map for ${ref}: every chunk is written${info.isBlockDevice ? ', zeros included' : ''} (push with metis image push, or put a .bmap beside the image)` });
     }
     emit({ event: 'stage', stage: 'write' });
-    // The card image holds the join token: it is the operator's alone before a byte goes in.
-    if (!info.isBlockDevice) await privateFile(target);
     let written: BurnResult;
     try {
-      written = await burn({ image: img.path, target, bmap, verify: o.verify ?? true, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, observe: gate.observe, beforeCommit: gate.beforeCommit });
+      written = await burn({ image: img.path, target, bmap, verify: o.verify ?? true, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, observe: gate.observe, beforeCommit: gate.beforeCommit,
+        // The card image holds the join token: it is the operator's alone before a byte goes in.
+        ...(info.isBlockDevice ? {} : { fileMode: 0o600 }) });
     } catch (e) {
       // Refusals with their own exit code (signature, digest of the bytes written, corrupt image) pass as they are.
       if (e instanceof MetisError && (e.code === 'E_ABORTED' || e.code === 'E_VERIFY' || typeof (e as { exitCode?: unknown }).exitCode === 'number')) throw e;
@@ -194,11 +193,4 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
 async function checkKind(target: string, want: 'device' | 'file', info: TargetInfo): Promise<void> {
   if (want === 'file' && info.isBlockDevice) throw new TargetKindError(`--to ${target} is a block device; use --device`);
   if (want === 'device' && !info.isBlockDevice) throw new TargetKindError(`--device ${target} is not a block device; use --to FILE for image files`);
-}
-
-/** Creates the file 0600 (or takes an existing one down to 0600) before anything is written into it. */
-async function privateFile(path: string): Promise<void> {
-  const fh = await open(path, 'a', 0o600);
-  await fh.close();
-  await chmod(path, 0o600);
 }

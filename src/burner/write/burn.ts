@@ -26,6 +26,8 @@ export interface BurnOptions {
   verify: boolean;
   onProgress?: (e: BurnProgress) => void;
   signal?: AbortSignal;
+  /** Mode of an image-file target (created with it, or taken down to it before writing); default 0644. */
+  fileMode?: number;
   /** Every byte of the image file (compressed as stored), in order, as it is read to be written. */
   observe?: (bytes: Buffer) => void;
   /**
@@ -55,12 +57,15 @@ export interface Written {
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function openTarget(target: string): Promise<{ fh: FileHandle; isBlock: boolean; created: boolean }> {
+async function openTarget(target: string, mode = 0o644): Promise<{ fh: FileHandle; isBlock: boolean; created: boolean }> {
   const st = await stat(target).catch(() => null);
   const isBlock = st?.isBlockDevice() ?? false;
   // O_EXCL on a block device fails with EBUSY while any partition of it is mounted.
   const flags = isBlock ? constants.O_RDWR | constants.O_EXCL : constants.O_RDWR | constants.O_CREAT;
-  return { fh: await open(target, flags, 0o644), isBlock, created: st === null };
+  const fh = await open(target, flags, mode);
+  // An existing image file takes the mode too, before a byte goes in (a card image holds the join token).
+  if (!isBlock && st !== null) await fh.chmod(mode);
+  return { fh, isBlock, created: st === null };
 }
 
 /**
@@ -75,7 +80,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   const started = Date.now();
   const progress = opts.onProgress ?? (() => {});
   const compression = await detectCompression(opts.image);
-  const { fh, isBlock, created } = await openTarget(opts.target);
+  const { fh, isBlock, created } = await openTarget(opts.target, opts.fileMode);
   const out = pacedWriter(fh, isBlock);
   const written: Written[] = [];
   let imageSize = 0;
