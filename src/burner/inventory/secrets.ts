@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import { MetisError } from '../../lib/errors.js';
+import { readBounded } from '../../manifest/read-bounded.js';
+
+/** A secret is a token, a password or a key: 64 KiB is plenty, and bounds what file: and cmd: may read. */
+export const MAX_SECRET_BYTES = 64 * 1024;
 
 const run = promisify(execFile);
 
@@ -32,13 +35,15 @@ export function secretResolver(inventoryDir: string, env: NodeJS.ProcessEnv = pr
       value = v;
     } else if (kind === 'file') {
       const p = isAbsolute(rest) ? rest : join(inventoryDir, rest);
-      value = await readFile(p, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      const { data, truncated } = await readBounded(p, MAX_SECRET_BYTES).catch((e: NodeJS.ErrnoException) => {
         throw fail(`cannot read secret file ${p} (${e.code ?? 'error'})`);
       });
+      if (truncated) throw fail(`secret file ${p} is larger than ${MAX_SECRET_BYTES} bytes (64 KiB): refused (a secret is a token, a password or a key)`);
+      value = data.toString('utf8');
     } else if (kind === 'cmd') {
       const [cmd, ...args] = rest.split(' ').filter(Boolean);
       if (!cmd) throw fail('cmd: needs a command');
-      const r = await run(cmd, args, { timeout: 30_000, maxBuffer: 1 << 20, env }).catch((e: NodeJS.ErrnoException & { code?: unknown }) => {
+      const r = await run(cmd, args, { timeout: 30_000, maxBuffer: MAX_SECRET_BYTES, env }).catch((e: NodeJS.ErrnoException & { code?: unknown }) => {
         // The command's output may hold the secret: only the exit status goes into the message.
         throw fail(`secret command ${cmd} failed (${String(e.code ?? 'error')})`);
       });
