@@ -13,6 +13,8 @@ export interface LoadedManifest {
   hash: string;
   secrets: FoundSecret[];
   file: string;
+  /** Set when the manifest did not come from `file` as it is (a fallback the run must report). */
+  notice?: string;
 }
 
 /**

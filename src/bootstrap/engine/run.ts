@@ -87,6 +87,7 @@ export async function run(opts: RunOptions): Promise<Report> {
     templates: assets.templates,
   });
   const data = loaded.manifest;
+  if (loaded.notice) log.warn({ kind: 'manifest-fallback', manifest: loaded.file }, loaded.notice);
   log.info({ kind: 'start', version: VERSION, mode, root: opts.root, live, manifest: loaded.file, tags: opts.tags }, `metis-bootstrap ${VERSION} ${mode}`);
 
   try {
