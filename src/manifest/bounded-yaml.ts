@@ -89,7 +89,9 @@ export function parseBounded(text: string, file: string): BoundedDoc {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw fail(file, doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0] ?? e.message, line: e.linePos?.[0]?.line ?? 1 })));
+    // yaml quotes the offending token ("Unexpected scalar token ...: \"K10...\""): it may be a secret, and the line and column say where.
+    const quiet = (m: string) => m.replace(/"((?:[^"\\]|\\.)*)"/g, (q, inner: string) => (inner.length <= 3 ? q : '(text not shown)'));
+    throw fail(file, doc.errors.slice(0, 20).map((e) => ({ path: '', message: quiet(e.message.split('\n')[0] ?? e.message), line: e.linePos?.[0]?.line ?? 1 })));
   }
   const lineAt = (node: unknown): number => {
     const range = (node as { range?: [number, number, number] } | null)?.range;
