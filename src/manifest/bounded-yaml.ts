@@ -1,4 +1,4 @@
-import { isScalar, LineCounter, parseDocument, visit } from 'yaml';
+import { isScalar, Lexer, LineCounter, parseDocument, visit } from 'yaml';
 import { type Issue, ValidationError } from '../lib/errors.js';
 
 /** A manifest is a few KiB; an inventory file rarely more. Anything larger is refused unread. */
@@ -17,52 +17,43 @@ export interface BoundedDoc {
 const fail = (file: string, issues: Issue[]): ValidationError => new ValidationError(file, issues);
 
 /**
- * Nesting depth, estimated from the text before any parsing (a YAML parser recurses, and a
- * megabyte of "[" or "- - - -" costs seconds and gigabytes): flow brackets outside quotes and
- * comments, plus block levels by indentation and compact "- " / "? " indicators. Returns the first
- * line that goes deeper than `max`.
+ * Nesting depth, checked before the document is built (a YAML parser recurses, and a megabyte of
+ * "[" or "- - - -" costs seconds and gigabytes). Block nesting from the lines: a stack of
+ * indentation columns plus compact "- " / "? " indicators (quotes and block scalars are not
+ * interpreted: a string would need 64 ever-deeper continuation lines to be refused). Flow nesting
+ * from yaml's own lexer, which knows quotes and block scalars, stopping at the first level too deep.
+ * Returns the line of the first place deeper than `max`.
  */
 export function tooDeepAt(text: string, max = MAX_YAML_DEPTH): number | undefined {
   const indents: number[] = [];
-  let flow = 0;
-  let line = 1;
-  let quote: string | null = null;
-  let i = 0;
-  while (i < text.length) {
-    const lineStart = i;
+  let line = 0;
+  for (let i = 0; i <= text.length; ) {
+    line++;
     let end = text.indexOf('\n', i);
     if (end < 0) end = text.length;
     let j = i;
-    if (!quote && flow === 0) {
-      while (j < end && text[j] === ' ') j++;
-      const indent = j - lineStart;
-      if (j < end && text[j] !== '#') {
-        while (indents.length && indents.at(-1)! >= indent) indents.pop();
-        indents.push(indent);
-        let compact = 0;
-        while (j + 1 < end && (text[j] === '-' || text[j] === '?') && text[j + 1] === ' ') {
-          compact++;
-          j += 2;
-          while (j < end && text[j] === ' ') j++;
-        }
-        if (indents.length + compact > max) return line;
+    while (j < end && text[j] === ' ') j++;
+    const indent = j - i;
+    if (j < end && text[j] !== '#' && text[j] !== '\r') {
+      while (indents.length && indents.at(-1)! >= indent) indents.pop();
+      indents.push(indent);
+      let compact = 0;
+      while (j + 1 < end && (text[j] === '-' || text[j] === '?') && text[j + 1] === ' ') {
+        compact++;
+        j += 2;
+        while (j < end && text[j] === ' ') j++;
       }
-    }
-    for (; j < end; j++) {
-      const c = text[j]!;
-      if (quote) {
-        if (c === quote) {
-          if (quote === "'" && text[j + 1] === "'") j++;
-          else quote = null;
-        } else if (c === '\\' && quote === '"') j++;
-      } else if (c === '#' && (j === lineStart || text[j - 1] === ' ' || text[j - 1] === '\t')) break;
-      else if (c === '"' || (c === "'" && (j === lineStart || /[\s,[{:]/.test(text[j - 1]!)))) quote = c;
-      else if (c === '[' || c === '{') {
-        if (++flow + indents.length > max) return line;
-      } else if ((c === ']' || c === '}') && flow > 0) flow--;
+      if (indents.length + compact > max) return line;
     }
     i = end + 1;
-    line++;
+  }
+  let flow = 0;
+  line = 1;
+  for (const token of new Lexer().lex(text)) {
+    if (token === '[' || token === '{') {
+      if (++flow > max) return line;
+    } else if (token === ']' || token === '}') flow = Math.max(0, flow - 1);
+    for (let k = token.indexOf('\n'); k >= 0; k = token.indexOf('\n', k + 1)) line++;
   }
   return undefined;
 }

@@ -37,6 +37,15 @@ describe('bounded YAML: refused early, naming file and line', () => {
     refused(text, /nesting deeper than 64 levels/);
   });
 
+  it.each([
+    ['a bracket bomb after a quote inside a block scalar', 'a: |\n  "\nb: ' + '['.repeat(100_000)],
+    ['a bracket bomb after a plain scalar holding a quote', 'a: b"c\nd: ' + '['.repeat(100_000)],
+    ['flow nesting hidden behind closing brackets in strings', '[ "]", '.repeat(100_000)],
+    ['a dash bomb after a quote inside a block scalar', 'a: |\n  "\nb:\n' + '- '.repeat(100_000) + 'x\n'],
+  ])('%s is still found', (_n, text) => {
+    refused(text, /nesting deeper than 64 levels/);
+  });
+
   it('does not count brackets inside quotes or comments', () => {
     expect(tooDeepAt(`a: "${'['.repeat(100)}"\nb: '${'{'.repeat(100)}'\n# ${'['.repeat(100)}\nc: x # ${'['.repeat(100)}\n`)).toBeUndefined();
     expect(tooDeepAt(exampleManifestText)).toBeUndefined();
