@@ -1,42 +1,69 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
-import { stringify, parse } from 'yaml';
-import { MetisError } from '../lib/errors.js';
-import { parseManifest, type LoadedManifest } from '../manifest/load.js';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { MetisError, ValidationError } from '../lib/errors.js';
+import { MAX_YAML_BYTES, parseBounded } from '../manifest/bounded-yaml.js';
+import { manifestSecrets, parseManifest, type LoadedManifest } from '../manifest/load.js';
+import { readBounded } from '../manifest/read-bounded.js';
+import { LAST_GOOD, readPending, scrubText } from './card-scrub.js';
 import { readSecretStore, restoreScrubbed, SCRUBBED } from './secret-store.js';
 
 /** Where the burner puts the manifest on the boot partition (Pi OS mounts it at /boot/firmware). */
 export const MANIFEST_SEARCH = ['/boot/firmware/metis/node.yaml', '/boot/metis/node.yaml'];
 
-export async function findManifest(root: string): Promise<string> {
+/** The card's manifest; when none is there but an interrupted scrub names one, that one (the loader then falls back). */
+export async function findManifest(root: string, stateDir = join(root, 'var/lib/metis')): Promise<string> {
   for (const p of MANIFEST_SEARCH) {
     const abs = join(root, p);
     if (await fsp.stat(abs).then((s) => s.isFile(), () => false)) return abs;
   }
+  const pending = await readPending(stateDir);
+  if (pending && MANIFEST_SEARCH.some((p) => resolve(join(root, p)) === resolve(pending.card))) return pending.card;
   throw new MetisError('E_NO_MANIFEST', `no manifest found; looked for ${MANIFEST_SEARCH.map((p) => join(root, p)).join(', ')}`);
 }
 
+async function readText(file: string): Promise<string> {
+  const r = await readBounded(file, MAX_YAML_BYTES).catch((e: Error) => {
+    throw new MetisError('E_NO_MANIFEST', `cannot read manifest ${file}: ${e.message}`, { file, cause: e });
+  });
+  if (r.truncated) throw new ValidationError(file, [{ path: '', line: 1, message: `file is larger than ${MAX_YAML_BYTES} bytes (1 MiB): refused unread` }]);
+  return r.data.toString('utf8');
+}
+
 /**
- * Reads the manifest; secrets scrubbed from the card after the first converge are restored from
- * STATE/secrets.json before validation, so validation sees the real values. The hash is of the
- * file as it is on the card.
+ * Validates manifest text; secrets scrubbed from the card after the first converge are restored
+ * from STATE/secrets.json before validation, so validation sees the real values. The hash is of
+ * the text as given.
  */
-export async function loadManifest(file: string, stateDir: string): Promise<LoadedManifest> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (e) {
-    throw new MetisError('E_NO_MANIFEST', `cannot read manifest ${file}: ${(e as Error).message}`, { file, cause: e });
-  }
+async function loadText(text: string, file: string, stateDir: string): Promise<LoadedManifest> {
   if (!text.includes(SCRUBBED)) return parseManifest(text, file);
-  let raw: unknown;
-  try {
-    raw = parse(text);
-  } catch {
-    return parseManifest(text, file); // reports the YAML error with its line
-  }
-  const restored = restoreScrubbed(raw, await readSecretStore(stateDir), file);
+  const { data } = parseBounded(text, file);
+  const restored = restoreScrubbed(data, await readSecretStore(stateDir), file);
   const loaded = parseManifest(stringify(restored, { lineWidth: 0 }), file);
   return { ...loaded, hash: createHash('sha256').update(text).digest('hex') };
+}
+
+/**
+ * Reads the card's manifest. After a scrub of secrets that was cut short (STATE/scrub.pending), the
+ * card's copy is trusted only when it is the last good text or its scrubbed form; otherwise the
+ * last good copy is used, with a notice, and this run's scrub_secrets rewrites the card. Without
+ * that record a bad manifest is an error as always (an operator's edit is never overridden).
+ */
+export async function loadManifest(file: string, stateDir: string): Promise<LoadedManifest> {
+  const pending = await readPending(stateDir);
+  if (pending && resolve(pending.card) === resolve(file)) {
+    const good = await loadText(pending.lastGood, `${join(stateDir, LAST_GOOD)}`, stateDir);
+    const scrubbed = scrubText(pending.lastGood, manifestSecrets(good.manifest).map((s) => s.value));
+    const onCard = await readText(file).catch(() => null);
+    if (onCard !== pending.lastGood && onCard !== scrubbed) {
+      const why = onCard === null ? 'is missing or unreadable' : 'was left half-written';
+      return {
+        ...good,
+        file,
+        notice: `${file} ${why} after an interrupted scrub of secrets; using the last good copy ${join(stateDir, LAST_GOOD)}; scrub_secrets rewrites the card in this run`,
+      };
+    }
+  }
+  return loadText(await readText(file), file, stateDir);
 }

@@ -26,10 +26,27 @@ export const fsUuid = z
     'must be a filesystem UUID (lowercase 8-4-4-4-12 hex, or XXXX-XXXX for FAT)',
   );
 
+/** No C0 control character (newline, tab, NUL, ESC, ...) and no DEL: a value must not add a line to the file it lands in. */
+export const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
+const noControl = 'must not contain control characters (newline, tab, NUL, ...)';
+
 export const absPath = z
   .string()
-  .regex(/^\/[^\0]*$/, 'must be an absolute path')
+  .regex(/^\//, 'must be an absolute path')
+  .regex(NO_CONTROL, noControl)
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
+
+/** A mount point: it lands in /etc/fstab, whose fields are separated by blanks (and "\\" starts an escape). */
+export const mountPath = absPath.regex(/^[^\s\\]*$/, 'must not contain spaces or backslashes (it is written into /etc/fstab, whose fields are separated by blanks)');
+
+/** A program path in a systemd unit's ExecStart=: no blanks (argument split), %, $, quotes, ";" or "\\" (unit syntax). */
+export const execPath = absPath.regex(/^[^\s%$"'`;\\]*$/, 'must not contain spaces, quotes, %, $, ";" or backslashes (it is written into a systemd unit\'s ExecStart=)');
+
+/** A single-line token (a secret written to a file, a URL in a config): no blanks, no control characters. */
+export const word = z.string().regex(/^[^\s\u0000-\u001f\u007f]*$/, 'must be one word without spaces or control characters');
+
+/** Free text that lands on one line somewhere (a comment, a report): no control characters. */
+export const oneLine = z.string().regex(NO_CONTROL, noControl);
 
 export const fsType = z.enum(['ext4', 'ext3', 'ext2', 'xfs', 'btrfs', 'vfat', 'exfat', 'ntfs3', 'f2fs']);
 
@@ -39,7 +56,7 @@ export const mountOption = z.string().regex(/^[A-Za-z0-9_.=:/@+-]+$/, 'must be o
 export const machineId = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lowercase hex characters (see machine-id(5))');
 
 /** iSCSI qualified name (RFC 3720): iqn.YYYY-MM.reversed.domain[:identifier]. */
-export const iqn = z.string().regex(/^iqn\.\d{4}-\d{2}\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[^\s]+)?$/, 'must be an iSCSI name like iqn.2004-10.com.ubuntu:01:abcdef');
+export const iqn = z.string().regex(/^iqn\.\d{4}-\d{2}\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[^\s\u0000-\u001f\u007f]+)?$/, 'must be an iSCSI name like iqn.2004-10.com.ubuntu:01:abcdef');
 
 export const k3sVersion = z.string().regex(/^v\d+\.\d+\.\d+\+k3s\d+$/, 'must be a k3s release like v1.31.5+k3s1');
 
@@ -85,14 +102,14 @@ export const taint = z.string().superRefine((t, ctx) => {
 
 export const sshPublicKey = z
   .string()
-  .regex(/^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( [^\n]*)?$/, 'must be one OpenSSH public key line');
+  .regex(/^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( [^\u0000-\u001f\u007f]*)?$/, 'must be one OpenSSH public key line (no control characters)');
 
 export const unixUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a Unix user name');
 
 /** systemd/journald size like 200M, 1G. */
 export const byteSize = z.string().regex(/^\d+[KMGT]?$/, 'must be a size like 200M or 1G');
 /** systemd time span like 2week, 1month, 3600s. */
-export const timeSpan = z.string().regex(/^\d+\s*(us|ms|s|sec|min|m|h|hour|d|day|week|w|month|year|y)?$/, 'must be a systemd time span like 2week or 3600s');
+export const timeSpan = z.string().regex(/^\d+ ?(us|ms|s|sec|min|m|h|hour|d|day|week|w|month|year|y)?$/, 'must be a systemd time span like 2week or 3600s (one number and unit, on one line)');
 
 export function inSubnet(cidr: string, ip: string): boolean {
   const [net, bitsText] = cidr.split('/');

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { LineCounter, parseDocument, stringify } from 'yaml';
+import { type LineCounter, type parseDocument, stringify } from 'yaml';
 import type { z } from 'zod';
 import { type Issue, SchemaVersionError, ValidationError } from '../lib/errors.js';
 import { manifestSchema, SUPPORTED_SCHEMA_VERSIONS, CURRENT_SCHEMA_VERSION, type Manifest, type ManifestInput } from './schema.js';
+import { Redactor } from '../lib/redact.js';
+import { type BoundedDoc, parseBounded } from './bounded-yaml.js';
 import { findSecrets, type FoundSecret } from './secret.js';
 
 export interface LoadedManifest {
@@ -11,25 +13,42 @@ export interface LoadedManifest {
   hash: string;
   secrets: FoundSecret[];
   file: string;
+  /** Set when the manifest did not come from `file` as it is (a fallback the run must report). */
+  notice?: string;
 }
 
 /**
- * Parses YAML and validates it with a zod schema; every error names the field path and the
- * line it came from. Shared by the manifest, the inventory and task files.
+ * Parses YAML (bounded: size, depth, aliases, duplicate and complex keys; see bounded-yaml.ts) and
+ * validates it with a zod schema; every error names the file and the field path or the line.
+ * Shared by the manifest, the inventory and task files. Secret values found in the raw document
+ * (at secret fields, or shaped like a k3s token or a private key) never reach the message, also
+ * when the document does not validate.
  */
 export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, file: string): z.output<S> {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    throw new ValidationError(
-      file,
-      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0] ?? e.message, line: e.linePos?.[0]?.line })),
-    );
-  }
-  const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
-  const result = schema.safeParse(data);
+  return validateParsed(schema, parseBounded(text, file), file);
+}
+
+function validateParsed<S extends z.ZodType>(schema: S, b: BoundedDoc, file: string): z.output<S> {
+  const result = schema.safeParse(b.data);
   if (result.success) return result.data;
-  throw new ValidationError(file, zodIssues(result.error, (path) => lineOf(doc, lineCounter, path)));
+  const redact = rawSecrets(schema, b.data);
+  const issues = zodIssues(result.error, (path) => lineOf(b.doc, b.lineCounter, path) ?? 1).map((i) => ({ ...i, path: redact.text(i.path), message: redact.text(i.message) }));
+  throw new ValidationError(file, issues);
+}
+
+const SECRET_SHAPES = [/K10[0-9a-f]{64}::[^:\s]+:\S+/g, /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g];
+
+/** Secrets in a document that may not validate: values at secret fields, and anything shaped like one (keys too). */
+export function rawSecrets(schema: z.ZodType, data: unknown): Redactor {
+  const values = findSecrets(schema, data).map((s) => s.value);
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > 70) return;
+    if (typeof v === 'string') for (const re of SECRET_SHAPES) for (const m of v.matchAll(re)) values.push(m[0]);
+    else if (Array.isArray(v)) v.forEach((x) => walk(x, depth + 1));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) (walk(k, depth + 1), walk(x, depth + 1));
+  };
+  walk(data, 0);
+  return new Redactor(values);
 }
 
 type ZodIssue = z.ZodError['issues'][number];
@@ -42,14 +61,19 @@ function unwrapKeyIssues(i: ZodIssue): ZodIssue[] {
   return i.issues.map((inner) => ({ ...inner, path: at }) as ZodIssue);
 }
 
+function shownKey(k: string): string {
+  return /^[A-Za-z][A-Za-z0-9_-]{0,39}$/.test(k) ? k : `[a key of ${k.length} characters, not shown]`;
+}
+
 export function zodIssues(error: z.ZodError, lineFor?: (path: PropertyKey[]) => number | undefined): Issue[] {
   return error.issues.flatMap(unwrapKeyIssues).map((i) => {
     const path = i.path.map(String);
-    const unknownKeys = i.code === 'unrecognized_keys' ? (i as { keys: string[] }).keys : [];
+    // An unknown key is shown only when it looks like a field name: a secret pasted as a key must not be echoed.
+    const unknownKeys = i.code === 'unrecognized_keys' ? (i as { keys: string[] }).keys.map(shownKey) : [];
     const fullPath = unknownKeys.length === 1 ? [...path, unknownKeys[0]!] : path;
     return {
       path: fullPath.join('.'),
-      message: unknownKeys.length ? `unknown key${unknownKeys.length > 1 ? 's' : ''} ${unknownKeys.map((k) => `"${k}"`).join(', ')}` : i.message,
+      message: unknownKeys.length ? `unknown key${unknownKeys.length > 1 ? 's' : ''} ${unknownKeys.map((k) => (k.startsWith('[') ? k : `"${k}"`)).join(', ')}` : i.message,
       line: lineFor?.(fullPath),
     };
   });
@@ -70,18 +94,12 @@ export function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, p
 }
 
 export function parseManifest(text: string, file = 'node.yaml'): LoadedManifest {
-  const raw = (() => {
-    try {
-      return parseDocument(text).toJS() as { schemaVersion?: unknown } | null;
-    } catch {
-      return null;
-    }
-  })();
-  const version = raw && typeof raw === 'object' ? raw.schemaVersion : undefined;
+  const b = parseBounded(text, file);
+  const version = b.data && typeof b.data === 'object' ? (b.data as { schemaVersion?: unknown }).schemaVersion : undefined;
   if (typeof version === 'number' && !(SUPPORTED_SCHEMA_VERSIONS as readonly number[]).includes(version)) {
     throw new SchemaVersionError(file, version, SUPPORTED_SCHEMA_VERSIONS);
   }
-  const manifest = parseYamlWith(manifestSchema, text, file);
+  const manifest = validateParsed(manifestSchema, b, file);
   return {
     manifest,
     hash: createHash('sha256').update(text).digest('hex'),
@@ -93,8 +111,9 @@ export function parseManifest(text: string, file = 'node.yaml'): LoadedManifest 
 /** Validates an object (e.g. merged from inventory) as a manifest; throws ValidationError. */
 export function validateManifest(input: unknown, file = 'manifest'): Manifest {
   const r = manifestSchema.safeParse(input);
-  if (!r.success) throw new ValidationError(file, zodIssues(r.error));
-  return r.data;
+  if (r.success) return r.data;
+  const redact = rawSecrets(manifestSchema, input);
+  throw new ValidationError(file, zodIssues(r.error).map((i) => ({ ...i, path: redact.text(i.path), message: redact.text(i.message) })));
 }
 
 /** The canonical YAML the burner writes to the card and the bootstrap reads back. */

@@ -39,7 +39,12 @@ export const networkSchema = z.strictObject({
 
 const hostKey = z.strictObject({
   /** OpenSSH private key (PEM "-----BEGIN OPENSSH PRIVATE KEY-----"). */
-  private: secret(z.string().regex(/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'must be an OpenSSH private key')),
+  private: secret(
+    z
+      .string()
+      .regex(/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'must be an OpenSSH private key')
+      .regex(/^[^\u0000-\u0009\u000b-\u001f\u007f]*$/, 'must not contain control characters other than newlines'),
+  ),
   public: f.sshPublicKey,
 });
 
@@ -58,7 +63,7 @@ export const sshSchema = z.strictObject({
 
 export const mountSchema = z.strictObject({
   uuid: f.fsUuid,
-  path: f.absPath,
+  path: f.mountPath,
   fstype: f.fsType,
   options: z.array(f.mountOption).default(['defaults']),
   /** Seconds systemd waits for the device before giving up (x-systemd.device-timeout). */
@@ -77,16 +82,16 @@ export const k3sSchema = z
     role: z.enum(['agent', 'server']),
     version: f.k3sVersion,
     /** https://HOST:6443 of an existing server. Absent only for the first server (cluster-init). */
-    serverUrl: z.url({ protocol: /^https$/, message: 'must be an https:// URL like https://192.168.22.10:6443' }).optional(),
-    token: secret(z.string().min(16, 'must be at least 16 characters')),
+    serverUrl: f.word.pipe(z.url({ protocol: /^https$/, message: 'must be an https:// URL like https://192.168.22.10:6443' })).optional(),
+    token: secret(f.word.min(16, 'must be at least 16 characters')),
     /** /etc/rancher/node/password: kept so a reflashed node is accepted under the same name. */
-    nodePassword: secret(z.string().min(8)).optional(),
+    nodePassword: secret(f.word.min(8)).optional(),
     nodeIp: f.ipAddress.optional(),
     labels: f.labels.default({}),
     taints: z.array(f.taint).default([]),
-    kubeletArgs: z.array(z.string().regex(/^[a-z0-9-]+=\S*$/, 'must be name=value without spaces')).default([]),
+    kubeletArgs: z.array(z.string().regex(/^[a-z0-9-]+=[^\s\u0000-\u001f\u007f]*$/, 'must be name=value without spaces or control characters')).default([]),
     clusterInit: z.boolean().default(false),
-    binary: f.absPath.default('/usr/local/bin/k3s'),
+    binary: f.execPath.default('/usr/local/bin/k3s'),
   })
   .superRefine((v, ctx) => {
     if (v.role === 'agent' && !v.serverUrl) {
@@ -127,9 +132,9 @@ export const manifestSchema = z.strictObject({
   /** Written by the burner: where this card came from. Informational. */
   burn: z
     .strictObject({
-      metisVersion: z.string(),
-      burnedAt: z.string(),
-      image: z.string().optional(),
+      metisVersion: f.oneLine,
+      burnedAt: f.oneLine,
+      image: f.oneLine.optional(),
       imageSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
     })
     .optional(),

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { errorMessage } from '../../lib/errors.js';
 import { Redactor } from '../../lib/redact.js';
@@ -6,6 +6,7 @@ import { loadAssets, type Assets } from '../assets.js';
 import { createContext, isLive } from '../context.js';
 import { findManifest, loadManifest } from '../load-manifest.js';
 import { acquireLock, type Lock } from '../lock.js';
+import { cleanStaleTemps } from '../stale-temps.js';
 import { createLogger } from '../log.js';
 import { modules as builtinModules } from '../modules/index.js';
 import { buildReport, exitCodeFor, recapLine, writeReport, type Report } from '../report.js';
@@ -86,6 +87,7 @@ export async function run(opts: RunOptions): Promise<Report> {
     templates: assets.templates,
   });
   const data = loaded.manifest;
+  if (loaded.notice) log.warn({ kind: 'manifest-fallback', manifest: loaded.file }, loaded.notice);
   log.info({ kind: 'start', version: VERSION, mode, root: opts.root, live, manifest: loaded.file, tags: opts.tags }, `metis-bootstrap ${VERSION} ${mode}`);
 
   try {
@@ -94,6 +96,7 @@ export async function run(opts: RunOptions): Promise<Report> {
     const rendered = selectTasks(tasks, opts.tags).map((t) => renderTask(t, renderer, data));
     const renderedHandlers = handlers.map((h) => renderTask(h, renderer, data));
     if (!opts.checkMode) lock = await acquireLock(stateDir);
+    if (!opts.checkMode) await cleanStaleTemps(opts.root, rendered, [stateDir, dirname(loaded.file)], log);
     const plan = await buildPlan(rendered, ctx, data);
 
     const outcomes = await applyPlan(plan, ctx);

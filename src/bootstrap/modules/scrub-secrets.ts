@@ -1,9 +1,9 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { manifestSecrets } from '../../manifest/load.js';
-import { readSecretStore, SCRUBBED, SECRETS_FILE } from '../secret-store.js';
+import { readPending, scrubCard } from '../card-scrub.js';
+import { SCRUBBED, SECRETS_FILE } from '../secret-store.js';
 import { RootedFs } from '../rooted-fs.js';
 import type { ApplyResult, Context, Module } from '../types.js';
 
@@ -24,7 +24,8 @@ function onCard(ctx: Context): boolean {
 /**
  * The card's FAT partition has no permissions: once a run got here (every earlier task
  * succeeded — a failed task stops the run), each secret is copied to the root-only state file,
- * overwritten in place on the card, and replaced by a marker the loader restores from.
+ * overwritten in place on the card, and replaced by a marker the loader restores from. The writes
+ * survive a power cut at any point (card-scrub.ts); after one, the next run rewrites the card.
  */
 export const scrubSecretsModule: Module<Args, Plan> = {
   name: 'scrub_secrets',
@@ -32,41 +33,24 @@ export const scrubSecretsModule: Module<Args, Plan> = {
   async check(_a, ctx) {
     if (!onCard(ctx)) return { status: 'skip', reason: `manifest ${ctx.manifestPath} is not on the boot partition: nothing to scrub` };
     const text = (await new RootedFs('/').readText(ctx.manifestPath)) ?? '';
-    const secrets = manifestSecrets(ctx.manifest).filter((s) => text.includes(s.value));
-    if (!secrets.length) return { status: 'ok' };
+    const pending = await readPending(ctx.stateDir);
+    const secrets = manifestSecrets(ctx.manifest).filter((s) => pending || text.includes(s.value));
+    if (!secrets.length && !pending) return { status: 'ok' };
     return {
       status: 'change',
-      reason: `scrub ${secrets.map((s) => s.path).join(', ')} from the card (kept in ${join(ctx.stateDir, SECRETS_FILE)}, 0600)`,
+      reason: pending
+        ? `rewrite ${ctx.manifestPath} from the last good copy (an earlier scrub of secrets was interrupted)`
+        : `scrub ${secrets.map((s) => s.path).join(', ')} from the card (kept in ${join(ctx.stateDir, SECRETS_FILE)}, 0600)`,
       diff: secrets.map((s) => ({ target: `${ctx.manifestPath}: ${s.path}`, before: '[redacted]', after: SCRUBBED })),
       plan: { secrets },
     };
   },
   async apply(_a, ctx, { plan }): Promise<ApplyResult> {
     const secrets = plan!.secrets;
-    const state = new RootedFs('/');
-    const store = { ...(await readSecretStore(ctx.stateDir)), ...Object.fromEntries(secrets.map((s) => [s.path, s.value])) };
-    await state.mkdir(ctx.stateDir, 0o700);
-    await state.write(join(ctx.stateDir, SECRETS_FILE), `${JSON.stringify(store, null, 2)}\n`, { mode: 0o600, uid: 0, gid: 0 });
-
-    const fh = await open(ctx.manifestPath, constants.O_RDWR);
-    try {
-      const bytes = await fh.readFile();
-      // Overwrite every occurrence where it lies, so the clusters that held it hold filler now.
-      for (const { value } of secrets) {
-        const needle = Buffer.from(value);
-        for (let at = bytes.indexOf(needle); at >= 0; at = bytes.indexOf(needle, at + needle.length)) {
-          await fh.write(Buffer.alloc(needle.length, 'x'), 0, needle.length, at);
-        }
-      }
-      await fh.sync();
-      let text = bytes.toString('utf8');
-      for (const { value } of secrets) text = text.split(value).join(SCRUBBED);
-      await fh.truncate(0);
-      await fh.write(Buffer.from(text), 0, Buffer.byteLength(text), 0);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    return { facts: { scrubbed: secrets.map((s) => s.path) } };
+    // The good text: the card's, or the last good copy when an interrupted scrub left the card damaged.
+    const pending = await readPending(ctx.stateDir);
+    const source = pending?.lastGood ?? (await readFile(ctx.manifestPath, 'utf8'));
+    await scrubCard({ card: ctx.manifestPath, stateDir: ctx.stateDir, source, secrets });
+    return { facts: { scrubbed: secrets.map((s) => s.path), ...(pending ? { repaired: ctx.manifestPath } : {}) } };
   },
 };

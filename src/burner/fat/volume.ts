@@ -1,248 +1,261 @@
-import type { FileHandle } from 'node:fs/promises';
 import { MetisError } from '../../lib/errors.js';
 import { parseBpb } from '../../core/fat-bpb.js';
+import { ATTR_ARCHIVE, ATTR_DIR, ATTR_LFN, ATTR_VOLUME, checkName, ENTRY, entryRun, parseEntries, repointed, shortNameFor, type DirEntry } from './dir-entry.js';
 
-const ATTR_DIR = 0x10;
-const ATTR_ARCHIVE = 0x20;
-const ATTR_LFN = 0x0f;
-const ENTRY = 32;
+export type { DirEntry } from './dir-entry.js';
 
-export interface DirEntry {
-  name: string;
-  shortName: Buffer;
-  attr: number;
-  cluster: number;
-  size: number;
-  /** Byte offsets (in the partition) of this entry's LFN slots and, last, its short slot. */
-  slots: number[];
+/**
+ * Where the volume's bytes are read and written. A FileHandle is one; tests wrap it to fail or
+ * drop the Nth write (fault injection) or to lose every write to one region.
+ */
+export interface BlockIo {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<unknown>;
+  write(buffer: Buffer, offset: number, length: number, position: number): Promise<unknown>;
+  /** A barrier between the steps (the device may reorder writes between two syncs). */
+  sync?(): Promise<void>;
 }
 
 /** Where a directory lives: FAT12/16's fixed root region, or a cluster chain. */
 type DirRef = { kind: 'root16' } | { kind: 'chain'; cluster: number };
 
-function lfnChecksum(short: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i < 11; i++) sum = (((sum & 1) << 7) + (sum >> 1) + short[i]!) & 0xff;
-  return sum;
-}
-
-function dosDateTime(d: Date): { date: number; time: number } {
-  return {
-    date: ((d.getFullYear() - 1980) << 9) | ((d.getMonth() + 1) << 5) | d.getDate(),
-    time: (d.getHours() << 11) | (d.getMinutes() << 5) | Math.floor(d.getSeconds() / 2),
-  };
+interface Layout {
+  base: number;
+  bps: number;
+  spc: number;
+  reserved: number;
+  numFats: number;
+  fatSectors: number;
+  rootEntries: number;
+  clusters: number;
+  fat32: boolean;
+  rootCluster: number;
+  fsInfoSector: number;
 }
 
 /**
- * A FAT16/FAT32 volume inside an image or block device, edited in place: directory entries with
- * long names, cluster chains, every FAT copy and the FAT32 FSInfo kept consistent, so `fsck.fat -n`
- * finds nothing to fix. Only what the burner needs: mkdir -p, write (create/replace), read.
+ * A FAT16/FAT32 volume inside an image or block device, edited in place without a journal, in an
+ * order that survives a power cut at any write (docs/crash-safety.md):
+ *   1. space is checked before anything is written (a full partition keeps the old file);
+ *   2. the new data goes to free clusters, then every FAT copy marks them used;
+ *   3. the directory entry is switched to the new chain in one write inside one sector;
+ *   4. only then is the old chain zeroed and freed.
+ * After a fault the volume holds the old or the new file, never neither; at worst clusters are
+ * leaked, and the next write reclaims them (zeroed: they may hold an old secret) and makes every
+ * FAT copy equal to the first. `fsck.fat -n` finds nothing to fix after a completed write.
  */
 export class FatVolume {
-  private constructor(
-    private readonly fh: FileHandle,
-    private readonly base: number,
-    private readonly bps: number,
-    private readonly spc: number,
-    private readonly reserved: number,
-    private readonly numFats: number,
-    private readonly fatSectors: number,
-    private readonly rootEntries: number,
-    private readonly clusters: number,
-    private readonly fat32: boolean,
-    private readonly rootCluster: number,
-    private readonly fsInfoSector: number,
-    private readonly fat: Buffer,
-  ) {}
+  /** What each FAT copy holds on the device (as last read or written). */
+  private readonly copies: Buffer[];
+  /** What FAT #1 should hold; flushFat writes every sector of every copy that differs. */
+  private readonly fat: Buffer;
 
-  static async open(fh: FileHandle, offset: number): Promise<FatVolume> {
+  private constructor(
+    private readonly io: BlockIo,
+    private readonly l: Layout,
+    copies: Buffer[],
+  ) {
+    this.copies = copies;
+    this.fat = Buffer.from(copies[0]!);
+  }
+
+  static async open(io: BlockIo, offset: number): Promise<FatVolume> {
     const b = Buffer.alloc(512);
-    await fh.read(b, 0, 512, offset);
-    const { bytesPerSector: bps, sectorsPerCluster: spc, reserved, numFats, rootEntries, fatSectors, clusters, fat32, rootCluster, fsInfoSector, plausible } = parseBpb(b);
-    if (!plausible) throw new MetisError('E_NOT_FAT', `no FAT filesystem at byte ${offset}`);
-    if (clusters < 4085) throw new MetisError('E_FAT12', 'FAT12 volumes are not supported (a boot partition is FAT16 or FAT32)');
-    const fat = Buffer.alloc(fatSectors * bps);
-    await fh.read(fat, 0, fat.length, offset + reserved * bps);
-    return new FatVolume(fh, offset, bps, spc, reserved, numFats, fatSectors, rootEntries, clusters, fat32, rootCluster, fsInfoSector, fat);
+    await io.read(b, 0, 512, offset);
+    const p = parseBpb(b);
+    if (!p.plausible) throw new MetisError('E_NOT_FAT', `no FAT filesystem at byte ${offset}`);
+    if (p.clusters < 4085) throw new MetisError('E_FAT12', 'FAT12 volumes are not supported (a boot partition is FAT16 or FAT32)');
+    const l: Layout = {
+      base: offset,
+      bps: p.bytesPerSector,
+      spc: p.sectorsPerCluster,
+      reserved: p.reserved,
+      numFats: p.numFats,
+      fatSectors: p.fatSectors,
+      rootEntries: p.rootEntries,
+      clusters: p.clusters,
+      fat32: p.fat32,
+      rootCluster: p.rootCluster,
+      fsInfoSector: p.fsInfoSector,
+    };
+    const copies: Buffer[] = [];
+    for (let i = 0; i < l.numFats; i++) {
+      const fat = Buffer.alloc(l.fatSectors * l.bps);
+      await io.read(fat, 0, fat.length, offset + (l.reserved + i * l.fatSectors) * l.bps);
+      copies.push(fat);
+    }
+    return new FatVolume(io, l, copies);
   }
 
   private get clusterBytes(): number {
-    return this.bps * this.spc;
+    return this.l.bps * this.l.spc;
   }
   private get rootDirOffset(): number {
-    return this.base + (this.reserved + this.numFats * this.fatSectors) * this.bps;
+    return this.l.base + (this.l.reserved + this.l.numFats * this.l.fatSectors) * this.l.bps;
   }
   private clusterOffset(c: number): number {
-    return this.rootDirOffset + Math.ceil((this.rootEntries * ENTRY) / this.bps) * this.bps + (c - 2) * this.clusterBytes;
+    return this.rootDirOffset + Math.ceil((this.l.rootEntries * ENTRY) / this.l.bps) * this.l.bps + (c - 2) * this.clusterBytes;
   }
   private get eoc(): number {
-    return this.fat32 ? 0x0fffffff : 0xffff;
+    return this.l.fat32 ? 0x0fffffff : 0xffff;
   }
-  private entry(c: number): number {
-    return this.fat32 ? this.fat.readUInt32LE(c * 4) & 0x0fffffff : this.fat.readUInt16LE(c * 2);
+  private get bad(): number {
+    return this.l.fat32 ? 0x0ffffff7 : 0xfff7;
+  }
+  private valid(c: number): boolean {
+    return c >= 2 && c < this.l.clusters + 2;
+  }
+  private entry(c: number, fat = this.fat): number {
+    return this.l.fat32 ? fat.readUInt32LE(c * 4) & 0x0fffffff : fat.readUInt16LE(c * 2);
   }
   private setEntry(c: number, v: number): void {
-    if (this.fat32) this.fat.writeUInt32LE(((this.fat.readUInt32LE(c * 4) & 0xf0000000) | v) >>> 0, c * 4);
+    if (this.l.fat32) this.fat.writeUInt32LE(((this.fat.readUInt32LE(c * 4) & 0xf0000000) | v) >>> 0, c * 4);
     else this.fat.writeUInt16LE(v, c * 2);
   }
-  private isEnd(v: number): boolean {
-    return this.fat32 ? v >= 0x0ffffff8 : v >= 0xfff8;
-  }
 
-  private chain(start: number): number[] {
+  private chain(start: number, fat = this.fat): number[] {
     const out: number[] = [];
-    for (let c = start; c >= 2 && !this.isEnd(c) && out.length <= this.clusters; c = this.entry(c)) out.push(c);
+    for (let c = start; this.valid(c) && out.length <= this.l.clusters; c = this.entry(c, fat)) out.push(c);
     return out;
   }
 
+  private freeClusters(): number[] {
+    const out: number[] = [];
+    for (let c = 2; c < this.l.clusters + 2; c++) if (this.entry(c) === 0) out.push(c);
+    return out;
+  }
+
+  /** Marks `n` free clusters as one chain in the in-memory FAT (nothing is written). */
   private allocate(n: number): number[] {
-    const got: number[] = [];
-    for (let c = 2; c < this.clusters + 2 && got.length < n; c++) if (this.entry(c) === 0) got.push(c);
-    if (got.length < n) throw new MetisError('E_FAT_FULL', `boot partition is full (${n} clusters needed)`);
+    const got = this.freeClusters().slice(0, n);
+    if (got.length < n) throw new MetisError('E_FAT_FULL', `boot partition is full (${n} clusters needed, ${got.length} free)`);
     got.forEach((c, i) => this.setEntry(c, got[i + 1] ?? this.eoc));
     return got;
   }
 
-  private async free(start: number): Promise<void> {
+  /** Zeroes a chain's clusters on the device (an old manifest may hold secrets), then frees them in memory. */
+  private async release(clusters: number[]): Promise<void> {
     const zero = Buffer.alloc(this.clusterBytes);
-    for (const c of this.chain(start)) {
-      // Old contents (an earlier manifest, maybe with secrets) are zeroed, not just unlinked.
-      await this.fh.write(zero, 0, zero.length, this.clusterOffset(c));
-      this.setEntry(c, 0);
-    }
+    for (const c of clusters) await this.io.write(zero, 0, zero.length, this.clusterOffset(c));
+    for (const c of clusters) this.setEntry(c, 0);
   }
 
   /** Byte offsets of every 32-byte slot of a directory. */
   private slotsOf(dir: DirRef): number[] {
-    if (dir.kind === 'root16') return Array.from({ length: this.rootEntries }, (_, i) => this.rootDirOffset + i * ENTRY);
+    if (dir.kind === 'root16') return Array.from({ length: this.l.rootEntries }, (_, i) => this.rootDirOffset + i * ENTRY);
     return this.chain(dir.cluster).flatMap((c) => Array.from({ length: this.clusterBytes / ENTRY }, (_, i) => this.clusterOffset(c) + i * ENTRY));
   }
 
-  private async list(dir: DirRef): Promise<{ entries: DirEntry[]; slots: number[]; raw: Buffer[] }> {
+  /** Every slot of a directory, read a cluster (or the whole FAT16 root) at a time. */
+  private async readDir(dir: DirRef): Promise<{ slots: number[]; raw: Buffer[] }> {
     const slots = this.slotsOf(dir);
+    const regions: Array<[number, number]> = dir.kind === 'root16'
+      ? [[this.rootDirOffset, this.l.rootEntries * ENTRY]]
+      : this.chain(dir.cluster).map((c) => [this.clusterOffset(c), this.clusterBytes]);
     const raw: Buffer[] = [];
-    const entries: DirEntry[] = [];
-    let lfn: string[] = [];
-    let lfnSlots: number[] = [];
-    for (const off of slots) {
-      const e = Buffer.alloc(ENTRY);
-      await this.fh.read(e, 0, ENTRY, off);
-      raw.push(e);
-      if (e[0] === 0x00) break;
-      if (e[0] === 0xe5) {
-        lfn = [];
-        lfnSlots = [];
-        continue;
-      }
-      if (e[11] === ATTR_LFN) {
-        const chars = Buffer.concat([e.subarray(1, 11), e.subarray(14, 26), e.subarray(28, 32)]);
-        lfn[(e[0]! & 0x1f) - 1] = chars.toString('utf16le').split('\u0000')[0]!;
-        lfnSlots.push(off);
-        continue;
-      }
-      const short = Buffer.from(e.subarray(0, 11));
-      const base = short.toString('latin1', 0, 8).trimEnd();
-      const ext = short.toString('latin1', 8, 11).trimEnd();
-      const name = lfn.length ? lfn.join('') : ext ? `${base}.${ext}` : base;
-      entries.push({
-        name,
-        shortName: short,
-        attr: e[11]!,
-        cluster: (e.readUInt16LE(20) << 16) | e.readUInt16LE(26),
-        size: e.readUInt32LE(28),
-        slots: [...lfnSlots, off],
-      });
-      lfn = [];
-      lfnSlots = [];
+    for (const [off, len] of regions) {
+      const b = Buffer.alloc(len);
+      await this.io.read(b, 0, len, off);
+      for (let i = 0; i < len; i += ENTRY) raw.push(b.subarray(i, i + ENTRY));
     }
-    return { entries, slots, raw };
+    return { slots, raw };
+  }
+
+  private async list(dir: DirRef): Promise<DirEntry[]> {
+    const { slots, raw } = await this.readDir(dir);
+    return parseEntries(slots, raw);
   }
 
   private async find(dir: DirRef, name: string): Promise<DirEntry | undefined> {
-    const { entries } = await this.list(dir);
-    return entries.find((e) => e.name.toLowerCase() === name.toLowerCase() && !(e.attr & 0x08));
+    return (await this.list(dir)).find((e) => e.name.toLowerCase() === name.toLowerCase() && !(e.attr & ATTR_VOLUME));
   }
 
-  private shortNameFor(name: string, taken: Set<string>): { short: Buffer; needsLfn: boolean } {
-    const clean = (s: string) => s.toUpperCase().replace(/[^A-Z0-9!#$%&'()\-@^_`{}~]/g, '');
-    const dot = name.lastIndexOf('.');
-    const base = clean(dot > 0 ? name.slice(0, dot) : name);
-    const ext = clean(dot > 0 ? name.slice(dot + 1) : '').slice(0, 3);
-    const exact = base.length <= 8 && `${base}${ext ? `.${ext}` : ''}` === name;
-    const pack = (b: string) => Buffer.from(b.padEnd(8, ' ') + ext.padEnd(3, ' '), 'latin1');
-    if (exact && !taken.has(pack(base).toString('latin1'))) return { short: pack(base), needsLfn: false };
-    for (let n = 1; n < 1000; n++) {
-      const suffix = `~${n}`;
-      const candidate = pack((base || 'X').slice(0, 8 - suffix.length) + suffix);
-      if (!taken.has(candidate.toString('latin1'))) return { short: candidate, needsLfn: true };
+  private root(): DirRef {
+    return this.l.fat32 ? { kind: 'chain', cluster: this.l.rootCluster } : { kind: 'root16' };
+  }
+
+  /**
+   * Clusters the FAT marks used that no directory reaches (left by an interrupted write). The
+   * walk is generous: it reads every slot, also past the end marker, so nothing live is freed.
+   */
+  private async leaked(): Promise<number[]> {
+    const seen = new Uint8Array(this.l.clusters + 2);
+    const mark = (start: number): number[] => this.chain(start).filter((c) => (seen[c] ? false : (seen[c] = 1)));
+    const dirs: DirRef[] = [this.root()];
+    if (this.l.fat32) mark(this.l.rootCluster);
+    for (let i = 0; i < dirs.length && i < this.l.clusters; i++) {
+      const { raw } = await this.readDir(dirs[i]!);
+      for (const e of raw) {
+        if (e[0] === 0x00 || e[0] === 0xe5 || e[11] === ATTR_LFN || e[11]! & ATTR_VOLUME || e[0] === 0x2e) continue;
+        const cluster = (e.readUInt16LE(20) << 16) | e.readUInt16LE(26);
+        const fresh = mark(cluster);
+        if (e[11]! & ATTR_DIR && fresh.length && fresh[0] === cluster) dirs.push({ kind: 'chain', cluster });
+      }
     }
-    throw new MetisError('E_FAT_NAME', `no free short name for ${name}`);
+    const out: number[] = [];
+    for (let c = 2; c < this.l.clusters + 2; c++) {
+      const v = this.entry(c);
+      if (v !== 0 && v !== this.bad && !seen[c]) out.push(c);
+    }
+    return out;
   }
 
+  /** Which parts of `dirPath` exist; throws when one of them is a file. */
+  private async walk(dirPath: string[]): Promise<{ dir: DirRef | null; missing: number }> {
+    let cur = this.root();
+    for (let i = 0; i < dirPath.length; i++) {
+      const e = await this.find(cur, dirPath[i]!);
+      if (!e) return { dir: null, missing: dirPath.length - i };
+      if (!(e.attr & ATTR_DIR)) throw new MetisError('E_FAT_NOTDIR', `${dirPath.slice(0, i + 1).join('/')} is not a directory`);
+      cur = { kind: 'chain', cluster: e.cluster };
+    }
+    return { dir: cur, missing: 0 };
+  }
+
+  /**
+   * Adds an entry. A new entry appears in one write: LFN slots and short entry in one run of free
+   * slots inside one sector (a name of more than ~190 characters needs more than one sector and is
+   * the one exception). Slots past the end marker are first made free explicitly, so the run is
+   * never hidden behind a 0x00 nor followed by stale bytes.
+   */
   private async addEntry(dir: DirRef, name: string, attr: number, cluster: number, size: number): Promise<void> {
-    if (!name || name.length > 255 || /[\\/:*?"<>|\u0000-\u001f]/.test(name)) throw new MetisError('E_FAT_NAME', `invalid FAT file name: ${name}`);
-    const { entries, raw } = await this.list(dir);
-    const { short, needsLfn } = this.shortNameFor(name, new Set(entries.map((e) => e.shortName.toString('latin1'))));
-    const utf16 = Buffer.from(name, 'utf16le');
-    const parts = needsLfn ? Math.ceil(name.length / 13) : 0;
-    const need = parts + 1;
-    let slots = this.slotsOf(dir);
-    // First run of `need` free slots (deleted, or past the end marker).
+    const { slots, raw } = await this.readDir(dir);
+    const entries = parseEntries(slots, raw);
+    const { short, needsLfn } = shortNameFor(name, new Set(entries.map((e) => e.shortName.toString('latin1'))));
+    const run = entryRun(name, short, needsLfn, attr, cluster, size);
+    const need = run.length / ENTRY;
+    const end = raw.findIndex((r) => r[0] === 0x00);
+    const endIdx = end < 0 ? raw.length : end;
+    const sector = (i: number) => Math.floor(slots[i]! / this.l.bps);
+    const oneSector = need <= this.l.bps / ENTRY;
     let start = -1;
-    for (let i = 0, run = 0; i < slots.length; i++) {
-      const first = raw[i]?.[0];
-      const free = first === undefined || first === 0x00 || first === 0xe5 || raw.slice(0, i).some((r) => r[0] === 0x00);
-      run = free ? run + 1 : 0;
-      if (run === need) {
+    for (let i = 0, len = 0; i < slots.length; i++) {
+      const free = i >= endIdx || raw[i]![0] === 0xe5;
+      len = free && (len === 0 || !oneSector || sector(i) === sector(i - 1)) ? len + 1 : free ? 1 : 0;
+      if (len === need) {
         start = i - need + 1;
         break;
       }
     }
     if (start < 0) {
       if (dir.kind === 'root16') throw new MetisError('E_FAT_FULL', 'root directory is full');
+      // Grow the directory: a zeroed cluster, marked used (leaked until linked), then linked.
       const last = this.chain(dir.cluster).at(-1)!;
       const [added] = this.allocate(1);
+      await this.io.write(Buffer.alloc(this.clusterBytes), 0, this.clusterBytes, this.clusterOffset(added!));
+      await this.flushFat();
+      await this.io.sync?.();
       this.setEntry(last, added!);
-      await this.fh.write(Buffer.alloc(this.clusterBytes), 0, this.clusterBytes, this.clusterOffset(added!));
       await this.flushFat();
       return this.addEntry(dir, name, attr, cluster, size);
     }
-    const sum = lfnChecksum(short);
-    for (let p = 0; p < parts; p++) {
-      const seq = parts - p; // LFN slots are stored last part first
-      const e = Buffer.alloc(ENTRY, 0xff);
-      const chunk = Buffer.alloc(26, 0xff);
-      const piece = utf16.subarray((seq - 1) * 26, seq * 26);
-      piece.copy(chunk);
-      if (piece.length < 26) chunk.writeUInt16LE(0, piece.length);
-      e[0] = seq | (p === 0 ? 0x40 : 0);
-      chunk.copy(e, 1, 0, 10);
-      e[11] = ATTR_LFN;
-      e[12] = 0;
-      e[13] = sum;
-      chunk.copy(e, 14, 10, 22);
-      e.writeUInt16LE(0, 26);
-      chunk.copy(e, 28, 22, 26);
-      await this.fh.write(e, 0, ENTRY, slots[start + p]!);
+    // Past the end marker everything must read as free: zero stale slots there (invisible), then
+    // turn the old end marker and any gap before the run into deleted slots.
+    for (let i = endIdx; i < slots.length; i++) {
+      if (raw[i]!.some((b) => b !== 0)) await this.io.write(Buffer.alloc(ENTRY), 0, ENTRY, slots[i]!);
     }
-    const e = Buffer.alloc(ENTRY);
-    short.copy(e, 0);
-    e[11] = attr;
-    const { date, time } = dosDateTime(new Date());
-    e.writeUInt16LE(time, 14);
-    e.writeUInt16LE(date, 16);
-    e.writeUInt16LE(date, 18);
-    e.writeUInt16LE((cluster >>> 16) & 0xffff, 20);
-    e.writeUInt16LE(time, 22);
-    e.writeUInt16LE(date, 24);
-    e.writeUInt16LE(cluster & 0xffff, 26);
-    e.writeUInt32LE(size, 28);
-    await this.fh.write(e, 0, ENTRY, slots[start + parts]!);
-    slots = [];
-  }
-
-  private root(): DirRef {
-    return this.fat32 ? { kind: 'chain', cluster: this.rootCluster } : { kind: 'root16' };
+    for (let i = endIdx; i < start; i++) await this.io.write(Buffer.from([0xe5]), 0, 1, slots[i]!);
+    if (oneSector) await this.io.write(run, 0, run.length, slots[start]!);
+    else for (let p = 0; p < need; p++) await this.io.write(run, p * ENTRY, ENTRY, slots[start + p]!);
   }
 
   /** Walks (and with create, makes) the directories of `dirPath`. */
@@ -261,10 +274,12 @@ export class FatVolume {
           block.writeUInt16LE(cl & 0xffff, off + 26);
         };
         // ".." of a directory in the root points at cluster 0, even on FAT32.
-        const parentCluster = cur.kind === 'chain' && cur.cluster !== this.rootCluster ? cur.cluster : 0;
+        const parentCluster = cur.kind === 'chain' && cur.cluster !== this.l.rootCluster ? cur.cluster : 0;
         dot('.', c!, 0);
         dot('..', parentCluster, ENTRY);
-        await this.fh.write(block, 0, block.length, this.clusterOffset(c!));
+        await this.io.write(block, 0, block.length, this.clusterOffset(c!));
+        await this.flushFat();
+        await this.io.sync?.();
         await this.addEntry(cur, part, ATTR_DIR, c!, 0);
         e = await this.find(cur, part);
       }
@@ -274,55 +289,103 @@ export class FatVolume {
     return cur;
   }
 
+  private async readVia(e: DirEntry, fat: Buffer): Promise<Buffer> {
+    const out = Buffer.alloc(e.size);
+    let pos = 0;
+    for (const c of this.chain(e.cluster, fat)) {
+      if (pos >= e.size) break;
+      const n = Math.min(this.clusterBytes, e.size - pos);
+      await this.io.read(out, pos, n, this.clusterOffset(c));
+      pos += n;
+    }
+    if (pos < e.size) throw new MetisError('E_FAT_CHAIN', `cluster chain of ${e.name} is shorter than its size (${pos} of ${e.size} bytes)`);
+    return out;
+  }
+
+  /**
+   * Reads a file through every FAT copy as it is on the device; a copy that leads elsewhere (a
+   * lost write to FAT #2, say) is an error, not a quiet success.
+   */
   async readFile(path: string): Promise<Buffer | null> {
     const parts = path.split('/').filter(Boolean);
     const dir = await this.dir(parts.slice(0, -1), false);
     const e = dir && (await this.find(dir, parts.at(-1)!));
     if (!e || e.attr & ATTR_DIR) return null;
-    const out = Buffer.alloc(e.size);
-    let pos = 0;
-    for (const c of this.chain(e.cluster)) {
-      if (pos >= e.size) break;
-      const n = Math.min(this.clusterBytes, e.size - pos);
-      await this.fh.read(out, pos, n, this.clusterOffset(c));
-      pos += n;
+    const first = await this.readVia(e, this.copies[0]!);
+    for (let i = 1; i < this.copies.length; i++) {
+      const other = await this.readVia(e, this.copies[i]!).catch(() => null);
+      if (!other || !other.equals(first)) throw new MetisError('E_FAT_COPIES', `${path}: FAT copy #${i + 1} does not lead to the same data as FAT #1`);
     }
-    return out;
+    return first;
   }
 
   async writeFile(path: string, data: Buffer): Promise<void> {
     const parts = path.split('/').filter(Boolean);
-    const name = parts.at(-1)!;
-    const dir = (await this.dir(parts.slice(0, -1), true))!;
-    const existing = await this.find(dir, name);
-    if (existing) {
-      if (existing.attr & ATTR_DIR) throw new MetisError('E_FAT_ISDIR', `${path} is a directory`);
-      await this.free(existing.cluster);
-      const del = Buffer.from([0xe5]);
-      for (const off of existing.slots) await this.fh.write(del, 0, 1, off);
+    const name = parts.at(-1) ?? '';
+    for (const p of parts.length ? parts : ['']) checkName(p);
+
+    // Everything that can refuse is decided before the first write.
+    const leaked = await this.leaked();
+    const { dir: existingDir, missing } = await this.walk(parts.slice(0, -1));
+    const existing = existingDir ? await this.find(existingDir, name) : undefined;
+    if (existing && existing.attr & ATTR_DIR) throw new MetisError('E_FAT_ISDIR', `${path} is a directory`);
+    const dataClusters = Math.ceil(data.length / this.clusterBytes);
+    // New directories, plus one cluster per directory that may have to grow for a new entry.
+    const needed = dataClusters + missing + (existing ? 0 : missing + 1);
+    const free = this.freeClusters().length + leaked.length;
+    if (free < needed) {
+      throw new MetisError('E_FAT_FULL', `boot partition is full: ${path} needs ${needed} free clusters of ${this.clusterBytes} bytes, ${free} are free; nothing was changed`);
     }
-    const chain = data.length ? this.allocate(Math.ceil(data.length / this.clusterBytes)) : [];
+
+    if (leaked.length || this.copies.some((c) => !c.equals(this.fat))) {
+      await this.release(leaked);
+      await this.flushFat();
+    }
+    const dir = (await this.dir(parts.slice(0, -1), true))!;
+    const chain = dataClusters ? this.allocate(dataClusters) : [];
     for (let i = 0; i < chain.length; i++) {
       const block = Buffer.alloc(this.clusterBytes);
       data.copy(block, 0, i * this.clusterBytes, (i + 1) * this.clusterBytes);
-      await this.fh.write(block, 0, block.length, this.clusterOffset(chain[i]!));
+      await this.io.write(block, 0, block.length, this.clusterOffset(chain[i]!));
     }
-    await this.addEntry(dir, name, ATTR_ARCHIVE, chain[0] ?? 0, data.length);
     await this.flushFat();
+    await this.io.sync?.();
+    const target = existing ?? (await this.find(dir, name));
+    if (!target) {
+      await this.addEntry(dir, name, ATTR_ARCHIVE, chain[0] ?? 0, data.length);
+      return;
+    }
+    // The switch: one 32-byte write of the short entry (name and LFN slots stay as they are).
+    const shortSlot = target.slots.at(-1)!;
+    const old = Buffer.alloc(ENTRY);
+    await this.io.read(old, 0, ENTRY, shortSlot);
+    const next = repointed(old, chain[0] ?? 0, data.length);
+    await this.io.write(next, 0, ENTRY, shortSlot);
+    await this.io.sync?.();
+    if (target.cluster) {
+      await this.release(this.chain(target.cluster).filter((c) => !chain.includes(c)));
+      await this.flushFat();
+    }
   }
 
-  /** Every FAT copy, then FSInfo's free count and next-free hint. */
+  /** Every sector of every FAT copy that differs from the wanted FAT (copy by copy), then FSInfo. */
   private async flushFat(): Promise<void> {
-    for (let i = 0; i < this.numFats; i++) {
-      await this.fh.write(this.fat, 0, this.fat.length, this.base + (this.reserved + i * this.fatSectors) * this.bps);
+    const { bps } = this.l;
+    for (let i = 0; i < this.l.numFats; i++) {
+      const copy = this.copies[i]!;
+      const at = this.l.base + (this.l.reserved + i * this.l.fatSectors) * bps;
+      for (let s = 0; s < this.l.fatSectors; s++) {
+        const want = this.fat.subarray(s * bps, (s + 1) * bps);
+        if (want.equals(copy.subarray(s * bps, (s + 1) * bps))) continue;
+        await this.io.write(want, 0, bps, at + s * bps);
+        want.copy(copy, s * bps);
+      }
     }
-    if (this.fat32 && this.fsInfoSector) {
-      let free = 0;
-      for (let c = 2; c < this.clusters + 2; c++) if (this.entry(c) === 0) free++;
+    if (this.l.fat32 && this.l.fsInfoSector) {
       const b = Buffer.alloc(8);
-      b.writeUInt32LE(free, 0);
+      b.writeUInt32LE(this.freeClusters().length, 0);
       b.writeUInt32LE(0xffffffff, 4);
-      await this.fh.write(b, 0, 8, this.base + this.fsInfoSector * this.bps + 488);
+      await this.io.write(b, 0, 8, this.l.base + this.l.fsInfoSector * bps + 488);
     }
   }
 }

@@ -1,10 +1,12 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LineCounter, parse, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type Issue, MetisError, ValidationError } from '../../lib/errors.js';
 import { hostAddressProblem, inSubnet } from '../../manifest/fields.js';
+import { MAX_YAML_BYTES } from '../../manifest/bounded-yaml.js';
 import { lineOf, parseYamlWith } from '../../manifest/load.js';
+import { readBounded } from '../../manifest/read-bounded.js';
 import { type ClassDef, type ClusterDef, type NodeDef, classSchema, clusterSchema, nodeSchema } from './schema.js';
 
 export interface Sourced<T> {
@@ -51,9 +53,11 @@ function looseIdentity(text: string): { hostname?: string; ip?: string } {
 }
 
 async function readYaml<S extends z.ZodType>(schema: S, file: string): Promise<Sourced<z.output<S>>> {
-  const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+  const { data, truncated } = await readBounded(file, MAX_YAML_BYTES).catch((e: NodeJS.ErrnoException) => {
     throw new MetisError('E_INVENTORY', `cannot read ${file} (${e.code ?? 'error'})`, { file, cause: e });
   });
+  if (truncated) throw new ValidationError(file, [{ path: '', line: 1, message: `file is larger than ${MAX_YAML_BYTES} bytes (1 MiB): refused unread` }]);
+  const text = data.toString('utf8');
   return { def: parseYamlWith(schema, text, file), file, text };
 }
 
@@ -94,7 +98,7 @@ export async function loadInventory(dir: string, opts: LoadOptions = {}): Promis
       checkNode(n, classes, cluster);
     } catch (error) {
       if (opts.only === undefined) throw error;
-      const text = await readFile(file, 'utf8').catch(() => '');
+      const text = await readBounded(file, MAX_YAML_BYTES).then((r) => r.data.toString('utf8'), () => '');
       broken.push({ file, error, ...looseIdentity(text) });
       continue;
     }

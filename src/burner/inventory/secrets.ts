@@ -1,8 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { exec } from '../../core/exec.js';
 import { MetisError } from '../../lib/errors.js';
 import { Redactor } from '../../lib/redact.js';
+import { readBounded } from '../../manifest/read-bounded.js';
+
+/** A secret is a token, a password or a key: 64 KiB is plenty, and bounds what file: and cmd: may read. */
+export const MAX_SECRET_BYTES = 64 * 1024;
 
 /** Where a secret was named: errors point there and never contain the value. */
 export interface SecretOrigin {
@@ -30,13 +33,15 @@ export function secretResolver(inventoryDir: string, env: NodeJS.ProcessEnv = pr
       value = v;
     } else if (kind === 'file') {
       const p = isAbsolute(rest) ? rest : join(inventoryDir, rest);
-      value = await readFile(p, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      const { data, truncated } = await readBounded(p, MAX_SECRET_BYTES).catch((e: NodeJS.ErrnoException) => {
         throw fail(`cannot read secret file ${p} (${e.code ?? 'error'})`);
       });
+      if (truncated) throw fail(`secret file ${p} is larger than ${MAX_SECRET_BYTES} bytes (64 KiB): refused (a secret is a token, a password or a key)`);
+      value = data.toString('utf8');
     } else if (kind === 'cmd') {
       const [cmd, ...args] = rest.split(' ').filter(Boolean);
       if (!cmd) throw fail('cmd: needs a command');
-      const r = await exec(cmd, args, { timeout: 30_000, maxBuffer: 1 << 20, fullEnv: env });
+      const r = await exec(cmd, args, { timeout: 30_000, maxBuffer: MAX_SECRET_BYTES, fullEnv: env });
       if (r.spawnError) throw fail(`secret command ${cmd} failed (${r.spawnError})`);
       if (r.exitCode !== 0 || r.timedOut) {
         // Its stderr says why (locked vault, unknown entry); whatever it printed on stdout may be

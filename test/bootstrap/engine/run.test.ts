@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { assetsFrom } from '../../../src/bootstrap/assets.js';
 import { exitCodeFor, run, type RunOptions } from '../../../src/bootstrap/engine/run.js';
 import { PENDING_FILE } from '../../../src/bootstrap/engine/handlers.js';
+import { acquireLock } from '../../../src/bootstrap/lock.js';
 import { modules } from '../../../src/bootstrap/modules/index.js';
 import type { Module } from '../../../src/bootstrap/types.js';
 import { exampleManifestText, tempRoot } from '../../helpers/context.js';
@@ -148,18 +149,18 @@ describe('run: check mode, lock, report', () => {
     expect(JSON.parse(read('var/lib/metis/last-run.json')).mode).toBe('check');
   });
 
-  it('a live lock refuses a second apply (exit 1); --check runs beside it; a stale lock is taken over', async () => {
-    mkdirSync(join(root, 'var/lib/metis'), { recursive: true });
-    writeFileSync(join(root, 'var/lib/metis/lock'), `${process.pid}\n`);
+  it('a held lock refuses a second apply (exit 1); --check runs beside it; a lock file nobody holds is taken', async () => {
+    const held = await acquireLock(join(root, 'var/lib/metis'));
     const locked = await run(opts(files));
     expect(exitCodeFor(locked)).toBe(1);
     expect(locked.error).toMatch(/another metis-bootstrap \(pid \d+\) is applying/);
     expect(existsSync(join(root, 'etc/a'))).toBe(false);
     expect(exitCodeFor(await run(opts(files, { checkMode: true })))).toBe(2);
+    await held.release();
 
     writeFileSync(join(root, 'var/lib/metis/lock'), '999999999\n');
     expect(exitCodeFor(await run(opts(files)))).toBe(2);
-    expect(existsSync(join(root, 'var/lib/metis/lock'))).toBe(false);
+    expect(readFileSync(join(root, 'var/lib/metis/lock'), 'utf8')).toBe('');
   });
 
   it('writes last-run.json with the report shape and keeps 10 in history', async () => {
