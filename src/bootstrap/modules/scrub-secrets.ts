@@ -4,7 +4,6 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { manifestSecrets } from '../../manifest/load.js';
 import { readSecretStore, SCRUBBED, SECRETS_FILE } from '../secret-store.js';
-import { RootedFs } from '../rooted-fs.js';
 import type { ApplyResult, Context, Module } from '../types.js';
 
 /** Only a manifest on the card is scrubbed, never one given from elsewhere with --manifest. */
@@ -31,24 +30,23 @@ export const scrubSecretsModule: Module<Args, Plan> = {
   args,
   async check(_a, ctx) {
     if (!onCard(ctx)) return { status: 'skip', reason: `manifest ${ctx.manifestPath} is not on the boot partition: nothing to scrub` };
-    const text = (await new RootedFs('/').readText(ctx.manifestPath)) ?? '';
+    const text = (await ctx.host.readText(ctx.manifestPath)) ?? '';
     const secrets = manifestSecrets(ctx.manifest).filter((s) => text.includes(s.value));
     if (!secrets.length) return { status: 'ok' };
     return {
       status: 'change',
       reason: `scrub ${secrets.map((s) => s.path).join(', ')} from the card (kept in ${join(ctx.stateDir, SECRETS_FILE)}, 0600)`,
       diff: secrets.map((s) => ({ target: `${ctx.manifestPath}: ${s.path}`, before: '[redacted]', after: SCRUBBED })),
-      plan: { secrets },
+      // The store first (0600, root-only); the in-place overwrite on the card is apply's own.
+      actions: [{ kind: 'state', file: SECRETS_FILE, content: `${JSON.stringify({ ...(await readSecretStore(ctx.stateDir)), ...Object.fromEntries(secrets.map((s) => [s.path, s.value])) }, null, 2)}\n` }],
+      data: { secrets },
     };
   },
-  async apply(_a, ctx, { plan }): Promise<ApplyResult> {
-    const secrets = plan!.secrets;
-    const state = new RootedFs('/');
-    const store = { ...(await readSecretStore(ctx.stateDir)), ...Object.fromEntries(secrets.map((s) => [s.path, s.value])) };
-    await state.mkdir(ctx.stateDir, 0o700);
-    await state.write(join(ctx.stateDir, SECRETS_FILE), `${JSON.stringify(store, null, 2)}\n`, { mode: 0o600, uid: 0, gid: 0 });
+  async apply(_a, ctx, plan): Promise<ApplyResult> {
+    const secrets = plan.data!.secrets;
+    await ctx.execute(plan.actions);
 
-    const fh = await open(ctx.manifestPath, constants.O_RDWR);
+    const fh = await open(ctx.host.abs(ctx.manifestPath), constants.O_RDWR);
     try {
       const bytes = await fh.readFile();
       // Overwrite every occurrence where it lies, so the clusters that held it hold filler now.

@@ -15,7 +15,7 @@ import { hashTree, makeSysroot } from '../sysroot.js';
 const appendLine: Module<{ file: string; line: string }> = {
   name: 'append_line',
   args: z.strictObject({ file: z.string(), line: z.string() }),
-  check: async (a) => ({ status: 'change', reason: `append to ${a.file}` }),
+  check: async (a) => ({ status: 'change', reason: `append to ${a.file}`, actions: [] }),
   apply: async (a, ctx) => {
     const cur = (await ctx.fs.readText(a.file)) ?? '';
     await ctx.fs.write(a.file, `${cur}${a.line}\n`);
@@ -165,9 +165,20 @@ describe('run: check mode, lock, report', () => {
   it('writes last-run.json with the report shape and keeps 10 in history', async () => {
     for (let i = 0; i < 12; i++) await run(opts(files, { checkMode: true }));
     const report = JSON.parse(read('var/lib/metis/last-run.json'));
-    expect(Object.keys(report)).toEqual(['version', 'mode', 'manifestHash', 'manifestPath', 'startedAt', 'durationMs', 'summary', 'tasks']);
+    expect(Object.keys(report)).toEqual(['version', 'mode', 'manifestHash', 'manifestPath', 'startedAt', 'durationMs', 'phases', 'summary', 'tasks']);
     expect(report.manifestHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(report.tasks[0]).toMatchObject({ name: 'a', module: 'file', status: 'changed', diff: [{ target: '/etc/a', before: null, after: 'x' }] });
+    // Per-phase timings (a boot-time budget is measured with them); each a number of ms within the run's duration.
+    expect(Object.keys(report.phases)).toEqual(['loadMs', 'factsMs', 'planMs', 'applyMs', 'handlersMs']);
+    for (const ms of Object.values(report.phases) as number[]) expect(ms).toBeGreaterThanOrEqual(0);
+    expect((Object.values(report.phases) as number[]).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(report.durationMs + 1);
+    expect(report.tasks[0]).toMatchObject({
+      name: 'a',
+      module: 'file',
+      status: 'changed',
+      planned: true,
+      diff: [{ target: '/etc/a', before: null, after: 'x' }],
+      actions: ['write /etc/a mode 0644: 1 bytes'],
+    });
     const { readdirSync } = await import('node:fs');
     expect(readdirSync(join(root, 'var/lib/metis/runs'))).toHaveLength(10);
     expect(logs.join('')).toContain('ok=0 changed=2 failed=0 skipped=0');

@@ -92,9 +92,8 @@ describe('k3s module', () => {
     const ctx = makeContext({ root });
     const { root: _r, ...a } = args(root);
     const parsed = k3sModule.args.parse(a);
-    const plan = await k3sModule.check(parsed, ctx);
-    expect(plan.reason).toMatch(/missing.*never downloads/);
-    expect(await k3sModule.apply(parsed, ctx, plan)).toEqual({ failed: expect.stringMatching(/missing/) });
+    // A plan that cannot succeed is a `fail` (exit 4 with --check), never a change.
+    expect(await k3sModule.check(parsed, ctx)).toEqual({ status: 'fail', reason: expect.stringMatching(/missing.*never downloads/) });
   });
 
   it('parses k3s --version', () => {
