@@ -57,7 +57,7 @@ const octal = (m: number): string => `0${(m & 0o7777).toString(8).padStart(3, '0
 export function describeAction(a: Action): string {
   switch (a.kind) {
     case 'write': {
-      const what = typeof a.content === 'string' ? `${Buffer.byteLength(a.content)} bytes${a.secret ? ' [redacted]' : ''}` : `generated ${a.content.generate}`;
+      const what = typeof a.content !== 'string' ? `generated ${a.content.generate}` : a.secret ? '[redacted]' : `${Buffer.byteLength(a.content)} bytes`;
       const owner = a.uid !== undefined || a.gid !== undefined ? ` owner ${a.uid ?? '-'}:${a.gid ?? '-'}` : '';
       const check = a.validate ? ` (validated: ${'argv' in a.validate ? a.validate.argv.join(' ') : 'sshd -t on the whole config'})` : '';
       return `write ${a.path} mode ${octal(a.mode)}${owner}: ${what}${check}`;
