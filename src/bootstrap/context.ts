@@ -54,7 +54,7 @@ export function createContext(o: ContextOptions): Context {
     manifestPath: o.manifestPath,
     stateDir: o.stateDir,
     templates: o.templates,
-    execute: (actions) => {
+    execute: async (actions) => {
       // Check mode plans only: an action reaching here is an engine bug, never a silent write.
       if (ctx.checkMode) throw new Error('actions carried out in check mode');
       return executeActions(actions, ctx);

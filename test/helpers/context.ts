@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import pino from 'pino';
+import { createLogger } from '../../src/bootstrap/log.js';
 import { expect } from 'vitest';
 import { parseManifest, manifestSecrets } from '../../src/manifest/load.js';
 import type { Manifest } from '../../src/manifest/schema.js';
@@ -53,7 +53,7 @@ export function makeContext(opts: {
       cb();
     },
   });
-  const log = pino({ level: 'debug' }, sink);
+  const log = createLogger({ redact, secretPaths: parsed.secrets.map((s) => s.path), dest: sink, level: 'debug' });
   const ctx = createContext({
     root: opts.root,
     live: opts.live ?? false,

@@ -118,9 +118,9 @@ export async function run(opts: RunOptions): Promise<Report> {
 
     for (const o of outcomes) {
       // One structured event per task (journald keeps them); the terminal view formats the same events.
-      const { notify: _n, diff, actions, ...task } = redact.deep(o);
-      if (opts.diff) Object.assign(task, { diff, actions });
-      log.info({ kind: 'task', ...task }, `${o.planned ? 'would change' : o.status}: ${o.name}`);
+      const { notify: _n, name, diff, actions, ...rest } = redact.deep(o);
+      const task = { kind: 'task', task: name, ...rest, ...(opts.diff ? { diff, actions } : {}) };
+      log.info(task, `${o.planned ? 'would change' : o.status}: ${o.name}`);
     }
     const report = buildReport({ ...base, ...ids, durationMs: Date.now() - started, phases }, outcomes, redact);
     await writeReport(stateDir, report);

@@ -19,7 +19,7 @@ export interface HumanOptions {
 
 interface TaskEvent {
   kind: 'task';
-  name: string;
+  task: string;
   status: 'ok' | 'changed' | 'failed' | 'skipped';
   planned?: boolean;
   reason?: string;
@@ -53,7 +53,7 @@ export function createHumanFormatter(o: HumanOptions): (line: string) => void {
         break;
       case 'task': {
         const word = e.planned ? 'would change' : e.status;
-        const head = `${paint(statusColor[e.status], `${word}:`)} [${e.name}]${e.handler ? ' (handler)' : ''}`;
+        const head = `${paint(statusColor[e.status], `${word}:`)} [${e.task}]${e.handler ? ' (handler)' : ''}`;
         o.out(`${head}${e.reason ? ` ${e.status === 'ok' ? paint('dim', e.reason) : e.reason}` : ''}\n`);
         if (e.facts) for (const [k, v] of Object.entries(e.facts)) o.out(`    ${paint('dim', `${k}:`)} ${typeof v === 'string' ? v : JSON.stringify(v)}\n`);
         if (o.diff && e.status === 'changed') {

@@ -22,10 +22,10 @@ function formatted(events: object[], o: { color?: boolean; diff?: boolean } = {}
 describe('terminal view of the events', () => {
   const events = [
     { kind: 'start', version: '1.0.0', mode: 'check', root: '/', manifest: '/boot/firmware/metis/node.yaml' },
-    { kind: 'task', name: 'hostname', status: 'ok' },
-    { kind: 'task', name: 'journald', status: 'changed', planned: true, reason: 'content differ', diff: [{ target: '/etc/j.conf', before: 'a\n', after: 'b\n' }], actions: ['write /etc/j.conf mode 0644: 2 bytes'] },
-    { kind: 'task', name: 'k3s', status: 'failed', reason: '/usr/local/bin/k3s is missing' },
-    { kind: 'task', name: 'grow', status: 'skipped', reason: 'not live' },
+    { kind: 'task', task: 'hostname', status: 'ok' },
+    { kind: 'task', task: 'journald', status: 'changed', planned: true, reason: 'content differ', diff: [{ target: '/etc/j.conf', before: 'a\n', after: 'b\n' }], actions: ['write /etc/j.conf mode 0644: 2 bytes'] },
+    { kind: 'task', task: 'k3s', status: 'failed', reason: '/usr/local/bin/k3s is missing' },
+    { kind: 'task', task: 'grow', status: 'skipped', reason: 'not live' },
     { kind: 'recap', summary: { ok: 1, changed: 1, failed: 1, skipped: 1 }, durationMs: 1234 },
   ];
 
@@ -119,7 +119,7 @@ describe('metis-bootstrap output: a person on a terminal, JSON for journald and 
       const lines = out.replace(/\r/g, '').trim().split('\n');
       for (const l of lines) expect(() => JSON.parse(l), l).not.toThrow();
       expect(JSON.parse(lines.at(-1)!)).toMatchObject({ kind: 'recap', msg: expect.stringMatching(/^ok=\d+ changed=\d+ failed=0 skipped=\d+$/) });
-      const task = lines.map((l) => JSON.parse(l)).find((e) => e.kind === 'task' && e.name === 'hostname');
+      const task = lines.map((l) => JSON.parse(l)).find((e) => e.kind === 'task' && e.task === 'hostname');
       expect(task).toMatchObject({ status: 'changed', planned: true, msg: 'would change: hostname' });
     }
   });
