@@ -6,6 +6,8 @@ export interface CliOptions {
   check: boolean;
   diff: boolean;
   json: boolean;
+  /** json: pino lines (journald); human: the terminal view; undefined: human on a TTY, else json. */
+  logFormat?: 'json' | 'human';
   manifest?: string;
   root: string;
   stateDir?: string;
@@ -24,6 +26,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
         check: { type: 'boolean', default: false },
         diff: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
+        'log-format': { type: 'string' },
         manifest: { type: 'string' },
         root: { type: 'string', default: '/' },
         'state-dir': { type: 'string' },
@@ -35,7 +38,10 @@ export function parseCliArgs(argv: string[]): CliOptions {
   }
   const tags = values.tags?.split(',').map((t) => t.trim()).filter(Boolean);
   if (values.tags !== undefined && !tags?.length) throw new MetisError('E_USAGE', '--tags needs a comma-separated list like early,ssh');
+  const logFormat = values['log-format'];
+  if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'human') throw new MetisError('E_USAGE', `--log-format must be json or human, not "${logFormat}"`);
   return {
+    logFormat,
     check: values.check,
     diff: values.diff,
     json: values.json,

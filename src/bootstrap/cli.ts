@@ -11,7 +11,9 @@ handlers, write a report to STATE/last-run.json.
 Options:
   --check            show drift only; changes nothing on the managed system (exit 2 = drift)
   --diff             print before/after of every change (secrets redacted)
-  --json             print only the report object on stdout (logs go to stderr)
+  --json             print only the report object on stdout (JSON logs go to stderr)
+  --log-format F     human (tasks and a recap, the default on a terminal) or json (pino lines,
+                     the default when stdout is not a terminal: journald, pipes)
   --manifest FILE    manifest to read (default: ROOT/boot/firmware/metis/node.yaml, ROOT/boot/metis/node.yaml)
   --root DIR         manage the system rooted at DIR (a sysroot); live-system commands are skipped
                      (also with the default root / when systemd is not running: a chroot, a build)

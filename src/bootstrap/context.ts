@@ -4,7 +4,9 @@ import type { Manifest } from '../manifest/schema.js';
 import type { Redactor } from '../lib/redact.js';
 import { RootedFs } from './rooted-fs.js';
 import { createExec } from './exec.js';
-import { Facts } from './facts.js';
+import { createRenderer } from './engine/render.js';
+import { executeActions } from './engine/execute.js';
+import { Facts, type FactSources } from './facts/index.js';
 import type { Context } from './types.js';
 
 export interface ContextOptions {
@@ -18,6 +20,8 @@ export interface ContextOptions {
   manifestPath: string;
   stateDir: string;
   templates: ReadonlyMap<string, string>;
+  /** Tests: where live facts are read from (a fake /proc, /sys, /run). */
+  factSources?: Partial<FactSources>;
 }
 
 /**
@@ -33,20 +37,30 @@ export async function isLive(root: string, runDir = '/run/systemd/system'): Prom
 /** The one context of a run; live-system commands are allowed only when o.live (see isLive). */
 export function createContext(o: ContextOptions): Context {
   if (o.live && o.root !== '/') throw new Error('a live run manages /');
-  return {
+  const fs = new RootedFs(o.root);
+  const exec = createExec(o.log, o.redact);
+  const ctx: Context = {
     root: o.root,
     live: o.live,
     checkMode: o.checkMode,
-    fs: new RootedFs(o.root),
-    exec: createExec(o.log, o.redact),
+    fs,
+    host: new RootedFs('/'),
+    exec,
     log: o.log,
-    facts: new Facts(),
+    facts: new Facts({ fs, exec, live: o.live, ...o.factSources }),
     redact: o.redact,
+    render: createRenderer(),
     manifest: o.manifest,
     manifestPath: o.manifestPath,
     stateDir: o.stateDir,
     templates: o.templates,
+    execute: async (actions) => {
+      // Check mode plans only: an action reaching here is an engine bug, never a silent write.
+      if (ctx.checkMode) throw new Error('actions carried out in check mode');
+      return executeActions(actions, ctx);
+    },
   };
+  return ctx;
 }
 
 /** Reason modules give when they skip a live-only action. */

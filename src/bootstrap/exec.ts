@@ -23,14 +23,17 @@ export interface Exec {
   readonly count: () => number;
 }
 
-/** argv arrays only, never a shell; every command and its output pass the redactor before logging. */
+/** The one way the bootstrap starts a process: argv arrays only, never a shell; every command and its output pass the redactor before logging. */
 export function createExec(log: Logger, redact: Redactor): Exec {
   let spawned = 0;
   const run = async (cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> => {
     spawned++;
     const shown = redact.text([cmd, ...args].join(' '));
+    // No input: the child gets no stdin at all, so one that prompts (ssh-keygen overwrite?,
+    // sfdisk) fails at once instead of waiting for its timeout.
+    const stdin = opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input };
     const r = await execa(cmd, args, {
-      input: opts.input,
+      ...stdin,
       env: opts.env,
       timeout: opts.timeoutMs ?? 120_000,
       reject: false,

@@ -3,6 +3,7 @@ import { errorMessage } from '../lib/errors.js';
 import { parseCliArgs } from './args.js';
 import { formatDiffs } from './diff-text.js';
 import { exitCodeFor, run } from './engine/run.js';
+import { humanStream, wantsColor } from './output/human.js';
 
 /** Runs the CLI and returns the exit code; cli.ts owns process.exit. */
 export async function main(argv: string[]): Promise<number> {
@@ -13,8 +14,18 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`metis-bootstrap: ${errorMessage(e)}\n`);
     return 1;
   }
+  // A person at a terminal reads tasks and a recap; journald, pipes and --json get JSON lines.
+  const human = opts.logFormat === 'human' || (opts.logFormat === undefined && !opts.json && process.stdout.isTTY === true);
   // --json: stdout carries only the report; logs go to stderr.
   const out = opts.json ? process.stderr : process.stdout;
+  const logDest = human
+    ? humanStream({
+        color: wantsColor(out, process.env),
+        diff: opts.diff,
+        out: (s) => out.write(s),
+        err: (s) => process.stderr.write(s),
+      })
+    : pino.destination({ fd: opts.json ? 2 : 1, sync: true });
   const report = await run({
     manifestPath: opts.manifest,
     root: opts.root,
@@ -22,9 +33,9 @@ export async function main(argv: string[]): Promise<number> {
     checkMode: opts.check,
     diff: opts.diff,
     tags: opts.tags,
-    logDest: pino.destination({ fd: opts.json ? 2 : 1, sync: true }),
+    logDest,
   });
-  if (opts.diff) out.write(formatDiffs(report));
+  if (opts.diff && !human) out.write(formatDiffs(report));
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   return exitCodeFor(report);
 }

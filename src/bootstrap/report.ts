@@ -1,17 +1,36 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Redactor } from '../lib/redact.js';
-import type { DiffEntry, TaskStatus } from './types.js';
+import type { DiffEntry, FactValue, TaskStatus } from './types.js';
 import type { TaskOutcome } from './engine/apply.js';
 
 export interface TaskReport {
   name: string;
   module: string;
   status: TaskStatus;
+  /** check mode: a change planned, not made (printed "would change"). */
+  planned?: boolean;
   diff?: DiffEntry[];
+  /** The plan's actions, one line each (files with modes, commands as argv). */
+  actions?: string[];
+  /** What apply learned: generated ids, key fingerprints, mounted state. */
+  facts?: Record<string, FactValue>;
   reason?: string;
   durationMs: number;
   handler?: boolean;
+}
+
+/** Milliseconds per phase of the run (a boot-time budget is measured with these). */
+export interface PhaseTimings {
+  /** manifest read + validated, task files loaded + rendered */
+  loadMs: number;
+  /** batched fact reads before the checks (prepare: one systemctl for every unit) */
+  factsMs: number;
+  /** every task's check */
+  planMs: number;
+  /** carrying out the planned changes */
+  applyMs: number;
+  handlersMs: number;
 }
 
 export interface Report {
@@ -21,6 +40,7 @@ export interface Report {
   manifestPath: string | null;
   startedAt: string;
   durationMs: number;
+  phases: PhaseTimings;
   summary: { ok: number; changed: number; failed: number; skipped: number };
   tasks: TaskReport[];
   /** Set when the run could not start or could not build its plan (exit 1); nothing was changed. */
@@ -49,7 +69,7 @@ export function exitCodeFor(report: Report): number {
   return (report.summary.changed > 0 ? 2 : 0) | (report.summary.failed > 0 ? 4 : 0);
 }
 
-export function recapLine(r: Report): string {
+export function recapLine(r: Pick<Report, 'summary'>): string {
   const s = r.summary;
   return `ok=${s.ok} changed=${s.changed} failed=${s.failed} skipped=${s.skipped}`;
 }

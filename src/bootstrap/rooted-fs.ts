@@ -84,14 +84,6 @@ export class RootedFs {
     }
   }
 
-  async readlink(p: string): Promise<string | null> {
-    try {
-      return await fsp.readlink(this.abs(p));
-    } catch {
-      return null;
-    }
-  }
-
   async mkdir(p: string, mode = 0o755): Promise<void> {
     const target = this.abs(p);
     const existed = await fsp.stat(target).then(() => true, () => false);

@@ -14,14 +14,6 @@ export class Redactor {
     this.values = [...new Set([...values].filter((v) => v.length >= 4))].sort((a, b) => b.length - a.length);
   }
 
-  get empty(): boolean {
-    return this.values.length === 0;
-  }
-
-  with(values: Iterable<string>): Redactor {
-    return new Redactor([...this.values, ...values]);
-  }
-
   text(s: string): string {
     let out = s;
     for (const v of this.values) if (out.includes(v)) out = out.split(v).join(REDACTED);

@@ -77,8 +77,8 @@ export const iscsiSchema = z.strictObject({
     .default([]),
 });
 
-export const k3sSchema = z
-  .strictObject({
+/** The k3s fields without the cross-field rules, so the bootstrap's k3s modules can pick from them (one source of truth). */
+export const k3sFields = z.strictObject({
     role: z.enum(['agent', 'server']),
     version: f.k3sVersion,
     /** https://HOST:6443 of an existing server. Absent only for the first server (cluster-init). */
@@ -92,8 +92,9 @@ export const k3sSchema = z
     kubeletArgs: z.array(z.string().regex(/^[a-z0-9-]+=[^\s\u0000-\u001f\u007f]*$/, 'must be name=value without spaces or control characters')).default([]),
     clusterInit: z.boolean().default(false),
     binary: f.execPath.default('/usr/local/bin/k3s'),
-  })
-  .superRefine((v, ctx) => {
+  });
+
+export const k3sSchema = k3sFields.superRefine((v, ctx) => {
     if (v.role === 'agent' && !v.serverUrl) {
       ctx.addIssue({ code: 'custom', path: ['serverUrl'], message: 'an agent needs serverUrl' });
     }

@@ -29,7 +29,7 @@ async function scrubRun(root: string): Promise<{ status: string; notice?: string
   const loaded = await loadManifest(file, join(root, 'var/lib/metis'));
   const ctx = { ...makeContext({ root, manifest: loaded.manifest }), manifestPath: loaded.file };
   const checked = await scrubSecretsModule.check({}, ctx);
-  if (checked.status === 'change') await scrubSecretsModule.apply({}, ctx, checked);
+  if (checked.status === 'change') await scrubSecretsModule.apply!({}, ctx, checked);
   return { status: checked.status, notice: loaded.notice };
 }
 

@@ -27,3 +27,10 @@ describe('isLive: live-system commands only on / of a systemd-booted system', ()
     expect(await isLive(root, await runDir(kind))).toBe(expected);
   });
 });
+
+describe('test contexts', () => {
+  it('are never live on this machine unless a test asks (no live command on the developer’s /)', async () => {
+    const { makeContext } = await import('../helpers/context.js');
+    expect(makeContext({ root: '/', checkMode: true }).live).toBe(false);
+  });
+});

@@ -50,7 +50,9 @@ describe('systemd units', () => {
     expect(d.get('Type')).toEqual(['oneshot']);
     expect(d.get('SuccessExitStatus')).toEqual(['2']);
     const t = directives('metis-bootstrap.timer');
-    expect(t.get('OnUnitActiveSec')).toBeDefined();
-    expect(t.get('RandomizedDelaySec')).toBeDefined();
+    expect(t.get('OnBootSec')).toEqual(['15min']);
+    expect(t.get('OnUnitActiveSec')).toEqual(['15min']);
+    expect(t.get('RandomizedDelaySec')).toEqual(['5min']);
+    expect(t.get('Unit')).toEqual(['metis-bootstrap.service']);
   });
 });

@@ -2,15 +2,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import pino from 'pino';
+import { createLogger } from '../../src/bootstrap/log.js';
 import { expect } from 'vitest';
 import { parseManifest, manifestSecrets } from '../../src/manifest/load.js';
 import type { Manifest } from '../../src/manifest/schema.js';
 import { Redactor } from '../../src/lib/redact.js';
-import { RootedFs } from '../../src/bootstrap/rooted-fs.js';
-import { createExec } from '../../src/bootstrap/exec.js';
-import { Facts } from '../../src/bootstrap/facts.js';
-import type { CheckResult, Context, Module } from '../../src/bootstrap/types.js';
+import { createContext } from '../../src/bootstrap/context.js';
+import { applyChange } from '../../src/bootstrap/engine/apply.js';
+import type { FactSources } from '../../src/bootstrap/facts/index.js';
+import type { ApplyResult, Change, CheckResult, Context, Module } from '../../src/bootstrap/types.js';
 
 export const exampleManifestText = readFileSync(new URL('../../examples/node.yaml', import.meta.url), 'utf8');
 
@@ -29,7 +29,20 @@ export interface TestContext extends Context {
   logs: () => string;
 }
 
-export function makeContext(opts: { root: string; manifest?: Manifest; checkMode?: boolean; templates?: Map<string, string>; stateDir?: string }): TestContext {
+/**
+ * A module context on a temp sysroot. Never live unless a test asks (`live: true`) for a root
+ * it owns: a test must not run live commands (hostname, systemctl start, mount) on this machine.
+ */
+export function makeContext(opts: {
+  root: string;
+  manifest?: Manifest;
+  checkMode?: boolean;
+  live?: boolean;
+  templates?: Map<string, string>;
+  stateDir?: string;
+  manifestPath?: string;
+  factSources?: Partial<FactSources>;
+}): TestContext {
   const manifest = opts.manifest ?? exampleManifest();
   const parsed = parseManifest(exampleManifestText);
   const redact = new Redactor([...parsed.secrets.map((s) => s.value), ...manifestSecretValues(manifest)]);
@@ -40,37 +53,41 @@ export function makeContext(opts: { root: string; manifest?: Manifest; checkMode
       cb();
     },
   });
-  const log = pino({ level: 'debug' }, sink);
-  return {
+  const log = createLogger({ redact, secretPaths: parsed.secrets.map((s) => s.path), dest: sink, level: 'debug' });
+  const ctx = createContext({
     root: opts.root,
-    live: opts.root === '/',
+    live: opts.live ?? false,
     checkMode: opts.checkMode ?? false,
-    fs: new RootedFs(opts.root),
-    exec: createExec(log, redact),
     log,
-    facts: new Facts(),
     redact,
     manifest,
-    manifestPath: '/boot/firmware/metis/node.yaml',
+    manifestPath: opts.manifestPath ?? '/boot/firmware/metis/node.yaml',
     stateDir: opts.stateDir ?? join(opts.root, 'var/lib/metis'),
     templates: opts.templates ?? new Map(),
-    logs: () => chunks.join(''),
-  };
+    factSources: opts.factSources,
+  });
+  return Object.assign(ctx, { logs: () => chunks.join('') });
+}
+
+/** Asserts a check planned a change and carries it out as the engine does (actions, or the module's apply). */
+export async function applyPlanned<A>(mod: Module<A>, args: A, ctx: Context, check: CheckResult<unknown>): Promise<ApplyResult> {
+  if (check.status !== 'change') throw new Error(`${mod.name}: expected a change, got ${check.status}: ${check.reason ?? ''}`);
+  return applyChange(mod, args, ctx, check);
 }
 
 /**
  * The loop every module test runs: check says change, apply, check says ok.
- * Returns the first check's result for further assertions.
+ * Returns the first check's change for further assertions.
  */
-export async function convergeLoop<A>(mod: Module<A>, rawArgs: unknown, ctx: Context): Promise<CheckResult> {
+export async function convergeLoop<A>(mod: Module<A>, rawArgs: unknown, ctx: Context): Promise<Change<unknown>> {
   const args = mod.args.parse(rawArgs);
   const first = await mod.check(args, ctx);
   expect(first.status, `first check of ${mod.name}: ${first.reason ?? ''}`).toBe('change');
-  const applied = await mod.apply(args, ctx, first);
-  expect(applied && 'failed' in applied ? applied.failed : undefined).toBeUndefined();
+  const applied = await applyPlanned(mod, args, ctx, first);
+  expect(applied.failed).toBeUndefined();
   const second = await mod.check(args, ctx);
-  expect(second.status, `second check of ${mod.name}: ${second.reason ?? ''} ${JSON.stringify(second.diff ?? [])}`).toBe('ok');
-  return first;
+  expect(second.status, `second check of ${mod.name}: ${second.reason ?? ''} ${JSON.stringify(second)}`).toBe('ok');
+  return first as Change<unknown>;
 }
 
 function manifestSecretValues(m: Manifest): string[] {

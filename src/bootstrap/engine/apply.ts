@@ -1,44 +1,65 @@
 import { errorMessage } from '../../lib/errors.js';
-import type { TaskStatus, Context, DiffEntry } from '../types.js';
+import { describeAction } from '../actions.js';
+import type { ApplyResult, Change, Context, DiffEntry, FactValue, Module, TaskStatus } from '../types.js';
 import type { PlannedTask } from './plan.js';
 
 export interface TaskOutcome {
   name: string;
   module: string;
   status: TaskStatus;
+  /** check mode: the change was planned, not made ("would change"). */
+  planned?: boolean;
   reason?: string;
   diff?: DiffEntry[];
+  /** The plan's actions as a person reads them (secret contents never shown). */
+  actions?: string[];
+  /** What apply learned: generated ids, key fingerprints, mounted state. */
+  facts?: Record<string, FactValue>;
   durationMs: number;
   handler?: boolean;
   notify: string[];
 }
 
+/** Carries out one task's change: the module's own apply when it is imperative, else the engine executes the actions. */
+export async function applyChange(mod: Module, args: unknown, ctx: Context, change: Change<unknown>): Promise<ApplyResult> {
+  if (mod.apply) return (await mod.apply(args, ctx, change)) ?? {};
+  return { facts: await ctx.execute(change.actions) };
+}
+
 /**
  * Applies only the tasks the plan marked `change`, in order; stops at the first failure (later
- * tasks may depend on it: mounts before k3s) and reports the rest as skipped. In check mode
- * nothing is applied and `change` is reported as `changed` (drift).
+ * tasks may depend on it: mounts before k3s) and reports the rest as skipped. A check that says
+ * `fail` is such a failure. In check mode nothing is applied: `change` is reported as `changed`
+ * with `planned` (drift), `fail` as failed.
  */
 export async function applyPlan(plan: PlannedTask[], ctx: Context, opts: { handler?: boolean } = {}): Promise<TaskOutcome[]> {
   const out: TaskOutcome[] = [];
   let failedAt: string | undefined;
   for (const p of plan) {
+    const c = p.check;
     const base = {
       name: p.task.name,
       module: p.task.module.name,
       notify: p.task.notify,
       ...(opts.handler ? { handler: true } : {}),
-      ...(p.check.diff?.length ? { diff: p.check.diff } : {}),
+      ...(c.status === 'change' && c.diff?.length ? { diff: c.diff } : {}),
+      ...(c.status === 'change' ? { actions: c.actions.map(describeAction) } : {}),
     };
-    if (p.check.status === 'ok') {
-      out.push({ ...base, status: 'ok', durationMs: p.durationMs, ...(p.check.reason ? { reason: p.check.reason } : {}) });
+    if (c.status === 'ok') {
+      out.push({ ...base, status: 'ok', durationMs: p.durationMs, ...(c.reason ? { reason: c.reason } : {}) });
       continue;
     }
-    if (p.check.status === 'skip') {
-      out.push({ ...base, status: 'skipped', reason: p.check.reason ?? 'skipped', durationMs: p.durationMs });
+    if (c.status === 'skip') {
+      out.push({ ...base, status: 'skipped', reason: c.reason, durationMs: p.durationMs });
+      continue;
+    }
+    if (c.status === 'fail') {
+      failedAt ??= p.task.name;
+      out.push({ ...base, status: 'failed', reason: c.reason, durationMs: p.durationMs });
       continue;
     }
     if (ctx.checkMode) {
-      out.push({ ...base, status: 'changed', reason: p.check.reason, durationMs: p.durationMs });
+      out.push({ ...base, status: 'changed', planned: true, reason: c.reason, durationMs: p.durationMs });
       continue;
     }
     if (failedAt) {
@@ -47,13 +68,14 @@ export async function applyPlan(plan: PlannedTask[], ctx: Context, opts: { handl
     }
     const started = performance.now();
     try {
-      const r = await p.task.module.apply(p.args, ctx, p.check);
+      const r = await applyChange(p.task.module, p.args, ctx, c);
       const durationMs = p.durationMs + performance.now() - started;
-      if (r && r.failed) {
+      const facts = r.facts && Object.keys(r.facts).length ? { facts: r.facts } : {};
+      if (r.failed) {
         failedAt = p.task.name;
-        out.push({ ...base, status: 'failed', reason: r.failed, durationMs });
+        out.push({ ...base, ...facts, status: 'failed', reason: r.failed, durationMs });
       } else {
-        out.push({ ...base, status: 'changed', reason: p.check.reason, durationMs });
+        out.push({ ...base, ...facts, status: 'changed', reason: c.reason, durationMs });
       }
     } catch (e) {
       failedAt = p.task.name;

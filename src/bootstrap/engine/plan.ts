@@ -2,7 +2,7 @@ import { ValidationError, MetisError, errorMessage } from '../../lib/errors.js';
 import { zodIssues } from '../../manifest/load.js';
 import type { CheckResult, Context, Module } from '../types.js';
 import type { LoadedTask } from './load-tasks.js';
-import type { Renderer } from './render.js';
+import type { TemplateRenderer } from './render.js';
 import { evalWhen } from './when.js';
 
 /** A task with its rendered, validated args; `check` is filled once the plan is built. */
@@ -12,7 +12,7 @@ export interface RenderedTask {
 }
 
 export interface PlannedTask extends RenderedTask {
-  check: CheckResult;
+  check: CheckResult<unknown>;
   durationMs: number;
 }
 
@@ -25,7 +25,7 @@ export function selectTasks(tasks: LoadedTask[], tags: readonly string[] | undef
  * Renders a task's args against the manifest and validates them with the module's schema. As in
  * Ansible, `when` is decided first: a task for an absent section (no k3s) is never rendered.
  */
-export function renderTask(task: LoadedTask, renderer: Renderer, data: unknown): RenderedTask {
+export function renderTask(task: LoadedTask, renderer: TemplateRenderer, data: unknown): RenderedTask {
   if (task.when && !evalWhen(task.when, data)) return { task, args: undefined };
   const rendered = renderer.value(task.args, data, task.where);
   const parsed = task.module.args.safeParse(rendered);
@@ -45,8 +45,17 @@ export function renderTask(task: LoadedTask, renderer: Renderer, data: unknown):
  * here aborts the run before anything on the machine changed. `when`-false tasks get a skip result.
  */
 export async function buildPlan(rendered: RenderedTask[], ctx: Context, data: unknown): Promise<PlannedTask[]> {
-  const active = rendered.filter((r) => !r.task.when || evalWhen(r.task.when, data));
-  await prepareModules(active, ctx);
+  await prepareModules(activeTasks(rendered, data), ctx);
+  return checkTasks(rendered, ctx, data);
+}
+
+export function activeTasks(rendered: RenderedTask[], data: unknown): RenderedTask[] {
+  return rendered.filter((r) => !r.task.when || evalWhen(r.task.when, data));
+}
+
+/** Every task's `check`, in order (after prepareModules); `when`-false tasks are skipped. */
+export async function checkTasks(rendered: RenderedTask[], ctx: Context, data: unknown): Promise<PlannedTask[]> {
+  const active = activeTasks(rendered, data);
   const planned: PlannedTask[] = [];
   for (const r of rendered) {
     const started = performance.now();
@@ -54,7 +63,7 @@ export async function buildPlan(rendered: RenderedTask[], ctx: Context, data: un
       planned.push({ ...r, check: { status: 'skip', reason: `when: ${r.task.whenSrc} is false` }, durationMs: 0 });
       continue;
     }
-    let check: CheckResult;
+    let check: CheckResult<unknown>;
     try {
       check = await r.task.module.check(r.args, ctx);
     } catch (e) {

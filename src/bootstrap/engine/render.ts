@@ -6,7 +6,7 @@ import { lookupPath } from './when.js';
 /** A string that is exactly one `{{path}}` yields the raw value (number, list, object), as Ansible's native types. */
 const SINGLE_PATH = /^\{\{\s*([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*)\s*\}\}$/;
 
-export interface Renderer {
+export interface TemplateRenderer {
   /** Renders one string; `where` names the task/template in errors. */
   text(template: string, data: unknown, where: string): string;
   /** Renders every string inside a value (args of a task). */
@@ -14,7 +14,7 @@ export interface Renderer {
 }
 
 /** One isolated handlebars environment per run: strict (a missing variable is an error), no HTML escaping. */
-export function createRenderer(): Renderer {
+export function createRenderer(): TemplateRenderer {
   const hb = Handlebars.create();
   for (const [name, fn] of Object.entries(helpers)) hb.registerHelper(name, fn);
   const cache = new Map<string, HandlebarsTemplateDelegate>();

@@ -9,13 +9,13 @@ import { acquireLock, type Lock } from '../lock.js';
 import { cleanStaleTemps } from '../stale-temps.js';
 import { createLogger } from '../log.js';
 import { modules as builtinModules } from '../modules/index.js';
-import { buildReport, exitCodeFor, recapLine, writeReport, type Report } from '../report.js';
+import { buildReport, exitCodeFor, recapLine, writeReport, type PhaseTimings, type Report } from '../report.js';
 import type { Module } from '../types.js';
 import { VERSION } from '../../core/version.js';
 import { applyPlan } from './apply.js';
 import { notifiedBy, readPending, runHandlers } from './handlers.js';
 import { loadTasks } from './load-tasks.js';
-import { buildPlan, renderTask, selectTasks } from './plan.js';
+import { activeTasks, checkTasks, prepareModules, renderTask, selectTasks } from './plan.js';
 import { createRenderer } from './render.js';
 
 export { exitCodeFor };
@@ -55,10 +55,18 @@ export async function run(opts: RunOptions): Promise<Report> {
   let redact = new Redactor([]);
   let log = opts.log ?? createLogger({ redact, secretPaths: [], dest: opts.logDest ?? pino.destination(1), level: opts.logLevel });
   let lock: Lock | undefined;
+  const phases: PhaseTimings = { loadMs: 0, factsMs: 0, planMs: 0, applyMs: 0, handlersMs: 0 };
+  let mark = performance.now();
+  /** Closes the current phase: its time since the last mark. */
+  const lap = (phase: keyof PhaseTimings) => {
+    const now = performance.now();
+    phases[phase] = Math.round((now - mark) * 10) / 10;
+    mark = now;
+  };
   const failRun = (e: unknown, extra: Partial<Report> = {}): Report => {
     const message = redact.text(errorMessage(e));
     log.error({ kind: 'error', code: (e as { code?: string }).code }, message);
-    return { ...base, ...extra, durationMs: Date.now() - started, summary: { ok: 0, changed: 0, failed: 0, skipped: 0 }, tasks: [], error: message };
+    return { ...base, ...extra, durationMs: Date.now() - started, phases, summary: { ok: 0, changed: 0, failed: 0, skipped: 0 }, tasks: [], error: message };
   };
 
   let loaded;
@@ -97,20 +105,29 @@ export async function run(opts: RunOptions): Promise<Report> {
     const renderedHandlers = handlers.map((h) => renderTask(h, renderer, data));
     if (!opts.checkMode) lock = await acquireLock(stateDir);
     if (!opts.checkMode) await cleanStaleTemps(opts.root, rendered, [stateDir, dirname(loaded.file)], log);
-    const plan = await buildPlan(rendered, ctx, data);
+    lap('loadMs');
+    await prepareModules(activeTasks(rendered, data), ctx);
+    lap('factsMs');
+    const plan = await checkTasks(rendered, ctx, data);
+    lap('planMs');
 
     const outcomes = await applyPlan(plan, ctx);
+    lap('applyMs');
     const notified = notifiedBy(outcomes);
     for (const name of await readPending(stateDir)) notified.add(name);
     const failed = outcomes.some((o) => o.status === 'failed');
     outcomes.push(...(await runHandlers(renderedHandlers, notified, failed, ctx, data)));
+    lap('handlersMs');
 
     for (const o of outcomes) {
-      log.info({ kind: 'task', task: o.name, module: o.module, status: o.status, reason: o.reason, handler: o.handler }, `${o.status}: ${o.name}`);
+      // One structured event per task (journald keeps them); the terminal view formats the same events.
+      const { notify: _n, name, diff, actions, ...rest } = redact.deep(o);
+      const task = { kind: 'task', task: name, ...rest, ...(opts.diff ? { diff, actions } : {}) };
+      log.info(task, `${o.planned ? 'would change' : o.status}: ${o.name}`);
     }
-    const report = buildReport({ ...base, ...ids, durationMs: Date.now() - started }, outcomes, redact);
+    const report = buildReport({ ...base, ...ids, durationMs: Date.now() - started, phases }, outcomes, redact);
     await writeReport(stateDir, report);
-    log.info({ kind: 'recap', summary: report.summary, durationMs: report.durationMs, spawned: ctx.exec.count() }, recapLine(report));
+    log.info({ kind: 'recap', summary: report.summary, durationMs: report.durationMs, phases, spawned: ctx.exec.count() }, recapLine(report));
     return report;
   } catch (e) {
     return failRun(e, ids);

@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { MetisError } from '../../lib/errors.js';
 import { sshPublicKey, unixUser } from '../../manifest/fields.js';
 import type { CheckResult, Context, Module } from '../types.js';
-import { applyFile, checkFile, type FilePlan } from './file.js';
-import { directoryModule } from './directory.js';
+import { combine } from './combine.js';
+import { checkDirectory } from './directory.js';
+import { checkFile } from './file.js';
 
 const args = z.strictObject({
   /** ssh.authorizedKeys from the manifest: one entry per user. */
@@ -15,10 +16,6 @@ type Args = z.output<typeof args>;
 export const BEGIN = '# BEGIN metis managed keys (edits inside this block are replaced)';
 export const END = '# END metis managed keys';
 
-type Step = { kind: 'dir'; path: string; check: Parameters<typeof directoryModule.apply>[2] } | { kind: 'file'; plan: FilePlan };
-interface Plan {
-  steps: Step[];
-}
 
 /** Replaces (or appends) the Metis block; keys outside it belong to someone else and are kept. */
 export function withManagedBlock(current: string | null, keys: string[]): string {
@@ -38,31 +35,17 @@ async function homeOf(ctx: Context, user: string): Promise<string> {
   return row[5];
 }
 
-export const authorizedKeysModule: Module<Args, Plan> = {
+export const authorizedKeysModule: Module<Args> = {
   name: 'authorized_keys',
   args,
   async check(a, ctx) {
-    const steps: Step[] = [];
-    const diff = [];
-    const reasons = [];
+    const parts: CheckResult[] = [];
     for (const { user, keys } of a.users) {
       const sshDir = posix.join(await homeOf(ctx, user), '.ssh');
-      const dir = await directoryModule.check({ path: sshDir, mode: 0o700, owner: user }, ctx);
-      if (dir.status === 'change') steps.push({ kind: 'dir', path: sshDir, check: dir });
+      parts.push(await checkDirectory(ctx, { path: sshDir, mode: 0o700, owner: user }));
       const dest = `${sshDir}/authorized_keys`;
-      const file = await checkFile(ctx, { dest, content: withManagedBlock(await ctx.fs.readText(dest), keys), mode: 0o600, owner: user });
-      if (file.status === 'change') steps.push({ kind: 'file', plan: file.plan! });
-      for (const c of [dir, file]) {
-        diff.push(...(c.diff ?? []));
-        if (c.reason) reasons.push(c.reason);
-      }
+      parts.push(await checkFile(ctx, { dest, content: withManagedBlock(await ctx.fs.readText(dest), keys), mode: 0o600, owner: user }));
     }
-    return steps.length ? { status: 'change', reason: reasons.join('; '), diff, plan: { steps } } : { status: 'ok' };
-  },
-  async apply(_a, ctx, { plan }) {
-    for (const s of plan!.steps) {
-      if (s.kind === 'dir') await directoryModule.apply({ path: s.path }, ctx, s.check);
-      else await applyFile(ctx, s.plan);
-    }
+    return combine(parts);
   },
 };

@@ -1,16 +1,12 @@
 import { z } from 'zod';
 import { hostname as hostnameField } from '../../manifest/fields.js';
 import { NOT_LIVE } from '../context.js';
-import { liveHostname } from '../facts/system.js';
-import type { CheckResult, Context, Module } from '../types.js';
-import { applyFile, checkFile, type FilePlan } from './file.js';
+import type { Module } from '../types.js';
+import { combine } from './combine.js';
+import { checkFile } from './file.js';
 
 const args = z.strictObject({ name: hostnameField });
 type Args = z.output<typeof args>;
-interface Plan {
-  files: FilePlan[];
-  live: boolean;
-}
 
 const DEFAULT_HOSTS = '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n';
 
@@ -35,37 +31,25 @@ export function hostsWith(current: string | null, name: string): string {
   return `${out.join('\n')}\n`;
 }
 
-export const hostnameModule: Module<Args, Plan> = {
+export const hostnameModule: Module<Args> = {
   name: 'hostname',
   args,
   async check(a, ctx) {
-    const hostnameFile = await checkFile(ctx, { dest: '/etc/hostname', content: `${a.name}\n` });
-    const hosts = await checkFile(ctx, { dest: '/etc/hosts', content: hostsWith(await ctx.fs.readText('/etc/hosts'), a.name) });
-    const parts: CheckResult<FilePlan>[] = [hostnameFile, hosts].filter((c) => c.status === 'change');
-    const diff = parts.flatMap((c) => c.diff ?? []);
-    const reasons = parts.map((c) => c.reason!);
-    let live = false;
-    if (ctx.live) {
-      const now = await liveHostname(ctx);
-      if (now !== a.name) {
-        live = true;
-        diff.push({ target: 'hostname (live)', before: now, after: a.name });
-        reasons.push(`live hostname is ${now}`);
-      }
+    const files = [
+      await checkFile(ctx, { dest: '/etc/hostname', content: `${a.name}\n` }),
+      await checkFile(ctx, { dest: '/etc/hosts', content: hostsWith(await ctx.fs.readText('/etc/hosts'), a.name) }),
+    ];
+    if (!ctx.live) {
+      const r = combine(files);
+      if (r.status === 'change') return { ...r, reason: `${r.reason} (live hostname: ${NOT_LIVE})` };
+      return r.status === 'ok' ? { status: 'ok', reason: `live hostname: ${NOT_LIVE}` } : r;
     }
-    if (!live && parts.length === 0) return { status: 'ok', ...(ctx.live ? {} : { reason: `live hostname: ${NOT_LIVE}` }) };
-    return {
-      status: 'change',
-      reason: reasons.join('; ') + (ctx.live ? '' : ` (live hostname: ${NOT_LIVE})`),
-      diff,
-      plan: { files: parts.map((c) => c.plan!), live },
-    };
-  },
-  async apply(a, ctx, { plan }) {
-    for (const f of plan!.files) await applyFile(ctx, f);
-    if (plan!.live) {
-      await ctx.exec('hostname', [a.name]);
-      ctx.facts.invalidate('system:hostname');
-    }
+    const now = await ctx.facts.hostname();
+    if (now === a.name) return combine(files);
+    return combine(files, {
+      actions: [{ kind: 'run', argv: ['hostname', a.name] }],
+      diff: [{ target: 'hostname (live)', before: now, after: a.name }],
+      reasons: [`live hostname is ${now}`],
+    });
   },
 };

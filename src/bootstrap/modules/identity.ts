@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import * as f from '../../manifest/fields.js';
 import { REDACTED } from '../../manifest/secret.js';
-import type { Context, DiffEntry, Module } from '../types.js';
-import type { FilePlan } from './file.js';
-import { applyFiles, checkFiles, type SetSpec } from './file-set.js';
+import type { Action, CheckResult, Context, DiffEntry, Module } from '../types.js';
+import { combine } from './combine.js';
+import { checkFile, type FileSpec } from './file.js';
 
 export const KEY_TYPES = ['ed25519', 'ecdsa', 'rsa'] as const;
 type KeyType = (typeof KEY_TYPES)[number];
@@ -24,14 +23,6 @@ export const MACHINE_ID = '/etc/machine-id';
 export const NODE_PASSWORD = '/etc/rancher/node/password';
 export const hostKeyPath = (t: KeyType) => `/etc/ssh/ssh_host_${t}_key`;
 
-interface Plan {
-  files: FilePlan[];
-  /** machine-id to generate (value chosen at apply time so --check never invents one) */
-  generateMachineId: boolean;
-  generateKeys: KeyType[];
-  generatePassword: boolean;
-}
-
 const withNl = (s: string) => (s.endsWith('\n') ? s : `${s}\n`);
 
 /** An id systemd would accept: 32 lowercase hex, not all zero. Empty/"uninitialized" means first boot. */
@@ -40,24 +31,26 @@ async function currentMachineId(ctx: Context): Promise<string | null> {
   return /^[0-9a-f]{32}$/.test(text) && !/^0+$/.test(text) ? text : null;
 }
 
-export const identityModule: Module<Args, Plan> = {
+export const identityModule: Module<Args> = {
   name: 'identity',
   args,
   async check(a, ctx) {
-    const specs: SetSpec[] = [];
-    const plan: Plan = { files: [], generateMachineId: false, generateKeys: [], generatePassword: false };
+    const specs: FileSpec[] = [];
+    const actions: Action[] = [];
     const diff: DiffEntry[] = [];
     const reasons: string[] = [];
     if (a.identity) {
       const wanted = a.identity.machineId;
       if (wanted) specs.push({ dest: MACHINE_ID, content: `${wanted}\n`, mode: 0o444 });
       else if (!(await currentMachineId(ctx))) {
-        plan.generateMachineId = true;
+        // Generated when the action runs, so --check never invents one; the report shows it.
+        actions.push({ kind: 'write', path: MACHINE_ID, content: { generate: 'machine-id' }, mode: 0o444, fact: 'machineId' });
         diff.push({ target: MACHINE_ID, before: (await ctx.fs.readText(MACHINE_ID)) ?? null, after: '(generated once)' });
         reasons.push('generate machine-id (none in the manifest, image ships it empty)');
       }
     }
     if (a.ssh) {
+      const generated: KeyType[] = [];
       for (const t of KEY_TYPES) {
         const given = a.ssh.hostKeys?.[t];
         const path = hostKeyPath(t);
@@ -65,52 +58,29 @@ export const identityModule: Module<Args, Plan> = {
           specs.push({ dest: path, content: withNl(given.private), mode: 0o600, secret: true });
           specs.push({ dest: `${path}.pub`, content: withNl(given.public), mode: 0o644 });
         } else if (!(await ctx.fs.exists(path)) || !(await ctx.fs.exists(`${path}.pub`))) {
-          plan.generateKeys.push(t);
+          generated.push(t);
+          actions.push(
+            ...(generated.length === 1 && !(await ctx.fs.exists('/etc/ssh')) ? [{ kind: 'mkdir' as const, path: '/etc/ssh', mode: 0o755 }] : []),
+            { kind: 'remove', path },
+            { kind: 'remove', path: `${path}.pub` },
+            { kind: 'run', argv: ['ssh-keygen', '-q', '-t', t, '-N', '', '-C', '', '-f', ctx.fs.abs(path)] },
+            { kind: 'run', argv: ['ssh-keygen', '-l', '-f', ctx.fs.abs(`${path}.pub`)], fact: `sshHostKey.${t}` },
+          );
           diff.push({ target: path, before: null, after: '(generated once)' });
         }
       }
-      if (plan.generateKeys.length) reasons.push(`generate SSH host keys ${plan.generateKeys.join(', ')}`);
+      if (generated.length) reasons.push(`generate SSH host keys ${generated.join(', ')}`);
     }
     if (a.nodePassword !== undefined) {
       if (a.nodePassword) specs.push({ dest: NODE_PASSWORD, content: withNl(a.nodePassword), mode: 0o600, secret: true });
       else if (!(await ctx.fs.exists(NODE_PASSWORD))) {
-        plan.generatePassword = true;
+        actions.push({ kind: 'write', path: NODE_PASSWORD, content: { generate: 'password' }, mode: 0o600, secret: true, fact: 'nodePassword' });
         diff.push({ target: NODE_PASSWORD, before: null, after: REDACTED });
         reasons.push('generate k3s node password');
       }
     }
-    const files = await checkFiles(ctx, specs);
-    plan.files = files.plans;
-    diff.unshift(...files.diff);
-    reasons.unshift(...files.reasons);
-    if (diff.length === 0) return { status: 'ok' };
-    return { status: 'change', reason: reasons.join('; '), diff, plan };
-  },
-  async apply(_a, ctx, { plan }) {
-    const p = plan!;
-    await applyFiles(ctx, p.files);
-    const facts: Record<string, unknown> = {};
-    if (p.generateMachineId) {
-      // What systemd-machine-id-setup does on first boot: a random v4-style id, 0444.
-      const id = randomBytes(16);
-      id[6] = (id[6]! & 0x0f) | 0x40;
-      id[8] = (id[8]! & 0x3f) | 0x80;
-      await ctx.fs.write(MACHINE_ID, `${id.toString('hex')}\n`, { mode: 0o444 });
-      facts.machineIdGenerated = id.toString('hex');
-    }
-    for (const t of p.generateKeys) {
-      const path = hostKeyPath(t);
-      await ctx.fs.mkdir('/etc/ssh');
-      await ctx.fs.remove(path);
-      await ctx.fs.remove(`${path}.pub`);
-      await ctx.exec('ssh-keygen', ['-q', '-t', t, '-N', '', '-C', '', '-f', ctx.fs.abs(path)]);
-      const fp = await ctx.exec('ssh-keygen', ['-l', '-f', ctx.fs.abs(`${path}.pub`)]);
-      facts[`sshHostKey.${t}`] = `generated ${fp.stdout.split(' ')[1] ?? ''}`;
-    }
-    if (p.generatePassword) {
-      await ctx.fs.write(NODE_PASSWORD, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
-      facts.nodePassword = 'generated (kept in /etc/rancher/node/password)';
-    }
-    return Object.keys(facts).length ? { facts } : undefined;
+    const files: CheckResult[] = [];
+    for (const spec of specs) files.push(await checkFile(ctx, spec));
+    return combine(files, { actions, diff, reasons });
   },
 };

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import * as f from '../../manifest/fields.js';
-import type { ApplyResult, Context, DiffEntry, Module } from '../types.js';
-import { applyFile, checkFile, type FilePlan } from './file.js';
+import type { Action, CheckResult, Context, DiffEntry, Module } from '../types.js';
+import { combine } from './combine.js';
+import { checkFile } from './file.js';
 
 export const INITIATOR_FILE = '/etc/iscsi/initiatorname.iscsi';
 
@@ -13,24 +13,10 @@ const args = z.strictObject({
 });
 type Args = z.output<typeof args>;
 
-interface Plan {
-  file?: FilePlan;
-  generate: boolean;
-  login: Array<{ portal: string; iqn: string }>;
-}
-
 /** The name in the file, or null when it is missing or still the image's `GenerateName=yes`. */
 export function currentName(text: string | null): string | null {
   const m = /^InitiatorName=(\S+)\s*$/m.exec(text ?? '');
   return m && f.iqn.safeParse(m[1]).success ? m[1]! : null;
-}
-
-async function generateName(ctx: Context): Promise<string> {
-  if (ctx.live) {
-    const r = await ctx.exec('iscsi-iname', [], { allowFailure: true }).catch(() => null);
-    if (r?.exitCode === 0 && f.iqn.safeParse(r.stdout.trim()).success) return r.stdout.trim();
-  }
-  return `iqn.1993-08.org.debian:01:${randomBytes(6).toString('hex')}`;
 }
 
 async function sessions(ctx: Context): Promise<string> {
@@ -38,50 +24,34 @@ async function sessions(ctx: Context): Promise<string> {
   return r?.stdout ?? '';
 }
 
-export const iscsiModule: Module<Args, Plan> = {
+export const iscsiModule: Module<Args> = {
   name: 'iscsi',
   args,
   async check(a, ctx) {
     if (!(await ctx.fs.exists('/sbin/iscsiadm')) && !(await ctx.fs.exists('/usr/sbin/iscsiadm'))) {
-      return { status: 'change', reason: 'will fail: open-iscsi is not installed in this image (iscsiadm missing)', plan: { generate: false, login: [] } };
+      return { status: 'fail', reason: 'open-iscsi is not installed in this image (iscsiadm missing)' };
     }
-    const plan: Plan = { generate: false, login: [] };
+    const parts: CheckResult[] = [];
+    const actions: Action[] = [];
     const diff: DiffEntry[] = [];
     const text = await ctx.fs.readText(INITIATOR_FILE);
     if (a.initiatorName) {
-      const r = await checkFile(ctx, { dest: INITIATOR_FILE, content: `InitiatorName=${a.initiatorName}\n`, mode: 0o600 });
-      if (r.status === 'change') {
-        plan.file = r.plan;
-        diff.push(...(r.diff ?? []));
-      }
+      parts.push(await checkFile(ctx, { dest: INITIATOR_FILE, content: `InitiatorName=${a.initiatorName}\n`, mode: 0o600 }));
     } else if (!currentName(text)) {
-      plan.generate = true;
+      actions.push({ kind: 'write', path: INITIATOR_FILE, content: { generate: 'iscsi-initiator' }, mode: 0o600, fact: 'initiatorName' });
       diff.push({ target: INITIATOR_FILE, before: text, after: 'InitiatorName=(generated once for this node)' });
     }
     if (ctx.live && a.targets.length) {
       const s = await sessions(ctx);
-      plan.login = a.targets.filter((t) => !s.includes(t.iqn));
-      for (const t of plan.login) diff.push({ target: `iSCSI session ${t.iqn}`, before: 'logged out', after: `logged in via ${t.portal}` });
+      for (const t of a.targets.filter((x) => !s.includes(x.iqn))) {
+        actions.push(
+          { kind: 'run', argv: ['iscsiadm', '-m', 'discovery', '-t', 'sendtargets', '-p', t.portal], timeoutMs: 30_000, okCodes: 'any' },
+          // 15: already logged in (a session that appeared since check).
+          { kind: 'run', argv: ['iscsiadm', '-m', 'node', '-T', t.iqn, '-p', t.portal, '--login'], timeoutMs: 30_000, okCodes: [0, 15] },
+        );
+        diff.push({ target: `iSCSI session ${t.iqn}`, before: 'logged out', after: `logged in via ${t.portal}` });
+      }
     }
-    if (!diff.length) return { status: 'ok' };
-    return { status: 'change', reason: diff.map((d) => d.target).join(', '), diff, plan };
-  },
-  async apply(_a, ctx, { plan, reason }): Promise<ApplyResult> {
-    const p = plan!;
-    if (reason?.startsWith('will fail')) return { failed: reason.slice('will fail: '.length) };
-    const facts: Record<string, unknown> = {};
-    if (p.file) await applyFile(ctx, p.file);
-    if (p.generate) {
-      const name = await generateName(ctx);
-      await ctx.fs.write(INITIATOR_FILE, `InitiatorName=${name}\n`, { mode: 0o600 });
-      facts['generatedInitiatorName'] = name;
-    }
-    const failed: string[] = [];
-    for (const t of p.login) {
-      await ctx.exec('iscsiadm', ['-m', 'discovery', '-t', 'sendtargets', '-p', t.portal], { allowFailure: true, timeoutMs: 30_000 });
-      const r = await ctx.exec('iscsiadm', ['-m', 'node', '-T', t.iqn, '-p', t.portal, '--login'], { allowFailure: true, timeoutMs: 30_000 });
-      if (r.exitCode !== 0 && r.exitCode !== 15 /* already logged in */) failed.push(`${t.iqn} via ${t.portal}: ${r.stderr.trim().split('\n').at(-1)}`);
-    }
-    return failed.length ? { facts, failed: `iSCSI login failed: ${failed.join('; ')}` } : { facts };
+    return combine(parts, { actions, diff, reasons: diff.length ? [diff.map((d) => d.target).join(', ')] : [] });
   },
 };

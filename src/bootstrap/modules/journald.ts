@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { journaldSchema } from '../../manifest/schema.js';
 import type { Module } from '../types.js';
-import { applyFile, checkFile, type FilePlan } from './file.js';
+import { checkFile } from './file.js';
 
 export const JOURNALD_DROPIN = '/etc/systemd/journald.conf.d/60-metis.conf';
 const args = journaldSchema;
@@ -17,9 +17,8 @@ export function journaldConf(a: Args): string {
 }
 
 /** A drop-in, never the vendor journald.conf, so package upgrades don't conflict; restart via notify. */
-export const journaldModule: Module<Args, FilePlan> = {
+export const journaldModule: Module<Args> = {
   name: 'journald',
   args,
   check: (a, ctx) => checkFile(ctx, { dest: JOURNALD_DROPIN, content: journaldConf(a), mode: 0o644 }),
-  apply: (_a, ctx, plan) => applyFile(ctx, plan.plan!),
 };

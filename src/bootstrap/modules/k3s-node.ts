@@ -1,19 +1,16 @@
 import { join } from 'node:path';
-import { promises as fsp } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
 import * as f from '../../manifest/fields.js';
+import { k3sFields } from '../../manifest/schema.js';
 import { NOT_LIVE } from '../context.js';
-import type { DiffEntry, Module } from '../types.js';
+import type { Action, DiffEntry, Module } from '../types.js';
 
 /** NodeRestriction: a kubelet may not set these on its own Node; an admin credential must. */
 const FORBIDDEN = /^(node-role\.kubernetes\.io|node-restriction\.kubernetes\.io)\//;
 export const OWNED_FILE = 'k3s-owned.json';
 
-const args = z.strictObject({
+const args = k3sFields.pick({ labels: true, taints: true, binary: true }).extend({
   nodeName: f.hostname,
-  labels: f.labels.default({}),
-  taints: z.array(f.taint).default([]),
-  binary: f.absPath.default('/usr/local/bin/k3s'),
   kubeconfig: f.absPath.default('/var/lib/rancher/k3s/agent/kubelet.kubeconfig'),
 });
 type Args = z.output<typeof args>;
@@ -21,10 +18,6 @@ type Args = z.output<typeof args>;
 interface Owned {
   labels: string[];
   taints: string[];
-}
-interface Plan {
-  kubectl: string[][];
-  owned: Owned;
 }
 interface LiveNode {
   labels: Record<string, string>;
@@ -73,7 +66,7 @@ export function reconcile(node: LiveNode, a: Args, prev: Owned): { kubectl: stri
   return { kubectl, owned: { labels: labels.map(([k]) => k), taints: [...wantedIds] }, forbidden, diff };
 }
 
-export const k3sNodeModule: Module<Args, Plan> = {
+export const k3sNodeModule: Module<Args> = {
   name: 'k3s_node',
   args,
   async check(a, ctx) {
@@ -83,7 +76,8 @@ export const k3sNodeModule: Module<Args, Plan> = {
     if (got.exitCode !== 0) return { status: 'skip', reason: `Node ${a.nodeName} not readable yet (not registered?): ${got.stderr.trim().slice(0, 200)}` };
     const obj = JSON.parse(got.stdout) as { metadata?: { labels?: Record<string, string> }; spec?: { taints?: LiveNode['taints'] } };
     const node: LiveNode = { labels: obj.metadata?.labels ?? {}, taints: obj.spec?.taints ?? [] };
-    const prev = await fsp.readFile(join(ctx.stateDir, OWNED_FILE), 'utf8').then((t) => JSON.parse(t) as Owned, () => ({ labels: [], taints: [] }));
+    const prevText = await ctx.host.readText(join(ctx.stateDir, OWNED_FILE));
+    const prev = prevText ? (JSON.parse(prevText) as Owned) : { labels: [], taints: [] };
     const r = reconcile(node, a, prev);
     const note = r.forbidden.length
       ? `not set from the node's own credential (NodeRestriction forbids node-role.kubernetes.io/* and node-restriction.kubernetes.io/*; set with an admin kubeconfig): ${r.forbidden.join(', ')}`
@@ -91,11 +85,10 @@ export const k3sNodeModule: Module<Args, Plan> = {
     const ownedChanged = JSON.stringify(r.owned) !== JSON.stringify(prev);
     if (!r.kubectl.length && !ownedChanged) return { status: 'ok', ...(note ? { reason: note } : {}) };
     const reason = [r.diff.map((d) => d.target).join(', ') || 'record owned keys', note].filter(Boolean).join('; ');
-    return { status: 'change', reason, diff: r.diff, plan: { kubectl: r.kubectl, owned: r.owned } };
-  },
-  async apply(a, ctx, { plan }) {
-    for (const argv of plan!.kubectl) await ctx.exec(a.binary, ['kubectl', '--kubeconfig', a.kubeconfig, ...argv], { timeoutMs: 20_000 });
-    await fsp.mkdir(ctx.stateDir, { recursive: true, mode: 0o700 });
-    await fsp.writeFile(join(ctx.stateDir, OWNED_FILE), `${JSON.stringify(plan!.owned)}\n`, { mode: 0o600 });
+    const actions: Action[] = [
+      ...r.kubectl.map((argv): Action => ({ kind: 'run', argv: [a.binary, 'kubectl', '--kubeconfig', a.kubeconfig, ...argv], timeoutMs: 20_000 })),
+      { kind: 'state', file: OWNED_FILE, content: `${JSON.stringify(r.owned)}\n` },
+    ];
+    return { status: 'change', reason, diff: r.diff, actions };
   },
 };

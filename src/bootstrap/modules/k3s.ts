@@ -1,33 +1,21 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { stringify } from 'yaml';
 import * as f from '../../manifest/fields.js';
-import type { ApplyResult, Module } from '../types.js';
-import { applyFiles, checkFiles, type SetSpec } from './file-set.js';
-import type { FilePlan } from './file.js';
+import { k3sFields } from '../../manifest/schema.js';
+import type { Module } from '../types.js';
+import { combine } from './combine.js';
+import { checkFile } from './file.js';
 
 export const CONFIG = '/etc/rancher/k3s/config.yaml';
 export const TOKEN_FILE = '/etc/rancher/k3s/token';
 export const unitName = (role: 'agent' | 'server') => (role === 'agent' ? 'k3s-agent.service' : 'k3s.service');
 
-const args = z.strictObject({
-  role: z.enum(['agent', 'server']),
-  version: f.k3sVersion,
-  serverUrl: z.string().optional(),
-  token: z.string().min(1),
-  nodeName: f.hostname,
-  nodeIp: f.ipAddress,
-  labels: f.labels.default({}),
-  taints: z.array(f.taint).default([]),
-  kubeletArgs: z.array(z.string()).default([]),
-  clusterInit: z.boolean().default(false),
-  binary: f.absPath.default('/usr/local/bin/k3s'),
-});
+/** The manifest's k3s fields (token keeps its secret mark), plus what the task derives from elsewhere. */
+export const k3sArgs = k3sFields
+  .pick({ role: true, version: true, serverUrl: true, token: true, labels: true, taints: true, kubeletArgs: true, clusterInit: true, binary: true })
+  .extend({ nodeName: f.hostname, nodeIp: f.ipAddress });
+const args = k3sArgs;
 type Args = z.output<typeof args>;
-
-interface Plan {
-  files: FilePlan[];
-  versionProblem?: string;
-}
 
 export function renderConfig(a: Args): string {
   const cfg: Record<string, unknown> = {};
@@ -77,29 +65,20 @@ export function parseVersion(out: string): string | null {
   return /k3s version (v\S+)/.exec(out)?.[1] ?? null;
 }
 
-export const k3sModule: Module<Args, Plan> = {
+export const k3sModule: Module<Args> = {
   name: 'k3s',
   args,
   async check(a, ctx) {
-    let versionProblem: string | undefined;
-    if (!(await ctx.fs.exists(a.binary))) versionProblem = `${a.binary} is missing: the class image must carry k3s ${a.version} (Metis never downloads at boot)`;
-    else if (ctx.live) {
+    if (!(await ctx.fs.exists(a.binary))) return { status: 'fail', reason: `${a.binary} is missing: the class image must carry k3s ${a.version} (Metis never downloads at boot)` };
+    if (ctx.live) {
       const r = await ctx.exec(a.binary, ['--version'], { allowFailure: true });
       const got = parseVersion(r.stdout);
-      if (got !== a.version) versionProblem = `${a.binary} is ${got ?? 'not a working k3s'}, the class pins ${a.version}`;
+      if (got !== a.version) return { status: 'fail', reason: `${a.binary} is ${got ?? 'not a working k3s'}, the class pins ${a.version}` };
     }
-    const specs: SetSpec[] = [
-      { dest: CONFIG, content: renderConfig(a), mode: 0o600 },
-      { dest: TOKEN_FILE, content: `${a.token}\n`, mode: 0o600, secret: true },
-      { dest: `/etc/systemd/system/${unitName(a.role)}`, content: renderUnit(a), mode: 0o644 },
-    ];
-    const r = await checkFiles(ctx, specs);
-    if (versionProblem) return { status: 'change', reason: `will fail: ${versionProblem}`, plan: { files: [], versionProblem } };
-    if (!r.plans.length) return { status: 'ok' };
-    return { status: 'change', reason: r.reasons.join(', '), diff: r.diff, plan: { files: r.plans } };
-  },
-  async apply(_a, ctx, { plan }): Promise<ApplyResult | void> {
-    if (plan!.versionProblem) return { failed: plan!.versionProblem };
-    await applyFiles(ctx, plan!.files);
+    return combine([
+      await checkFile(ctx, { dest: CONFIG, content: renderConfig(a), mode: 0o600 }),
+      await checkFile(ctx, { dest: TOKEN_FILE, content: `${a.token}\n`, mode: 0o600, secret: true }),
+      await checkFile(ctx, { dest: `/etc/systemd/system/${unitName(a.role)}`, content: renderUnit(a), mode: 0o644 }),
+    ]);
   },
 };

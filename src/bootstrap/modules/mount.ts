@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { mountSchema, type Mount } from '../../manifest/schema.js';
-import type { ApplyResult, Context, DiffEntry, Module } from '../types.js';
-import { applyFile, checkFile, type FilePlan } from './file.js';
+import type { Action, ApplyResult, Context, DiffEntry, Module } from '../types.js';
+import { checkFile } from './file.js';
 
 const FSTAB = '/etc/fstab';
 /** Metis's own fstab lines end with this comment: recognisable, replaced in place, never duplicated. */
@@ -10,13 +10,6 @@ const MARK = '# metis';
 const args = z.strictObject({ mounts: z.array(mountSchema) });
 type Args = z.output<typeof args>;
 
-interface Plan {
-  fstab?: FilePlan;
-  dirs: string[];
-  /** Devices missing or of the wrong type: the task fails at apply and fstab is left as it was. */
-  problems: string[];
-  mountNow: string[];
-}
 
 export function fstabLine(m: Mount): string {
   const opts = [...m.options, 'nofail', `x-systemd.device-timeout=${m.deviceTimeoutSec}s`];
@@ -49,50 +42,53 @@ async function mountedUuid(ctx: Context, path: string): Promise<string | null> {
   return r.exitCode === 0 ? r.stdout.trim() : null;
 }
 
-export const mountModule: Module<Args, Plan> = {
+export const mountModule: Module<Args> = {
   name: 'mount',
   args,
   async check(a, ctx) {
-    const plan: Plan = { dirs: [], problems: [], mountNow: [] };
-    const diff: DiffEntry[] = [];
+    const problems: string[] = [];
     for (const m of a.mounts) {
       const p = await deviceProblem(ctx, m);
-      if (p) plan.problems.push(p);
+      if (p) problems.push(p);
     }
-    if (plan.problems.length) return { status: 'change', reason: `will fail: ${plan.problems.join('; ')}`, plan };
-    const current = (await ctx.fs.readText(FSTAB)) ?? '';
-    const f = await checkFile(ctx, { dest: FSTAB, content: renderFstab(current, a.mounts), mode: 0o644 });
-    if (f.status === 'change') {
-      plan.fstab = f.plan;
-      diff.push(...(f.diff ?? []));
-    }
+    // A missing or wrong disk fails the task, and fstab is left as it was.
+    if (problems.length) return { status: 'fail', reason: `${problems.join('; ')}; ${FSTAB} left as it was` };
+    const actions: Action[] = [];
+    const diff: DiffEntry[] = [];
     for (const m of a.mounts) {
       const st = await ctx.fs.stat(m.path);
       if (!st?.isDirectory) {
-        plan.dirs.push(m.path);
+        actions.push({ kind: 'mkdir', path: m.path, mode: 0o755 });
         diff.push({ target: m.path, before: null, after: 'directory' });
       }
-      if (ctx.live && (await mountedUuid(ctx, m.path)) !== m.uuid) {
-        plan.mountNow.push(m.path);
+    }
+    const current = (await ctx.fs.readText(FSTAB)) ?? '';
+    const f = await checkFile(ctx, { dest: FSTAB, content: renderFstab(current, a.mounts), mode: 0o644 });
+    if (f.status === 'change') {
+      actions.push(...f.actions);
+      diff.push(...(f.diff ?? []));
+    }
+    if (ctx.live) {
+      // systemd generates mount units from fstab: reload (when fstab changed) before mounting.
+      const mountNow = [];
+      for (const m of a.mounts) {
+        if ((await mountedUuid(ctx, m.path)) === m.uuid) continue;
+        mountNow.push(m.path);
         diff.push({ target: `mount ${m.path}`, before: 'not mounted from UUID', after: `UUID=${m.uuid}` });
       }
+      if (mountNow.length) actions.push({ kind: 'daemon-reload' }, ...mountNow.map((p): Action => ({ kind: 'run', argv: ['mount', p], okCodes: 'any' })));
     }
     if (!diff.length) return { status: 'ok' };
-    return { status: 'change', reason: diff.map((d) => d.target).join(', '), diff, plan };
+    return { status: 'change', reason: diff.map((d) => d.target).join(', '), diff, actions };
   },
-  async apply(a, ctx, { plan }): Promise<ApplyResult> {
-    if (plan!.problems.length) return { failed: `${plan!.problems.join('; ')}; ${FSTAB} left as it was` };
-    for (const d of plan!.dirs) await ctx.fs.mkdir(d, 0o755);
-    if (plan!.fstab) await applyFile(ctx, plan!.fstab);
+  /** The actions, then (live) the proof: every mount point is mounted from its UUID. */
+  async apply(a, ctx, plan): Promise<ApplyResult> {
+    await ctx.execute(plan.actions);
+    if (!ctx.live) return {};
     const mounted: Record<string, boolean> = {};
-    if (ctx.live) {
-      // systemd generates mount units from fstab; reload so they match before mounting.
-      if (plan!.fstab) await ctx.exec('systemctl', ['daemon-reload']);
-      for (const p of plan!.mountNow) await ctx.exec('mount', [p], { allowFailure: true });
-      for (const m of a.mounts) mounted[m.path] = (await mountedUuid(ctx, m.path)) === m.uuid;
-      const missing = Object.entries(mounted).filter(([, ok]) => !ok).map(([p]) => p);
-      if (missing.length) return { facts: { mounted }, failed: `not mounted from the right device: ${missing.join(', ')}` };
-    }
+    for (const m of a.mounts) mounted[m.path] = (await mountedUuid(ctx, m.path)) === m.uuid;
+    const missing = Object.entries(mounted).filter(([, ok]) => !ok).map(([p]) => p);
+    if (missing.length) return { facts: { mounted }, failed: `not mounted from the right device: ${missing.join(', ')}` };
     return { facts: { mounted } };
   },
 };

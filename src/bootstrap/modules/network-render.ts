@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import type { NetworkConfig } from '../../manifest/schema.js';
 
-export type Renderer = 'networkd' | 'networkmanager' | 'netplan';
+import type { NetworkBackend } from '../facts/network.js';
 
 export interface RenderedFile {
   dest: string;
@@ -94,6 +94,6 @@ export function netplanFiles(n: NetworkConfig): RenderedFile[] {
   return [{ dest: '/etc/netplan/60-metis.yaml', content: HEADER + stringify(doc, { lineWidth: 0 }), mode: 0o600 }];
 }
 
-export function renderNetwork(r: Renderer, n: NetworkConfig): RenderedFile[] {
+export function renderNetwork(r: NetworkBackend, n: NetworkConfig): RenderedFile[] {
   return r === 'networkd' ? networkdFiles(n) : r === 'networkmanager' ? networkManagerFiles(n) : netplanFiles(n);
 }

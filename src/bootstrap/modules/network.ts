@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { networkSchema, type NetworkConfig } from '../../manifest/schema.js';
-import type { ApplyResult, Context, DiffEntry, Module } from '../types.js';
-import { applyFile, checkFile, type FilePlan } from './file.js';
-import { renderNetwork, type Renderer } from './network-render.js';
+import type { NetworkBackend } from '../facts/network.js';
+import type { Action, ApplyResult, Context, DiffEntry, Module } from '../types.js';
+import { checkFile } from './file.js';
+import { renderNetwork } from './network-render.js';
 
 const args = z.strictObject({
   config: networkSchema,
@@ -15,20 +16,11 @@ type Args = z.output<typeof args>;
 const DISABLED = '.metis-disabled';
 
 interface Plan {
-  renderer: Renderer;
-  files: FilePlan[];
+  backend: NetworkBackend;
+  /** Files the plan writes, with what they held before (for the rollback). */
+  files: string[];
   /** Files the image ships that configure the same NIC another way (DHCP): renamed away. */
   conflicts: string[];
-}
-
-/** `auto`: netplan when the root has netplan config, NetworkManager when installed, else networkd. */
-export async function detectRenderer(ctx: Context): Promise<Renderer> {
-  return ctx.facts.get('network.renderer', async () => {
-    const netplan = (await ctx.fs.readdir('/etc/netplan')).some((f) => f.endsWith('.yaml')) && (await ctx.fs.exists('/usr/sbin/netplan'));
-    if (netplan) return 'netplan';
-    if ((await ctx.fs.exists('/usr/sbin/NetworkManager')) && (await ctx.fs.exists('/etc/NetworkManager'))) return 'networkmanager';
-    return 'networkd';
-  });
 }
 
 function matchesIface(text: string, n: NetworkConfig): boolean {
@@ -70,7 +62,7 @@ export async function reachable(ctx: Context, host: string, timeoutSec: number):
   return false;
 }
 
-async function reload(ctx: Context, r: Renderer, n: NetworkConfig): Promise<void> {
+async function reload(ctx: Context, r: NetworkBackend, n: NetworkConfig): Promise<void> {
   if (r === 'networkd') {
     await ctx.exec('networkctl', ['reload']);
     await ctx.exec('networkctl', ['reconfigure', n.interface], { allowFailure: true });
@@ -80,7 +72,7 @@ async function reload(ctx: Context, r: Renderer, n: NetworkConfig): Promise<void
   } else await ctx.exec('netplan', ['apply']);
 }
 
-async function networkUp(ctx: Context, r: Renderer): Promise<boolean> {
+async function networkUp(ctx: Context, r: NetworkBackend): Promise<boolean> {
   const unit = r === 'networkmanager' ? 'NetworkManager.service' : 'systemd-networkd.service';
   const s = await ctx.exec('systemctl', ['is-active', unit], { allowFailure: true }).catch(() => null);
   return s?.stdout.trim() === 'active';
@@ -124,34 +116,38 @@ export const networkModule: Module<Args, Plan> = {
   name: 'network',
   args,
   async check(a, ctx) {
-    const renderer = a.config.renderer === 'auto' ? await detectRenderer(ctx) : a.config.renderer;
-    const wanted = renderNetwork(renderer, a.config);
-    const plan: Plan = { renderer, files: [], conflicts: [] };
+    const backend = a.config.renderer === 'auto' ? await ctx.facts.networkBackend() : a.config.renderer;
+    const wanted = renderNetwork(backend, a.config);
+    const actions: Action[] = [];
     const diff: DiffEntry[] = [];
+    const files: string[] = [];
     for (const f of wanted) {
       const r = await checkFile(ctx, f);
       if (r.status === 'change') {
-        plan.files.push(r.plan!);
+        files.push(f.dest);
+        actions.push(...r.actions);
         diff.push(...(r.diff ?? []));
       }
     }
-    plan.conflicts = await findConflicts(ctx, a.config, wanted.map((w) => w.dest));
-    for (const c of plan.conflicts) diff.push({ target: c, before: 'active (configures the same NIC)', after: `disabled: renamed to ${c}${DISABLED}` });
+    const conflicts = await findConflicts(ctx, a.config, wanted.map((w) => w.dest));
+    for (const c of conflicts) {
+      actions.push({ kind: 'rename', from: c, to: `${c}${DISABLED}` });
+      diff.push({ target: c, before: 'active (configures the same NIC)', after: `disabled: renamed to ${c}${DISABLED}` });
+    }
     if (!diff.length) return { status: 'ok' };
-    return { status: 'change', reason: `${renderer}: ${diff.map((d) => d.target).join(', ')}`, diff, plan };
+    return { status: 'change', reason: `${backend}: ${diff.map((d) => d.target).join(', ')}`, diff, actions, data: { backend, files, conflicts } };
   },
-  async apply(a, ctx, { plan }): Promise<ApplyResult> {
-    const p = plan!;
-    const previous = await Promise.all(p.files.map(async (f) => ({ dest: f.dest, text: await ctx.fs.readText(f.dest), mode: (await ctx.fs.stat(f.dest))?.mode })));
-    const rename = (from: string, to: string) => ctx.fs.rename(from, to);
-    for (const f of p.files) await applyFile(ctx, f);
-    for (const c of p.conflicts) await rename(c, `${c}${DISABLED}`);
-    const facts = { renderer: p.renderer, disabled: p.conflicts };
+  /** Imperative: the files and renames, then (live) activate, probe, and roll back when the node went deaf. */
+  async apply(a, ctx, plan): Promise<ApplyResult> {
+    const p = plan.data!;
+    const previous = await Promise.all(p.files.map(async (dest) => ({ dest, text: await ctx.fs.readText(dest), mode: (await ctx.fs.stat(dest))?.mode })));
+    await ctx.execute(plan.actions);
+    const facts = { backend: p.backend, disabled: p.conflicts };
     if (!ctx.live) return { facts };
     // First boot: the early unit runs before the network starts, which then starts with our config.
-    if (!(await networkUp(ctx, p.renderer))) return { facts: { ...facts, reload: 'network not started yet: takes effect when it starts' } };
-    const hooks: LiveHooks = { activate: () => reload(ctx, p.renderer, a.config), reachable: (h) => reachable(ctx, h, a.probeTimeoutSec) };
-    const failed = await activateOrRollback(ctx, a, previous, p.conflicts, hooks, rename);
+    if (!(await networkUp(ctx, p.backend))) return { facts: { ...facts, reload: 'network not started yet: takes effect when it starts' } };
+    const hooks: LiveHooks = { activate: () => reload(ctx, p.backend, a.config), reachable: (h) => reachable(ctx, h, a.probeTimeoutSec) };
+    const failed = await activateOrRollback(ctx, a, previous, p.conflicts, hooks, (from, to) => ctx.fs.rename(from, to));
     return failed ? { facts, failed } : { facts };
   },
 };

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { manifestSecrets } from '../../manifest/load.js';
 import { readPending, scrubCard } from '../card-scrub.js';
 import { SCRUBBED, SECRETS_FILE } from '../secret-store.js';
-import { RootedFs } from '../rooted-fs.js';
 import type { ApplyResult, Context, Module } from '../types.js';
 
 /** Only a manifest on the card is scrubbed, never one given from elsewhere with --manifest. */
@@ -32,7 +31,7 @@ export const scrubSecretsModule: Module<Args, Plan> = {
   args,
   async check(_a, ctx) {
     if (!onCard(ctx)) return { status: 'skip', reason: `manifest ${ctx.manifestPath} is not on the boot partition: nothing to scrub` };
-    const text = (await new RootedFs('/').readText(ctx.manifestPath)) ?? '';
+    const text = (await ctx.host.readText(ctx.manifestPath)) ?? '';
     const pending = await readPending(ctx.stateDir);
     const secrets = manifestSecrets(ctx.manifest).filter((s) => pending || text.includes(s.value));
     if (!secrets.length && !pending) return { status: 'ok' };
@@ -42,15 +41,18 @@ export const scrubSecretsModule: Module<Args, Plan> = {
         ? `rewrite ${ctx.manifestPath} from the last good copy (an earlier scrub of secrets was interrupted)`
         : `scrub ${secrets.map((s) => s.path).join(', ')} from the card (kept in ${join(ctx.stateDir, SECRETS_FILE)}, 0600)`,
       diff: secrets.map((s) => ({ target: `${ctx.manifestPath}: ${s.path}`, before: '[redacted]', after: SCRUBBED })),
-      plan: { secrets },
+      // Imperative (crash-safe order, docs/crash-safety.md): the store and the last good copy first
+      // (0600, root-only), then the card rewritten in place; scrubCard does all of it.
+      actions: [],
+      data: { secrets },
     };
   },
-  async apply(_a, ctx, { plan }): Promise<ApplyResult> {
-    const secrets = plan!.secrets;
+  async apply(_a, ctx, plan): Promise<ApplyResult> {
+    const secrets = plan.data!.secrets;
     // The good text: the card's, or the last good copy when an interrupted scrub left the card damaged.
     const pending = await readPending(ctx.stateDir);
-    const source = pending?.lastGood ?? (await readFile(ctx.manifestPath, 'utf8'));
-    await scrubCard({ card: ctx.manifestPath, stateDir: ctx.stateDir, source, secrets });
+    const source = pending?.lastGood ?? (await readFile(ctx.host.abs(ctx.manifestPath), 'utf8'));
+    await scrubCard({ card: ctx.host.abs(ctx.manifestPath), stateDir: ctx.stateDir, source, secrets });
     return { facts: { scrubbed: secrets.map((s) => s.path), ...(pending ? { repaired: ctx.manifestPath } : {}) } };
   },
 };

@@ -1,24 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { sshSchema } from '../../manifest/schema.js';
 import type { CheckResult, Context, Module } from '../types.js';
-import { applyFile, checkFile, type FilePlan } from './file.js';
+import { checkFile } from './file.js';
 import { HEADER } from './journald.js';
 
 export const SSHD_DROPIN = '/etc/ssh/sshd_config.d/60-metis.conf';
 const SSHD = '/usr/sbin/sshd';
 const PRIVSEP_DIR = '/run/sshd';
 
-const args = z.strictObject({
-  port: z.number().int().min(1).max(65535),
-  passwordAuthentication: z.boolean().default(false),
-  permitRootLogin: z.enum(['yes', 'no', 'prohibit-password']).default('prohibit-password'),
-});
+/** The manifest's own ssh fields: one source of truth for their types and defaults. */
+const args = sshSchema.pick({ port: true, passwordAuthentication: true, permitRootLogin: true });
 type Args = z.output<typeof args>;
-interface Plan {
-  file: FilePlan;
-  validate: boolean;
-}
 
 export function sshdDropIn(a: Args): string {
   const yn = (b: boolean) => (b ? 'yes' : 'no');
@@ -45,7 +39,7 @@ async function candidateConfig(ctx: Context, candidate: string): Promise<string>
  * run directly on a live node, through chroot under --root (so paths in the config resolve inside
  * the root). A throwaway host key is added only when the root has none yet (first boot).
  */
-async function validateSshd(ctx: Context, tmpDropIn: string): Promise<void> {
+export async function validateSshd(ctx: Context, tmpDropIn: string): Promise<void> {
   const work = `/run/metis-sshd-${randomBytes(4).toString('hex')}`;
   // sshd -t refuses to run without its privilege-separation dir, which exists only while ssh.service
   // runs (RuntimeDirectory): on a first boot it is absent. Made for the test; removed after only in a
@@ -74,15 +68,13 @@ async function validateSshd(ctx: Context, tmpDropIn: string): Promise<void> {
  * Port, password login and root login as a drop-in. A candidate that `sshd -t` rejects never
  * lands, so a bad value cannot lock the operator out; sshd is reloaded by the handler.
  */
-export const sshdModule: Module<Args, Plan> = {
+export const sshdModule: Module<Args> = {
   name: 'sshd',
   args,
-  async check(a, ctx): Promise<CheckResult<Plan>> {
-    const c = await checkFile(ctx, { dest: SSHD_DROPIN, content: sshdDropIn(a), mode: 0o644 });
-    if (c.status !== 'change') return { status: c.status };
+  async check(a, ctx): Promise<CheckResult> {
     const validate = await ctx.fs.exists(SSHD);
-    const reason = validate ? c.reason : `${c.reason} (sshd not installed under ${ctx.root}: not validated)`;
-    return { ...c, reason, plan: { file: c.plan!, validate } };
+    const c = await checkFile(ctx, { dest: SSHD_DROPIN, content: sshdDropIn(a), mode: 0o644, ...(validate ? { validate: { sshd: true } } : {}) });
+    if (c.status !== 'change' || validate) return c;
+    return { ...c, reason: `${c.reason} (sshd not installed under ${ctx.root}: not validated)` };
   },
-  apply: (_a, ctx, { plan }) => applyFile(ctx, plan!.file, plan!.validate ? (tmp) => validateSshd(ctx, tmp) : undefined),
 };

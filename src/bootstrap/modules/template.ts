@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { MetisError } from '../../lib/errors.js';
-import { createRenderer, type Renderer } from '../engine/render.js';
 import type { Context, Module } from '../types.js';
-import { absPath, applyFile, checkFile, ownership, validateSchema, validateWith, type FilePlan } from './file.js';
+import { absPath, checkFile, ownership, validateSchema } from './file.js';
 
 const args = z.strictObject({
   /** Name under templates/ ("sshd/banner.hbs"). */
@@ -15,22 +14,16 @@ const args = z.strictObject({
 });
 type Args = z.output<typeof args>;
 
-/** One renderer per run, shared through the run's fact cache (it caches compiled templates). */
-export function runRenderer(ctx: Context): Promise<Renderer> {
-  return ctx.facts.get('engine:renderer', async () => createRenderer());
-}
-
-export async function renderTemplate(ctx: Context, src: string, vars: Record<string, unknown> = {}): Promise<string> {
+export function renderTemplate(ctx: Context, src: string, vars: Record<string, unknown> = {}): string {
   const text = ctx.templates.get(src);
   if (text === undefined) {
     throw new MetisError('E_TEMPLATE', `no template "${src}" under templates/ (have: ${[...ctx.templates.keys()].join(', ') || 'none'})`);
   }
-  return (await runRenderer(ctx)).text(text, { ...ctx.manifest, ...vars }, `templates/${src}`);
+  return ctx.render.text(text, { ...ctx.manifest, ...vars }, `templates/${src}`);
 }
 
-export const templateModule: Module<Args, FilePlan> = {
+export const templateModule: Module<Args> = {
   name: 'template',
   args,
-  check: async (a, ctx) => checkFile(ctx, { ...a, content: await renderTemplate(ctx, a.src, a.vars) }),
-  apply: (a, ctx, plan) => applyFile(ctx, plan.plan!, validateWith(ctx, a.validate)),
+  check: async (a, ctx) => checkFile(ctx, { ...a, content: renderTemplate(ctx, a.src, a.vars), validate: a.validate ? { argv: a.validate } : undefined }),
 };

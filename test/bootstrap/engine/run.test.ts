@@ -16,13 +16,25 @@ import { hashTree, makeSysroot } from '../sysroot.js';
 const appendLine: Module<{ file: string; line: string }> = {
   name: 'append_line',
   args: z.strictObject({ file: z.string(), line: z.string() }),
-  check: async (a) => ({ status: 'change', reason: `append to ${a.file}` }),
+  check: async (a) => ({ status: 'change', reason: `append to ${a.file}`, actions: [] }),
   apply: async (a, ctx) => {
     const cur = (await ctx.fs.readText(a.file)) ?? '';
     await ctx.fs.write(a.file, `${cur}${a.line}\n`);
   },
 };
-const testModules = { ...modules, append_line: appendLine };
+/** Test stand-in module: a plan whose command's output is a fact (as ssh-keygen -l gives a fingerprint). */
+const learn: Module<{ word: string }> = {
+  name: 'learn',
+  args: z.strictObject({ word: z.string() }),
+  check: async (a) => ({ status: 'change', reason: 'learn a word', actions: [{ kind: 'run', argv: ['echo', a.word], fact: 'word' }] }),
+};
+/** Test stand-in module: can never succeed here (an image without the binary it needs). */
+const cannot: Module<Record<string, never>> = {
+  name: 'cannot',
+  args: z.strictObject({}),
+  check: async () => ({ status: 'fail', reason: 'the image lacks /usr/local/bin/thing' }),
+};
+const testModules = { ...modules, append_line: appendLine, learn, cannot };
 
 let root: string;
 let cleanup: () => void;
@@ -73,6 +85,29 @@ describe('run: plan before apply', () => {
     expect(exitCodeFor(report)).toBe(6);
     expect(existsSync(join(root, 'etc/b'))).toBe(false);
     expect(existsSync(join(root, 'etc/c'))).toBe(false);
+  });
+
+  it('what apply learns (facts) reaches the report; check mode carries out nothing', async () => {
+    const files = { 'tasks/10-a.yaml': `- name: learn\n  learn: { word: fingerprint-1 }\n` };
+    const checked = await run(opts(files, { checkMode: true }));
+    expect(checked.tasks[0]).toMatchObject({ status: 'changed', planned: true, actions: ['run echo fingerprint-1'] });
+    expect(checked.tasks[0]!.facts).toBeUndefined();
+    const applied = await run(opts(files));
+    expect(applied.tasks[0]).toMatchObject({ status: 'changed', facts: { word: 'fingerprint-1' } });
+    expect(applied.tasks[0]!.planned).toBeUndefined();
+    expect(JSON.parse(read('var/lib/metis/last-run.json')).tasks[0].facts).toEqual({ word: 'fingerprint-1' });
+  });
+
+  it('a check that cannot succeed is failed in --check too (exit 4, not drift), and stops later changes in apply', async () => {
+    const files = { 'tasks/10-a.yaml': `- name: thing\n  cannot: {}\n` + writeTask('after', '/etc/after', 'x') };
+    const checked = await run(opts(files, { checkMode: true }));
+    expect(checked.tasks.map((t) => `${t.name}:${t.status}`)).toEqual(['thing:failed', 'after:changed']);
+    expect(checked.summary).toEqual({ ok: 0, changed: 1, failed: 1, skipped: 0 });
+    expect(exitCodeFor(checked)).toBe(6);
+    const applied = await run(opts(files));
+    expect(applied.tasks.map((t) => `${t.name}:${t.status}`)).toEqual(['thing:failed', 'after:skipped']);
+    expect(exitCodeFor(applied)).toBe(4);
+    expect(existsSync(join(root, 'etc/after'))).toBe(false);
   });
 
   it('exit codes: 2 changed, 0 converged, 4 failed only', async () => {
@@ -166,9 +201,20 @@ describe('run: check mode, lock, report', () => {
   it('writes last-run.json with the report shape and keeps 10 in history', async () => {
     for (let i = 0; i < 12; i++) await run(opts(files, { checkMode: true }));
     const report = JSON.parse(read('var/lib/metis/last-run.json'));
-    expect(Object.keys(report)).toEqual(['version', 'mode', 'manifestHash', 'manifestPath', 'startedAt', 'durationMs', 'summary', 'tasks']);
+    expect(Object.keys(report)).toEqual(['version', 'mode', 'manifestHash', 'manifestPath', 'startedAt', 'durationMs', 'phases', 'summary', 'tasks']);
     expect(report.manifestHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(report.tasks[0]).toMatchObject({ name: 'a', module: 'file', status: 'changed', diff: [{ target: '/etc/a', before: null, after: 'x' }] });
+    // Per-phase timings (a boot-time budget is measured with them); each a number of ms within the run's duration.
+    expect(Object.keys(report.phases)).toEqual(['loadMs', 'factsMs', 'planMs', 'applyMs', 'handlersMs']);
+    for (const ms of Object.values(report.phases) as number[]) expect(ms).toBeGreaterThanOrEqual(0);
+    expect((Object.values(report.phases) as number[]).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(report.durationMs + 1);
+    expect(report.tasks[0]).toMatchObject({
+      name: 'a',
+      module: 'file',
+      status: 'changed',
+      planned: true,
+      diff: [{ target: '/etc/a', before: null, after: 'x' }],
+      actions: ['write /etc/a mode 0644: 1 bytes'],
+    });
     const { readdirSync } = await import('node:fs');
     expect(readdirSync(join(root, 'var/lib/metis/runs'))).toHaveLength(10);
     expect(logs.join('')).toContain('ok=0 changed=2 failed=0 skipped=0');

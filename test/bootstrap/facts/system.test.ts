@@ -1,8 +1,8 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { liveHostname, liveInterfaces, osRelease } from '../../../src/bootstrap/facts/system.js';
+import { containerName, kernelHostname } from '../../../src/bootstrap/facts/system.js';
 import { useSysroot } from '../sysroot.js';
 import { makeContext } from '../../helpers/context.js';
 
@@ -10,22 +10,34 @@ let root: string;
 useSysroot('metis-facts-', (r) => (root = r), { debian: false });
 
 describe('system facts', () => {
-  it('live hostname and interfaces come from the running kernel', async () => {
-    const ctx = makeContext({ root });
-    expect(await liveHostname(ctx)).toBe(hostname());
-    const ifs = await liveInterfaces(ctx);
-    expect(ifs.map((i) => i.name)).toEqual(readdirSync('/sys/class/net').sort());
-    const lo = ifs.find((i) => i.name === 'lo');
-    expect(lo?.mac).toBe(readFileSync('/sys/class/net/lo/address', 'utf8').trim());
+  it('the hostname comes from the running kernel', async () => {
+    expect(await kernelHostname()).toBe(hostname());
   });
 
-  it('os-release comes from the managed root, cached for the run', async () => {
+  it('are read from the sources the context names, once per run, until forgotten', async () => {
+    mkdirSync(join(root, 'proc/sys/kernel'), { recursive: true });
+    mkdirSync(join(root, 'run/systemd'), { recursive: true });
+    writeFileSync(join(root, 'proc/sys/kernel/hostname'), 'titan-13\n');
+    writeFileSync(join(root, 'run/systemd/container'), 'systemd-nspawn\n');
+    const ctx = makeContext({ root, factSources: { proc: join(root, 'proc'), run: join(root, 'run') } });
+    expect(await ctx.facts.hostname()).toBe('titan-13');
+    expect(await ctx.facts.container()).toBe('systemd-nspawn');
+    writeFileSync(join(root, 'proc/sys/kernel/hostname'), 'renamed\n');
+    expect(await ctx.facts.hostname()).toBe('titan-13');
+    ctx.facts.forget({ hostname: true });
+    expect(await ctx.facts.hostname()).toBe('renamed');
+  });
+
+  it('no container file: not in a container', async () => {
+    expect(await containerName(join(root, 'nowhere'))).toBeNull();
+  });
+
+  it('the network backend is detected from the managed root', async () => {
     const ctx = makeContext({ root });
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(join(root, 'etc'));
-    writeFileSync(join(root, 'etc/os-release'), 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_CODENAME=bookworm\n');
-    expect(await osRelease(ctx)).toMatchObject({ ID: 'debian', VERSION_CODENAME: 'bookworm', PRETTY_NAME: 'Debian GNU/Linux 12 (bookworm)' });
-    writeFileSync(join(root, 'etc/os-release'), 'ID=changed\n');
-    expect((await osRelease(ctx)).ID).toBe('debian');
+    expect(await ctx.facts.networkBackend()).toBe('networkd');
+    mkdirSync(join(root, 'etc/NetworkManager'), { recursive: true });
+    mkdirSync(join(root, 'usr/sbin'), { recursive: true });
+    writeFileSync(join(root, 'usr/sbin/NetworkManager'), '');
+    expect(await makeContext({ root }).facts.networkBackend()).toBe('networkmanager');
   });
 });

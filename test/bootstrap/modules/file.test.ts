@@ -2,7 +2,7 @@ import { chmodSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'nod
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileModule } from '../../../src/bootstrap/modules/file.js';
-import { convergeLoop, makeContext } from '../../helpers/context.js';
+import { applyPlanned, convergeLoop, makeContext } from '../../helpers/context.js';
 import { useSysroot } from '../sysroot.js';
 
 let root: string;
@@ -41,7 +41,7 @@ describe('file module', () => {
     const ctx = makeContext({ root });
     const args = fileModule.args.parse({ dest: '/etc/z', content: 'bad\n', validate: ['grep', '-q', 'good', '%s'] });
     const plan = await fileModule.check(args, ctx);
-    await expect(fileModule.apply(args, ctx, plan)).rejects.toThrow(/grep -q good .* exited 1/);
+    await expect(applyPlanned(fileModule, args, ctx, plan)).rejects.toThrow(/grep -q good .* exited 1/);
     expect(readFileSync(join(root, 'etc/z'), 'utf8')).toBe('keep\n');
     expect((await ctx.fs.readdir('/etc')).filter((f) => f.includes('metis-'))).toEqual([]);
   });

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { identityModule, KEY_TYPES } from '../../../src/bootstrap/modules/identity.js';
-import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
+import { applyPlanned, convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
 
 let root: string;
 let cleanup: () => void;
@@ -53,13 +53,14 @@ describe('identity module', () => {
     const first = await identityModule.check(a, ctx);
     expect(first.status).toBe('change');
     expect(first.reason).toMatch(/generate machine-id.*ed25519, ecdsa, rsa.*node password/);
-    const res = await identityModule.apply(a, ctx, first);
+    const res = await applyPlanned(identityModule, a, ctx, first);
     const id = readFileSync(join(root, 'etc/machine-id'), 'utf8');
     expect(id).toMatch(/^[0-9a-f]{32}\n$/);
     const pw = readFileSync(join(root, 'etc/rancher/node/password'), 'utf8').trim();
     expect(pw).toMatch(/^[0-9a-f]{32}$/);
-    expect(res?.facts?.machineIdGenerated).toBe(id.trim());
-    for (const t of KEY_TYPES) expect(String(res?.facts?.[`sshHostKey.${t}`])).toMatch(/^generated SHA256:/);
+    expect(res.facts?.machineId).toBe(id.trim());
+    for (const t of KEY_TYPES) expect(String(res.facts?.[`sshHostKey.${t}`])).toMatch(/^\d+ SHA256:\S+ .*\((ED25519|ECDSA|RSA)\)$/);
+    expect(res.facts?.nodePassword).toBe('generated (kept in /etc/rancher/node/password)');
     expect(JSON.stringify(res)).not.toContain(pw);
     expect((await identityModule.check(a, ctx)).status).toBe('ok');
     // a second node from the same image gets different values
@@ -67,7 +68,7 @@ describe('identity module', () => {
     try {
       writeFileSync(join(root2, 'etc-placeholder'), '');
       const ctx2 = makeContext({ root: root2 });
-      await identityModule.apply(a, ctx2, await identityModule.check(a, ctx2));
+      await applyPlanned(identityModule, a, ctx2, await identityModule.check(a, ctx2));
       expect(readFileSync(join(root2, 'etc/machine-id'), 'utf8')).not.toBe(id);
       expect(readFileSync(join(root2, 'etc/ssh/ssh_host_ed25519_key'), 'utf8')).not.toBe(readFileSync(join(root, 'etc/ssh/ssh_host_ed25519_key'), 'utf8'));
     } finally {
@@ -82,7 +83,7 @@ describe('identity module', () => {
     writeFileSync(join(root, 'etc/machine-id'), 'ffffffffffffffffffffffffffffffff\n');
     writeFileSync(join(root, 'etc/rancher/node/password'), 'other\n');
     const r = await identityModule.check(identityModule.args.parse(args), ctx);
-    expect(r.status).toBe('change');
+    if (r.status !== 'change') throw new Error(r.status);
     expect(r.diff?.map((d) => d.target)).toEqual(['/etc/machine-id', '/etc/rancher/node/password']);
     expect(JSON.stringify(r.diff)).not.toContain('other');
   });

@@ -47,7 +47,6 @@ describe('iscsi initiator name', () => {
     cleanups.push(t.cleanup);
     const ctx = makeContext({ root: t.root });
     const a = iscsiModule.args.parse({});
-    const plan = await iscsiModule.check(a, ctx);
-    expect(await iscsiModule.apply(a, ctx, plan)).toEqual({ failed: expect.stringMatching(/not installed/) });
+    expect(await iscsiModule.check(a, ctx)).toEqual({ status: 'fail', reason: expect.stringMatching(/not installed/) });
   });
 });

@@ -20,7 +20,7 @@ describe('journald module', () => {
     const ctx = makeContext({ root });
     await convergeLoop(journaldModule, { storage: 'persistent', systemMaxUse: '100M' }, ctx);
     const c = await journaldModule.check(journaldModule.args.parse({ storage: 'volatile', systemMaxUse: '100M' }), ctx);
-    expect(c.status).toBe('change');
+    if (c.status !== 'change') throw new Error(`expected a change, got ${c.status}`);
     expect(c.diff?.[0]?.after).toContain('Storage=volatile');
   });
 });

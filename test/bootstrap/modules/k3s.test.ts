@@ -6,8 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { joinPreflight } from '../../../src/bootstrap/modules/k3s-preflight.js';
+import { describeAction } from '../../../src/bootstrap/actions.js';
+import { k3sJoinModule } from '../../../src/bootstrap/modules/k3s-join.js';
+import { findSecrets } from '../../../src/manifest/secret.js';
 import { k3sModule, parseVersion } from '../../../src/bootstrap/modules/k3s.js';
-import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
+import { convergeLoop, exampleManifest, makeContext, tempRoot } from '../../helpers/context.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -71,8 +74,10 @@ describe('k3s module', () => {
     mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
     copyFileSync(new URL('../../fixtures/k3s-standin/k3s', import.meta.url), join(root, 'usr/local/bin/k3s'));
     chmodSync(join(root, 'usr/local/bin/k3s'), 0o755);
-    const ctx = makeContext({ root });
     const { root: _r, ...a } = args(root);
+    // As in a run: the token comes from the manifest, whose secret values the run's redactor holds.
+    const m = exampleManifest();
+    const ctx = makeContext({ root, manifest: { ...m, k3s: { ...m.k3s!, token: a.token } } });
     const first = await convergeLoop(k3sModule, a, ctx);
     const cfg = readFileSync(join(root, 'etc/rancher/k3s/config.yaml'), 'utf8');
     expect(cfg).toContain('server: https://192.168.22.10:6443');
@@ -81,9 +86,18 @@ describe('k3s module', () => {
     expect(cfg).toContain('- dedicated=storage:NoSchedule');
     expect(statSync(join(root, 'etc/rancher/k3s/token')).mode & 0o777).toBe(0o600);
     expect(statSync(join(root, 'etc/rancher/k3s/config.yaml')).mode & 0o777).toBe(0o600);
-    // The plan (module-private, never printed) carries the content; what is shown must not.
-    expect(JSON.stringify({ diff: first.diff, reason: first.reason })).not.toContain('s3cr3t-join-password');
-    expect(ctx.logs()).not.toContain('s3cr3t-join-password');
+    // The plan carries the token (the write action's content); everything shown must not.
+    const tokenWrite = first.actions.find((x) => x.kind === 'write' && x.path === '/etc/rancher/k3s/token');
+    expect(tokenWrite).toMatchObject({ secret: true, mode: 0o600 });
+    expect(first.actions.map(describeAction)).toContain('write /etc/rancher/k3s/token mode 0600: [redacted]');
+    expect(JSON.stringify({ diff: first.diff, reason: first.reason, actions: first.actions.map(describeAction) })).not.toContain('s3cr3t-join-password');
+    // Log the whole plan, token included, through the run's logger: what reaches the log is redacted.
+    ctx.log.info({ kind: 'task', plan: first }, 'planned');
+    ctx.log.info({ kind: 'task', token: a.token }, `planned ${a.token}`);
+    const logged = ctx.logs();
+    expect(logged).toContain('/etc/rancher/k3s/token');
+    expect(logged).toContain('[redacted]');
+    expect(logged).not.toContain('s3cr3t-join-password');
   });
 
   it('fails clearly when the class image carries no k3s binary', async () => {
@@ -92,9 +106,17 @@ describe('k3s module', () => {
     const ctx = makeContext({ root });
     const { root: _r, ...a } = args(root);
     const parsed = k3sModule.args.parse(a);
-    const plan = await k3sModule.check(parsed, ctx);
-    expect(plan.reason).toMatch(/missing.*never downloads/);
-    expect(await k3sModule.apply(parsed, ctx, plan)).toEqual({ failed: expect.stringMatching(/missing/) });
+    // A plan that cannot succeed is a `fail` (exit 4 with --check), never a change.
+    expect(await k3sModule.check(parsed, ctx)).toEqual({ status: 'fail', reason: expect.stringMatching(/missing.*never downloads/) });
+  });
+
+  it('args are the manifest schema’s own fields: the token keeps its secret mark (one source of truth)', () => {
+    const { root: _r, ...a } = args('/');
+    expect(findSecrets(k3sModule.args, k3sModule.args.parse(a))).toEqual([{ path: 'token', value: a.token }]);
+    expect(findSecrets(k3sJoinModule.args, k3sJoinModule.args.parse({ role: 'agent', serverUrl: a.serverUrl, token: a.token }))).toEqual([{ path: 'token', value: a.token }]);
+    // The manifest's rules hold here too: a short token or a plain-http server is refused.
+    expect(k3sModule.args.safeParse({ ...a, token: 'short' }).success).toBe(false);
+    expect(k3sModule.args.safeParse({ ...a, serverUrl: 'http://192.168.22.10:6443' }).success).toBe(false);
   });
 
   it('parses k3s --version', () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateOrRollback, networkModule, type LiveHooks } from '../../../src/bootstrap/modules/network.js';
-import { exampleManifest, makeContext, tempRoot } from '../../helpers/context.js';
+import { applyPlanned, exampleManifest, makeContext, tempRoot } from '../../helpers/context.js';
 
 /**
  * Safe apply for real, without systemd: two namespaces joined by a veth (the node's end is named
@@ -56,7 +56,7 @@ describe.skipIf(!isRoot)('network safe apply in a namespace (real veth, real pin
     const args = networkModule.args.parse({ config: { ...exampleManifest().network, renderer: 'networkd', ipv4: { address, gateway } }, probeTimeoutSec: 3 });
     const plan = await networkModule.check(args, ctx); // not live: apply only writes the files
     const previous = [{ dest: NET_FILE, text: await ctx.fs.readText(NET_FILE), mode: (await ctx.fs.stat(NET_FILE))?.mode }];
-    await networkModule.apply(args, ctx, plan);
+    await applyPlanned(networkModule, args, ctx, plan);
     return activateOrRollback(ctx, args, previous, [], hooks, rename);
   };
   const nodeAddrs = () => ip('-n', NODE, '-4', '-o', 'addr', 'show', 'dev', 'end0');

@@ -1,7 +1,9 @@
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseShow, serviceModule } from '../../../src/bootstrap/modules/service.js';
+import { parseShow } from '../../../src/bootstrap/facts/systemd.js';
+import type { Exec } from '../../../src/bootstrap/exec.js';
+import { serviceModule } from '../../../src/bootstrap/modules/service.js';
 import { convergeLoop, makeContext } from '../../helpers/context.js';
 import { useSysroot } from '../sysroot.js';
 
@@ -69,12 +71,23 @@ describe('live check decisions (state as the batched read left it in ctx.facts; 
     [{ state: 'reloaded' }, 'activating', 'static', 'change', 'reload'],
     [{ enabled: true, state: 'started' }, 'active', 'disabled', 'change', undefined],
   ])('%j with %s/%s → %s', async (extra, activeState, fileState, status, action) => {
-    const ctx = makeContext({ root: '/', checkMode: true });
-    expect(ctx.live).toBe(true);
-    await ctx.facts.get('systemd:unit:ssh.service', async () => ({ fileState, activeState }));
-    const r = await serviceModule.check(serviceModule.args.parse({ name: 'ssh', ...extra }), ctx);
+    // The live facts come from a recorded `systemctl show` answer, never from this machine's manager.
+    const asked: string[][] = [];
+    const show: Exec = Object.assign(
+      async (cmd: string, argv: readonly string[]) => {
+        asked.push([cmd, ...argv]);
+        return { exitCode: 0, stdout: `Id=ssh.service\nActiveState=${activeState}\nUnitFileState=${fileState}\n`, stderr: '' };
+      },
+      { count: () => asked.length },
+    );
+    const ctx = makeContext({ root: '/', live: true, checkMode: true, factSources: { exec: show } });
+    const a = serviceModule.args.parse({ name: 'ssh', ...extra });
+    await serviceModule.prepare!([a], ctx);
+    const r = await serviceModule.check(a, ctx);
     expect(r.status).toBe(status);
-    expect((r.plan as { action?: string } | undefined)?.action).toBe(action);
+    const verbs = r.status === 'change' ? r.actions.flatMap((x) => (x.kind === 'systemctl' && x.verb !== 'enable' ? [x.verb] : [])) : [];
+    expect(verbs).toEqual(action ? [{ start: 'start', stop: 'stop', restart: 'try-restart', reload: 'try-reload-or-restart' }[action]] : []);
+    expect(asked).toEqual([['systemctl', 'show', '-p', 'Id,ActiveState,UnitFileState', '--', 'ssh.service']]);
     expect(ctx.exec.count()).toBe(0);
   });
 });

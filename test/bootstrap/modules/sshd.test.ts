@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, appendFileSync, wri
 import { dirname, join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { sshdModule, SSHD_DROPIN } from '../../../src/bootstrap/modules/sshd.js';
-import { convergeLoop, makeContext } from '../../helpers/context.js';
+import { applyPlanned, convergeLoop, makeContext } from '../../helpers/context.js';
 import { useSysroot } from '../sysroot.js';
 import { debianSshd } from '../debian-debs.js';
 
@@ -63,7 +63,7 @@ describe.skipIf('skip' in sshd)('sshd module validates with the root\'s sshd -t'
     const a = sshdModule.args.parse(args);
     const plan = await sshdModule.check(a, ctx);
     expect(plan.status).toBe('change');
-    await expect(sshdModule.apply(a, ctx, plan)).rejects.toThrow(/sshd -t .* exited 255.*NoSuchDirective/s);
+    await expect(applyPlanned(sshdModule, a, ctx, plan)).rejects.toThrow(/sshd -t .* exited 255.*NoSuchDirective/s);
     expect(readFileSync(join(root, SSHD_DROPIN), 'utf8')).toBe('Port 22\n');
     expect(readdirSync(join(root, 'etc/ssh/sshd_config.d')).sort()).toEqual(['50-broken.conf', '60-metis.conf']);
     expect(readdirSync(join(root, 'run')).filter((f) => f.startsWith('metis-'))).toEqual([]);

@@ -38,7 +38,16 @@ describe('template module', () => {
     expect(ctx.templates.size).toBeGreaterThan(0);
     for (const src of ctx.templates.keys()) {
       const r = await templateModule.check(templateModule.args.parse({ src, dest: `/out/${src}` }), ctx);
-      expect(r.status).toBe('change');
+      // A missing target is a create: one write of the rendered text, every placeholder filled.
+      if (r.status !== 'change') throw new Error(`${src}: ${r.status}`);
+      expect(r.reason).toBe(`create /out/${src}`);
+      expect(r.actions).toHaveLength(1);
+      const w = r.actions[0]!;
+      if (w.kind !== 'write' || typeof w.content !== 'string') throw new Error(`${src}: not a write`);
+      expect(w.path).toBe(`/out/${src}`);
+      expect(w.content.length).toBeGreaterThan(0);
+      expect(w.content).not.toMatch(/\{\{|undefined|\[object Object\]/);
+      expect(w.content).toContain(ctx.manifest.node.hostname);
     }
   });
 });

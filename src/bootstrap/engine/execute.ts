@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { MetisError } from '../../lib/errors.js';
+import { iqn } from '../../manifest/fields.js';
+import type { Action, Generated, Validator } from '../actions.js';
+import { validateSshd } from '../modules/sshd.js';
+import type { Context, FactValue } from '../types.js';
+
+/** Files whose change systemd must re-read before a unit starts: unit files and fstab (its generator). */
+const RELOAD_PATH = /^(\/(etc|run|usr\/lib|lib)\/systemd\/system\/|\/etc\/fstab$)/;
+
+/** Per-context bookkeeping of the daemon-reload policy: how many reload-relevant writes were already reloaded. */
+const reloaded = new WeakMap<Context, number>();
+
+/**
+ * The one place a plan touches the machine: every action goes through ctx (the rooted fs, the
+ * one exec helper), in order; the first failing action throws and the task fails. Returns the
+ * facts the actions produced (generated values that are not secret, command outputs asked for).
+ */
+export async function executeActions(actions: readonly Action[], ctx: Context): Promise<Record<string, FactValue>> {
+  const facts: Record<string, FactValue> = {};
+  for (const a of actions) {
+    switch (a.kind) {
+      case 'write': {
+        let content: string;
+        if (typeof a.content === 'string') content = a.content;
+        else {
+          const value = await generate(a.content.generate, ctx);
+          content = a.content.generate === 'iscsi-initiator' ? `InitiatorName=${value}\n` : `${value}\n`;
+          if (a.fact) facts[a.fact] = a.secret ? `generated (kept in ${a.path})` : value;
+        }
+        const st = await ctx.fs.stat(a.path);
+        await ctx.fs.write(a.path, content, { mode: a.mode, uid: a.uid ?? st?.uid, gid: a.gid ?? st?.gid, validate: validator(a.validate, ctx) });
+        break;
+      }
+      case 'mkdir':
+        await ctx.fs.mkdir(a.path, a.mode);
+        break;
+      case 'chmod':
+        await ctx.fs.chmod(a.path, a.mode);
+        break;
+      case 'chown':
+        await ctx.fs.chown(a.path, a.uid, a.gid);
+        break;
+      case 'rename':
+        await ctx.fs.rename(a.from, a.to);
+        break;
+      case 'remove':
+        await ctx.fs.remove(a.path);
+        break;
+      case 'run': {
+        const [cmd, ...args] = a.argv;
+        const ok = a.okCodes ?? [0];
+        const r = await ctx.exec(cmd!, args, { input: a.input, timeoutMs: a.timeoutMs, allowFailure: true });
+        if (ok !== 'any' && !ok.includes(r.exitCode)) {
+          const stderr = ctx.redact.text(r.stderr).trim().split('\n').slice(-3).join(' ');
+          throw new MetisError('E_EXEC', `${ctx.redact.text(a.argv.join(' '))} exited ${r.exitCode}${stderr ? `: ${stderr}` : ''}`);
+        }
+        if (a.fact) facts[a.fact] = r.stdout.trim();
+        break;
+      }
+      case 'state':
+        await ctx.host.mkdir(ctx.stateDir, 0o700);
+        await ctx.host.write(join(ctx.stateDir, a.file), a.content, { mode: 0o600, uid: 0, gid: 0 });
+        break;
+      case 'daemon-reload':
+        await daemonReload(ctx);
+        break;
+      case 'systemctl':
+        await systemctl(a.verb, a.unit, ctx);
+        break;
+    }
+  }
+  return facts;
+}
+
+/**
+ * The one daemon-reload policy: live only, and only when a unit file or fstab was written since
+ * the last reload of this run, so a run reloads at most once per batch of unit changes (usually
+ * once, often never).
+ */
+export async function daemonReload(ctx: Context): Promise<boolean> {
+  if (!ctx.live) return false;
+  const written = ctx.fs.written.filter((p) => RELOAD_PATH.test(p)).length;
+  if (written <= (reloaded.get(ctx) ?? 0)) return false;
+  await ctx.exec('systemctl', ['daemon-reload']);
+  reloaded.set(ctx, written);
+  return true;
+}
+
+async function systemctl(verb: Extract<Action, { kind: 'systemctl' }>['verb'], unit: string, ctx: Context): Promise<void> {
+  ctx.facts.forget({ unit });
+  if (verb === 'enable' || verb === 'disable') {
+    await ctx.exec('systemctl', ctx.live ? [verb, '--', unit] : [`--root=${ctx.root}`, verb, '--', unit]);
+    return;
+  }
+  if (!ctx.live) throw new MetisError('E_NOT_LIVE', `systemctl ${verb} ${unit}: needs a live system (planned on one that is not)`);
+  await daemonReload(ctx);
+  await ctx.exec('systemctl', verb === 'enable-now' ? ['enable', '--now', '--', unit] : [verb, '--', unit]);
+}
+
+function validator(v: Validator | undefined, ctx: Context): ((tmp: string) => Promise<void>) | undefined {
+  if (!v) return undefined;
+  if ('sshd' in v) return (tmp) => validateSshd(ctx, tmp);
+  return async (tmp) => {
+    const [cmd, ...rest] = v.argv.map((x) => x.split('%s').join(tmp));
+    await ctx.exec(cmd!, rest);
+  };
+}
+
+async function generate(kind: Generated, ctx: Context): Promise<string> {
+  if (kind === 'machine-id') {
+    // What systemd-machine-id-setup does on first boot: a random v4-style id.
+    const id = randomBytes(16);
+    id[6] = (id[6]! & 0x0f) | 0x40;
+    id[8] = (id[8]! & 0x3f) | 0x80;
+    return id.toString('hex');
+  }
+  if (kind === 'password') return randomBytes(16).toString('hex');
+  if (ctx.live) {
+    const r = await ctx.exec('iscsi-iname', [], { allowFailure: true }).catch(() => null);
+    const name = r?.exitCode === 0 ? r.stdout.trim() : '';
+    if (iqn.safeParse(name).success) return name;
+  }
+  return `iqn.1993-08.org.debian:01:${randomBytes(6).toString('hex')}`;
+}

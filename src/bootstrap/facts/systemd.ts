@@ -1,0 +1,50 @@
+import type { RootedFs } from '../rooted-fs.js';
+import type { Exec } from '../exec.js';
+
+export interface UnitState {
+  /** systemctl's UnitFileState / is-enabled word: enabled, disabled, static, masked, not-found… */
+  fileState: string;
+  /** ActiveState (live only): active, inactive, failed, activating… */
+  activeState: string | null;
+}
+
+const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
+
+/**
+ * Reads the state of many units with one process: live `systemctl show` (blocks in argument
+ * order); under --root `systemctl --root=DIR is-enabled`, which stops at the first unknown unit,
+ * so units without a unit file are answered "not-found" without asking.
+ */
+export async function readUnits(fs: RootedFs, exec: Exec, live: boolean, units: string[]): Promise<Map<string, UnitState>> {
+  const out = new Map<string, UnitState>();
+  if (units.length === 0) return out;
+  if (live) {
+    const r = await exec('systemctl', ['show', '-p', 'Id,ActiveState,UnitFileState', '--', ...units]);
+    return parseShow(r.stdout, units);
+  }
+  const present: string[] = [];
+  for (const u of units) {
+    const template = u.replace(/@[^.]+\./, '@.');
+    let found = false;
+    for (const p of UNIT_DIRS.flatMap((d) => [`${d}/${u}`, `${d}/${template}`])) if (!found && (await fs.exists(p))) found = true;
+    if (found) present.push(u);
+    else out.set(u, { fileState: 'not-found', activeState: null });
+  }
+  if (present.length) {
+    const r = await exec('systemctl', [`--root=${fs.root}`, 'is-enabled', '--', ...present], { allowFailure: true });
+    const lines = r.stdout.split('\n');
+    present.forEach((u, i) => out.set(u, { fileState: (lines[i] ?? '').trim() || 'not-found', activeState: null }));
+  }
+  return out;
+}
+
+/** `systemctl show` prints one block per unit, in argument order, separated by blank lines. */
+export function parseShow(stdout: string, units: string[]): Map<string, UnitState> {
+  const blocks = stdout.split(/\n\s*\n/);
+  return new Map(
+    units.map((u, i) => {
+      const kv = Object.fromEntries((blocks[i] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      return [u, { fileState: kv.UnitFileState || 'not-found', activeState: kv.ActiveState ?? null }];
+    }),
+  );
+}

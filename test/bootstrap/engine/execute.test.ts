@@ -1,0 +1,126 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { describeAction, type Action } from '../../../src/bootstrap/actions.js';
+import type { Exec } from '../../../src/bootstrap/exec.js';
+import { executeActions } from '../../../src/bootstrap/engine/execute.js';
+import { makeContext } from '../../helpers/context.js';
+import { useSysroot } from '../sysroot.js';
+
+let root: string;
+useSysroot('metis-execute-', (r) => (root = r));
+
+/** Records commands instead of running them (for live-only verbs; this machine's manager is never asked). */
+function recorder(): { exec: Exec; calls: string[] } {
+  const calls: string[] = [];
+  const exec = Object.assign(
+    async (cmd: string, args: readonly string[]) => {
+      calls.push([cmd, ...args].join(' '));
+      return { exitCode: 0, stdout: '', stderr: '' };
+    },
+    { count: () => calls.length },
+  );
+  return { exec, calls };
+}
+
+describe('the engine carries out actions through ctx', () => {
+  it('files under the root: write (atomic, mode, owner), mkdir, chmod, chown, rename, remove', async () => {
+    const ctx = makeContext({ root });
+    await executeActions(
+      [
+        { kind: 'mkdir', path: '/srv/a', mode: 0o750 },
+        { kind: 'write', path: '/srv/a/f', content: 'x\n', mode: 0o640, uid: 1000, gid: 0 },
+        { kind: 'write', path: '/srv/a/g', content: 'y\n', mode: 0o644 },
+        { kind: 'chmod', path: '/srv/a/g', mode: 0o600 },
+        { kind: 'chown', path: '/srv/a/g', uid: 1000, gid: 1000 },
+        { kind: 'rename', from: '/srv/a/g', to: '/srv/a/h' },
+        { kind: 'remove', path: '/srv/a/f' },
+      ],
+      ctx,
+    );
+    expect(statSync(join(root, 'srv/a')).mode & 0o7777).toBe(0o750);
+    expect(existsSync(join(root, 'srv/a/f'))).toBe(false);
+    const h = statSync(join(root, 'srv/a/h'));
+    expect([h.mode & 0o7777, h.uid, h.gid]).toEqual([0o600, 1000, 1000]);
+    expect(readFileSync(join(root, 'srv/a/h'), 'utf8')).toBe('y\n');
+  });
+
+  it('run: argv, okCodes, and stdout as a fact; a bad exit fails with the command', async () => {
+    const ctx = makeContext({ root });
+    expect(await executeActions([{ kind: 'run', argv: ['echo', 'fp'], fact: 'fingerprint' }], ctx)).toEqual({ fingerprint: 'fp' });
+    await executeActions([{ kind: 'run', argv: ['false'], okCodes: [0, 1] }], ctx);
+    await expect(executeActions([{ kind: 'run', argv: ['ls', '/nope-x'] }], ctx)).rejects.toThrow(/ls \/nope-x exited 2/);
+  });
+
+  it('generated content is chosen when the action runs and reported, a secret one only by where it is', async () => {
+    const ctx = makeContext({ root });
+    const facts = await executeActions(
+      [
+        { kind: 'write', path: '/etc/machine-id', content: { generate: 'machine-id' }, mode: 0o444, fact: 'machineId' },
+        { kind: 'write', path: '/etc/pw', content: { generate: 'password' }, mode: 0o600, secret: true, fact: 'password' },
+      ],
+      ctx,
+    );
+    expect(readFileSync(join(root, 'etc/machine-id'), 'utf8')).toBe(`${facts.machineId}\n`);
+    expect(facts.password).toBe('generated (kept in /etc/pw)');
+    expect(JSON.stringify(facts)).not.toContain(readFileSync(join(root, 'etc/pw'), 'utf8').trim());
+  });
+
+  it('a state action writes 0600 in the state dir, outside the managed root’s paths', async () => {
+    const ctx = makeContext({ root, stateDir: join(root, 'state') });
+    await executeActions([{ kind: 'state', file: 'owned.json', content: '{}\n' }], ctx);
+    expect(statSync(join(root, 'state/owned.json')).mode & 0o777).toBe(0o600);
+  });
+
+  it('daemon-reload: live only, only after a unit file or fstab changed, once per batch of changes', async () => {
+    const offline = makeContext({ root });
+    await executeActions([{ kind: 'daemon-reload' }], offline);
+    expect(offline.exec.count()).toBe(0);
+
+    const ctx = makeContext({ root: '/', live: true, checkMode: false });
+    const { exec, calls } = recorder();
+    ctx.exec = exec;
+    await executeActions([{ kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'try-restart', unit: 'ssh.service' }], ctx);
+    expect(calls).toEqual(['systemctl try-restart -- ssh.service']);
+    ctx.fs.written.push('/etc/systemd/system/k3s-agent.service', '/etc/hostname');
+    await executeActions([{ kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'enable-now', unit: 'k3s-agent.service' }, { kind: 'daemon-reload' }], ctx);
+    ctx.fs.written.push('/etc/fstab');
+    await executeActions([{ kind: 'systemctl', verb: 'start', unit: 'x.service' }], ctx);
+    expect(calls).toEqual([
+      'systemctl try-restart -- ssh.service',
+      'systemctl daemon-reload',
+      'systemctl enable --now -- k3s-agent.service',
+      'systemctl daemon-reload',
+      'systemctl start -- x.service',
+    ]);
+  });
+
+  it('live-only verbs refuse a system that is not live; enable works on a sysroot', async () => {
+    const ctx = makeContext({ root });
+    await expect(executeActions([{ kind: 'systemctl', verb: 'start', unit: 'ssh.service' }], ctx)).rejects.toThrow(/needs a live system/);
+    await executeActions([{ kind: 'systemctl', verb: 'enable', unit: 'ssh.service' }], ctx);
+    expect(existsSync(join(root, 'etc/systemd/system/multi-user.target.wants/ssh.service'))).toBe(true);
+  });
+
+  it('check mode never carries out actions', async () => {
+    const ctx = makeContext({ root, checkMode: true });
+    await expect(ctx.execute([{ kind: 'remove', path: '/etc/hostname' }])).rejects.toThrow(/check mode/);
+    expect(existsSync(join(root, 'etc/hostname'))).toBe(true);
+  });
+});
+
+describe('describeAction: what --check --diff prints', () => {
+  it.each<[Action, string]>([
+    [{ kind: 'write', path: '/etc/a', content: 'abc', mode: 0o644 }, 'write /etc/a mode 0644: 3 bytes'],
+    [{ kind: 'write', path: '/etc/t', content: 'K10secret', mode: 0o600, secret: true }, 'write /etc/t mode 0600: [redacted]'],
+    [{ kind: 'write', path: '/etc/s', content: 'x', mode: 0o644, uid: 0, gid: 0, validate: { sshd: true } }, 'write /etc/s mode 0644 owner 0:0: 1 bytes (validated: sshd -t on the whole config)'],
+    [{ kind: 'write', path: '/etc/machine-id', content: { generate: 'machine-id' }, mode: 0o444 }, 'write /etc/machine-id mode 0444: generated machine-id'],
+    [{ kind: 'run', argv: ['sfdisk', '-N', '2', '/dev/mmcblk0'], input: ', +\n' }, 'run sfdisk -N 2 /dev/mmcblk0 (with input)'],
+    [{ kind: 'run', argv: ['ssh-keygen', '-N', '', '-C', 'a b'] }, "run ssh-keygen -N '' -C 'a b'"],
+    [{ kind: 'rename', from: '/a', to: '/b' }, 'rename /a -> /b'],
+    [{ kind: 'systemctl', verb: 'enable-now', unit: 'k3s.service' }, 'systemctl enable --now k3s.service'],
+    [{ kind: 'daemon-reload' }, 'systemctl daemon-reload (if a unit file changed)'],
+  ])('%j', (a, text) => {
+    expect(describeAction(a)).toBe(text);
+  });
+});

@@ -1,0 +1,28 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Redactor } from '../../src/lib/redact.js';
+import { createExec } from '../../src/bootstrap/exec.js';
+
+const exec = createExec(pino({ level: 'silent' }), new Redactor(['hunter2-secret']));
+
+describe('exec: the one way the bootstrap starts a process', () => {
+  it('a child that reads stdin gets none: it ends at once instead of waiting for its timeout', async () => {
+    const started = Date.now();
+    const r = await exec('cat', [], { timeoutMs: 20_000 });
+    expect(r).toEqual({ exitCode: 0, stdout: '', stderr: '' });
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('input, when given, is the child’s stdin', async () => {
+    expect((await exec('cat', [], { input: 'a\nb\n' })).stdout).toBe('a\nb');
+  });
+
+  it('argv is never a shell string: metacharacters are plain arguments', async () => {
+    expect((await exec('echo', ['$(id)', ';', '|', '*'])).stdout).toBe('$(id) ; | *');
+  });
+
+  it('a failure names the command and its stderr, secrets redacted', async () => {
+    await expect(exec('ls', ['/nonexistent-hunter2-secret'])).rejects.toThrow(/ls \/nonexistent-\[redacted\] exited 2: .*No such file/);
+    expect((await exec('false', [], { allowFailure: true })).exitCode).toBe(1);
+  });
+});
