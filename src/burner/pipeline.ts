@@ -13,7 +13,7 @@ import { claimTarget } from './safety/claim.js';
 import { checkTarget, type TargetInfo } from './safety/check-target.js';
 import type { ImageCache } from './source/cache.js';
 import { type ResolvedImage, resolveImage } from './source/resolve.js';
-import { imageGate, judgeDownloadMismatch } from './signature/gate.js';
+import { type ImageGate, imageGate, judgeDownloadMismatch } from './signature/gate.js';
 import { loadTrust } from './signature/trust.js';
 import { localSidecars } from './source/sidecars.js';
 import { burn, type BurnResult } from './write/burn.js';
@@ -141,38 +141,20 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
     const gate = imageGate(img, trust, o.cache);
     if (gate.note) emit({ event: 'signature', note: gate.note });
 
-    emit({ event: 'stage', stage: 'verify' });
     const bmap = o.bmap ?? side.bmap ?? img.bmap;
-    const facts = await inspectImage(img.path, { label: ref, bmap });
-    const info = await checkTarget(target, { want, image: img.path, imageSize: facts.size });
-    await checkKind(target, want, info);
-    await o.confirm?.(info, manifest);
-    if (o.signal?.aborted) throw new MetisError('E_ABORTED', 'burn interrupted before anything was written');
-
-    if (facts.compression && !bmap) {
-      emit({ event: 'no-bmap', ref, message: `no block map for ${ref}: every chunk is written${info.isBlockDevice ? ', zeros included' : ''} (push with metis image push, or put a .bmap beside the image)` });
-    }
-    emit({ event: 'stage', stage: 'write' });
-    let written: BurnResult;
-    try {
-      written = await burn({ image: img.path, target, bmap, verify: o.verify ?? true, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, observe: gate.observe, beforeCommit: gate.beforeCommit,
-        // The card image holds the join token: it is the operator's alone before a byte goes in.
-        ...(info.isBlockDevice ? {} : { fileMode: 0o600 }) });
-    } catch (e) {
-      // Refusals with their own exit code (signature, digest of the bytes written, corrupt image) pass as they are.
-      if (e instanceof MetisError && (e.code === 'E_ABORTED' || e.code === 'E_VERIFY' || typeof (e as { exitCode?: unknown }).exitCode === 'number')) throw e;
-      throw new WriteFailedError(target, info.isBlockDevice, e);
-    }
-
-    emit({ event: 'stage', stage: 'inject' });
-    const stamped: Manifest = { ...manifest, burn: { metisVersion: VERSION, burnedAt: new Date().toISOString(), image: img.ref, imageSha256: written.sha256 } };
-    try {
-      await injectManifest(target, stamped);
-    } catch (e) {
-      throw new InjectFailedError(target, e);
-    }
-    emit({ event: 'stage', stage: 'verify-card' });
-
+    const { info, written } = await writeCard({
+      target,
+      want,
+      image: img.path,
+      label: ref,
+      bmap,
+      verify: o.verify ?? true,
+      gate,
+      confirm: (info) => o.confirm?.(info, manifest) ?? Promise.resolve(),
+      manifest: (w) => ({ ...manifest, burn: { metisVersion: VERSION, burnedAt: new Date().toISOString(), image: img.ref, imageSha256: w.sha256 } }),
+      onProgress: emit,
+      signal: o.signal,
+    });
     return {
       node: o.node,
       target,
@@ -190,7 +172,76 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
   }
 }
 
-async function checkKind(target: string, want: 'device' | 'file', info: TargetInfo): Promise<void> {
+/** What writeCard needs: an image already on this machine, and what decides the card may boot. */
+export interface CardWrite {
+  target: string;
+  want: 'device' | 'file';
+  /** A local image file (raw or compressed). */
+  image: string;
+  /** How the image is named in messages (its reference). */
+  label: string;
+  bmap?: string;
+  verify: boolean;
+  /** Digest/signature checks of the bytes written, before the partition table (see signature/gate.ts). */
+  gate?: Pick<ImageGate, 'observe' | 'beforeCommit'>;
+  /** After the target and the image are checked, before anything is written; throw to stop. */
+  confirm?: (target: TargetInfo) => Promise<void>;
+  /** The manifest to inject, given what was written (its digest is stamped into it). */
+  manifest: (written: BurnResult) => Manifest | Promise<Manifest>;
+  onProgress?: (e: BurnEvent) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * The device side of every burn, local or on a flashing host (src/remote/agent-burn.ts): the image
+ * inspected (table inside the image, size fits, bmap matches) → target checked against it →
+ * confirmed → written sparsely, table last, read back (write) → manifest into the FAT boot
+ * partition (inject) → read back and validated (verify-card). The caller holds the target's claim.
+ */
+export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; written: BurnResult }> {
+  const emit = c.onProgress ?? (() => {});
+  emit({ event: 'stage', stage: 'verify' });
+  const facts = await inspectImage(c.image, { label: c.label, bmap: c.bmap });
+  const info = await checkTarget(c.target, { want: c.want, image: c.image, imageSize: facts.size });
+  await checkKind(c.target, c.want, info);
+  await c.confirm?.(info);
+  if (c.signal?.aborted) throw new MetisError('E_ABORTED', 'burn interrupted before anything was written');
+
+  if (facts.compression && !c.bmap) {
+    emit({ event: 'no-bmap', ref: c.label, message: `no block map for ${c.label}: every chunk is written${info.isBlockDevice ? ', zeros included' : ''} (push with metis image push, or put a .bmap beside the image)` });
+  }
+  emit({ event: 'stage', stage: 'write' });
+  let written: BurnResult;
+  try {
+    written = await burn({
+      image: c.image,
+      target: c.target,
+      bmap: c.bmap,
+      verify: c.verify,
+      onProgress: (e) => emit({ event: 'progress', ...e }),
+      signal: c.signal,
+      observe: c.gate?.observe,
+      beforeCommit: c.gate?.beforeCommit,
+      // The card image holds the join token: it is the operator's alone before a byte goes in.
+      ...(info.isBlockDevice ? {} : { fileMode: 0o600 }),
+    });
+  } catch (e) {
+    // Refusals with their own exit code (signature, digest of the bytes written, corrupt image) pass as they are.
+    if (e instanceof MetisError && (e.code === 'E_ABORTED' || e.code === 'E_VERIFY' || typeof (e as { exitCode?: unknown }).exitCode === 'number')) throw e;
+    throw new WriteFailedError(c.target, info.isBlockDevice, e);
+  }
+
+  emit({ event: 'stage', stage: 'inject' });
+  try {
+    await injectManifest(c.target, await c.manifest(written));
+  } catch (e) {
+    throw new InjectFailedError(c.target, e);
+  }
+  emit({ event: 'stage', stage: 'verify-card' });
+  return { info, written };
+}
+
+export async function checkKind(target: string, want: 'device' | 'file', info: TargetInfo): Promise<void> {
   if (want === 'file' && info.isBlockDevice) throw new TargetKindError(`--to ${target} is a block device; use --device`);
   if (want === 'device' && !info.isBlockDevice) throw new TargetKindError(`--device ${target} is not a block device; use --to FILE for image files`);
 }
