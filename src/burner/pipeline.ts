@@ -146,7 +146,7 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
     if (!info.isBlockDevice) await privateFile(target);
     let written: BurnResult;
     try {
-      written = await burn({ image: img.path, target, bmap, verify: o.verify ?? true, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal });
+      written = await burn({ image: img.path, target, bmap, imageSize: facts.size, verify: o.verify ?? true, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal });
     } catch (e) {
       if (e instanceof MetisError && (e.code === 'E_ABORTED' || e.code === 'E_VERIFY')) throw e;
       throw new WriteFailedError(target, info.isBlockDevice, e);
