@@ -217,6 +217,7 @@ export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; writt
       image: c.image,
       target: c.target,
       bmap: c.bmap,
+      imageSize: facts.size,
       verify: c.verify,
       onProgress: (e) => emit({ event: 'progress', ...e }),
       signal: c.signal,

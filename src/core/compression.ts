@@ -26,9 +26,9 @@ export async function detectCompression(path: string): Promise<Compression> {
  * Uncompressed size when the container records it (xz index, zstd frame header, gzip ISIZE
  * trailer), else undefined. ISIZE is the size modulo 2^32 (of the last member): it is trusted
  * only when the file is too small to expand past 4 GiB (deflate expands at most ~1032:1);
- * a larger gzip is counted by decompressing it once.
+ * a larger gzip is counted by decompressing it once (unless `count: false`, e.g. for a progress total).
  */
-export async function uncompressedSize(path: string, c: Compression): Promise<number | undefined> {
+export async function uncompressedSize(path: string, c: Compression, opts: { count?: boolean } = {}): Promise<number | undefined> {
   if (c === 'xz') {
     const r = await exec('xz', ['--robot', '--list', path]);
     const line = String(r.stdout).split('\n').find((l) => l.startsWith('totals'));
@@ -40,13 +40,13 @@ export async function uncompressedSize(path: string, c: Compression): Promise<nu
     const m = /Decompressed Size:.*\((\d+) B\)/.exec(String(r.stdout));
     return m ? Number(m[1]) : undefined;
   }
-  if (c === 'gz') return gzipSize(path);
+  if (c === 'gz') return gzipSize(path, opts.count ?? true);
   return undefined;
 }
 
 const GZIP_MAX_RATIO = 1032;
 
-async function gzipSize(path: string): Promise<number | undefined> {
+async function gzipSize(path: string, count: boolean): Promise<number | undefined> {
   const fh = await open(path, 'r');
   let compressed: number;
   let isize: number;
@@ -61,7 +61,7 @@ async function gzipSize(path: string): Promise<number | undefined> {
   }
   // Small enough that ISIZE cannot have wrapped around 4 GiB: it is exact (for one member).
   if (compressed * GZIP_MAX_RATIO < 2 ** 32 && isize > 0) return isize;
-  return countDecompressed(path);
+  return count ? countDecompressed(path) : undefined;
 }
 
 /** Decompresses and counts (gzip only): exact for any file, multi-member included. */

@@ -78,11 +78,14 @@ export async function installMissing(root: string, wanted: string[], arch: Image
   await ensureForeignArch(arch, log);
   const restore = await keepResolvConf(root);
   try {
-    await run(log, 'systemd-nspawn', [
+    // Three argv runs in the container, no shell string (each stops the build when it fails).
+    const inRoot = (argv: string[]) => run(log, 'systemd-nspawn', [
       '-q', '--register=no', '--keep-unit', '--resolv-conf=replace-host', '--pipe', '-D', root,
-      '-E', 'DEBIAN_FRONTEND=noninteractive',
-      'sh', '-c', 'apt-get update -q && apt-get install -y -q --no-install-recommends "$@" && apt-get clean', 'sh', ...missing,
+      '-E', 'DEBIAN_FRONTEND=noninteractive', ...argv,
     ]);
+    await inRoot(['apt-get', 'update', '-q']);
+    await inRoot(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...missing]);
+    await inRoot(['apt-get', 'clean']);
   } finally {
     await restore();
   }

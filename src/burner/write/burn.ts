@@ -23,6 +23,8 @@ export interface BurnOptions {
   image: string;
   target: string;
   bmap?: string;
+  /** Decompressed size when the caller knows it already (the pipeline measured it); else read from the container. */
+  imageSize?: number;
   verify: boolean;
   onProgress?: (e: BurnProgress) => void;
   signal?: AbortSignal;
@@ -214,7 +216,7 @@ async function writeStream(
   written: Written[],
   progress: (e: BurnProgress) => void,
 ): Promise<{ head: Buffer; size: number; sha256: string; sourceBytes: number }> {
-  const expected = await uncompressedSize(opts.image, compression);
+  const expected = opts.imageSize ?? (await uncompressedSize(opts.image, compression, { count: false }));
   const total = expected ?? 0;
   // A bmap is the only allocation knowledge a stream has: chunks it leaves out are skipped even
   // on a block device (there, without a bmap, zeros must be written: the old card's bytes remain).

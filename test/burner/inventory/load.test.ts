@@ -2,7 +2,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../src/lib/errors.js';
+import { MetisError, ValidationError } from '../../../src/lib/errors.js';
 import { loadInventory } from '../../../src/burner/inventory/load.js';
 import { nodeManifest } from '../../../src/burner/inventory/merge.js';
 import { secretResolver } from '../../../src/burner/inventory/secrets.js';
@@ -52,8 +52,12 @@ describe('example inventory', () => {
     const inv = await loadInventory(EXAMPLE);
     const bad = 'not-a-k10-token-but-long-enough';
     const err = await nodeManifest(inv, 'titan-13', secretResolver(EXAMPLE, { METIS_K3S_TOKEN: bad })).catch((e: Error) => e);
-    expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).issues[0]?.path).toBe('k3s.token');
+    // Issue 13: blamed on cluster.yaml and its source, not on the node file.
+    expect(err).toBeInstanceOf(MetisError);
+    expect((err as MetisError).code).toBe('E_SECRET');
+    expect((err as MetisError).file).toMatch(/cluster\.yaml$/);
+    expect((err as MetisError).path).toBe('token');
+    expect((err as Error).message).toMatch(/env:METIS_K3S_TOKEN .*does not start with K10/);
     expect((err as Error).message).not.toContain(bad);
   });
 });

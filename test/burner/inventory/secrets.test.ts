@@ -32,4 +32,12 @@ describe('secret sources', () => {
     await expect(secretResolver(dir, { PATH: process.env['PATH'] })(src, at)).rejects.toThrow(re);
     await expect(secretResolver(dir, { PATH: process.env['PATH'] })(src, at)).rejects.toThrow(/^cluster\.yaml: token: /);
   });
+
+  it('a failing cmd: shows its stderr (why it failed), with anything it printed on stdout masked', async () => {
+    const script = join(dir, 'failing.sh');
+    await writeFile(script, '#!/bin/sh\necho half-secret-value\necho "vault locked: half-secret-value" >&2\nexit 3\n', { mode: 0o755 });
+    const e = await secretResolver(dir, { PATH: process.env['PATH'] })(`cmd:${script}`, at).then(() => null, (x: unknown) => x as Error);
+    expect(e?.message).toMatch(/secret command .*failing\.sh failed \(exit 3\):\n {2}vault locked: \[redacted\]/);
+    expect(e?.message).not.toContain('half-secret-value');
+  });
 });
