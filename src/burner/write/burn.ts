@@ -58,6 +58,8 @@ export interface Written {
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+/** A written range's own hash is only for the read-back: --no-verify doesn't pay for it. */
+const rangeSha = (opts: BurnOptions, b: Buffer) => (opts.verify ? sha(b) : '');
 
 async function openTarget(target: string, mode = 0o644): Promise<{ fh: FileHandle; isBlock: boolean; created: boolean }> {
   const st = await stat(target).catch(() => null);
@@ -188,7 +190,7 @@ async function writeRaw(opts: BurnOptions, out: PacedWriter, size: number, writt
         const to = Math.min(e * CHUNK, pos + len);
         const piece = data.subarray(from - pos, to - pos);
         await out.write(piece, 0, piece.length, from);
-        written.push({ offset: from, length: piece.length, sha256: sha(piece) });
+        written.push({ offset: from, length: piece.length, sha256: rangeSha(opts, piece) });
         done += piece.length;
         c = e;
       }
@@ -233,7 +235,7 @@ async function writeStream(
     if (allocated && !allocated.has(at / CHUNK)) return;
     if (!isBlock && chunk.equals(chunk.length === CHUNK ? zero : Buffer.alloc(chunk.length))) return;
     await out.write(chunk, 0, chunk.length, at);
-    written.push({ offset: at, length: chunk.length, sha256: sha(chunk) });
+    written.push({ offset: at, length: chunk.length, sha256: rangeSha(opts, chunk) });
   };
 
   // An error of ours (an abort, a failed write) stops the decompressor, which may then fail in its
