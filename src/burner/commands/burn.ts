@@ -19,9 +19,10 @@ import { UsageError } from './exit-codes.js';
 import { inventoryDir, type Io, resolverFor } from './io.js';
 import { localSidecars } from './sidecars.js';
 import { VERSION as METIS_VERSION } from '../../bootstrap/version.js';
+import { burnOnHost } from '../../remote/burn-on-host.js';
 
 export const MANIFEST_PATH = 'metis/node.yaml';
-const USAGE = 'usage: metis burn NODE (--device DEV | --to FILE) [--image PATH|URL|oci://…] [--sha256 HEX] [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]';
+const USAGE = 'usage: metis burn NODE (--device DEV | --to FILE) [--image PATH|URL|oci://…] [--sha256 HEX] [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR] [--host FLASHER|[USER@]HOST[:PORT]]';
 
 /**
  * inventory → manifest → verified local image → target checks → confirmation → sparse write +
@@ -43,6 +44,7 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
       'no-verify': { type: 'boolean', default: false },
       inventory: { type: 'string' },
       cache: { type: 'string' },
+      host: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError(`burn takes one NODE\n${USAGE}`);
@@ -70,6 +72,7 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
   progress.end();
   say(`image ready: ${img.path} (from ${img.from}, sha256 ${img.sha256})`, { event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 });
 
+  if (v.host) return burnOnHost({ io, host: v.host, flashers: inv.cluster.def.flashers, node, manifest, image: img, bmap: v.bmap ?? side.bmap, target: (v.device ?? v.to)!, kind: v.device ? 'device' : 'file', yes: v.yes, json, verify: !v['no-verify'] });
   const target = resolve((v.device ?? v.to)!);
   const compression = await detectCompression(img.path);
   const imageSize = (compression ? await uncompressedSize(img.path, compression) : undefined) ?? (await stat(img.path)).size;

@@ -1,4 +1,5 @@
 import { MetisError } from '../../lib/errors.js';
+import { RemoteAgentError } from '../../remote/errors.js';
 import { TargetRefusedError } from '../safety/errors.js';
 import { DigestMismatchError, SourceError } from '../source/errors.js';
 
@@ -15,6 +16,8 @@ export const EXIT = {
   NOT_CONFIRMED: 5,
   /** The write, the read-back verify, or the manifest injection failed. */
   BURN: 6,
+  /** The flashing host (--host) is unreachable, refused its key or login, lacks node ≥ 18 or sudo. */
+  HOST: 7,
   // 20–26: target refusals (src/burner/safety/errors.ts REFUSALS).
 } as const;
 
@@ -35,6 +38,10 @@ export class NotConfirmedError extends MetisError {
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof TargetRefusedError) return err.exitCode;
+  // Computed on the flashing host by this same function (src/remote/agent.ts).
+  if (err instanceof RemoteAgentError) return err.exitCode;
+  if (err instanceof MetisError && err.code === 'E_SSH_TARGET') return EXIT.USAGE;
+  if (err instanceof MetisError && /^E_(SSH|HOST)(_|$)/.test(err.code)) return EXIT.HOST;
   if (err instanceof DigestMismatchError || err instanceof SourceError) return EXIT.IMAGE;
   if (err instanceof UsageError) return EXIT.USAGE;
   if (err instanceof NotConfirmedError) return EXIT.NOT_CONFIRMED;

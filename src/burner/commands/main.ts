@@ -8,20 +8,23 @@ import { EXIT, exitCodeOf } from './exit-codes.js';
 import type { Io } from './io.js';
 import { manifestCommand } from './manifest.js';
 import { nodesCommand } from './nodes.js';
+import { burnAgentCommand } from '../../remote/agent.js';
 
 export const USAGE = `usage: metis COMMAND [options]
 
   nodes    [--inventory DIR] [--json]                 list the inventory's nodes
   manifest NODE [--inventory DIR] [--reveal-secrets]  the manifest a burn writes (secrets masked)
   devices  [--json]                                   candidate disks; system disks marked
+  devices  --host H [--wait-new [--timeout SEC]]      the same on a flashing host over SSH; wait for a new card
   burn     NODE (--device DEV | --to FILE) [--image PATH|URL|oci://…] [--sha256 HEX]
            [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]
+           [--host H]  write on a flashing host over SSH (H: cluster.yaml flashers name or [USER@]HOST[:PORT])
   cache    ls|prune [--cache DIR] [--all]             the content-addressed image cache
   image    build|push …                               build and publish class images
 
 Inventory: ./inventory unless --inventory. Cache: --cache, METIS_CACHE_DIR, $XDG_CACHE_HOME/metis, ~/.cache/metis.
 Exit codes: 0 ok, 1 error, 2 usage, 3 invalid inventory/manifest/secret, 4 image fetch or sha256,
-5 not confirmed, 6 write/verify/manifest injection failed, 20-26 target refused.`;
+5 not confirmed, 6 write/verify/manifest injection failed, 7 flashing host unreachable/unusable, 20-26 target refused.`;
 
 const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   nodes: nodesCommand,
@@ -29,6 +32,8 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   devices: devicesCommand,
   burn: burnCommand,
   cache: cacheCommand,
+  // Hidden: what `burn --host` runs on the flashing host (src/remote/agent.ts).
+  'burn-agent': burnAgentCommand,
 };
 
 /** The whole `metis` CLI as a function: returns the exit code, never exits (cli.ts does). */
