@@ -23,6 +23,8 @@ export interface AgentBurnOptions {
   emit: (e: AgentEvent) => void;
   /** Resolves with the stamped manifest text once the workstation said go; rejects when it went away. */
   go: () => Promise<string>;
+  /** Resolves when the workstation answers `commit` (still there, not interrupted); rejects otherwise. */
+  commit: () => Promise<void>;
   signal: AbortSignal;
 }
 
@@ -34,12 +36,13 @@ export interface AgentBurnOptions {
  * this process's memory and on the card.
  */
 export async function agentBurn(o: AgentBurnOptions): Promise<void> {
-  o.emit({ event: 'progress', phase: 'rehashing', bytes: 0, total: 1 });
+  const blobSize = (await stat(o.cache.blobPath(o.sha256)).catch(() => null))?.size ?? 0;
+  o.emit({ event: 'progress', phase: 'rehashing', bytes: 0, total: blobSize });
   const image = await o.cache.get(o.sha256);
   if (!image) throw new SourceError('E_IMAGE_MISSING', `image sha256 ${o.sha256} is not in the flashing host's cache ${o.cache.dir} (or failed its re-hash and was dropped); burn again to send it`);
   const bmap = o.bmapSha256 ? await o.cache.get(o.bmapSha256) : undefined;
   if (o.bmapSha256 && !bmap) throw new SourceError('E_IMAGE_MISSING', `bmap sha256 ${o.bmapSha256} is not in the flashing host's cache`);
-  o.emit({ event: 'progress', phase: 'rehashing', bytes: 1, total: 1 });
+  o.emit({ event: 'progress', phase: 'rehashing', bytes: blobSize, total: blobSize });
 
   const compression = await detectCompression(image);
   const imageSize = (compression ? await uncompressedSize(image, compression) : undefined) ?? (await stat(image)).size;
@@ -50,7 +53,7 @@ export async function agentBurn(o: AgentBurnOptions): Promise<void> {
   o.emit({ event: 'target', info: { path: info.path, kind: info.kind, size: info.size, isBlockDevice: info.isBlockDevice }, model: dev?.model ?? '', transport: dev?.transport ?? '' });
 
   const text = await o.go();
-  const result = await burn({ image, target: o.target, bmap: bmap ?? undefined, verify: o.verify, onProgress: (e) => o.emit({ event: 'progress', ...e }), signal: o.signal });
+  const result = await burn({ image, target: o.target, bmap: bmap ?? undefined, verify: o.verify, onProgress: (e) => o.emit({ event: 'progress', ...e }), signal: o.signal, beforeHead: o.commit });
   await writeBootFile(o.target, MANIFEST_PATH, Buffer.from(text));
   const back = await readBootFile(o.target, MANIFEST_PATH);
   if (!back || back.toString('utf8') !== text) throw new MetisError('E_MANIFEST_READBACK', `${o.target}: ${MANIFEST_PATH} read back differs from what was written`);

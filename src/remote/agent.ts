@@ -6,7 +6,8 @@ import { exitCodeOf, UsageError } from '../burner/commands/exit-codes.js';
 import type { Io } from '../burner/commands/io.js';
 import { agentBurn } from './agent-burn.js';
 import { haveBlob, receiveBlob } from './agent-receive.js';
-import { type AgentCommand, type AgentEvent, lineReader, WATCHDOG_SEC } from './protocol.js';
+import { BurnAbortedError } from '../burner/write/errors.js';
+import { type AgentCommand, type AgentEvent, COMMIT_SEC, lineReader, WATCHDOG_SEC } from './protocol.js';
 
 const USAGE = 'usage (internal, run by metis burn --host over SSH): metis burn-agent receive|burn --cache DIR --sha256 HEX [...]';
 
@@ -65,8 +66,8 @@ export async function burnAgentCommand(argv: string[], io: Io): Promise<number> 
     }
     if (sub !== 'burn' || !v.target || (v.kind !== 'device' && v.kind !== 'file')) throw new UsageError(USAGE);
     emit({ event: 'ready', pid: process.pid, uid: process.getuid?.() ?? -1 });
-    const go = commandChannel(ac);
-    await agentBurn({ cache, sha256: v.sha256, bmapSha256: v['bmap-sha256'], target: v.target, kind: v.kind, verify: !v['no-verify'], emit, go, signal: ac.signal });
+    const { go, commit } = commandChannel(ac, emit);
+    await agentBurn({ cache, sha256: v.sha256, bmapSha256: v['bmap-sha256'], target: v.target, kind: v.kind, verify: !v['no-verify'], emit, go, commit, signal: ac.signal });
     return 0;
   } catch (err) {
     emit({ event: 'error', code: err instanceof MetisError ? err.code : 'E_AGENT', message: errorMessage(err), exitCode: exitCodeOf(err) });
@@ -80,14 +81,17 @@ export async function burnAgentCommand(argv: string[], io: Io): Promise<number> 
  * Reads the workstation's commands. The returned function waits for `go` (the manifest); after
  * it and before it, every line (the workstation pings from `ready` on) re-arms the watchdog. EOF or silence aborts.
  */
-function commandChannel(ac: AbortController): () => Promise<string> {
+function commandChannel(ac: AbortController, emit: (e: AgentEvent) => void): { go: () => Promise<string>; commit: () => Promise<void> } {
   let manifest: string | null = null;
   let waiter: { ok: (m: string) => void; fail: (e: Error) => void } | null = null;
+  let committer: { ok: () => void; fail: (e: Error) => void } | null = null;
   let timer: NodeJS.Timeout | null = null;
   const gone = (why: string) => {
     ac.abort();
     waiter?.fail(new MetisError('E_NOT_CONFIRMED', `the workstation went away before confirming (${why}); nothing was written`));
     waiter = null;
+    committer?.fail(new BurnAbortedError());
+    committer = null;
   };
   const arm = () => {
     if (timer) clearTimeout(timer);
@@ -108,6 +112,9 @@ function commandChannel(ac: AbortController): () => Promise<string> {
         arm();
         waiter?.ok(manifest);
         waiter = null;
+      } else if (c.cmd === 'commit') {
+        committer?.ok();
+        committer = null;
       } else if (c.cmd === 'ping') arm(); else if (c.cmd === 'abort') gone('abort');
     }),
   );
@@ -115,10 +122,33 @@ function commandChannel(ac: AbortController): () => Promise<string> {
   process.stdin.on('end', () => gone('channel closed'));
   process.stdin.on('close', () => gone('channel closed'));
   process.stdin.on('error', () => gone('channel error'));
-  return () =>
+  const go = () =>
     new Promise<string>((ok, fail) => {
       if (manifest !== null) return ok(manifest);
       if (ac.signal.aborted) return fail(new MetisError('E_NOT_CONFIRMED', 'the workstation went away before confirming; nothing was written'));
       waiter = { ok, fail };
     });
+  // The first MiB is written only while the workstation is demonstrably there: a dropped link or an
+  // interrupt during the write leaves the card without a partition table, never half-new.
+  const commit = () =>
+    new Promise<void>((ok, fail) => {
+      if (ac.signal.aborted) return fail(new BurnAbortedError());
+      const t = setTimeout(() => {
+        committer = null;
+        ac.abort();
+        fail(new BurnAbortedError());
+      }, COMMIT_SEC * 1000);
+      committer = {
+        ok: () => {
+          clearTimeout(t);
+          ok();
+        },
+        fail: (e) => {
+          clearTimeout(t);
+          fail(e);
+        },
+      };
+      emit({ event: 'commit' });
+    });
+  return { go, commit };
 }

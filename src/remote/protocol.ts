@@ -10,10 +10,14 @@ export type AgentEvent =
   | { event: 'stored'; sha256: string; bytes: number }
   | { event: 'progress'; phase: string; bytes: number; total: number }
   | { event: 'target'; info: { path: string; kind: 'block' | 'file'; size: number; isBlockDevice: boolean }; model: string; transport: string }
+  | { event: 'commit' }
   | { event: 'done'; bytesWritten: number; imageSize: number; verified: boolean; durationMs: number }
   | { event: 'error'; code: string; message: string; exitCode: number };
 
-export type AgentCommand = { cmd: 'go'; manifest: string } | { cmd: 'ping' } | { cmd: 'abort' };
+export type AgentCommand = { cmd: 'go'; manifest: string } | { cmd: 'commit' } | { cmd: 'ping' } | { cmd: 'abort' };
+
+/** Seconds the agent waits for the workstation's `commit` before writing the first MiB. */
+export const COMMIT_SEC = 10;
 
 /** Seconds without any line from the workstation after which the agent stops (a dropped link). */
 export const WATCHDOG_SEC = 20;

@@ -111,6 +111,8 @@ export async function runBurnAgent(target: SshTarget, facts: HostFacts, o: RunAg
             proc.stdin.end();
           },
         );
+      } else if (e.event === 'commit') {
+        if (!aborted) send({ cmd: 'commit' });
       } else if (e.event === 'done') done = e;
       else if (e.event === 'error') failure = e;
     }),

@@ -95,12 +95,12 @@ export async function sendBlob(
     await (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch(() => {});
   } else proc.stdin.end();
   const code = await proc.exited;
+  if (opts.signal?.aborted) throw new MetisError('E_ABORTED', `${host}: interrupted while sending the image (the host keeps no partial copy); nothing was written to the card`);
   const last = events[events.length - 1];
   if (last?.event === 'error') throw new RemoteAgentError(last.code, host, last.message, last.exitCode);
   if (code === 255 && !events.length) {
     throw classifySshFailure(host, 255, stderr) ?? new HostError('E_HOST_SEND', host, stderr.trim());
   }
-  if (opts.signal?.aborted) throw new MetisError('E_ABORTED', `${host}: interrupted while sending the image (the host keeps no partial copy); nothing was written to the card`);
   const ok = events.some((e) => (e.event === 'have' && e.have) || e.event === 'stored');
   if (code !== 0 || !ok) throw new HostError('E_HOST_SEND', host, `sending ${file.path} to the host's cache failed (exit ${code}): ${stderr.trim()}`);
   return sent;

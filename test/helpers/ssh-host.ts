@@ -53,6 +53,8 @@ export interface SshHost {
   addr: string;
   /** The root namespace's end, as the host sees the workstation. */
   peerAddr: string;
+  /** The veth end in the root namespace (`ip link set LINK down` drops the host off the network). */
+  link: string;
   port: number;
   /** `Host` name in sshConfig (also matches `addr`). */
   alias: string;
@@ -239,6 +241,7 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
       ns,
       addr,
       peerAddr,
+      link: vh,
       port,
       alias,
       dir,

@@ -64,10 +64,10 @@ describe.skipIf(!root)('against real sshd in network namespaces (test/helpers/ss
   let b: SshHost;
   beforeAll(async () => {
     [a, b] = await Promise.all([startSshHost({ prefix: 'mrm' }), startSshHost({ prefix: 'mrm', users: [{ sudo: 'nopasswd' }] })]);
-  });
+  }, 180_000);
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
-  });
+  }, 60_000);
 
   it('runs a remote argv as root and as the user, on two hosts at once, input over stdin', async () => {
     const ra = await sshRun({ host: a.alias }, ['sh', '-c', 'id -un; cat'], { env: a.env, input: 'from stdin', timeoutMs: 20_000 });

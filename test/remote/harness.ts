@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 export const REPO = new URL('../../', import.meta.url).pathname;
 export const METIS = `${REPO}dist/metis.js`;
 export const SSH_WRAPPER = `${REPO}test/remote/fixtures/ssh-counting.py`;
+export const PTY_RUN = `${REPO}test/remote/fixtures/pty-run.py`;
 
 export interface Ran {
   code: number | null;
@@ -13,22 +14,19 @@ export interface Ran {
 }
 
 /**
- * Runs the built CLI as its own process (as an operator would). `pty`: under `script`, so the CLI
- * has a terminal; `onOutput` sees everything printed and may type into the terminal.
+ * Runs the built CLI as its own process (as an operator would). `viaPty`: on a pseudo-terminal
+ * (fixtures/pty-run.py: answers the sudo prompt with $PTY_ANSWER, types Ctrl-C on
+ * $PTY_INTERRUPT_ON; all output then arrives on `out`). `onOutput` sees everything printed so far.
  */
 export function runMetis(
   args: string[],
-  opts: { env: NodeJS.ProcessEnv; pty?: boolean; onOutput?: (all: string, type: (s: string) => void, pid: number) => void; timeoutMs?: number },
-): Promise<Ran> & { pid: number } {
+  opts: { env: NodeJS.ProcessEnv; viaPty?: boolean; onOutput?: (all: string) => void; timeoutMs?: number },
+): Promise<Ran> {
   const cmd = ['node', METIS, ...args];
-  const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = opts.pty
-    ? spawn('script', ['-qefc', quoted, '/dev/null'], { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] })
-    : spawn(cmd[0]!, cmd.slice(1), { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = opts.viaPty ? spawn(PTY_RUN, cmd, { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] }) : spawn(cmd[0]!, cmd.slice(1), { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  const type = (s: string) => child.stdin.write(s);
-  const seen = () => opts.onOutput?.(out + err, type, child.pid!);
+  const seen = () => opts.onOutput?.(out + err);
   child.stdout.on('data', (b: Buffer) => {
     out += b.toString();
     seen();
@@ -37,16 +35,14 @@ export function runMetis(
     err += b.toString();
     seen();
   });
-  if (!opts.pty) child.stdin.end();
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-  const p = new Promise<Ran>((resolve) => {
+  child.stdin.end();
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 400_000);
+  return new Promise<Ran>((resolve) => {
     child.on('close', (code, sig) => {
       clearTimeout(timer);
       resolve({ code: code ?? (sig ? 128 : null), out, err });
     });
-  }) as Promise<Ran> & { pid: number };
-  p.pid = child.pid!;
-  return p;
+  });
 }
 
 export interface SshLogLine {
@@ -62,7 +58,8 @@ export function sshLog(path: string): SshLogLine[] {
 
 /** sha256 of a device's or file's first MiB. */
 export function firstMiB(path: string): string {
-  return createHash('sha256').update(execFileSync('dd', [`if=${path}`, 'bs=1M', 'count=1', 'status=none', 'iflag=direct'])).digest('hex');
+  const direct = path.startsWith('/dev/') ? ['iflag=direct'] : [];
+  return createHash('sha256').update(execFileSync('dd', [`if=${path}`, 'bs=1M', 'count=1', 'status=none', ...direct])).digest('hex');
 }
 
 /** Files under `dirs` (one filesystem each, devices skipped) whose bytes contain `needle`. */

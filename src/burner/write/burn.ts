@@ -25,6 +25,8 @@ export interface BurnOptions {
   verify: boolean;
   onProgress?: (e: BurnProgress) => void;
   signal?: AbortSignal;
+  /** Called after everything but the first MiB is on the card and synced; throwing keeps the old head (a remote burn asks the workstation here). */
+  beforeHead?: () => Promise<void>;
 }
 
 export interface BurnResult {
@@ -85,6 +87,9 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     await out.drain();
     if (opts.signal?.aborted) throw new BurnAbortedError();
     await fh.sync();
+    // The sync can take seconds on a slow card: an interrupt during it still keeps the old head.
+    if (opts.beforeHead) await opts.beforeHead();
+    if (opts.signal?.aborted) throw new BurnAbortedError();
     await fh.write(head, 0, head.length, 0);
     written.unshift({ offset: 0, length: head.length, sha256: sha(head) });
     await fh.sync();
