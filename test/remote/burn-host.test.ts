@@ -192,12 +192,12 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     execFileSync('mkfs.ext4', ['-q', '-F', mounted]);
     const mnt = mkdtempSync(join(work, 'mnt-'));
     execFileSync('mount', [mounted, mnt]);
-    // The cached image on the host, attached as a disk: the target contains the source.
-    const cached = join(rootCache, 'blobs/sha256', xzSha);
-    const holder = execFileSync('losetup', ['-f', '--show', cached], { encoding: 'utf8' }).trim();
-    loops.push(holder);
-    backingOf.set(holder, cached);
     try {
+      // The cached image on the host, attached as a disk: the target contains the source.
+      const cached = join(rootCache, 'blobs/sha256', xzSha);
+      const holder = execFileSync('losetup', ['-f', '--show', cached], { encoding: 'utf8' }).trim();
+      loops.push(holder);
+      backingOf.set(holder, cached);
       const cases: Array<[string, number, RegExp]> = [
         ...(sysDisk !== '/dev/' && existsSync(sysDisk) ? [[sysDisk, 21, /holds this system/] as [string, number, RegExp]] : []),
         [mounted, 22, /mounted|in use/],
