@@ -212,9 +212,12 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
         expect(r.code, `${dev}: ${r.err}`).toBe(code);
         expect(r.err).toMatch(msg);
         expect(r.err).toMatch(/on root@/);
-        // The local burn refuses the same target with the same code.
-        const local = await runMetis(['burn', 'titan-13', '--device', dev, '--image', imgXz, '--sha256', xzSha, '--yes', ...common()], { env: env() });
-        expect(local.code, `${dev} locally: ${local.err}`).toBe(code);
+        // The local burn refuses the same target with the same code (except the source holder: locally the
+        // source is the workstation's file, not the host's cached copy — that refusal only exists there).
+        if (code !== 23) {
+          const local = await runMetis(['burn', 'titan-13', '--device', dev, '--image', imgXz, '--sha256', xzSha, '--yes', ...common()], { env: env() });
+          expect(local.code, `${dev} locally: ${local.err}`).toBe(code);
+        }
         if (before) expect(head(dev), `${dev}: first MiB changed`).toBe(before);
       }
     } finally {
