@@ -30,7 +30,7 @@ interface LsblkNode {
 }
 
 const SYSTEM_MOUNTS = new Set(['/', '/boot', '/boot/firmware', '/boot/efi', '[SWAP]']);
-const LSBLK_COLUMNS = 'NAME,PATH,SIZE,MODEL,RM,TRAN,TYPE,MOUNTPOINTS,RO';
+export const LSBLK_COLUMNS = 'NAME,PATH,SIZE,MODEL,RM,TRAN,TYPE,MOUNTPOINTS,RO';
 
 // lsblk prints booleans as true/false in new versions and "0"/"1" in older ones.
 const flag = (v: unknown) => v === true || v === 1 || v === '1';

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { MANIFEST_PATH } from '../core/card.js';
 import { normalizeDigest } from '../core/digest.js';
@@ -109,7 +111,53 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
   const emit = o.onProgress ?? (() => {});
   const want = 'device' in o.target ? 'device' : 'file';
   const target = resolve('device' in o.target ? o.target.device : o.target.file);
+  const plan = await planNodeImage(o);
 
+  emit({ event: 'stage', stage: 'target' });
+  const claim = await claimTarget(target, o.env);
+  try {
+    // Before any download or hash: a wrong device is found in a second, not after minutes.
+    await checkKind(target, want, await checkTarget(target, { want }));
+    const { img, gate, bmap } = await fetchNodeImage(plan, o);
+    const { info, written } = await writeCard({
+      target,
+      want,
+      image: img.path,
+      label: plan.ref,
+      bmap,
+      verify: o.verify ?? true,
+      gate,
+      confirm: (info) => o.confirm?.(info, plan.manifest) ?? Promise.resolve(),
+      manifest: (w) => stampManifest(plan.manifest, img.ref, w.sha256),
+      onProgress: emit,
+      signal: o.signal,
+    });
+    return {
+      node: o.node,
+      target,
+      targetKind: info.isBlockDevice ? 'block' : 'file',
+      image: { ref: img.ref, path: img.path, sha256: written.sha256, from: img.from, digestKnown: Boolean(plan.expected) },
+      bytesWritten: written.bytesWritten,
+      imageSize: written.imageSize,
+      verified: written.verified,
+      durationMs: Date.now() - started,
+      manifest: MANIFEST_PATH,
+      ...(info.isBlockDevice ? {} : { fileMode: '0600' as const }),
+    };
+  } finally {
+    await claim.release();
+  }
+}
+
+/** The node's manifest (secrets resolved) and which image it needs, with the digest policy applied. */
+export interface NodeImagePlan {
+  manifest: Manifest;
+  ref: string;
+  expected: string | undefined;
+  side: Awaited<ReturnType<typeof localSidecars>>;
+}
+
+export async function planNodeImage(o: Pick<BurnNodeOptions, 'inventory' | 'node' | 'secrets' | 'image' | 'sha256' | 'requireDigest'>): Promise<NodeImagePlan> {
   const manifest = await nodeManifest(o.inventory, o.node, o.secrets);
   const cls = o.inventory.classes.get(manifest.node.class)!.def;
   const ref = o.image ?? cls.image.ref;
@@ -121,55 +169,55 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
     const why = o.requireDigest ? '--require-digest' : `class ${manifest.node.class} sets image.requireDigest`;
     throw new MetisError('E_NO_DIGEST', `image ${ref}: no sha256 is known for it and ${why}: pin image.sha256 in the class or pass --sha256; nothing was written`, { path: 'image.sha256' });
   }
+  return { manifest, ref, expected, side };
+}
 
-  emit({ event: 'stage', stage: 'target' });
-  const claim = await claimTarget(target, o.env);
-  try {
-    // Before any download or hash: a wrong device is found in a second, not after minutes.
-    await checkKind(target, want, await checkTarget(target, { want }));
-
-    emit({ event: 'stage', stage: 'source' });
-    emit({ event: 'image', ref, sha256: expected ?? null });
-    if (!expected) {
-      emit({ event: 'warning', code: 'W_NO_DIGEST', message: `no sha256 is known for ${ref}: it is written as found, not verified against a pinned digest (pin image.sha256 in the class, pass --sha256, or --require-digest to refuse)` });
-    }
-    const trust = await loadTrust(o.inventory.cluster.def.signatures, o.inventory.dir);
-    // Local files and cache entries are hashed as they are written (defer), judged by the gate before the table.
-    const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env, defer: true })
-      .catch((e: unknown) => judgeDownloadMismatch(e, ref, trust, o.cache));
-    emit({ event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 ?? null, verified: img.verified });
-    const gate = imageGate(img, trust, o.cache);
-    if (gate.note) emit({ event: 'signature', note: gate.note });
-
-    const bmap = o.bmap ?? side.bmap ?? img.bmap;
-    const { info, written } = await writeCard({
-      target,
-      want,
-      image: img.path,
-      label: ref,
-      bmap,
-      verify: o.verify ?? true,
-      gate,
-      confirm: (info) => o.confirm?.(info, manifest) ?? Promise.resolve(),
-      manifest: (w) => ({ ...manifest, burn: { metisVersion: VERSION, burnedAt: new Date().toISOString(), image: img.ref, imageSha256: w.sha256 } }),
-      onProgress: emit,
-      signal: o.signal,
-    });
-    return {
-      node: o.node,
-      target,
-      targetKind: info.isBlockDevice ? 'block' : 'file',
-      image: { ref: img.ref, path: img.path, sha256: written.sha256, from: img.from, digestKnown: Boolean(expected) },
-      bytesWritten: written.bytesWritten,
-      imageSize: written.imageSize,
-      verified: written.verified,
-      durationMs: Date.now() - started,
-      manifest: MANIFEST_PATH,
-      ...(info.isBlockDevice ? {} : { fileMode: '0600' as const }),
-    };
-  } finally {
-    await claim.release();
+/**
+ * The source stage: the image fetched into the cache (a download is hashed as it arrives) and the
+ * gate that judges its digest and signature. `verifyNow` (a burn on a flashing host, where the
+ * bytes are written elsewhere) hashes the whole file here and runs the gate before anything is
+ * sent; otherwise the bytes are judged as they are written, before the partition table.
+ */
+export async function fetchNodeImage(
+  plan: NodeImagePlan,
+  o: Pick<BurnNodeOptions, 'inventory' | 'cache' | 'bmap' | 'env' | 'signal' | 'onProgress'> & { verifyNow?: boolean },
+): Promise<{ img: ResolvedImage; gate: ImageGate; bmap: string | undefined; sha256: string | undefined }> {
+  const emit = o.onProgress ?? (() => {});
+  const { ref, expected } = plan;
+  emit({ event: 'stage', stage: 'source' });
+  emit({ event: 'image', ref, sha256: expected ?? null });
+  if (!expected) {
+    emit({ event: 'warning', code: 'W_NO_DIGEST', message: `no sha256 is known for ${ref}: it is written as found, not verified against a pinned digest (pin image.sha256 in the class, pass --sha256, or --require-digest to refuse)` });
   }
+  const trust = await loadTrust(o.inventory.cluster.def.signatures, o.inventory.dir);
+  // Local files and cache entries are hashed as they are written (defer), judged by the gate before the table.
+  const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env, defer: !o.verifyNow })
+    .catch((e: unknown) => judgeDownloadMismatch(e, ref, trust, o.cache));
+  emit({ event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 ?? null, verified: img.verified });
+  const gate = imageGate(img, trust, o.cache);
+  if (gate.note) emit({ event: 'signature', note: gate.note });
+  let sha256 = img.verified ? img.sha256 : undefined;
+  if (o.verifyNow) {
+    const whole = await hashThrough(img.path, gate.observe);
+    await gate.beforeCommit(whole);
+    sha256 = whole.sha256;
+  }
+  return { img, gate, bmap: o.bmap ?? plan.side.bmap ?? img.bmap, sha256 };
+}
+
+export function stampManifest(manifest: Manifest, imageRef: string, imageSha256: string): Manifest {
+  return { ...manifest, burn: { metisVersion: VERSION, burnedAt: new Date().toISOString(), image: imageRef, imageSha256 } };
+}
+
+async function hashThrough(path: string, observe?: (b: Buffer) => void): Promise<{ sha256: string; bytes: number }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }) as AsyncIterable<Buffer>) {
+    h.update(chunk);
+    observe?.(chunk);
+    bytes += chunk.length;
+  }
+  return { sha256: h.digest('hex'), bytes };
 }
 
 /** What writeCard needs: an image already on this machine, and what decides the card may boot. */
@@ -186,6 +234,8 @@ export interface CardWrite {
   gate?: Pick<ImageGate, 'observe' | 'beforeCommit'>;
   /** After the target and the image are checked, before anything is written; throw to stop. */
   confirm?: (target: TargetInfo) => Promise<void>;
+  /** After all but the first MiB is written and synced (a flashing host asks its workstation); a throw keeps the old head. */
+  beforeHead?: () => Promise<void>;
   /** The manifest to inject, given what was written (its digest is stamped into it). */
   manifest: (written: BurnResult) => Manifest | Promise<Manifest>;
   onProgress?: (e: BurnEvent) => void;
@@ -223,6 +273,7 @@ export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; writt
       signal: c.signal,
       observe: c.gate?.observe,
       beforeCommit: c.gate?.beforeCommit,
+      beforeHead: c.beforeHead,
       // The card image holds the join token: it is the operator's alone before a byte goes in.
       ...(info.isBlockDevice ? {} : { fileMode: 0o600 }),
     });

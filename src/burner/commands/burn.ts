@@ -3,7 +3,8 @@ import { parseFlags } from '../../core/flags.js';
 import { Redactor } from '../../lib/redact.js';
 import { manifestSecrets } from '../../manifest/load.js';
 import { loadInventory } from '../inventory/load.js';
-import { type BurnEvent, burnNode } from '../pipeline.js';
+import { type BurnEvent, burnNode, fetchNodeImage, planNodeImage } from '../pipeline.js';
+import { burnOnHost } from '../../remote/burn-on-host.js';
 import { progressReporter } from '../progress.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
 import { confirmBurn } from './confirm.js';
@@ -28,6 +29,8 @@ metis/node.yaml into the FAT boot partition, read back and validated.
   --no-verify         skip reading the written bytes back
   --inventory DIR     inventory directory (default ./inventory)
   --cache DIR         image cache (default METIS_CACHE_DIR, $XDG_CACHE_HOME/metis, ~/.cache/metis)
+  --host H            write on a flashing host over SSH (H: a cluster.yaml flashers name or [USER@]HOST[:PORT]);
+                      DEV/FILE are paths there (docs/remote.md)
   -h, --help          this text`;
 
 const FLAGS = {
@@ -42,6 +45,7 @@ const FLAGS = {
   'no-verify': { type: 'boolean', default: false },
   inventory: { type: 'string' },
   cache: { type: 'string' },
+  host: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -74,6 +78,15 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
     else if (json) io.out(`${JSON.stringify(e)}\n`);
   };
 
+  const cache = new ImageCache(resolve(v.cache ?? defaultCacheDir(io.env)));
+  if (v.host) {
+    // The source stage runs here (the image verified whole, its signature judged); the device
+    // stage (writeCard) runs on the flashing host in the shipped bundle (src/remote/agent-burn.ts).
+    const plan = await planNodeImage({ inventory: inv, node, secrets: resolverFor(io, dir), image: v.image, sha256: v.sha256, requireDigest: v['require-digest'] });
+    const got = await fetchNodeImage(plan, { inventory: inv, cache, bmap: v.bmap, env: io.env, signal: io.signal, onProgress: onEvent, verifyNow: true });
+    progress.end();
+    return burnOnHost({ io, host: v.host, flashers: inv.cluster.def.flashers, node, manifest: plan.manifest, image: { path: got.img.path, sha256: got.sha256!, ref: got.img.ref }, bmap: got.bmap, target: (v.device ?? v.to)!, kind: v.device ? 'device' : 'file', yes: v.yes, json, verify: !v['no-verify'] });
+  }
   try {
     const result = await burnNode({
       inventory: inv,
@@ -84,7 +97,7 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
       bmap: v.bmap,
       verify: !v['no-verify'],
       requireDigest: v['require-digest'],
-      cache: new ImageCache(resolve(v.cache ?? defaultCacheDir(io.env))),
+      cache,
       secrets: resolverFor(io, dir),
       env: io.env,
       confirm: async (info, manifest) => {

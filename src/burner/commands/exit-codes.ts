@@ -1,6 +1,7 @@
 import { FlagError } from '../../core/flags.js';
 import { MetisError } from '../../lib/errors.js';
 import { TargetKindError } from '../pipeline.js';
+import { RemoteAgentError } from '../../remote/errors.js';
 import { TargetRefusedError } from '../safety/errors.js';
 import { DigestMismatchError, SourceError } from '../../core/source-errors.js';
 
@@ -17,6 +18,8 @@ export const EXIT = {
   NOT_CONFIRMED: 5,
   /** The write, the read-back verify, or the manifest injection failed: the card must be burned again. */
   BURN: 6,
+  /** The flashing host (--host) is unreachable, refused its key or login, lacks node ≥ 18 or sudo. */
+  HOST: 7,
   // 20–28: target refusals (src/burner/safety/errors.ts REFUSALS).
 } as const;
 
@@ -44,6 +47,10 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof TargetRefusedError) return err.exitCode;
   // Errors that carry their own documented exit code (signature refusals, failures after the write began).
   if (err instanceof MetisError && typeof (err as { exitCode?: unknown }).exitCode === 'number') return (err as unknown as { exitCode: number }).exitCode;
+  // Computed on the flashing host by this same function (src/remote/agent.ts).
+  if (err instanceof RemoteAgentError) return err.exitCode;
+  if (err instanceof MetisError && err.code === 'E_SSH_TARGET') return EXIT.USAGE;
+  if (err instanceof MetisError && /^E_(SSH|HOST)(_|$)/.test(err.code)) return EXIT.HOST;
   if (err instanceof DigestMismatchError || err instanceof SourceError) return EXIT.IMAGE;
   if (err instanceof UsageError || err instanceof TargetKindError || err instanceof FlagError) return EXIT.USAGE;
   if (err instanceof NotConfirmedError) return EXIT.NOT_CONFIRMED;

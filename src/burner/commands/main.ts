@@ -9,6 +9,7 @@ import { EXIT, exitCodeOf } from './exit-codes.js';
 import type { Io } from './io.js';
 import { MANIFEST_USAGE, manifestCommand } from './manifest.js';
 import { NODES_USAGE, nodesCommand } from './nodes.js';
+import { burnAgentCommand } from '../../remote/agent.js';
 
 export const USAGE = `usage: metis COMMAND [options]
 
@@ -44,6 +45,8 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   devices: devicesCommand,
   burn: burnCommand,
   cache: cacheCommand,
+  // Hidden: what `burn --host` runs on the flashing host (src/remote/agent.ts).
+  'burn-agent': burnAgentCommand,
 };
 
 /** The whole `metis` CLI as a function: returns the exit code, never exits (cli.ts does). */

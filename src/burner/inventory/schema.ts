@@ -3,6 +3,7 @@ import { DIGEST_INPUT, normalizeDigest } from '../../core/digest.js';
 import * as f from '../../manifest/fields.js';
 import { identitySchema, iscsiSchema, journaldSchema, mountSchema } from '../../manifest/schema.js';
 import { imageSpecSchema } from '../../core/image-spec.js';
+import { parseSshTarget } from '../../lib/ssh.js';
 
 /** `file:PATH` (relative to the inventory), `env:NAME`, or `cmd:COMMAND` (argv split on spaces, no shell). */
 export const secretSource = z
@@ -67,6 +68,20 @@ const signatures = z
   })
   .refine((v) => v.policy !== 'required' || v.publicKeys.length > 0, { message: 'policy required needs at least one public key', path: ['publicKeys'] });
 
+const flasherSchema = z.strictObject({
+  /** [USER@]HOST[:PORT] or a Host name from ~/.ssh/config. */
+  ssh: z.string().refine((s) => {
+    try {
+      parseSshTarget(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be [USER@]HOST[:PORT]'),
+  /** The host's image cache directory; default ~/.cache/metis-flasher of the SSH user. */
+  cache: z.string().regex(/^\//, 'must be an absolute path').optional(),
+});
+
 export const clusterSchema = z.strictObject({
   name: z.string().optional(),
   /** https://HOST:6443 of the server agents join. */
@@ -77,6 +92,9 @@ export const clusterSchema = z.strictObject({
     .strictObject({ port: z.number().int().min(1).max(65535).default(22), authorizedKeys: authorizedKeys.default([]) })
     .default({ port: 22, authorizedKeys: [] }),
   signatures: signatures.optional(),
+
+  /** Flashing hosts by name, for `metis burn|devices --host NAME` (docs/remote.md). */
+  flashers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a host-like name'), flasherSchema).default({}),
 });
 
 export const nodeSchema = z.strictObject({

@@ -37,6 +37,8 @@ export interface BurnOptions {
    * the card, with the sha256 of the bytes that were written. A throw wipes the first MiB instead.
    */
   beforeCommit?: (source: { sha256: string; bytes: number }) => Promise<void> | void;
+  /** Called after everything but the first MiB is on the card and synced; throwing keeps the old head (a remote burn asks the workstation here). */
+  beforeHead?: () => Promise<void>;
 }
 
 export interface BurnResult {
@@ -115,6 +117,11 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
       await wipeHead(fh);
       throw refused;
     }
+    // The sync can take seconds on a slow card: an interrupt during it still keeps the old head.
+    if (opts.signal?.aborted) throw new BurnAbortedError();
+    // A remote burn asks the workstation here; a refusal keeps the old head.
+    if (opts.beforeHead) await opts.beforeHead();
+    if (opts.signal?.aborted) throw new BurnAbortedError();
     await fh.write(head, 0, head.length, 0);
     written.unshift({ offset: 0, length: head.length, sha256: sha(head) });
     await fh.sync();

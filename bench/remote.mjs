@@ -1,0 +1,143 @@
+// bench:remote — `metis burn --host` against the anchors on a flashing host: a network namespace
+// running Debian's sshd (test/helpers/ssh-host.ts), the card an emulated SD card there (a loop
+// device throttled by cgroup-v1 blkio to 30 MB/s write, 90 MB/s read). Anchors:
+//   (a) zstd -dc IMG.zst | ssh HOST dd of=DEV bs=4M oflag=direct
+//   (b) bmaptool copy on the host with the image already there (+ the transfer of IMG.zst for a first burn)
+// Needs root and a built dist/metis.js. Prints times and ratios; asserts nothing (not part of CI).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, statSync, openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+
+const MIB = 1024 * 1024;
+const WRITE_BPS = 31457280;
+const READ_BPS = 94371840;
+const BLKIO = '/sys/fs/cgroup/blkio';
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const metis = join(repo, 'dist/metis.js');
+
+if (process.getuid?.() !== 0) {
+  console.error('bench:remote needs root (namespaces, sshd, loop devices, blkio throttling)');
+  process.exit(2);
+}
+
+const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], ...opts });
+const seconds = async (fn) => {
+  const t = process.hrtime.bigint();
+  const r = await fn();
+  return [Number(process.hrtime.bigint() - t) / 1e9, r];
+};
+
+const work = mkdtempSync(join(tmpdir(), 'metis-bench-remote-'));
+let host = null;
+let loop = null;
+let devno = null;
+const cleanup = async () => {
+  if (devno) for (const f of ['write_bps_device', 'read_bps_device']) spawnSync('sh', ['-c', `echo "${devno} 0" > ${BLKIO}/blkio.throttle.${f}`]);
+  if (loop) spawnSync('losetup', ['-d', loop]);
+  if (host) await host.stop();
+  rmSync(work, { recursive: true, force: true });
+};
+process.on('SIGINT', () => {
+  cleanup().finally(() => process.exit(130));
+});
+
+try {
+  const helper = join(work, 'ssh-host.mjs');
+  await build({ entryPoints: [join(repo, 'test/helpers/ssh-host.ts')], bundle: true, platform: 'node', format: 'esm', outfile: helper, logLevel: 'warning',
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } });
+  const { startSshHost } = await import(pathToFileURL(helper).href);
+
+  // 640 MiB, MBR, 64 MiB FAT32 boot with 16 MiB of files, ext4 root with ~200 MiB of real files
+  // (a tar of /usr/share: compresses like an OS image does).
+  const img = join(work, 'class.img');
+  console.log('building a 640 MiB test image …');
+  sh('truncate', ['-s', '640M', img]);
+  sh('sfdisk', ['-q', img], { input: 'label: dos\nstart=2048,size=131072,type=c\nstart=133120,type=83\n' });
+  sh('mkfs.vfat', ['-F', '32', '-s', '1', '--offset', '2048', img, '65536']);
+  const payload = (n, from, mib) => {
+    const p = join(work, n);
+    sh('sh', ['-c', `tar cf - ${from} 2>/dev/null | head -c ${mib * MIB} > ${p}`]);
+    return p;
+  };
+  sh('mcopy', ['-i', `${img}@@${2048 * 512}`, payload('firmware.bin', '/usr/lib/x86_64-linux-gnu', 16), '::/firmware.bin'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  const rootfs = join(work, 'rootfs');
+  mkdirSync(rootfs);
+  sh('mv', [payload('usr-share.tar', '/usr/share', 200), rootfs]);
+  sh('mkfs.ext4', ['-q', '-F', '-E', `offset=${133120 * 512}`, '-d', rootfs, img, `${(640 * MIB - 133120 * 512) / 1024}k`]);
+  rmSync(rootfs, { recursive: true });
+  const bmap = join(work, 'class.bmap');
+  sh('bmaptool', ['-q', 'create', '-o', bmap, img]);
+  sh('zstd', ['-q', '-T0', '-3', '-f', img]);
+  const zst = `${img}.zst`;
+  const mapped = /<MappedBlocksCount>\s*(\d+)/.exec(sh('cat', [bmap], { encoding: 'utf8' }))[1] * 4096;
+  console.log(`image 640 MiB, bmap maps ${(mapped / MIB).toFixed(1)} MiB, zstd -3 ${(statSync(zst).size / MIB).toFixed(1)} MiB`);
+
+  host = await startSshHost({ prefix: 'mrmb', users: [] });
+  const env = { ...process.env, METIS_SSH_CONFIG: host.sshConfig, METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:bench-pw` };
+  const ssh = (cmd, input) => execFileSync('ssh', ['-F', host.sshConfig, host.alias, cmd], { stdio: [input ?? 'ignore', 'pipe', 'inherit'] });
+
+  // The emulated card, on the host: backing file written once, so first-write allocation doesn't distort timings.
+  const backing = join(work, 'card.img');
+  sh('dd', ['if=/dev/zero', `of=${backing}`, 'bs=4M', 'count=176', 'status=none']);
+  loop = sh('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+  devno = sh('lsblk', ['-dno', 'MAJ:MIN', loop], { encoding: 'utf8' }).trim();
+  writeFileSync(`${BLKIO}/blkio.throttle.write_bps_device`, `${devno} ${WRITE_BPS}`);
+  writeFileSync(`${BLKIO}/blkio.throttle.read_bps_device`, `${devno} ${READ_BPS}`);
+  console.log(`flashing host ${host.alias} (namespace ${host.ns}); emulated card ${loop} (${devno}): write ${WRITE_BPS / 1e6} MB/s, read ${(READ_BPS / 1e6).toFixed(1)} MB/s`);
+  const fresh = () => {
+    sh('blockdev', ['--flushbufs', loop]);
+    sh('sleep', ['3']);
+  };
+  const hostDir = join(work, 'on-host');
+  const hostCache = join(work, 'host-cache');
+  const inv = join(work, 'inv');
+  sh('cp', ['-r', join(repo, 'inventory'), inv]);
+  writeFileSync(join(inv, 'cluster.yaml'), `${execFileSync('cat', [join(inv, 'cluster.yaml')], { encoding: 'utf8' })}flashers:\n  bench:\n    ssh: root@${host.alias}\n    cache: ${hostCache}\n`);
+  const burnArgs = ['burn', 'titan-13', '--host', 'bench', '--device', loop, '--image', zst, '--bmap', bmap, '--yes', '--inventory', inv, '--cache', join(work, 'ws-cache')];
+  const runMetis = (extra = []) => sh('node', [metis, ...burnArgs, ...extra], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  const rows = [];
+  fresh();
+  const [tDd] = await seconds(() => sh('sh', ['-c', `zstd -dc ${zst} | ssh -F ${host.sshConfig} ${host.alias} dd of=${loop} bs=4M oflag=direct status=none`]));
+  rows.push(['(a) zstd -dc | ssh dd oflag=direct', tDd]);
+  const [tXfer] = await seconds(() => {
+    const fd = openSync(zst, 'r');
+    try {
+      ssh(`mkdir -p ${hostDir} && cat > ${hostDir}/class.img.zst`, fd);
+      ssh(`cat > ${hostDir}/class.bmap`, openSync(bmap, 'r'));
+    } finally {
+      closeSync(fd);
+    }
+  });
+  rows.push(['transfer IMG.zst + bmap over ssh', tXfer]);
+  fresh();
+  const [tBmap] = await seconds(() => host.exec(['bmaptool', '-q', 'copy', '--bmap', `${hostDir}/class.bmap`, `${hostDir}/class.img.zst`, loop], { reject: true }));
+  rows.push(['(b) bmaptool copy on the host', tBmap]);
+  fresh();
+  const [tFirst] = await seconds(() => runMetis());
+  rows.push(['metis burn --host, first (sends image)', tFirst]);
+  fresh();
+  const [tRepeat] = await seconds(() => runMetis());
+  rows.push(['metis burn --host, repeat (cached)', tRepeat]);
+  fresh();
+  const [tRepeatNv] = await seconds(() => runMetis(['--no-verify']));
+  rows.push(['metis burn --host, repeat --no-verify', tRepeatNv]);
+
+  // Attribution: the same burn run locally on this machine (no SSH): what is left is the remote overhead.
+  fresh();
+  const [tLocal] = await seconds(() => sh('node', [metis, 'burn', 'titan-13', '--device', loop, '--image', zst, '--bmap', bmap, '--yes', '--inventory', inv, '--cache', join(work, 'ws-cache')], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  rows.push(['metis burn (local, same card, no SSH)', tLocal]);
+
+  console.log('');
+  for (const [name, t] of rows) console.log(`${name.padEnd(40)} ${t.toFixed(2).padStart(7)} s`);
+  console.log(`ratio first burn / (transfer + bmaptool)   ${(tFirst / (tXfer + tBmap)).toFixed(3)}  (target ≤ 1.1)`);
+  console.log(`ratio repeat burn / bmaptool               ${(tRepeat / tBmap).toFixed(3)}  (target ≤ 1.05; metis also reads the card back, bmaptool does not)`);
+  console.log(`ratio repeat --no-verify / bmaptool        ${(tRepeatNv / tBmap).toFixed(3)}`);
+  console.log(`ratio (a) ssh dd / metis first burn        ${(tDd / tFirst).toFixed(2)}×`);
+  console.log(`remote overhead (repeat − local)           ${(tRepeat - tLocal).toFixed(2)} s; local burn / bmaptool ${(tLocal / tBmap).toFixed(3)}`);
+} finally {
+  await cleanup();
+}

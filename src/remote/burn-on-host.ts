@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Redactor } from '../lib/redact.js';
+import { formatSshTarget } from '../lib/ssh.js';
+import { VERSION as METIS_VERSION } from '../core/version.js';
+import { manifestSecrets, serializeManifest } from '../manifest/load.js';
+import type { Manifest } from '../manifest/schema.js';
+import { NotConfirmedError, UsageError } from '../burner/commands/exit-codes.js';
+import { humanSize, type Io } from '../burner/commands/io.js';
+import { progressReporter } from '../burner/progress.js';
+import { HostError } from './errors.js';
+import { type FlasherDef, resolveFlasher } from './flashers.js';
+import { probeHost } from './probe.js';
+import { runBurnAgent, type TargetEvent } from './run-agent.js';
+import { askHidden } from './secret-prompt.js';
+import { bundleId, localBundle, sendBlob, shipBundle } from './ship.js';
+
+export interface HostBurnRequest {
+  io: Io;
+  /** --host: a cluster.yaml `flashers:` name or [USER@]HOST[:PORT]. */
+  host: string;
+  flashers?: Record<string, FlasherDef>;
+  node: string;
+  /** The node's manifest; stamped here as the local burn stamps it, then sent only over the channel. */
+  manifest: Manifest;
+  /** The image, resolved and verified on the workstation. */
+  image: { path: string; sha256: string; ref: string };
+  bmap?: string;
+  target: string;
+  kind: 'device' | 'file';
+  yes: boolean;
+  json: boolean;
+  verify: boolean;
+}
+
+/**
+ * `metis burn NODE --host H`: probe (node ≥ 18, privilege) → ship the bundle (content-addressed)
+ * → send the image once (content-addressed cache, re-hashed there) → one agent under one sudo:
+ * checks, confirmation here, write, verify, manifest injection there. Returns the exit code.
+ */
+export async function burnOnHost(r: HostBurnRequest): Promise<number> {
+  const { io } = r;
+  const redact = new Redactor(manifestSecrets(r.manifest).map((s) => s.value));
+  if (!r.target.startsWith('/')) throw new UsageError(`${r.kind === 'device' ? '--device' : '--to'} ${r.target}: give an absolute path on the flashing host`);
+  const stamped: Manifest = { ...r.manifest, burn: { metisVersion: METIS_VERSION, burnedAt: new Date().toISOString(), image: r.image.ref, imageSha256: r.image.sha256 } };
+  const manifestText = serializeManifest(stamped);
+  const say = (text: string, event: Record<string, unknown>) => (r.json ? io.out(`${redact.text(JSON.stringify(event))}\n`) : io.err(`${redact.text(text)}\n`));
+  const progress = progressReporter(r.json ? 'json' : io.isTTY ? 'tty' : 'plain', r.json ? io.out : io.err);
+  const flasher = resolveFlasher(r.host, r.flashers);
+  const host = formatSshTarget(flasher.target);
+  const bundle = await bundleId(localBundle(io.env));
+
+  const facts = await probeHost(flasher.target, { env: io.env, cacheDir: flasher.cacheDir, bundleName: bundle.name, signal: io.signal });
+  say(`flashing host ${flasher.name} (${host}): node ${facts.nodeVersion}, ${facts.privilege}, cache ${facts.cacheDir}`, { event: 'host', host: flasher.name, ssh: host, node: facts.nodeVersion, privilege: facts.privilege, cache: facts.cacheDir });
+  if (await shipBundle(flasher.target, facts, bundle, io.env, io.signal)) say(`shipped metis bundle ${bundle.sha256.slice(0, 16)} to ${facts.bundlePath}`, { event: 'bundle', path: facts.bundlePath, sha256: bundle.sha256, sent: true });
+
+  const sent = await sendBlob(flasher.target, facts, { path: r.image.path, sha256: r.image.sha256 }, { env: io.env, signal: io.signal, onProgress: (e) => progress.event(e) });
+  progress.end();
+  let bmapSha256: string | undefined;
+  if (r.bmap) {
+    bmapSha256 = createHash('sha256').update(await readFile(r.bmap)).digest('hex');
+    await sendBlob(flasher.target, facts, { path: r.bmap, sha256: bmapSha256 }, { env: io.env, signal: io.signal });
+  }
+  say(sent ? `image sent to ${flasher.name}: ${(sent / 1e6).toFixed(1)} MB on the wire` : `image already cached on ${flasher.name}: nothing sent`, { event: 'image-sent', host: flasher.name, sha256: r.image.sha256, bytesSent: sent });
+
+  let password: string | undefined;
+  if (facts.privilege === 'sudo-password') {
+    const answer = await askHidden(io, `[sudo] password for ${facts.user} on ${flasher.name}: `);
+    if (answer === null) throw new HostError('E_HOST_SUDO', host, `sudo for ${facts.user} needs a password and there is no terminal to ask on: run from a terminal, allow passwordless sudo for metis, or log in as root; nothing was written`);
+    password = answer;
+  }
+
+  const confirm = async (e: TargetEvent) => {
+    if (r.yes) return;
+    const what = e.info.isBlockDevice
+      ? `device ${e.info.path} on ${flasher.name} (${e.model || 'unknown model'}, ${humanSize(e.info.size)}${e.transport ? `, ${e.transport}` : ''})`
+      : `image file ${e.info.path} on ${flasher.name}${e.info.size ? ` (${humanSize(e.info.size)}, overwritten)` : ' (new)'}`;
+    const answer = await io.ask(`Burn node ${r.node} to ${what}? Everything on it is lost. Type "yes" to continue: `);
+    if (answer === null) throw new NotConfirmedError(`not burning ${r.node} to ${what}: no terminal to confirm on; pass --yes`);
+    if (answer.trim().toLowerCase() !== 'yes') throw new NotConfirmedError(`not burning ${r.node}: not confirmed`);
+  };
+  const done = await runBurnAgent(flasher.target, facts, {
+    env: io.env,
+    sha256: r.image.sha256,
+    bmapSha256,
+    target: r.target,
+    kind: r.kind,
+    verify: r.verify,
+    password,
+    manifest: manifestText,
+    confirm,
+    onProgress: (e) => progress.event(e),
+    signal: io.signal,
+  });
+  progress.end();
+  const result = { event: 'done', node: r.node, host: flasher.name, target: r.target, image: r.image.ref, imageSha256: r.image.sha256, bytesSent: sent, bytesWritten: done.bytesWritten, imageSize: done.imageSize, verified: done.verified, durationMs: done.durationMs, manifest: 'metis/node.yaml' };
+  if (r.json) io.out(`${redact.text(JSON.stringify(result))}\n`);
+  else {
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    io.out(redact.text(`burned ${r.node} to ${r.target} on ${flasher.name}: sent ${mb(sent)} MB, wrote ${mb(done.bytesWritten)} of ${mb(done.imageSize)} MB in ${(done.durationMs / 1000).toFixed(1)} s, ${done.verified ? 'verified' : 'NOT verified (--no-verify)'}; metis/node.yaml written and read back\n`));
+  }
+  return 0;
+}

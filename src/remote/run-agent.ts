@@ -1,0 +1,135 @@
+import { MetisError } from '../lib/errors.js';
+import { type SshTarget, classifySshFailure, formatSshTarget, sshSpawn } from '../lib/ssh.js';
+import { HostError, RemoteAgentError } from './errors.js';
+import type { HostFacts } from './probe.js';
+import { type AgentEvent, lineReader, PING_SEC } from './protocol.js';
+
+export type TargetEvent = Extract<AgentEvent, { event: 'target' }>;
+export type DoneEvent = Extract<AgentEvent, { event: 'done' }>;
+
+export interface RunAgentOptions {
+  env: NodeJS.ProcessEnv;
+  sha256: string;
+  bmapSha256?: string;
+  target: string;
+  kind: 'device' | 'file';
+  verify: boolean;
+  /** The sudo password (privilege 'sudo-password'): the first line on the channel, read by `sudo -S`. */
+  password?: string;
+  /** The stamped manifest text: sent after confirmation, inside the channel only. */
+  manifest: string;
+  /** Called with the host's view of the target; throws to decline (nothing is written). */
+  confirm: (e: TargetEvent) => Promise<void>;
+  onProgress: (e: { phase: string; bytes: number; total: number }) => void;
+  signal?: AbortSignal;
+}
+
+/** The privilege prefix: nothing for root, `sudo -n` when passwordless, `sudo -S` (password on stdin) otherwise. */
+export function agentArgv(facts: HostFacts, o: Pick<RunAgentOptions, 'sha256' | 'bmapSha256' | 'target' | 'kind' | 'verify'>): string[] {
+  const sudo = facts.privilege === 'root' ? [] : facts.privilege === 'sudo-nopasswd' ? ['sudo', '-n', '--'] : ['sudo', '-S', '-p', '', '--'];
+  return [
+    ...sudo,
+    facts.node,
+    facts.bundlePath,
+    'burn-agent',
+    'burn',
+    '--cache',
+    facts.cacheDir,
+    '--sha256',
+    o.sha256,
+    ...(o.bmapSha256 ? ['--bmap-sha256', o.bmapSha256] : []),
+    '--target',
+    o.target,
+    '--kind',
+    o.kind,
+    ...(o.verify ? [] : ['--no-verify']),
+  ];
+}
+
+const SUDO_REFUSED = /Sorry, try again|incorrect password|a password is required|is not in the sudoers|may not run sudo|not allowed to execute/i;
+
+/**
+ * One SSH channel, one agent process (under one sudo), one password line at most. Ctrl-C (the
+ * signal) sends `abort` and waits for the agent to exit before closing the channel, so no writer
+ * outlives the burn; a dropped channel makes the agent abort on its own (EOF / watchdog).
+ */
+export async function runBurnAgent(target: SshTarget, facts: HostFacts, o: RunAgentOptions): Promise<DoneEvent> {
+  const host = formatSshTarget(target);
+  const proc = sshSpawn(target, agentArgv(facts, o), { env: o.env });
+  let stderr = '';
+  let sudoRefused = false;
+  proc.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString();
+    if (stderr.length > 65536) stderr = stderr.slice(-32768);
+    if (!sudoRefused && !ready && SUDO_REFUSED.test(stderr)) {
+      sudoRefused = true;
+      // sudo -S would read the next line as another attempt: give it none.
+      proc.kill('SIGTERM');
+    }
+  });
+  proc.stdin.on('error', () => {});
+  const send = (obj: unknown) => {
+    if (!proc.stdin.destroyed && proc.stdin.writable) proc.stdin.write(`${JSON.stringify(obj)}\n`);
+  };
+  if (o.password !== undefined) proc.stdin.write(`${o.password}\n`);
+
+  let ready = false;
+  let done: DoneEvent | null = null;
+  let failure: Extract<AgentEvent, { event: 'error' }> | null = null;
+  let declined: unknown = null;
+  let ping: NodeJS.Timeout | null = null;
+  let aborted = false;
+
+  const onAbort = () => {
+    aborted = true;
+    send({ cmd: 'abort' });
+    // Give the agent a bounded moment to stop its writer and exit; then cut the channel.
+    setTimeout(() => proc.kill('SIGTERM'), 10_000).unref();
+  };
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+
+  proc.stdout.on(
+    'data',
+    lineReader((line) => {
+      let e: AgentEvent;
+      try {
+        e = JSON.parse(line) as AgentEvent;
+      } catch {
+        return;
+      }
+      if (e.event === 'ready') {
+        ready = true;
+        ping = setInterval(() => send({ cmd: 'ping' }), PING_SEC * 1000);
+      } else if (e.event === 'progress') o.onProgress(e);
+      else if (e.event === 'target') {
+        o.confirm(e).then(
+          () => (aborted ? undefined : send({ cmd: 'go', manifest: o.manifest })),
+          (err: unknown) => {
+            declined = err;
+            send({ cmd: 'abort' });
+            proc.stdin.end();
+          },
+        );
+      } else if (e.event === 'commit') {
+        if (!aborted) send({ cmd: 'commit' });
+      } else if (e.event === 'done') done = e;
+      else if (e.event === 'error') failure = e;
+    }),
+  );
+
+  const code = await proc.exited;
+  if (ping) clearInterval(ping);
+  o.signal?.removeEventListener('abort', onAbort);
+  proc.stdin.destroy();
+  if (declined) throw declined;
+  if (done) return done;
+  const f = failure as Extract<AgentEvent, { event: 'error' }> | null;
+  if (f) throw new RemoteAgentError(f.code, host, f.message, f.exitCode);
+  if (sudoRefused) throw new HostError('E_HOST_SUDO', host, `sudo refused: ${stderr.trim().split('\n').pop()}; nothing was written`);
+  if (aborted) throw new MetisError('E_ABORTED', `${host}: burn interrupted; the agent stopped before the partition table was written`);
+  const ssh = classifySshFailure(host, code, stderr);
+  if (ssh) throw ssh;
+  if (!ready && /sudo/.test(stderr)) throw new HostError('E_HOST_SUDO', host, `sudo failed: ${stderr.trim()}; nothing was written`);
+  throw new HostError('E_HOST_PROTOCOL', host, `the burn agent ended without a result (exit ${code}): ${stderr.trim() || 'no message'}`);
+}

@@ -1,0 +1,340 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDemoImage } from '../../src/demo/image.js';
+import { parseManifest } from '../../src/manifest/load.js';
+import { fsckBoot, mtype } from '../burner/fixtures.js';
+import { startSshHost, type SshHost } from '../helpers/ssh-host.js';
+import { filesContaining, firstMiB, METIS, runMetis, SSH_WRAPPER, sshLog } from './harness.js';
+
+const INV = new URL('../../inventory', import.meta.url).pathname;
+const root = process.getuid?.() === 0;
+if (!root) console.warn('metis burn --host tests skipped: they need root (network namespaces, sshd, users, loop devices)');
+if (!existsSync(METIS)) console.warn('metis burn --host tests skipped: dist/metis.js missing (npm run build)');
+
+// A fresh token per run: a file holding it can only come from this run.
+const PW = `remote-${randomBytes(6).toString('hex')}`;
+const TOKEN = `K10${randomBytes(32).toString('hex')}::server:${PW}`;
+
+describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host (real sshd in a namespace)', () => {
+  let host: SshHost;
+  let work = '';
+  let inv = '';
+  let img = '';
+  let imgXz = '';
+  let xzSha = '';
+  let rootCache = '';
+  const loops: string[] = [];
+  const backingOf = new Map<string, string>();
+  /**
+   * The card's first MiB, read from its backing file (what the loop device wrote through to), after
+   * checking the loop device still maps to that file: other tests on this machine attach and detach
+   * loop devices too, and a reused number must fail loudly, not compare someone else's bytes.
+   */
+  const head = (dev: string) => {
+    const back = execFileSync('losetup', ['-nO', 'BACK-FILE', dev], { encoding: 'utf8' }).trim();
+    expect(back, `${dev} was detached or reassigned by another process`).toBe(backingOf.get(dev));
+    return firstMiB(back);
+  };
+  const hex = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+  const log = () => join(work, 'ssh.log');
+  const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    METIS_K3S_TOKEN: TOKEN,
+    METIS_SSH_CONFIG: host.sshConfig,
+    METIS_SSH: SSH_WRAPPER,
+    METIS_TEST_SSH_LOG: log(),
+    ...extra,
+  });
+  const common = () => ['--inventory', inv, '--cache', join(work, 'ws-cache')];
+  const loop = (sizeMiB: number, ro = false) => {
+    const backing = join(work, `card-${loops.length}.bin`);
+    execFileSync('dd', ['if=/dev/urandom', `of=${backing}`, 'bs=1M', `count=${Math.min(sizeMiB, 2)}`, 'status=none']);
+    execFileSync('truncate', ['-s', `${sizeMiB}M`, backing]);
+    const dev = execFileSync('losetup', ['-f', '--show', ...(ro ? ['-r'] : []), backing], { encoding: 'utf8' }).trim();
+    loops.push(dev);
+    backingOf.set(dev, backing);
+    return dev;
+  };
+  const user = () => host.users[0]!;
+  const userCache = () => join(user().home, '.cache/metis-flasher');
+  /** Every place the flashing host writes: caches, temp dirs, homes. */
+  const hostDirs = () => [rootCache, '/tmp', '/var/tmp', '/dev/shm', user().home, '/root/.cache/metis-flasher', host.dir];
+
+  beforeAll(async () => {
+    host = await startSshHost({ prefix: 'mrm' });
+    // Not under /tmp: the cards live here, and /tmp is searched for the token.
+    work = mkdtempSync('/run/metis-test/mrm-burn-');
+    rootCache = join(work, 'host-cache');
+    img = join(work, 'class.img');
+    await makeDemoImage(img, work, { fat: 'own' });
+    execFileSync('xz', ['-k', '-0', '-T1', img]);
+    imgXz = `${img}.xz`;
+    xzSha = hex(imgXz);
+    inv = join(work, 'inv');
+    cpSync(INV, inv, { recursive: true });
+    appendFileSync(
+      join(inv, 'cluster.yaml'),
+      `flashers:\n  flash-root:\n    ssh: root@${host.alias}\n    cache: ${rootCache}\n  flash-user:\n    ssh: ${user().name}@${host.alias}\n`,
+    );
+  }, 300_000);
+  afterAll(async () => {
+    for (const l of loops) {
+      try {
+        // Only while it is still ours (the same backing file).
+        if (execFileSync('losetup', ['-nO', 'BACK-FILE', l], { encoding: 'utf8' }).trim().startsWith(work)) execFileSync('losetup', ['-d', l]);
+      } catch {
+        /* already detached */
+      }
+    }
+    await host?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  }, 120_000);
+
+  it('burns a file on the host as root by flasher name; a second burn of the class sends no image bytes', { timeout: 900_000 }, async () => {
+    const target = join(work, 'out-1.img');
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', target, '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env() });
+    expect(r.code, r.err + r.out).toBe(0);
+    const events = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.event === 'image-sent')).toMatchObject({ bytesSent: readFileSync(imgXz).length });
+    const phases = new Set(events.filter((e) => e.event === 'progress').map((e) => e.phase));
+    for (const p of ['sending', 'rehashing', 'writing', 'verifying']) expect(phases).toContain(p);
+    expect(events.at(-1)).toMatchObject({ event: 'done', verified: true, host: 'flash-root', imageSha256: xzSha });
+    // The host's cache holds the image under its digest.
+    expect(hex(join(rootCache, 'blobs/sha256', xzSha))).toBe(xzSha);
+    const m = parseManifest(mtype(target, 'metis/node.yaml').toString('utf8')).manifest;
+    expect(m.node.hostname).toBe('titan-13');
+    expect(m.k3s?.token).toBe(TOKEN);
+    expect(fsckBoot(target, work).status).toBe(0);
+    expect(r.out + r.err).not.toContain(PW);
+
+    const before = sshLog(log()).length;
+    const again = await runMetis(['burn', 'titan-15', '--host', 'flash-root', '--to', join(work, 'out-2.img'), '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env() });
+    expect(again.code, again.err).toBe(0);
+    const calls = sshLog(log()).slice(before);
+    const receive = calls.filter((c) => c.argv.join(' ').includes('burn-agent receive'));
+    expect(receive).toHaveLength(1);
+    expect(receive[0]!.sent).toBe(0);
+    // No bundle re-shipped either; the only bytes sent are the agent's commands (manifest, pings).
+    expect(calls.some((c) => c.argv.join(' ').includes('metis-ship'))).toBe(false);
+    const total = calls.reduce((a, c) => a + c.sent, 0);
+    expect(total).toBeLessThan(64 * 1024);
+    expect(parseManifest(mtype(join(work, 'out-2.img'), 'metis/node.yaml').toString('utf8')).manifest.node.hostname).toBe('titan-15');
+    for (const c of sshLog(log())) expect(c.argv.join(' ')).not.toContain(PW);
+    expect(filesContaining(PW, hostDirs().filter((d) => d !== work))).toEqual([]);
+  });
+
+  /** The CLI on a terminal (pty), the way the operator runs it; the sudo prompt is answered there. */
+  const onTerminal = (args: string[], extra: NodeJS.ProcessEnv = {}) => runMetis(args, { env: env({ ...extra }), viaPty: true });
+  const agentsOnHost = async () => (await host.pids()).length ? (await host.exec(['sh', '-c', `for p in ${(await host.pids()).join(' ')}; do tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null; echo; done`])).stdout.split('\n').filter((l) => l.includes('burn-agent')) : [];
+  const noAgentWithin = async (ms: number) => {
+    let left = await agentsOnHost();
+    for (let t = 0; t < ms && left.length; t += 250) {
+      await new Promise((r) => setTimeout(r, 250));
+      left = await agentsOnHost();
+    }
+    return left;
+  };
+
+  it('a non-root user: one sudo password prompt on the terminal, the card burned and judged by fsck.fat, mtype, e2fsck; no token on the host', { timeout: 900_000 }, async () => {
+    const card = loop(128);
+    const r = await onTerminal(['burn', 'titan-13', '--host', 'flash-user', '--device', card, '--image', img, '--yes', ...common()], { PTY_ANSWER: user().password });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out.match(/password for/g)).toHaveLength(1);
+    expect(r.out).toMatch(/burned titan-13 to .* on flash-user/);
+    expect(r.out).not.toContain(user().password);
+    expect(r.out).not.toContain(PW);
+    // Judged from the card's backing file (its bytes), after checking the loop is still ours.
+    head(card);
+    const bytes = backingOf.get(card)!;
+    const m = parseManifest(mtype(bytes, 'metis/node.yaml').toString('utf8')).manifest;
+    expect(m.node.hostname).toBe('titan-13');
+    expect(fsckBoot(bytes, work).status).toBe(0);
+    // The ext4 root, judged from its own bytes.
+    const rootPart = join(work, 'root.part');
+    const sectors = execFileSync('sfdisk', ['-d', bytes], { encoding: 'utf8' }).match(/start=\s*(\d+), size=\s*(\d+), type=83/)!;
+    execFileSync('dd', [`if=${bytes}`, `of=${rootPart}`, 'bs=512', `skip=${sectors[1]}`, `count=${sectors[2]}`, 'status=none']);
+    expect(execFileSync('e2fsck', ['-fn', rootPart], { encoding: 'utf8' })).toMatch(/clean|files/);
+    rmSync(rootPart);
+    // The raw image went over the wire compressed and is stored under its digest in the user's cache.
+    expect(hex(join(userCache(), 'blobs/sha256', hex(img)))).toBe(hex(img));
+    const sent = sshLog(log()).filter((c) => c.argv.join(' ').includes('burn-agent receive') && c.argv.join(' ').includes('--gunzip'));
+    expect(sent.at(-1)!.sent).toBeGreaterThan(0);
+    expect(sent.at(-1)!.sent).toBeLessThan(readFileSync(img).length / 4);
+    for (const c of sshLog(log())) {
+      expect(c.argv.join(' ')).not.toContain(PW);
+      expect(c.argv.join(' ')).not.toContain(user().password);
+    }
+    expect(filesContaining(PW, hostDirs())).toEqual([]);
+    expect(filesContaining(user().password, hostDirs())).toEqual([]);
+    expect(await noAgentWithin(5000)).toEqual([]);
+  });
+
+  it('a wrong sudo password: refused with exit 7 after one prompt, nothing written', { timeout: 900_000 }, async () => {
+    const card = loop(128);
+    const before = head(card);
+    const r = await onTerminal(['burn', 'titan-13', '--host', 'flash-user', '--device', card, '--image', img, '--yes', ...common()], { PTY_ANSWER: 'not-the-password' });
+    expect(r.code, r.out).toBe(7);
+    expect(r.out).toMatch(/sudo refused/);
+    expect(r.out.match(/password for/g)).toHaveLength(1);
+    expect(head(card)).toBe(before);
+    expect(await noAgentWithin(5000)).toEqual([]);
+  });
+
+  it('every refusal is evaluated on the host and keeps its exit code; nothing is written', { timeout: 900_000 }, async () => {
+    const sysDisk = '/dev/' + execFileSync('sh', ['-c', 'lsblk -no PKNAME "$(findmnt -no SOURCE /)" | head -1'], { encoding: 'utf8' }).trim();
+    const small = loop(4);
+    const ro = loop(128, true);
+    const mounted = loop(128);
+    execFileSync('mkfs.ext4', ['-q', '-F', mounted]);
+    const mnt = mkdtempSync(join(work, 'mnt-'));
+    execFileSync('mount', [mounted, mnt]);
+    try {
+      // The cached image on the host, attached as a disk: the target contains the source.
+      const cached = join(rootCache, 'blobs/sha256', xzSha);
+      const holder = execFileSync('losetup', ['-f', '--show', cached], { encoding: 'utf8' }).trim();
+      loops.push(holder);
+      backingOf.set(holder, cached);
+      const cases: Array<[string, number, RegExp]> = [
+        ...(sysDisk !== '/dev/' && existsSync(sysDisk) ? [[sysDisk, 21, /holds this system/] as [string, number, RegExp]] : []),
+        [mounted, 22, /mounted|in use/],
+        [holder, 23, /source/],
+        [small, 24, /too small/],
+        [ro, 25, /read-only/],
+      ];
+      for (const [dev, code, msg] of cases) {
+        // A mounted ext4 is written by the kernel itself (superblock, lazy inode-table init): not comparable.
+        const before = existsSync(dev) && dev !== sysDisk && dev !== mounted ? head(dev) : '';
+        const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', dev, '--image', imgXz, '--sha256', xzSha, '--yes', ...common()], { env: env() });
+        expect(r.code, `${dev}: ${r.err}`).toBe(code);
+        expect(r.err).toMatch(msg);
+        expect(r.err).toMatch(/on root@/);
+        // The local burn refuses the same target with the same code (except the source holder: locally the
+        // source is the workstation's file, not the host's cached copy — that refusal only exists there).
+        if (code !== 23) {
+          const local = await runMetis(['burn', 'titan-13', '--device', dev, '--image', imgXz, '--sha256', xzSha, '--yes', ...common()], { env: env() });
+          expect(local.code, `${dev} locally: ${local.err}`).toBe(code);
+        }
+        if (before) expect(head(dev), `${dev}: first MiB changed`).toBe(before);
+      }
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+
+  it('a host with too old a node: exit 7 naming what to install, nothing shipped or written', { timeout: 600_000 }, async () => {
+    const u = user();
+    const fake = join(u.home, 'old-node');
+    mkdirSync(fake, { recursive: true });
+    // A stand-in `node` reporting an old version, first in PATH for non-interactive ssh commands.
+    writeFileSync(join(fake, 'node'), '#!/bin/sh\nprintf 16.20.2\n', { mode: 0o755 });
+    const bashrc = join(u.home, '.bashrc');
+    const saved = existsSync(bashrc) ? readFileSync(bashrc) : null;
+    writeFileSync(bashrc, `PATH=${fake}:$PATH\n`);
+    rmSync(userCache(), { recursive: true, force: true });
+    const card = loop(128);
+    const before = head(card);
+    try {
+      const r = await runMetis(['burn', 'titan-13', '--host', 'flash-user', '--device', card, '--image', img, '--yes', ...common()], { env: env() });
+      expect(r.code, r.err).toBe(7);
+      expect(r.err).toMatch(/node 16\.20\.2 .* too old: install Node\.js 18 or newer/);
+      expect(existsSync(userCache())).toBe(false);
+      expect(head(card)).toBe(before);
+    } finally {
+      if (saved) writeFileSync(bashrc, saved);
+      else rmSync(bashrc, { force: true });
+      rmSync(fake, { recursive: true, force: true });
+    }
+  });
+
+  it('Ctrl-C mid-transfer and mid-write: first MiB untouched, no agent left on the host, no partial image kept', { timeout: 900_000 }, async () => {
+    const card = loop(128);
+    const before = head(card);
+    // Mid-transfer: a fresh cache dir and a throttled upload (the counting ssh wrapper paces it).
+    rmSync(rootCache, { recursive: true, force: true });
+    const big = join(work, 'big.img');
+    execFileSync('sh', ['-c', `cp --sparse=always ${img} ${big} && dd if=/dev/urandom of=${big} bs=1M seek=70 count=16 conv=notrunc status=none`]);
+    const t = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', big, '--yes', ...common()], { env: env({ METIS_TEST_SSH_RATE: String(2 * 1024 * 1024), PTY_INTERRUPT_ON: 'sending +[1-9][0-9]?%' }), viaPty: true });
+    expect(t.code, t.out).toBe(6);
+    expect(t.out).toMatch(/interrupted while sending the image/);
+    expect(head(card)).toBe(before);
+    expect(existsSync(join(rootCache, 'blobs/sha256', hex(big)))).toBe(false);
+    expect(await noAgentWithin(10_000)).toEqual([]);
+    const tmp = join(rootCache, 'tmp');
+    expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+
+    // Mid-write: the card throttled to 1 MB/s (cgroup v1 blkio at the root), Ctrl-C once writing.
+    const [maj, min] = execFileSync('lsblk', ['-dno', 'MAJ:MIN', card], { encoding: 'utf8' }).trim().split(':');
+    const throttle = '/sys/fs/cgroup/blkio/blkio.throttle.write_bps_device';
+    writeFileSync(throttle, `${maj}:${min} 1048576`);
+    let midWrite = '';
+    try {
+      const w = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', big, '--yes', ...common()], { env: env({ PTY_INTERRUPT_ON: 'writing +[1-9][0-9]?%' }), viaPty: true });
+      midWrite = w.out;
+      expect(w.code, w.out).toBe(6);
+      expect(w.out).toMatch(/interrupted/);
+    } finally {
+      writeFileSync(throttle, `${maj}:${min} 0`);
+    }
+    expect(await noAgentWithin(15_000)).toEqual([]);
+    expect(head(card), midWrite).toBe(before);
+    expect(filesContaining(PW, hostDirs())).toEqual([]);
+  });
+
+  it('a dropped connection mid-write stops the writer on the host (watchdog); first MiB untouched', { timeout: 900_000 }, async () => {
+    const card = loop(128);
+    const before = head(card);
+    const [maj, min] = execFileSync('lsblk', ['-dno', 'MAJ:MIN', card], { encoding: 'utf8' }).trim().split(':');
+    const throttle = '/sys/fs/cgroup/blkio/blkio.throttle.write_bps_device';
+    writeFileSync(throttle, `${maj}:${min} 524288`);
+    let dropped = false;
+    try {
+      const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', join(work, 'big.img'), '--yes', '--json', ...common()], {
+        env: env(),
+        onOutput: (all) => {
+          if (!dropped && /"phase":"writing","bytes":[1-9]/.test(all)) {
+            dropped = true;
+            execFileSync('ip', ['link', 'set', host.link, 'down']);
+          }
+        },
+      });
+      expect(dropped, r.out + r.err).toBe(true);
+      expect(r.code, r.err).not.toBe(0);
+      expect(await noAgentWithin(40_000)).toEqual([]);
+    } finally {
+      writeFileSync(throttle, `${maj}:${min} 0`);
+      execFileSync('ip', ['link', 'set', host.link, 'up']);
+    }
+    expect(head(card)).toBe(before);
+  });
+
+  it('devices --host lists the host disks (system disk marked); --wait-new proposes a card inserted meanwhile', { timeout: 600_000 }, async () => {
+    const card = loop(64);
+    const r = await runMetis(['devices', '--host', 'flash-user', '--json', '--inventory', inv], { env: env() });
+    expect(r.code, r.err).toBe(0);
+    const devs = JSON.parse(r.out) as Array<{ path: string; size: number; system: boolean }>;
+    expect(devs.find((d) => d.path === card)).toMatchObject({ size: 64 * 1024 * 1024, system: false });
+    expect(devs.some((d) => d.system)).toBe(true);
+
+    const backing = join(work, 'inserted.bin');
+    execFileSync('truncate', ['-s', '96M', backing]);
+    let inserted = '';
+    const w = runMetis(['devices', '--host', `root@${host.alias}`, '--wait-new', '--timeout', '90'], {
+      env: env(),
+      onOutput: (all) => {
+        if (!inserted && all.includes('insert the card')) {
+          inserted = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+          loops.push(inserted);
+        }
+      },
+    });
+    const res = await w;
+    expect(res.code, res.err).toBe(0);
+    expect(inserted).not.toBe('');
+    expect(res.out).toContain(`new disk on root@${host.alias}`);
+    expect(res.out).toContain(`--device ${inserted}`);
+  });
+});
