@@ -19,6 +19,7 @@ import { UsageError } from './exit-codes.js';
 import { inventoryDir, type Io, resolverFor } from './io.js';
 import { localSidecars } from './sidecars.js';
 import { VERSION as METIS_VERSION } from '../../bootstrap/version.js';
+import { escrowNotice } from '../../identity/apply.js';
 
 export const MANIFEST_PATH = 'metis/node.yaml';
 const USAGE = 'usage: metis burn NODE (--device DEV | --to FILE) [--image PATH|URL|oci://…] [--sha256 HEX] [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]';
@@ -57,6 +58,8 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
   const inv = await loadInventory(dir);
   const manifest = await nodeManifest(inv, node, resolverFor(io, dir));
   const redact = new Redactor(manifestSecrets(manifest).map((s) => s.value));
+  const identity = await escrowNotice(dir, node);
+  say(identity, { event: 'identity', node, escrowed: !identity.includes('no identity escrow'), message: identity });
   const cls = inv.classes.get(manifest.node.class)!.def;
 
   // --image overrides the class image; the class digest only belongs to the class's own reference.

@@ -16,9 +16,13 @@ export const EXIT = {
   /** The write, the read-back verify, or the manifest injection failed. */
   BURN: 6,
   // 20–26: target refusals (src/burner/safety/errors.ts REFUSALS).
+  /** replace: the cluster preflight refused (kubectl, API, version skew, Node state, etcd quorum). */
+  CLUSTER: 30,
+  /** wait: the node did not come back within --timeout; the first failing check is named. */
+  WAIT_TIMEOUT: 31,
 } as const;
 
-const INVALID_CODES = new Set(['E_VALIDATION', 'E_SCHEMA_VERSION', 'E_INVENTORY', 'E_SECRET', 'E_UNKNOWN_NODE', 'E_NO_IMAGE']);
+const INVALID_CODES = new Set(['E_VALIDATION', 'E_SCHEMA_VERSION', 'E_INVENTORY', 'E_SECRET', 'E_UNKNOWN_NODE', 'E_NO_IMAGE', 'E_AGE_KEY', 'E_AGE_WRONG_KEY', 'E_AGE_CORRUPT', 'E_AGE_NO_RECIPIENTS', 'E_ESCROW', 'E_ESCROW_RECIPIENTS']);
 const BURN_CODES = new Set(['E_VERIFY', 'E_ABORTED', 'E_NO_BOOT_PARTITION', 'E_MANIFEST_READBACK']);
 
 export class UsageError extends MetisError {
@@ -42,5 +46,7 @@ export function exitCodeOf(err: unknown): number {
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return EXIT.USAGE;
   if (err instanceof MetisError && INVALID_CODES.has(err.code)) return EXIT.INVALID;
   if (err instanceof MetisError && BURN_CODES.has(err.code)) return EXIT.BURN;
+  if (err instanceof MetisError && (err.code.startsWith('E_KUBE_') || err.code === 'E_PREFLIGHT')) return EXIT.CLUSTER;
+  if (err instanceof MetisError && err.code === 'E_WAIT_TIMEOUT') return EXIT.WAIT_TIMEOUT;
   return EXIT.ERROR;
 }

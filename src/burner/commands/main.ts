@@ -8,6 +8,10 @@ import { EXIT, exitCodeOf } from './exit-codes.js';
 import type { Io } from './io.js';
 import { manifestCommand } from './manifest.js';
 import { nodesCommand } from './nodes.js';
+import { identityCommand } from './identity.js';
+import { replaceCommand } from './replace.js';
+import { waitCommand } from './wait.js';
+import { takeAgeKey } from './age-key.js';
 
 export const USAGE = `usage: metis COMMAND [options]
 
@@ -18,7 +22,11 @@ export const USAGE = `usage: metis COMMAND [options]
            [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]
   cache    ls|prune [--cache DIR] [--all]             the content-addressed image cache
   image    build|push …                               build and publish class images
+  identity capture NODE…|--all | show [NODE…]        escrow a node's identity, sealed with age (docs/identity.md)
+  replace  NODE (--device DEV | --to FILE) [--wait] [--context C] [--yes]   prepare the cluster, burn, say what to do on site
+  wait     NODE [--timeout D] [--context C]           checklist until the node is back as itself (docs/replace.md)
 
+Sealed secrets (age:, sops:, identity escrow): --age-key FILE, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ~/.config/sops/age/keys.txt.
 Inventory: ./inventory unless --inventory. Cache: --cache, METIS_CACHE_DIR, $XDG_CACHE_HOME/metis, ~/.cache/metis.
 Exit codes: 0 ok, 1 error, 2 usage, 3 invalid inventory/manifest/secret, 4 image fetch or sha256,
 5 not confirmed, 6 write/verify/manifest injection failed, 20-26 target refused.`;
@@ -29,6 +37,9 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   devices: devicesCommand,
   burn: burnCommand,
   cache: cacheCommand,
+  identity: identityCommand,
+  replace: replaceCommand,
+  wait: waitCommand,
 };
 
 /** The whole `metis` CLI as a function: returns the exit code, never exits (cli.ts does). */
@@ -49,7 +60,7 @@ export async function runMetis(argv: string[], io: Io): Promise<number> {
     return EXIT.USAGE;
   }
   try {
-    return await run(rest, io);
+    return await run(...takeAgeKey(rest, io));
   } catch (err) {
     const code = exitCodeOf(err);
     io.err(`metis ${cmd}: ${errorMessage(err)}\n`);

@@ -4,6 +4,7 @@ import { manifestSecrets, serializeManifest } from '../../manifest/load.js';
 import { loadInventory } from '../inventory/load.js';
 import { nodeManifest } from '../inventory/merge.js';
 import { UsageError } from './exit-codes.js';
+import { escrowNotice } from '../../identity/apply.js';
 import { inventoryDir, type Io, resolverFor } from './io.js';
 
 /** `metis manifest NODE`: the exact manifest a burn would write; secrets masked unless --reveal-secrets. */
@@ -19,6 +20,7 @@ export async function manifestCommand(argv: string[], io: Io): Promise<number> {
   const inv = await loadInventory(dir);
   const m = await nodeManifest(inv, positionals[0]!, resolverFor(io, dir));
   const text = serializeManifest(m);
+  io.err(`${await escrowNotice(dir, positionals[0]!)}\n`);
   io.out(values['reveal-secrets'] ? text : new Redactor(manifestSecrets(m).map((s) => s.value)).text(text));
   return 0;
 }
