@@ -87,8 +87,9 @@ export async function clusterPreflight(inp: PreflightInput): Promise<PreflightRe
   if (k10) {
     const ca = await kubectl(['get', '--raw', '/cacerts'], kube).catch(() => null);
     if (ca !== null) {
-      const hash = createHash('sha256').update(ca).digest('hex');
-      if (hash !== k10) throw new PreflightError('token', `${inp.clusterFile}: token: its CA hash does not match this cluster's /cacerts (the node would fail with "token CA hash does not match"): fetch the current token from a server`);
+      // kubectl's output lost the body's final newline (execa strips it); /cacerts ends with one.
+      const hashes = [ca, `${ca}\n`].map((b) => createHash('sha256').update(b).digest('hex'));
+      if (!hashes.includes(k10)) throw new PreflightError('token', `${inp.clusterFile}: token: its CA hash does not match this cluster's /cacerts (the node would fail with "token CA hash does not match"): fetch the current token from a server`);
       notes.push('token CA hash matches the cluster');
     }
   }

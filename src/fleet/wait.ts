@@ -78,7 +78,7 @@ export async function runChecks(c: WaitContext): Promise<CheckResult[]> {
   if (!add('ssh', sshTitle, ssh === null, ssh ?? 'host key verified')) return out;
 
   const dir = c.stateDir ?? STATE;
-  const script = `cat ${dir}/last-run.json 2>/dev/null || echo '{}'; echo '##'; ${c.manifestSha256 ? `grep -l '"manifestHash": "${c.manifestSha256}"' ${dir}/last-run.json ${dir}/runs/*.json 2>/dev/null | head -1` : 'true'}`;
+  const script = `cat ${dir}/last-run.json 2>/dev/null || echo '{}'; echo '##'; ${c.manifestSha256 ? `grep -lE '"manifestHash": ?"${c.manifestSha256}"' ${dir}/last-run.json ${dir}/runs/*.json 2>/dev/null | head -1` : 'true'}`;
   const r = await sshRun(c.target, ['sh', '-c', script], { env: c.sshEnv, timeoutMs: 20_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message, exitCode: 255 }));
   const [reportText = '{}', applied = ''] = r.stdout.split('##\n');
   let report: { summary?: { failed: number }; error?: string; mode?: string; manifestHash?: string } = {};

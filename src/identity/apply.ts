@@ -45,9 +45,14 @@ export async function applyEscrow(draft: ManifestDraft, inv: Inventory, node: So
   return e;
 }
 
+function shown(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') ? rel : file;
+}
+
 /** One line every command prints about a node's identity, so a new identity is never a surprise. */
 export async function escrowNotice(inventoryDir: string, node: string): Promise<string> {
   const file = escrowPath(inventoryDir, node);
-  if (await hasEscrow(inventoryDir, node)) return `${node}: identity from escrow ${relative(process.cwd(), file) || file}: same SSH host keys, machine-id, initiator name and node password`;
-  return `${node}: no identity escrow (${relative(process.cwd(), file) || file}): the card gets a NEW identity (new SSH host keys, machine-id, node password); capture it while the node runs: metis identity capture ${node}`;
+  if (await hasEscrow(inventoryDir, node)) return `${node}: identity from escrow ${shown(file)}: same SSH host keys, machine-id, initiator name and node password`;
+  return `${node}: no identity escrow (${shown(file)}): the card gets a NEW identity (new SSH host keys, machine-id, node password); capture it while the node runs: metis identity capture ${node}`;
 }

@@ -30,7 +30,7 @@ export interface CaptureOptions {
 /** Reads a running node's identity over SSH. Throws naming the node and the file that could not be read. */
 export async function captureIdentity(node: string, target: SshTarget, opts: CaptureOptions = {}): Promise<Escrow> {
   const where = formatSshTarget(target);
-  const r = await sshRun(target, ['sh', '-c', SCRIPT, 'metis-identity-capture', opts.root ?? ''], { env: opts.env, timeoutMs: opts.timeoutMs ?? 30_000, signal: opts.signal });
+  const r = await sshRun(target, ['sh', '-c', SCRIPT, 'metis-identity-capture', opts.root ?? ''], { env: opts.env, timeoutMs: opts.timeoutMs ?? 60_000, signal: opts.signal });
   if (r.exitCode !== 0) {
     const why = r.stderr.trim().split('\n').pop() ?? '';
     const sudo = /sudo|password is required/i.test(r.stderr) ? ' (capture needs root: log in as root or allow passwordless sudo)' : '';

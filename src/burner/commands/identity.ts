@@ -6,8 +6,7 @@ import { operatorKeys } from '../../identity/age.js';
 import { captureIdentity } from '../../identity/capture.js';
 import { diffEscrow, escrowPath, escrowSecrets, fingerprint, hasEscrow, HOST_KEY_TYPES, readEscrow, writeEscrow } from '../../identity/escrow.js';
 import { nodeSshTarget } from '../../fleet/node-target.js';
-import { loadInventory } from '../inventory/load.js';
-import { lineIn } from '../inventory/load.js';
+import { lineIn, loadInventory } from '../inventory/load.js';
 import { UsageError } from './exit-codes.js';
 import { inventoryDir, type Io } from './io.js';
 
@@ -35,7 +34,8 @@ export async function identityCommand(argv: string[], io: Io): Promise<number> {
     const recipients = inv.cluster.def.identity?.recipients ?? [];
     if (recipients.length === 0) {
       const file = inv.cluster.file;
-      throw new MetisError('E_ESCROW_RECIPIENTS', `${file}${lineIn(inv.cluster.text, ['identity']) ? `:${lineIn(inv.cluster.text, ['identity'])}` : ''}: identity.recipients: no age recipients to seal the identity to; add your public key (age-keygen -y KEY) under identity.recipients`, { file, path: 'identity.recipients' });
+      const line = inv.cluster.def.identity ? lineIn(inv.cluster.text, ['identity']) : undefined;
+      throw new MetisError('E_ESCROW_RECIPIENTS', `${file}${line ? `:${line}` : ''}: identity.recipients: no age recipients to seal the identity to; add your public key (age-keygen -y KEY) under identity.recipients`, { file, path: 'identity.recipients' });
     }
     // The previous capture is compared before anything is written: a rotated key must be seen.
     const keys = await operatorKeys(io.env).catch(() => null);

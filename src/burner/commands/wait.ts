@@ -11,7 +11,7 @@ import { nodeManifest } from '../inventory/merge.js';
 import { UsageError } from './exit-codes.js';
 import { inventoryDir, type Io, resolverFor } from './io.js';
 
-const USAGE = 'usage: metis wait NODE [--timeout D] [--interval D] [--context C] [--kubeconfig FILE] [--manifest-sha256 HEX] [--inventory DIR] [--age-key FILE]';
+const USAGE = 'usage: metis wait NODE [--timeout D] [--interval D] [--context C] [--kubeconfig FILE] [--manifest-sha256 HEX] [--state-dir DIR] [--inventory DIR] [--age-key FILE]';
 
 /** `15m`, `90s`, `1h`, or plain seconds. */
 export function parseDuration(s: string, flag: string): number {
@@ -29,6 +29,8 @@ export interface WaitArgs {
   kubeconfig?: string;
   manifestSha256?: string | null;
   inventory?: string;
+  /** metis-bootstrap's state directory on the node (default /var/lib/metis). */
+  stateDir?: string;
   /** Already built by replace: avoids resolving the secrets twice. */
   manifest?: Manifest;
 }
@@ -45,12 +47,13 @@ export async function waitCommand(argv: string[], io: Io): Promise<number> {
       kubeconfig: { type: 'string' },
       'manifest-sha256': { type: 'string' },
       inventory: { type: 'string' },
+      'state-dir': { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError(`wait takes one NODE\n${USAGE}`);
   const sha = v['manifest-sha256'];
   if (sha && !/^[0-9a-f]{64}$/.test(sha)) throw new UsageError('--manifest-sha256 must be 64 lowercase hex characters');
-  return waitFor(io, { node: positionals[0]!, timeoutMs: parseDuration(v.timeout, '--timeout'), intervalMs: parseDuration(v.interval, '--interval'), context: v.context, kubeconfig: v.kubeconfig, manifestSha256: sha, inventory: v.inventory });
+  return waitFor(io, { node: positionals[0]!, timeoutMs: parseDuration(v.timeout, '--timeout'), intervalMs: parseDuration(v.interval, '--interval'), context: v.context, kubeconfig: v.kubeconfig, manifestSha256: sha, inventory: v.inventory, stateDir: v['state-dir'] });
 }
 
 /** The checklist, drawn live: on a terminal one line per check redrawn; otherwise each change printed once. */
@@ -84,7 +87,7 @@ export async function waitFor(io: Io, a: WaitArgs): Promise<number> {
   };
   try {
     io.err(`waiting for ${a.node} (${target.host}, up to ${Math.round(a.timeoutMs / 1000)} s)\n`);
-    await waitForNode({ manifest, target, sshEnv: ssh.env, escrow, manifestSha256: hash, kube: { context: a.context, kubeconfig: a.kubeconfig, env: io.env } }, { timeoutMs: a.timeoutMs, intervalMs: a.intervalMs, onRound: draw, signal: io.signal });
+    await waitForNode({ manifest, target, sshEnv: ssh.env, escrow, manifestSha256: hash, kube: { context: a.context, kubeconfig: a.kubeconfig, env: io.env }, stateDir: a.stateDir }, { timeoutMs: a.timeoutMs, intervalMs: a.intervalMs, onRound: draw, signal: io.signal });
     io.out(`${a.node} is back${escrow ? ' as itself (host key = escrowed key)' : ' (new identity)'}: ${want.length} checks hold\n`);
     return 0;
   } finally {
