@@ -24,7 +24,8 @@ const NODE_PASSWORD = `np-${randomBytes(12).toString('hex')}`;
 const MACHINE_ID = randomBytes(16).toString('hex');
 const IQN = `iqn.2004-10.com.ubuntu:01:${randomBytes(6).toString('hex')}`;
 
-describe.skipIf(!isRoot)('identity capture, replace and wait against a real sshd and the kube stand-in', () => {
+// Each step runs several real ssh and kubectl processes; on a loaded 2-core machine that takes a while.
+describe.skipIf(!isRoot)('identity capture, replace and wait against a real sshd and the kube stand-in', { timeout: 240_000 }, () => {
   let host: SshHost;
   let kube: KubeFixture;
   let work = '';
