@@ -60,6 +60,10 @@ export async function identityCommand(argv: string[], io: Io): Promise<number> {
           if (c.field === '(all)') continue;
           io.err(redact.text(`${c.warning ? 'WARNING: ' : ''}${n}: ${c.field} ${c.kind}: ${c.detail}${c.warning && c.field.startsWith('hostKeys') ? ' (the host key rotated since the last capture: check that this is really the node)' : ''}\n`));
         }
+        const nf = inv.nodes.get(n)!;
+        for (const [field, mine, got] of [['identity.machineId', nf.def.identity?.machineId, now.machineId], ['identity.iscsiInitiatorName', nf.def.identity?.iscsiInitiatorName, now.iscsiInitiatorName]] as const) {
+          if (mine && got && mine !== got) io.err(`${n}: ${nf.file}: ${field} (${mine}) differs from the node's (${got}): remove it from the node file, the escrow provides it (a burn refuses the contradiction)\n`);
+        }
         const missing = [!now.machineId && 'machine-id', !now.iscsiInitiatorName && 'initiator name', !now.nodePassword && 'node password (/etc/rancher/node/password)'].filter(Boolean);
         if (missing.length) io.err(`${n}: not on the node, not escrowed: ${missing.join(', ')}\n`);
       } catch (e) {
