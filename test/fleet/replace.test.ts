@@ -286,7 +286,7 @@ describe.skipIf(!isRoot)('identity capture, replace and wait against a real sshd
     expect(notYet.code).toBe(31);
     expect(notYet.err).toMatch(/Longhorn node Ready and Schedulable with its disks" failed: disks not Ready\+Schedulable: disk-1 \(\/mnt\/astreae\)/);
     kube.state.longhornNodes.set(NODE, lh(true));
-    const r = await metis(['wait', NODE, '--timeout', '20s', '--interval', '1s', '--inventory', inv, '--state-dir', join(sysroot, 'var/lib/metis'), ...kc()], { env: env() });
+    const r = await metis(['wait', NODE, '--timeout', '120s', '--interval', '1s', '--inventory', inv, '--state-dir', join(sysroot, 'var/lib/metis'), ...kc()], { env: env() });
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/mrp-node is back as itself \(host key = escrowed key\): 7 checks hold/);
     noSecrets(r.out, r.err);
