@@ -63,6 +63,13 @@ const env = { ...process.env, METIS_K3S_TOKEN: `K10${randomBytes(32).toString('h
 heading('3. The manifest titan-13 will carry (secrets redacted)');
 must(run('node', [join(dist, 'metis.js'), 'manifest', 'titan-13', '--inventory', 'inventory'], { env }), 'metis manifest');
 
+heading('3b. Sealed secrets: titan-21\'s escrowed identity, opened with the throwaway demo age key');
+// inventory/identity/titan-21.age and secrets/atlas-01-node-password.age are sealed with age to the
+// demo key in inventory/demo-age-key.txt (made-up values); the real `age` binary opens them.
+const ageKey = ['--age-key', 'inventory/demo-age-key.txt'];
+must(run('node', [join(dist, 'metis.js'), 'identity', 'show', 'titan-21', 'titan-13', '--inventory', 'inventory', ...ageKey], { env }), 'metis identity show');
+must(run('node', [join(dist, 'metis.js'), 'manifest', 'titan-21', '--inventory', 'inventory', ...ageKey], { env }), 'metis manifest titan-21');
+
 heading('4. Burn titan-13 onto an image file (sparse write, read-back verify, manifest injected)');
 const card = join(scratch, 'titan-13-card.img');
 must(run('node', [join(dist, 'metis.js'), 'burn', 'titan-13', '--to', card, '--image', `${classImg}.xz`, '--sha256', sha, '--yes', '--inventory', 'inventory'], { env }), 'metis burn');

@@ -11,7 +11,10 @@ export class Redactor {
 
   constructor(values: Iterable<string>) {
     // Longest first, so a secret that contains another is replaced whole.
-    this.values = [...new Set([...values].filter((v) => v.length >= 4))].sort((a, b) => b.length - a.length);
+    // A multi-line secret (a private key) is printed re-indented by YAML: redact each of its lines
+    // too, except PEM armor lines, which are not secret.
+    const all = [...values].flatMap((v) => (v.includes('\n') ? [v, ...v.split('\n').map((l) => l.trim()).filter((l) => l.length >= 16 && !/^-----(BEGIN|END) /.test(l))] : [v]));
+    this.values = [...new Set(all.filter((v) => v.length >= 4))].sort((a, b) => b.length - a.length);
   }
 
   text(s: string): string {

@@ -10,6 +10,7 @@ import { defaultCacheDir, ImageCache } from '../source/cache.js';
 import { confirmBurn } from './confirm.js';
 import { UsageError } from './exit-codes.js';
 import { inventoryDir, type Io, resolverFor } from './io.js';
+import { escrowNotice } from '../../identity/apply.js';
 
 export const BURN_USAGE = `usage: metis burn NODE (--device DEV | --to FILE) [options]
 
@@ -66,6 +67,8 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
   const inv = await loadInventory(dir, { only: node });
   for (const w of inv.warnings) say(io, json, `warning: ${w.message}`, { event: 'warning', code: 'W_INVENTORY', file: w.file, message: w.message });
   let redact = new Redactor([]);
+  const identity = await escrowNotice(dir, node);
+  say(io, json, identity, { event: 'identity', node, escrowed: !identity.includes('no identity escrow'), message: identity });
 
   const onEvent = (e: BurnEvent) => {
     if (e.event === 'progress') return progress.event(e);

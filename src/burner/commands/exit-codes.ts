@@ -21,9 +21,13 @@ export const EXIT = {
   /** The flashing host (--host) is unreachable, refused its key or login, lacks node ≥ 18 or sudo. */
   HOST: 7,
   // 20–28: target refusals (src/burner/safety/errors.ts REFUSALS).
+  /** replace: the cluster preflight refused (kubectl, API, version skew, Node state, etcd quorum). */
+  CLUSTER: 40,
+  /** wait: the node did not come back within --timeout; the first failing check is named. */
+  WAIT_TIMEOUT: 41,
 } as const;
 
-const INVALID_CODES = new Set(['E_VALIDATION', 'E_SCHEMA_VERSION', 'E_INVENTORY', 'E_SECRET', 'E_UNKNOWN_NODE', 'E_NO_IMAGE']);
+const INVALID_CODES = new Set(['E_VALIDATION', 'E_SCHEMA_VERSION', 'E_INVENTORY', 'E_SECRET', 'E_UNKNOWN_NODE', 'E_NO_IMAGE', 'E_AGE_KEY', 'E_AGE_WRONG_KEY', 'E_AGE_CORRUPT', 'E_AGE_NO_RECIPIENTS', 'E_ESCROW', 'E_ESCROW_RECIPIENTS']);
 const IMAGE_CODES = new Set(['E_DECOMPRESS', 'E_BMAP', 'E_IMAGE_TRUNCATED', 'E_IMAGE_NO_TABLE', 'E_NO_DIGEST', 'E_DIGEST_FORMAT']);
 const BURN_CODES = new Set([
   'E_VERIFY', 'E_ABORTED', 'E_WRITE_FAILED', 'E_INJECT_FAILED',
@@ -59,5 +63,7 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof MetisError && INVALID_CODES.has(err.code)) return EXIT.INVALID;
   if (err instanceof MetisError && IMAGE_CODES.has(err.code)) return EXIT.IMAGE;
   if (err instanceof MetisError && BURN_CODES.has(err.code)) return EXIT.BURN;
+  if (err instanceof MetisError && (err.code.startsWith('E_KUBE_') || err.code === 'E_PREFLIGHT')) return EXIT.CLUSTER;
+  if (err instanceof MetisError && err.code === 'E_WAIT_TIMEOUT') return EXIT.WAIT_TIMEOUT;
   return EXIT.ERROR;
 }

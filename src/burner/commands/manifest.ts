@@ -4,6 +4,7 @@ import { manifestSecrets, serializeManifest } from '../../manifest/load.js';
 import { loadInventory } from '../inventory/load.js';
 import { nodeManifest } from '../inventory/merge.js';
 import { UsageError } from './exit-codes.js';
+import { escrowNotice } from '../../identity/apply.js';
 import { inventoryDir, type Io, resolverFor } from './io.js';
 
 export const MANIFEST_USAGE = 'usage: metis manifest NODE [--inventory DIR] [--reveal-secrets]\n\nPrints the exact manifest a burn writes to metis/node.yaml; secrets masked unless --reveal-secrets.';
@@ -16,6 +17,7 @@ export async function manifestCommand(argv: string[], io: Io): Promise<number> {
   const inv = await loadInventory(dir);
   const m = await nodeManifest(inv, positionals[0]!, resolverFor(io, dir));
   const text = serializeManifest(m);
+  io.err(`${await escrowNotice(dir, positionals[0]!)}\n`);
   io.out(values['reveal-secrets'] ? text : new Redactor(manifestSecrets(m).map((s) => s.value)).text(text));
   return 0;
 }

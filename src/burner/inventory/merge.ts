@@ -4,6 +4,7 @@ import { validateManifest } from '../../manifest/load.js';
 import type { Inventory } from './load.js';
 import type { SecretResolver } from './secrets.js';
 import { tokenProblem } from './token-check.js';
+import { applyEscrow } from '../../identity/apply.js';
 
 /**
  * One node's manifest: class defaults, then cluster, then the node's own values, validated by
@@ -60,6 +61,7 @@ export async function nodeManifest(inv: Inventory, hostname: string, resolve: Se
     ...(c.journald ? { journald: c.journald } : {}),
     ...(n.identity ? { identity: n.identity } : {}),
   };
+  await applyEscrow(input, inv, node, resolve);
   // Errors here name the node file: that's where the operator fixes a merged value.
   return validateManifest(input, node.file);
 }

@@ -5,10 +5,10 @@ import { identitySchema, iscsiSchema, journaldSchema, mountSchema } from '../../
 import { imageSpecSchema } from '../../core/image-spec.js';
 import { parseSshTarget } from '../../lib/ssh.js';
 
-/** `file:PATH` (relative to the inventory), `env:NAME`, or `cmd:COMMAND` (argv split on spaces, no shell). */
+/** `file:PATH` (relative to the inventory), `env:NAME`, `cmd:COMMAND` (argv split on spaces, no shell), `age:PATH`, `sops:PATH#key.path`. */
 export const secretSource = z
   .string()
-  .regex(/^(file:\S.*|env:[A-Za-z_][A-Za-z0-9_]*|cmd:\S.*)$/, 'must be a secret source: file:PATH, env:NAME or cmd:COMMAND (the secret itself never lives in the inventory)');
+  .regex(/^(file:\S.*|env:[A-Za-z_][A-Za-z0-9_]*|cmd:\S.*|age:\S+|sops:\S+#[A-Za-z0-9_.-]+)$/, 'must be a secret source: file:PATH, env:NAME, cmd:COMMAND, age:PATH or sops:PATH#key.path (the secret itself never lives in the inventory)');
 
 const authorizedKeys = z.array(z.strictObject({ user: f.unixUser.default('root'), keys: z.array(f.sshPublicKey).min(1) }));
 const subnet = f.cidrv4;
@@ -95,6 +95,10 @@ export const clusterSchema = z.strictObject({
 
   /** Flashing hosts by name, for `metis burn|devices --host NAME` (docs/remote.md). */
   flashers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a host-like name'), flasherSchema).default({}),
+  /** Identity escrow (`metis identity capture`): sealed with age to these recipients (age1…). */
+  identity: z
+    .strictObject({ recipients: z.array(z.string().regex(/^age1[02-9ac-hj-np-z]{58}$/, 'must be an age recipient (age1…, from age-keygen -y)')).default([]) })
+    .optional(),
 });
 
 export const nodeSchema = z.strictObject({

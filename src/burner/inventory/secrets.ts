@@ -1,8 +1,11 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { exec } from '../../core/exec.js';
 import { MetisError } from '../../lib/errors.js';
 import { Redactor } from '../../lib/redact.js';
 import { readBounded } from '../../manifest/read-bounded.js';
+import { operatorKeys, unseal } from '../../identity/age.js';
 
 /** A secret is a token, a password or a key: 64 KiB is plenty, and bounds what file: and cmd: may read. */
 export const MAX_SECRET_BYTES = 64 * 1024;
@@ -18,7 +21,9 @@ export type SecretResolver = (source: string, origin: SecretOrigin) => Promise<s
 /**
  * Resolves `file:PATH` (relative to the inventory dir), `env:NAME`, `cmd:COMMAND`. A command is split
  * on spaces into argv and run without a shell, so the inventory can't smuggle shell syntax; a
- * password-manager call like `cmd:pass show lab/k3s-token` works as written. One trailing newline is dropped.
+ * password-manager call like `cmd:pass show lab/k3s-token` works as written. `age:PATH` is a file
+ * sealed with age, `sops:PATH#key.path` one value of a sops-encrypted file; both are opened with the
+ * operator's age key (src/identity/age.ts). One trailing newline is dropped.
  */
 export function secretResolver(inventoryDir: string, env: NodeJS.ProcessEnv = process.env): SecretResolver {
   return async (source, origin) => {
@@ -52,11 +57,56 @@ export function secretResolver(inventoryDir: string, env: NodeJS.ProcessEnv = pr
       }
       // exec already dropped the one trailing newline the common step below drops.
       value = `${r.stdout}\n`;
+    } else if (kind === 'age') {
+      value = await ageSecret(isAbsolute(rest) ? rest : join(inventoryDir, rest), env, fail);
+    } else if (kind === 'sops') {
+      value = await sopsSecret(inventoryDir, rest, env, fail);
     } else {
-      throw fail('unknown secret source (use file:, env: or cmd:)');
+      throw fail('unknown secret source (use file:, env:, cmd:, age: or sops:)');
     }
     value = value.replace(/\r?\n$/, '');
     if (!value) throw fail(`secret source ${kind}: gave an empty value`);
     return value;
   };
+}
+
+type Fail = (msg: string, cause?: unknown) => MetisError;
+
+async function ageSecret(p: string, env: NodeJS.ProcessEnv, fail: Fail): Promise<string> {
+  await access(p, constants.R_OK).catch((e: NodeJS.ErrnoException) => {
+    throw fail(`cannot read sealed file ${p} (${e.code ?? 'error'})`);
+  });
+  try {
+    const { identities } = await operatorKeys(env);
+    return await unseal(p, identities, env);
+  } catch (e) {
+    throw fail((e as Error).message, e);
+  }
+}
+
+/** `PATH#a.b.0` → sops's `--extract '["a"]["b"][0]'`. */
+export function sopsExtract(keyPath: string): string {
+  return keyPath
+    .split('.')
+    .map((k) => (/^\d+$/.test(k) ? `[${k}]` : `[${JSON.stringify(k)}]`))
+    .join('');
+}
+
+async function sopsSecret(inventoryDir: string, rest: string, env: NodeJS.ProcessEnv, fail: Fail): Promise<string> {
+  const hash = rest.lastIndexOf('#');
+  if (hash <= 0 || hash === rest.length - 1) throw fail('sops: needs PATH#key.path, e.g. sops:secrets.yaml#k3s.token');
+  const file = rest.slice(0, hash);
+  const keyPath = rest.slice(hash + 1);
+  const p = isAbsolute(file) ? file : join(inventoryDir, file);
+  const sopsEnv = { ...env };
+  if (env.METIS_AGE_KEY_FILE && !env.SOPS_AGE_KEY_FILE) sopsEnv.SOPS_AGE_KEY_FILE = env.METIS_AGE_KEY_FILE;
+  const bin = env.METIS_SOPS || 'sops';
+  const r = await exec(bin, ['--decrypt', '--extract', sopsExtract(keyPath), p], { timeout: 30_000, maxBuffer: MAX_SECRET_BYTES, fullEnv: sopsEnv });
+  if (r.spawnError === 'ENOENT') throw fail(`the sops binary (${bin}) is not installed; install sops, or seal the value with age and use age:PATH`);
+  if (r.spawnError || r.exitCode !== 0 || r.timedOut) {
+    // sops's own message names the key or the file; it never echoes decrypted values.
+    const why = r.stderr.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? `exit ${r.exitCode}`;
+    throw fail(`sops could not decrypt ${keyPath} from ${p}: ${why}`);
+  }
+  return r.stdout;
 }

@@ -27,7 +27,8 @@ describe('example inventory', () => {
   it('loads every node and merges each into a valid manifest', async () => {
     const inv = await loadInventory(EXAMPLE);
     expect([...inv.nodes.keys()].sort()).toEqual(['atlas-01', 'atlas-02', 'titan-0a', 'titan-13', 'titan-15', 'titan-17', 'titan-19', 'titan-21']);
-    const resolve = secretResolver(EXAMPLE, { METIS_K3S_TOKEN: TOKEN });
+    // The example's sealed files open with its throwaway demo key.
+    const resolve = secretResolver(EXAMPLE, { METIS_K3S_TOKEN: TOKEN, SOPS_AGE_KEY_FILE: join(EXAMPLE, 'demo-age-key.txt'), PATH: process.env['PATH'] });
     for (const h of inv.nodes.keys()) {
       const m = await nodeManifest(inv, h, resolve);
       // Round trip through the file format the card carries.

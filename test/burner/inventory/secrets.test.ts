@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { secretResolver } from '../../../src/burner/inventory/secrets.js';
+import { execFileSync } from 'node:child_process';
+import { secretResolver, sopsExtract } from '../../../src/burner/inventory/secrets.js';
 
 let dir = '';
 beforeAll(async () => {
@@ -39,5 +40,36 @@ describe('secret sources', () => {
     const e = await secretResolver(dir, { PATH: process.env['PATH'] })(`cmd:${script}`, at).then(() => null, (x: unknown) => x as Error);
     expect(e?.message).toMatch(/secret command .*failing\.sh failed \(exit 3\):\n {2}vault locked: \[redacted\]/);
     expect(e?.message).not.toContain('half-secret-value');
+  });
+});
+
+describe('sealed secret sources', () => {
+  const key = () => join(dir, 'age-key.txt');
+  beforeAll(() => {
+    execFileSync('age-keygen', ['-o', key()], { stdio: 'ignore' });
+    const r = execFileSync('age-keygen', ['-y', key()], { encoding: 'utf8' }).trim();
+    execFileSync('age', ['-e', '-a', '-r', r, '-o', join(dir, 'tok.age')], { input: 'sealed-secret-value\n' });
+  });
+
+  it('age:PATH opens with the operator key from SOPS_AGE_KEY_FILE or --age-key (METIS_AGE_KEY_FILE)', async () => {
+    expect(await secretResolver(dir, { SOPS_AGE_KEY_FILE: key(), PATH: process.env['PATH'], HOME: dir })('age:tok.age', at)).toBe('sealed-secret-value');
+    expect(await secretResolver(dir, { METIS_AGE_KEY_FILE: key(), PATH: process.env['PATH'], HOME: dir })('age:tok.age', at)).toBe('sealed-secret-value');
+  });
+
+  it('age: without a key, with a wrong key, or missing: an error naming the field', async () => {
+    await expect(secretResolver(dir, { PATH: process.env['PATH'], HOME: dir })('age:tok.age', at)).rejects.toThrow(/^cluster\.yaml: token: no age key found/);
+    const wrong = join(dir, 'wrong.txt');
+    execFileSync('age-keygen', ['-o', wrong], { stdio: 'ignore' });
+    await expect(secretResolver(dir, { SOPS_AGE_KEY_FILE: wrong, PATH: process.env['PATH'], HOME: dir })('age:tok.age', at)).rejects.toThrow(/^cluster\.yaml: token: .*tok\.age: none of the operator's age keys opens it/);
+    await expect(secretResolver(dir, { SOPS_AGE_KEY_FILE: key(), PATH: process.env['PATH'], HOME: dir })('age:nope.age', at)).rejects.toThrow(/cannot read sealed file .*nope\.age \(ENOENT\)/);
+  });
+
+  it('sops:PATH#key.path: a clear error when sops is not installed', async () => {
+    await expect(secretResolver(dir, { PATH: '/nonexistent', METIS_SOPS: '/nonexistent/sops' })('sops:secrets.yaml#k3s.token', at)).rejects.toThrow(
+      /^cluster\.yaml: token: the sops binary \(\/nonexistent\/sops\) is not installed; install sops, or seal the value with age and use age:PATH/,
+    );
+    await expect(secretResolver(dir, { PATH: process.env['PATH'] })('sops:secrets.yaml', at)).rejects.toThrow(/sops: needs PATH#key\.path/);
+    expect(sopsExtract('k3s.token')).toBe('["k3s"]["token"]');
+    expect(sopsExtract('nodes.0.password')).toBe('["nodes"][0]["password"]');
   });
 });
