@@ -6,6 +6,7 @@ import { loadAssets, type Assets } from '../assets.js';
 import { createContext, isLive } from '../context.js';
 import { findManifest, loadManifest } from '../load-manifest.js';
 import { acquireLock, type Lock } from '../lock.js';
+import { reportOnNode, type NodeReportOptions } from '../node-report.js';
 import { createLogger } from '../log.js';
 import { modules as builtinModules } from '../modules/index.js';
 import { buildReport, exitCodeFor, recapLine, writeReport, type Report } from '../report.js';
@@ -38,6 +39,8 @@ export interface RunOptions {
   /** Tests: other task files/templates, or other modules. */
   assets?: Assets;
   modules?: Readonly<Record<string, Module>>;
+  /** Report onto this node's own Node (default on; a --tags run never reports); options for tests. */
+  nodeReport?: false | Pick<NodeReportOptions, 'kubeconfig' | 'timeoutMs'>;
 }
 
 /**
@@ -106,11 +109,14 @@ export async function run(opts: RunOptions): Promise<Report> {
       log.info({ kind: 'task', task: o.name, module: o.module, status: o.status, reason: o.reason, handler: o.handler }, `${o.status}: ${o.name}`);
     }
     const report = buildReport({ ...base, ...ids, durationMs: Date.now() - started }, outcomes, redact);
+    if (opts.nodeReport !== false && !opts.tags?.length) report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
     await writeReport(stateDir, report);
-    log.info({ kind: 'recap', summary: report.summary, durationMs: report.durationMs, spawned: ctx.exec.count() }, recapLine(report));
+    log.info({ kind: 'recap', summary: report.summary, durationMs: report.durationMs, spawned: ctx.exec.count(), node: report.node }, recapLine(report));
     return report;
   } catch (e) {
-    return failRun(e, ids);
+    const report = failRun(e, ids);
+    if (opts.nodeReport !== false && !opts.tags?.length) report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
+    return report;
   } finally {
     await lock?.release();
     log.flush?.();
