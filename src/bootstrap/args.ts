@@ -10,6 +10,8 @@ export interface CliOptions {
   root: string;
   stateDir?: string;
   tags?: string[];
+  /** Replace the card's manifest with FILE or stdin ("-"), then converge (docs/fleet.md). */
+  installManifest?: string;
 }
 
 /** Strict: an unknown flag or a missing value is an error (exit 1), never silently ignored. */
@@ -28,6 +30,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
         root: { type: 'string', default: '/' },
         'state-dir': { type: 'string' },
         tags: { type: 'string' },
+        'install-manifest': { type: 'string' },
       },
     }));
   } catch (e) {
@@ -43,5 +46,6 @@ export function parseCliArgs(argv: string[]): CliOptions {
     root: resolve(values.root),
     stateDir: values['state-dir'] === undefined ? undefined : resolve(values['state-dir']),
     tags,
+    installManifest: values['install-manifest'],
   };
 }

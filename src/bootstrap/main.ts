@@ -3,6 +3,7 @@ import { errorMessage } from '../lib/errors.js';
 import { parseCliArgs } from './args.js';
 import { formatDiffs } from './diff-text.js';
 import { exitCodeFor, run } from './engine/run.js';
+import { installMain } from './install-main.js';
 
 /** Runs the CLI and returns the exit code; cli.ts owns process.exit. */
 export async function main(argv: string[]): Promise<number> {
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`metis-bootstrap: ${errorMessage(e)}\n`);
     return 1;
   }
+  if (opts.installManifest !== undefined) return installMain({ ...opts, installManifest: opts.installManifest });
   // --json: stdout carries only the report; logs go to stderr.
   const out = opts.json ? process.stderr : process.stdout;
   const report = await run({

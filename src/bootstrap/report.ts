@@ -26,6 +26,8 @@ export interface Report {
   tasks: TaskReport[];
   /** Set when the run could not start or could not build its plan (exit 1); nothing was changed. */
   error?: string;
+  /** The error's code (E_SCHEMA_VERSION, E_NO_MANIFEST, E_LOCKED…), so callers tell them apart. */
+  errorCode?: string;
   /** What became of the report onto this node's own Node object (docs/fleet.md). */
   node?: NodeReportOutcome;
 }

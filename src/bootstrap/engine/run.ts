@@ -60,7 +60,7 @@ export async function run(opts: RunOptions): Promise<Report> {
   const failRun = (e: unknown, extra: Partial<Report> = {}): Report => {
     const message = redact.text(errorMessage(e));
     log.error({ kind: 'error', code: (e as { code?: string }).code }, message);
-    return { ...base, ...extra, durationMs: Date.now() - started, summary: { ok: 0, changed: 0, failed: 0, skipped: 0 }, tasks: [], error: message };
+    return { ...base, ...extra, durationMs: Date.now() - started, summary: { ok: 0, changed: 0, failed: 0, skipped: 0 }, tasks: [], error: message, errorCode: (e as { code?: string }).code };
   };
 
   let loaded;

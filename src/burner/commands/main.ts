@@ -8,6 +8,9 @@ import { EXIT, exitCodeOf } from './exit-codes.js';
 import type { Io } from './io.js';
 import { manifestCommand } from './manifest.js';
 import { nodesCommand } from './nodes.js';
+import { statusCommand } from '../../fleet/status.js';
+import { checkCommand } from '../../fleet/check.js';
+import { pushCommand } from '../../fleet/push.js';
 
 export const USAGE = `usage: metis COMMAND [options]
 
@@ -18,10 +21,14 @@ export const USAGE = `usage: metis COMMAND [options]
            [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]
   cache    ls|prune [--cache DIR] [--all]             the content-addressed image cache
   image    build|push …                               build and publish class images
+  status   [NODE…] [--json] [--context C]            the fleet from the cluster: converged, drift, manifest current
+  check    NODE…|--all [--diff] [--json] [--parallel N] [--timeout S]  drift on each node, over SSH
+  push     NODE… [--check] [--diff] [--json]          the inventory's manifest onto running nodes, then converge
 
 Inventory: ./inventory unless --inventory. Cache: --cache, METIS_CACHE_DIR, $XDG_CACHE_HOME/metis, ~/.cache/metis.
 Exit codes: 0 ok, 1 error, 2 usage, 3 invalid inventory/manifest/secret, 4 image fetch or sha256,
-5 not confirmed, 6 write/verify/manifest injection failed, 20-26 target refused.`;
+5 not confirmed, 6 write/verify/manifest injection failed, 20-26 target refused.
+status/check/push: OR of 2 drift/changes, 4 failed, 8 not judged (unreachable, stale…); 64 usage (docs/fleet.md).`;
 
 const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   nodes: nodesCommand,
@@ -29,6 +36,9 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   devices: devicesCommand,
   burn: burnCommand,
   cache: cacheCommand,
+  status: statusCommand,
+  check: checkCommand,
+  push: pushCommand,
 };
 
 /** The whole `metis` CLI as a function: returns the exit code, never exits (cli.ts does). */
