@@ -22,7 +22,7 @@ describe.skipIf(!root)('metis check', () => {
     fleet = await startFleet(6);
     for (const n of fleet.nodes) {
       await fleet.burnCard(n.name);
-      expect([0, 2]).toContain(fleet.converge(n.name));
+      expect([0, 2]).toContain(await fleet.converge(n.name));
     }
   }, 240_000);
   afterAll(async () => fleet?.stop());

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,8 +36,13 @@ export interface Fleet {
   nodePassword: string;
   /** Writes the inventory's current manifest onto a node's card (as a burn would). */
   burnCard(name: string): Promise<void>;
-  /** Runs the node's bootstrap locally (as its timer would): exit code. */
-  converge(name: string, ...args: string[]): number;
+  /** Runs the node's bootstrap locally (as its timer would): exit code. Async: a stand-in API server may live in this process. */
+  converge(name: string, ...args: string[]): Promise<number>;
+  /**
+   * An address of this machine every node can reach (node 1's veth peer): where a test serves the
+   * cluster API, since a node's 127.0.0.1 is its own namespace's. Routes it from every namespace.
+   */
+  apiAddress(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -104,16 +109,17 @@ export async function startFleet(count: number, opts: { prefix?: string } = {}):
       const m = await nodeManifest(inv, name, secretResolver(inventory, env));
       writeFileSync(nodes.find((n) => n.name === name)!.card, serializeManifest(m));
     };
-    const converge = (name: string, ...args: string[]) => {
+    const converge = async (name: string, ...args: string[]) => {
       const n = nodes.find((x) => x.name === name)!;
-      try {
-        execFileSync('node', [BUNDLE, '--root', n.root, ...args], { stdio: 'ignore', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' }, timeout: 120_000 });
-        return 0;
-      } catch (e) {
-        return (e as { status?: number }).status ?? -1;
-      }
+      const r = await execa('node', [BUNDLE, '--root', n.root, ...args], { reject: false, stdin: 'ignore', env: { NODE_EXTRA_CA_CERTS: '' }, timeout: 120_000 });
+      return r.exitCode ?? -1;
     };
-    return { dir, inventory, nodes, env, token, nodePassword, burnCard, converge, stop };
+    const apiAddress = async () => {
+      const addr = hosts[0]!.peerAddr;
+      for (const h of hosts.slice(1)) await execa('ip', ['-n', h.ns, 'route', 'replace', `${addr}/32`, 'via', h.peerAddr]);
+      return addr;
+    };
+    return { dir, inventory, nodes, env, token, nodePassword, burnCard, converge, apiAddress, stop };
   } catch (e) {
     await stop();
     throw e;
