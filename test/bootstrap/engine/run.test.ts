@@ -165,7 +165,8 @@ describe('run: check mode, lock, report', () => {
   it('writes last-run.json with the report shape and keeps 10 in history', async () => {
     for (let i = 0; i < 12; i++) await run(opts(files, { checkMode: true }));
     const report = JSON.parse(read('var/lib/metis/last-run.json'));
-    expect(Object.keys(report)).toEqual(['version', 'mode', 'manifestHash', 'manifestPath', 'startedAt', 'durationMs', 'summary', 'tasks']);
+    expect(Object.keys(report)).toEqual(['version', 'mode', 'manifestHash', 'manifestPath', 'startedAt', 'durationMs', 'summary', 'tasks', 'node']);
+    expect(report.node).toMatchObject({ status: 'skipped' }); // no k3s has run in this root (docs/fleet.md)
     expect(report.manifestHash).toMatch(/^[0-9a-f]{64}$/);
     expect(report.tasks[0]).toMatchObject({ name: 'a', module: 'file', status: 'changed', diff: [{ target: '/etc/a', before: null, after: 'x' }] });
     const { readdirSync } = await import('node:fs');
