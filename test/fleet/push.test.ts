@@ -38,7 +38,7 @@ describe.skipIf(!root)('metis push', () => {
     await fleet?.stop();
   });
 
-  const status = (...a: string[]) => metis(['status', '--inventory', fleet.inventory, '--kubeconfig', kube.kubeconfig, ...a]);
+  const status = (...a: string[]) => metis(['status', '--inventory', fleet.inventory, '--kubeconfig', kube.kubeconfig, ...a], { env: { HOME: fleet.dir } });
   const push = (...a: string[]) => metis(['push', '--inventory', fleet.inventory, ...a], { env });
 
   it('status current → inventory change → push --check shows it → push writes, converges, status current', async () => {

@@ -59,7 +59,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const status = (...argv: string[]) => metis(['status', '--inventory', join(dir, 'inventory'), '--kubeconfig', kube.kubeconfig, ...argv]);
+// HOME: kubectl keeps its cache under $HOME/.kube; without one it would write into the cwd (the repo).
+const status = (...argv: string[]) => metis(['status', '--inventory', join(dir, 'inventory'), '--kubeconfig', kube.kubeconfig, ...argv], { env: { HOME: dir } });
 
 describe('metis status', () => {
   it('a table from the cluster alone: each state named, notes, exit 2|4|8', async () => {
@@ -93,7 +94,7 @@ describe('metis status', () => {
     const bad = join(dir, 'gone.kubeconfig');
     const { readFileSync } = await import('node:fs');
     writeFileSync(bad, readFileSync(kube.kubeconfig, 'utf8').replace(/server: .*/, 'server: https://127.0.0.1:1'));
-    const r = await metis(['status', '--inventory', join(dir, 'inventory'), '--kubeconfig', bad]);
+    const r = await metis(['status', '--inventory', join(dir, 'inventory'), '--kubeconfig', bad], { env: { HOME: dir } });
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/metis status: kubectl .*(refused|Unable to connect)/);
     expect((await status('--bogus')).code).toBe(64);
