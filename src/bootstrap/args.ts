@@ -12,6 +12,8 @@ export interface CliOptions {
   root: string;
   stateDir?: string;
   tags?: string[];
+  /** Replace the card's manifest with FILE or stdin ("-"), then converge (docs/fleet.md). */
+  installManifest?: string;
 }
 
 /** Strict: an unknown flag or a missing value is an error (exit 1), never silently ignored. */
@@ -31,6 +33,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
         root: { type: 'string', default: '/' },
         'state-dir': { type: 'string' },
         tags: { type: 'string' },
+        'install-manifest': { type: 'string' },
       },
     }));
   } catch (e) {
@@ -49,5 +52,6 @@ export function parseCliArgs(argv: string[]): CliOptions {
     root: resolve(values.root),
     stateDir: values['state-dir'] === undefined ? undefined : resolve(values['state-dir']),
     tags,
+    installManifest: values['install-manifest'],
   };
 }

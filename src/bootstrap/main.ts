@@ -4,6 +4,7 @@ import { parseCliArgs } from './args.js';
 import { formatDiffs } from './diff-text.js';
 import { exitCodeFor, run } from './engine/run.js';
 import { humanStream, wantsColor } from './output/human.js';
+import { installMain } from './install-main.js';
 
 /** Runs the CLI and returns the exit code; cli.ts owns process.exit. */
 export async function main(argv: string[]): Promise<number> {
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`metis-bootstrap: ${errorMessage(e)}\n`);
     return 1;
   }
+  if (opts.installManifest !== undefined) return installMain({ ...opts, installManifest: opts.installManifest });
   // A person at a terminal reads tasks and a recap; journald, pipes and --json get JSON lines.
   const human = opts.logFormat === 'human' || (opts.logFormat === undefined && !opts.json && process.stdout.isTTY === true);
   // --json: stdout carries only the report; logs go to stderr.

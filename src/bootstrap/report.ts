@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Redactor } from '../lib/redact.js';
 import type { DiffEntry, FactValue, TaskStatus } from './types.js';
 import type { TaskOutcome } from './engine/apply.js';
+import type { NodeReportOutcome } from './node-report.js';
 
 export interface TaskReport {
   name: string;
@@ -45,6 +46,10 @@ export interface Report {
   tasks: TaskReport[];
   /** Set when the run could not start or could not build its plan (exit 1); nothing was changed. */
   error?: string;
+  /** The error's code (E_SCHEMA_VERSION, E_NO_MANIFEST, E_LOCKED…), so callers tell them apart. */
+  errorCode?: string;
+  /** What became of the report onto this node's own Node object (docs/fleet.md). */
+  node?: NodeReportOutcome;
 }
 
 export const REPORT_FILE = 'last-run.json';

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error plain ESM fixture without types
@@ -21,6 +21,13 @@ export interface KubeFixture {
   state: { nodes: Map<string, any>; secrets: Map<string, any>; longhornNodes: Map<string, any>; log: any[] };
   /** A bearer token that authenticates as system:node:NAME (NodeRestriction applies). */
   nodeTokens: Record<string, string>;
+  /** A client cert for system:node:NAME (group system:nodes) signed by the stand-in's CA: PEM file paths. */
+  mintNodeCert(name: string): { cert: string; key: string };
+  /**
+   * Writes ROOT/var/lib/rancher/k3s/agent/kubelet.kubeconfig as k3s lays it out (absolute paths to
+   * client-kubelet.crt/.key and server-ca.crt) with a node cert for NAME; `server` overrides the URL.
+   */
+  writeKubeletKubeconfig(root: string, name: string, server?: string): string;
   stop(): Promise<void>;
 }
 
@@ -63,6 +70,50 @@ export async function startKube(opts: { nodes?: Record<string, any>; secrets?: R
     state: { nodes: opts.nodes ?? {}, secrets: opts.secrets ?? {}, longhornNodes: opts.longhornNodes ?? {} },
   });
   const kubeconfig = join(dir, 'kubeconfig');
+  const mintNodeCert = (name: string) => {
+    const o = (...a: string[]) => execFileSync('openssl', a, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const base = join(dir, `node-${name}-${randomBytes(4).toString('hex')}`);
+    o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/O=system:nodes/CN=system:node:${name}`, '-keyout', `${base}.key`, '-out', `${base}.csr`);
+    o('x509', '-req', '-in', `${base}.csr`, '-CA', ca, '-CAkey', join(dir, 'ca.key'), '-CAcreateserial', '-days', '2', '-out', `${base}.crt`);
+    return { cert: `${base}.crt`, key: `${base}.key` };
+  };
+  const writeKubeletKubeconfig = (root: string, name: string, server = s.url) => {
+    const agent = '/var/lib/rancher/k3s/agent';
+    mkdirSync(join(root, agent), { recursive: true });
+    const { cert, key } = mintNodeCert(name);
+    writeFileSync(join(root, agent, 'client-kubelet.crt'), readFileSync(cert));
+    writeFileSync(join(root, agent, 'client-kubelet.key'), readFileSync(key), { mode: 0o600 });
+    writeFileSync(join(root, agent, 'server-ca.crt'), readFileSync(ca));
+    const file = join(root, agent, 'kubelet.kubeconfig');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'clusters:',
+        '- cluster:',
+        `    certificate-authority: ${agent}/server-ca.crt`,
+        `    server: ${server}`,
+        '  name: local',
+        'contexts:',
+        '- context:',
+        '    cluster: local',
+        '    namespace: default',
+        '    user: user',
+        '  name: Default',
+        'current-context: Default',
+        'kind: Config',
+        'preferences: {}',
+        'users:',
+        '- name: user',
+        '  user:',
+        `    client-certificate: ${agent}/client-kubelet.crt`,
+        `    client-key: ${agent}/client-kubelet.key`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    return file;
+  };
   writeFileSync(
     kubeconfig,
     [
@@ -94,6 +145,8 @@ export async function startKube(opts: { nodes?: Record<string, any>; secrets?: R
     caFile: ca,
     state: s.state,
     nodeTokens,
+    mintNodeCert,
+    writeKubeletKubeconfig,
     stop: async () => {
       await s.close();
       rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { createContext, isLive } from '../context.js';
 import { findManifest, loadManifest } from '../load-manifest.js';
 import { acquireLock, type Lock } from '../lock.js';
 import { cleanStaleTemps } from '../stale-temps.js';
+import { reportOnNode, type NodeReportOptions } from '../node-report.js';
 import { createLogger } from '../log.js';
 import { modules as builtinModules } from '../modules/index.js';
 import { buildReport, exitCodeFor, recapLine, writeReport, type PhaseTimings, type Report } from '../report.js';
@@ -39,6 +40,8 @@ export interface RunOptions {
   /** Tests: other task files/templates, or other modules. */
   assets?: Assets;
   modules?: Readonly<Record<string, Module>>;
+  /** Report onto this node's own Node (default on; a --tags run never reports); options for tests. */
+  nodeReport?: false | Pick<NodeReportOptions, 'kubeconfig' | 'timeoutMs'>;
 }
 
 /**
@@ -66,7 +69,7 @@ export async function run(opts: RunOptions): Promise<Report> {
   const failRun = (e: unknown, extra: Partial<Report> = {}): Report => {
     const message = redact.text(errorMessage(e));
     log.error({ kind: 'error', code: (e as { code?: string }).code }, message);
-    return { ...base, ...extra, durationMs: Date.now() - started, phases, summary: { ok: 0, changed: 0, failed: 0, skipped: 0 }, tasks: [], error: message };
+    return { ...base, ...extra, durationMs: Date.now() - started, phases, summary: { ok: 0, changed: 0, failed: 0, skipped: 0 }, tasks: [], error: message, errorCode: (e as { code?: string }).code };
   };
 
   let loaded;
@@ -126,11 +129,14 @@ export async function run(opts: RunOptions): Promise<Report> {
       log.info(task, `${o.planned ? 'would change' : o.status}: ${o.name}`);
     }
     const report = buildReport({ ...base, ...ids, durationMs: Date.now() - started, phases }, outcomes, redact);
+    if (opts.nodeReport !== false && !opts.tags?.length) report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
     await writeReport(stateDir, report);
-    log.info({ kind: 'recap', summary: report.summary, durationMs: report.durationMs, phases, spawned: ctx.exec.count() }, recapLine(report));
+    log.info({ kind: 'recap', summary: report.summary, durationMs: report.durationMs, phases, spawned: ctx.exec.count(), node: report.node }, recapLine(report));
     return report;
   } catch (e) {
-    return failRun(e, ids);
+    const report = failRun(e, ids);
+    if (opts.nodeReport !== false && !opts.tags?.length) report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
+    return report;
   } finally {
     await lock?.release();
     log.flush?.();

@@ -201,7 +201,8 @@ describe('run: check mode, lock, report', () => {
   it('writes last-run.json with the report shape and keeps 10 in history', async () => {
     for (let i = 0; i < 12; i++) await run(opts(files, { checkMode: true }));
     const report = JSON.parse(read('var/lib/metis/last-run.json'));
-    expect(Object.keys(report)).toEqual(['version', 'mode', 'manifestHash', 'manifestPath', 'startedAt', 'durationMs', 'phases', 'summary', 'tasks']);
+    expect(Object.keys(report)).toEqual(['version', 'mode', 'manifestHash', 'manifestPath', 'startedAt', 'durationMs', 'phases', 'summary', 'tasks', 'node']);
+    expect(report.node).toMatchObject({ status: 'skipped' }); // no k3s has run in this root (docs/fleet.md)
     expect(report.manifestHash).toMatch(/^[0-9a-f]{64}$/);
     // Per-phase timings (a boot-time budget is measured with them); each a number of ms within the run's duration.
     expect(Object.keys(report.phases)).toEqual(['loadMs', 'factsMs', 'planMs', 'applyMs', 'handlersMs']);

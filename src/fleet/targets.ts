@@ -1,0 +1,40 @@
+import { MetisError } from '../lib/errors.js';
+import type { SshTarget } from '../lib/ssh.js';
+import type { Inventory } from '../burner/inventory/load.js';
+import type { SecretResolver } from '../burner/inventory/secrets.js';
+
+/** One inventory node as the fleet commands address it. */
+export interface FleetNode {
+  name: string;
+  /** root@ADDRESS:PORT: the node's static address and the manifest's sshd port (docs/fleet.md). */
+  ssh: SshTarget;
+  /** The k3s version the inventory pins, when the class runs k3s. */
+  k3sVersion?: string;
+}
+
+/** Which nodes a command addresses: the named ones (each must be in the inventory), or all when none is named. */
+export function selectNodes(inv: Inventory, names: string[]): FleetNode[] {
+  const pick = names.length ? names : [...inv.nodes.keys()];
+  const unknown = pick.filter((n) => !inv.nodes.has(n));
+  if (unknown.length) {
+    throw new MetisError('E_UNKNOWN_NODE', `not in ${inv.dir}/nodes: ${unknown.join(', ')} (nodes: ${[...inv.nodes.keys()].join(', ') || 'none'})`);
+  }
+  return [...new Set(pick)].map((name) => {
+    const n = inv.nodes.get(name)!.def;
+    const c = inv.classes.get(n.class)!.def;
+    const version = c.k3s ? (n.k3s?.version ?? c.k3s.version) : undefined;
+    return {
+      name,
+      ssh: { user: 'root', host: n.address.split('/')[0]!, port: n.ssh?.port ?? inv.cluster.def.ssh.port },
+      ...(version ? { k3sVersion: version } : {}),
+    };
+  });
+}
+
+/**
+ * For comparing hashes only: every secret field gets a value of the right shape that is never
+ * printed, written or sent; manifestHash leaves secret values out, so `metis status` needs no
+ * secret source (no password manager prompt, no token in the environment).
+ */
+export const placeholderSecrets: SecretResolver = async (_source, origin) =>
+  origin.path === 'token' ? `K10${'0'.repeat(64)}::server:metis-placeholder` : 'metis-placeholder-secret';
