@@ -8,6 +8,7 @@ import { EXIT, exitCodeOf } from './exit-codes.js';
 import type { Io } from './io.js';
 import { manifestCommand } from './manifest.js';
 import { nodesCommand } from './nodes.js';
+import { uiCommand } from '../../ui/command.js';
 
 export const USAGE = `usage: metis COMMAND [options]
 
@@ -18,6 +19,7 @@ export const USAGE = `usage: metis COMMAND [options]
            [--bmap FILE] [--yes] [--json] [--no-verify] [--inventory DIR] [--cache DIR]
   cache    ls|prune [--cache DIR] [--all]             the content-addressed image cache
   image    build|push …                               build and publish class images
+  ui       [--port N] [--no-open] [--inventory DIR]   the same flow in a browser page (127.0.0.1 only)
 
 Inventory: ./inventory unless --inventory. Cache: --cache, METIS_CACHE_DIR, $XDG_CACHE_HOME/metis, ~/.cache/metis.
 Exit codes: 0 ok, 1 error, 2 usage, 3 invalid inventory/manifest/secret, 4 image fetch or sha256,
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   devices: devicesCommand,
   burn: burnCommand,
   cache: cacheCommand,
+  ui: (argv, io) => uiCommand(argv, io, runMetis),
 };
 
 /** The whole `metis` CLI as a function: returns the exit code, never exits (cli.ts does). */
