@@ -4,6 +4,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } 
 import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDemoImage } from '../../src/burner/demo-image.js';
 import { parseManifest } from '../../src/manifest/load.js';
 import { ensureBundle } from '../bootstrap/bundle.js';
 import { fsckBoot, isRoot, makeImage, mtype, tempDir } from '../burner/fixtures.js';
@@ -24,6 +25,7 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
   const t = tempDir('metis-ui-');
   const inv = join(t.dir, 'inventory');
   let img = '';
+  const small = join(t.dir, 'demo-class.img');
   const shots = SHOTS || join(t.dir, 'shots');
   let ui: UiProcess;
   let chromium: Awaited<ReturnType<typeof launchChromium>> | null = null;
@@ -44,6 +46,10 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
     cpSync(join(REPO, 'inventory'), inv, { recursive: true });
     const cls = join(inv, 'classes/rpi4-longhorn.yaml');
     writeFileSync(cls, readFileSync(cls, 'utf8').replace(/ref: .*/, `ref: ${img}`).replace(/sha256: .*/, `sha256: ${sha}`));
+    // rpi5-worker (titan-21): the small demo class image, for the image-file target.
+    await makeDemoImage(small, t.dir);
+    const cls5 = join(inv, 'classes/rpi5-worker.yaml');
+    writeFileSync(cls5, readFileSync(cls5, 'utf8').replace(/ref: .*/, `ref: ${small}`));
     mkdirSync(join(inv, 'identity'));
     const key = join(t.dir, 'age.key');
     execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
@@ -62,7 +68,7 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
       if (r.url().endsWith('/events')) return;
       void r.text().then((b) => received.push(b), () => {});
     });
-  });
+  }, 180_000);
 
   afterAll(async () => {
     for (const l of loops) detachLoop(l);
@@ -73,7 +79,15 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
   });
 
   const shot = (name: string) => page.screenshot({ path: join(shots, name) as `${string}.png` });
-  const visible = (sel: string, timeout = 15_000) => page.waitForSelector(sel, { visible: true, timeout });
+  /** Waits for an element to show; on timeout says what the page showed instead. */
+  async function visible(sel: string, timeout = 30_000): Promise<void> {
+    try {
+      await page.waitForSelector(sel, { visible: true, timeout });
+    } catch (e) {
+      const seen = await page.evaluate(() => ['#phase', '#rate', '#burn-error', '#devices-error', '#wait-error', '#conn'].map((s) => `${s}: ${document.querySelector(s)?.textContent ?? ''}`).join(' | '));
+      throw new Error(`${sel} did not show in ${timeout} ms; the page: ${seen}`, { cause: e });
+    }
+  }
   const text = (sel: string) => page.$eval(sel, (e) => e.textContent ?? '');
   /** Keyboard only: Tab (bounded) until the focused element matches. */
   async function tabTo(sel: string, back = false): Promise<void> {
@@ -148,21 +162,14 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
     await visible('#step-write');
     expect(await text('#summary')).toMatch(new RegExp(`Node\\s*titan-13\\s*Card\\s*${loop} on this computer\\s*Model\\s*unknown model\\s*Size\\s*192\\.0 MiB`));
 
-    // Step 3: the CLI's own question in a dialog; Escape says no (exit 5, nothing written)…
+    // Step 3: the CLI's own question in a dialog, naming node, device, model and size; Cancel has the focus.
     await tabTo('#write');
     await page.keyboard.press('Enter');
-    await visible('#confirm');
+    await visible('#confirm', 60_000);
     expect(await text('#confirm-question')).toMatch(new RegExp(`Burn node titan-13 to device ${loop} \\(unknown model, 192\\.0 MiB, loop\\)\\? Everything on it is lost\\.$`));
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('confirm-no');
-    await page.keyboard.press('Escape');
-    await visible('#burn-error');
-    expect(await text('#burn-error')).toMatch(/^metis burn: not burning titan-13: not confirmed \(exit 5\)$/);
-    expect(execFileSync('cmp', ['-n', '1048576', loop, '/dev/zero'], { encoding: 'utf8' })).toBe('');
-    // …then yes: write, verify, inject. (Focus went to the error; Write is just before it.)
-    await tabTo('#write', true);
-    await page.keyboard.press('Enter');
-    await visible('#confirm');
     expect(await text('#confirm-summary')).toMatch(new RegExp(`Node\\s*titan-13\\s*Card\\s*${loop}`));
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('confirm-no');
+    expect(execFileSync('cmp', ['-n', '1048576', loop, '/dev/zero'], { encoding: 'utf8' })).toBe('');
     await shot('3-confirm.png');
     // Like a real card: the loop device's writes throttled to 32 MB/s (cgroup v1 blkio), so the
     // write phase is long enough to watch; removed in finally.
@@ -213,7 +220,7 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
       expect(await text('#fleet-error strong')).toBe(status.err.split('\n')[0]);
     }
     await shot('6-fleet.png');
-  });
+  }, 240_000);
 
   it('a card pulled out disappears and a new one appears, without a reload', async () => {
     await page.click('#nav-card');
@@ -240,31 +247,38 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
     await page.click('#nav-node');
     await page.click('#filter', { clickCount: 3 });
     await page.keyboard.press('Backspace');
-    await page.click('#node-titan-17');
+    await page.click('#node-titan-21');
     await page.click('#nav-card');
     await page.click('#dev-file');
-    await page.type('#to-file', img); // the source image itself: refused (23), nothing written
+    await page.type('#to-file', small); // the source image itself: refused (23), nothing written
     await page.click('#to-write');
     await page.click('#write');
     await visible('#burn-error');
     await page.waitForFunction(() => /exit 23/.test(document.querySelector('#burn-error')?.textContent ?? ''));
     expect(await text('#burn-error')).toMatch(/^metis burn: .*it is the source image.*\(exit 23\)$/);
-    const out = join(t.dir, 'titan-17.img');
+    const out = join(t.dir, 'titan-21.img');
     await page.click('#nav-card');
     await page.$eval('#to-file', (e) => ((e as HTMLInputElement).value = ''));
     await page.type('#to-file', out);
     await page.click('#to-write');
     await page.click('#write');
-    await visible('#confirm');
-    expect(await text('#confirm-question')).toMatch(/Burn node titan-17 to image file .*titan-17\.img \(new\)\?/);
+    await visible('#confirm', 60_000);
+    expect(await text('#confirm-question')).toMatch(/Burn node titan-21 to image file .*titan-21\.img \(new\)\?/);
+    // Escape is "no": the burn exits 5 and writes nothing.
+    await page.keyboard.press('Escape');
+    await visible('#burn-error');
+    expect(await text('#burn-error')).toMatch(/^metis burn: not burning titan-21: not confirmed \(exit 5\)$/);
+    expect(existsSync(out)).toBe(false);
+    await page.click('#write');
+    await visible('#confirm', 60_000);
     await page.click('#confirm-yes');
     await visible('#done-box', 60_000);
-    expect(await text('#insert')).toMatch(/image file for titan-17 is ready/);
-    expect(statSync(out).size).toBe(statSync(img).size);
-    expect(parseManifest(mtype(out, 'metis/node.yaml').toString('utf8')).manifest.node.hostname).toBe('titan-17');
+    expect(await text('#insert')).toMatch(/image file for titan-21 is ready/);
+    expect(statSync(out).size).toBe(statSync(small).size);
+    expect(parseManifest(mtype(out, 'metis/node.yaml').toString('utf8')).manifest.node.hostname).toBe('titan-21');
     const fsck = fsckBoot(out, t.dir);
     expect(fsck.status, fsck.report).toBe(0);
-  });
+  }, 180_000);
 
   it('is readable at 200 % zoom (half the CSS width): no sideways scrolling, every step', async () => {
     await page.setViewport({ width: 500, height: 900 });
