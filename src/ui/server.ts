@@ -133,7 +133,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
       if (!node) throw new HttpError(400, 'choose a node');
       const old = jobs.running('wait');
       if (old) jobs.cancel(old.id);
-      return json(res, 200, { job: jobs.start('wait', ['wait', node, '--json', ...invFlag(o)], { node }) });
+      return json(res, 200, { job: jobs.start('wait', ['wait', node, ...invFlag(o)], { node }) });
     }
     if (path === '/api/answer') {
       const answer = str(b, 'answer', /^(yes|no)$/) as 'yes' | 'no' | undefined;
@@ -166,11 +166,12 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 0;
-  const ping = setInterval(() => hub.ping(), 15_000);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, '127.0.0.1', () => resolve());
   });
+  // Keeps idle event streams open through proxies and ssh tunnels.
+  const ping = setInterval(() => hub.ping(), 15_000);
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}/${token}/`,

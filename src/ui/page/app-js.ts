@@ -95,11 +95,15 @@ export const APP_JS = String.raw`'use strict';
   function clusterOf(name) {
     if (!S.status) return null;
     const r = byName(S.status).get(name);
-    if (!r) return { text: 'not in cluster', cls: 'warn' };
+    if (!r) return { text: 'not in the status table', cls: 'warn' };
     const ready = r.ready !== undefined ? r.ready : r.Ready;
-    if (ready === true || ready === 'True' || ready === 'Ready') return { text: 'Ready', cls: 'good' };
-    if (ready === false || ready === 'False' || ready === 'NotReady') return { text: 'NotReady', cls: 'bad' };
-    return { text: String(r.status || ready || 'unknown'), cls: '' };
+    const isReady = ready === true || ready === 'True' || ready === 'Ready';
+    const notReady = ready === false || ready === 'False' || ready === 'NotReady';
+    let text = isReady ? 'Ready' : notReady ? 'NotReady' : ready === null ? 'no Node object' : 'Ready unknown';
+    if (typeof r.verdict === 'string') text += ' · ' + r.verdict;
+    const bad = notReady || r.verdict === 'failed';
+    const good = isReady && (r.verdict === undefined || r.verdict === 'converged');
+    return { text, cls: bad ? 'bad' : good ? 'good' : 'warn' };
   }
   function renderNodes() {
     const list = $('node-list');
@@ -355,14 +359,28 @@ export const APP_JS = String.raw`'use strict';
   function renderChecks() {
     $('checklist').replaceChildren(...[...S.checks.entries()].map(([k, c]) => checkItem(k, c.ok, c.detail)));
   }
+  // metis wait draws its checklist as lines "[ok] Title", "[..] Title: why not yet", "[  ] Title"
+  // (a block per change, "--" between blocks); a JSON line with check/name and ok/status works too.
+  const CHECK_LINE = /^\[(ok|\.\.|\s\s)\] (.+?)(?:: (.*))?$/;
+  function onWaitLine(line) {
+    const m = CHECK_LINE.exec(line);
+    if (m) {
+      S.checks.set(m[2], { ok: m[1] === 'ok' ? true : m[1] === '..' ? false : null, detail: m[3] || '' });
+      renderChecks();
+      return true;
+    }
+    return line.trim() === '--';
+  }
   function onWait(ev) {
-    if (ev.start) { S.waitJob = ev.job; return; }
+    if (ev.start) { S.waitJob = ev.job; S.waitInfo = []; return; }
     if (ev.job !== S.waitJob) return;
-    if (ev.err !== undefined) { S.waitErr.push(ev.err); return; }
+    if (ev.err !== undefined) { if (!onWaitLine(ev.err)) S.waitErr.push(ev.err); return; }
     if (ev.exit !== undefined) {
-      if (ev.exit === 0) { $('checklist').append(checkItem(S.burnNode + ' is back: every check passed', true)); }
-      else showError($('wait-error'), S.waitErr.length ? S.waitErr : ['metis wait failed'], ev.exit);
-      if (!S.checks.size && ev.exit !== 0) $('checklist').replaceChildren();
+      if (ev.exit === 0) $('checklist').append(checkItem(S.waitInfo.join(' ') || S.burnNode + ' is back: every check holds', true));
+      else {
+        if (!S.checks.size) $('checklist').replaceChildren();
+        showError($('wait-error'), S.waitErr.length ? S.waitErr : ['metis wait failed'], ev.exit);
+      }
       return;
     }
     const d = ev.data;
@@ -370,12 +388,8 @@ export const APP_JS = String.raw`'use strict';
       const st = d.ok !== undefined ? d.ok : d.status === 'ok' || d.status === 'pass' ? true : d.status === 'fail' || d.status === 'failed' ? false : null;
       S.checks.set(String(d.check || d.name), { ok: st, detail: d.detail || d.message || d.reason || '' });
       renderChecks();
-    } else if (ev.line !== undefined || d) {
-      S.checks.set(ev.line !== undefined ? ev.line : JSON.stringify(d), { ok: null, detail: '' });
-      renderChecks();
-    }
+    } else if (ev.line !== undefined && !onWaitLine(ev.line)) S.waitInfo.push(ev.line);
   }
-
   // ---------- fleet (metis status) ----------
   async function loadFleet() {
     const t = $('fleet');
@@ -387,9 +401,11 @@ export const APP_JS = String.raw`'use strict';
       t.replaceChildren();
       if (!rows || !rows.length) return;
       const cols = [];
-      for (const row of rows) for (const [k, v] of Object.entries(row)) if (!cols.includes(k) && (v === null || typeof v !== 'object')) cols.push(k);
+      const scalar = (v) => v === null || typeof v !== 'object' || (Array.isArray(v) && v.every((x) => typeof x !== 'object'));
+      for (const row of rows) for (const [k, v] of Object.entries(row)) if (!cols.includes(k) && scalar(v)) cols.push(k);
+      const cell = (v) => v === undefined || v === null || v === '' ? '—' : Array.isArray(v) ? (v.join('; ') || '—') : /^[0-9a-f]{64}$/.test(String(v)) ? String(v).slice(0, 12) + '…' : String(v);
       t.append(el('thead', {}, el('tr', {}, ...cols.map((c) => el('th', { scope: 'col', text: c })))));
-      t.append(el('tbody', {}, ...rows.map((row) => el('tr', {}, ...cols.map((c) => el('td', { text: row[c] === undefined || row[c] === null ? '—' : String(row[c]) }))))));
+      t.append(el('tbody', {}, ...rows.map((row) => el('tr', {}, ...cols.map((c) => el('td', { text: cell(row[c]), title: typeof row[c] === 'string' && row[c].length > 12 ? row[c] : null }))))));
     } catch (e) { uiError($('fleet-error'), e); }
   }
   $('fleet-refresh').addEventListener('click', loadFleet);
