@@ -63,7 +63,10 @@ export class Jobs {
       ? (question: string) =>
           new Promise<string | null>((resolve) => {
             const timer = setTimeout(() => settle(null), ASK_TIMEOUT_MS);
+            let settled = false;
             const settle = (a: string | null) => {
+              if (settled) return;
+              settled = true;
               clearTimeout(timer);
               job.answer = null;
               emit({ answered: a === 'yes' ? 'yes' : 'no' });
