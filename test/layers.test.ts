@@ -4,20 +4,28 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /**
- * Dependency arrows point down: cli → burner/image/fleet/demo/bootstrap → core → manifest → lib.
- * A module may import its own layer or a lower one; the program layers never import each other.
- * The CLI layer is the burner's entry (cli.ts, commands/) and image/cli.ts, which it dispatches to.
+ * Dependency arrows point down:
+ *   cli → features (remote, fleet, ui) → programs (burner, image, bootstrap, demo) → inventory
+ *   (inventory, identity) → core → manifest → lib.
+ * A module may import its own layer or a lower one; programs never import each other, nor do
+ * features. The CLI layer is every command entry: the burner's cli.ts and commands/, image/cli.ts,
+ * a feature's command.ts / *-command.ts, and remote/agent.ts (the hidden burn-agent command).
  */
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(repo, 'src');
 
-const RANK: Record<string, number> = { lib: 0, manifest: 1, core: 2, program: 3, cli: 4 };
+const RANK: Record<string, number> = { lib: 0, manifest: 1, core: 2, inventory: 3, program: 4, feature: 5, cli: 6 };
+const FEATURES = new Set(['remote', 'fleet', 'ui']);
 
 export function layerOf(file: string): { layer: keyof typeof RANK; program?: string } {
   const rel = relative(src, file).split('\\').join('/');
-  if (rel === 'burner/cli.ts' || rel.startsWith('burner/commands/') || rel === 'image/cli.ts') return { layer: 'cli' };
+  const name = rel.split('/').pop()!;
+  if (rel === 'burner/cli.ts' || rel.startsWith('burner/commands/') || rel === 'image/cli.ts' || rel === 'remote/agent.ts') return { layer: 'cli' };
   const top = rel.split('/')[0]!;
+  if (FEATURES.has(top) && (name === 'command.ts' || name.endsWith('-command.ts'))) return { layer: 'cli' };
   if (top === 'lib' || top === 'manifest' || top === 'core') return { layer: top };
+  if (top === 'inventory' || top === 'identity') return { layer: 'inventory' };
+  if (FEATURES.has(top)) return { layer: 'feature', program: top };
   return { layer: 'program', program: top };
 }
 
@@ -26,7 +34,7 @@ export function violation(from: string, to: string): string | null {
   const a = layerOf(from);
   const b = layerOf(to);
   if (RANK[b.layer]! > RANK[a.layer]!) return `${a.layer} imports ${b.layer} (upward)`;
-  if (a.layer === 'program' && b.layer === 'program' && a.program !== b.program) return `${a.program} imports ${b.program} (sideways)`;
+  if (a.layer === b.layer && (a.layer === 'program' || a.layer === 'feature') && a.program !== b.program) return `${a.program} imports ${b.program} (sideways)`;
   return null;
 }
 
@@ -73,5 +81,11 @@ describe('dependency layers', () => {
     expect(violation(at('core/exec.ts'), at('burner/devices.ts'))).toMatch(/upward/);
     expect(violation(at('burner/commands/main.ts'), at('image/cli.ts'))).toBeNull();
     expect(violation(at('burner/pipeline.ts'), at('core/exec.ts'))).toBeNull();
+    // Features sit over the one burn() and over each other's programs, never over each other or the CLI.
+    expect(violation(at('remote/agent-burn.ts'), at('burner/pipeline.ts'))).toBeNull();
+    expect(violation(at('fleet/status.ts'), at('remote/ship.ts'))).toMatch(/sideways/);
+    expect(violation(at('ui/jobs.ts'), at('burner/commands/exit-codes.ts'))).toMatch(/upward/);
+    expect(violation(at('inventory/merge.ts'), at('burner/pipeline.ts'))).toMatch(/upward/);
+    expect(violation(at('inventory/secrets.ts'), at('identity/age.ts'))).toBeNull();
   });
 });

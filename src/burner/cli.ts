@@ -1,5 +1,5 @@
 import { runMetis } from './commands/main.js';
-import { processIo } from './commands/io.js';
+import { processIo } from '../inventory/io.js';
 
 // The one place that exits. Ctrl-C aborts the burn before the partition table goes down.
 const abort = new AbortController();

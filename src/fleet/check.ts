@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Report } from '../bootstrap/report.js';
-import { loadInventory } from '../burner/inventory/load.js';
-import { inventoryDir, type Io } from '../burner/commands/io.js';
+import { loadInventory } from '../inventory/load.js';
+import { inventoryDir, type Io } from '../inventory/io.js';
 import { formatSshTarget } from '../lib/ssh.js';
 import { FleetUsageError, fleetCommand, usage } from './exit.js';
 import { diffText, fleetExit, recapLines, taskTable } from './recap.js';

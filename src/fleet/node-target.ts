@@ -1,6 +1,6 @@
 import { MetisError } from '../lib/errors.js';
 import type { SshTarget } from '../lib/ssh.js';
-import type { Inventory } from '../burner/inventory/load.js';
+import type { Inventory } from '../inventory/load.js';
 
 /**
  * Where a node answers SSH, from the inventory alone (no secrets needed): its address, the

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import type { InstallResult } from '../bootstrap/install-main.js';
-import { loadInventory } from '../burner/inventory/load.js';
-import { nodeManifest } from '../burner/inventory/merge.js';
-import { inventoryDir, resolverFor, type Io } from '../burner/commands/io.js';
+import { loadInventory } from '../inventory/load.js';
+import { nodeManifest } from '../inventory/merge.js';
+import { inventoryDir, resolverFor, type Io } from '../inventory/io.js';
 import { formatSshTarget } from '../lib/ssh.js';
 import { Redactor } from '../lib/redact.js';
 import { manifestSecrets, serializeManifest } from '../manifest/load.js';

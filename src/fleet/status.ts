@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
 import { kubeGet } from '../lib/kubectl.js';
 import { manifestHash } from '../manifest/hash.js';
-import { loadInventory } from '../burner/inventory/load.js';
-import { nodeManifest } from '../burner/inventory/merge.js';
-import { inventoryDir, type Io } from '../burner/commands/io.js';
+import { loadInventory } from '../inventory/load.js';
+import { nodeManifest } from '../inventory/merge.js';
+import { inventoryDir, type Io } from '../inventory/io.js';
 import { fleetCommand, usage } from './exit.js';
 import { formatAge, statusExit, statusRow, type KubeNode, type StatusRow } from './status-rows.js';
 import { table } from './table.js';

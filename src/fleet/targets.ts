@@ -1,7 +1,7 @@
 import { MetisError } from '../lib/errors.js';
 import type { SshTarget } from '../lib/ssh.js';
-import type { Inventory } from '../burner/inventory/load.js';
-import type { SecretResolver } from '../burner/inventory/secrets.js';
+import type { Inventory } from '../inventory/load.js';
+import type { SecretResolver } from '../inventory/secrets.js';
 
 /** One inventory node as the fleet commands address it. */
 export interface FleetNode {

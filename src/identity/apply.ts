@@ -1,8 +1,8 @@
 import { relative } from 'node:path';
 import { MetisError } from '../lib/errors.js';
-import type { Inventory, Sourced } from '../burner/inventory/load.js';
-import type { NodeDef } from '../burner/inventory/schema.js';
-import type { SecretResolver } from '../burner/inventory/secrets.js';
+import type { Inventory, Sourced } from '../inventory/load.js';
+import type { NodeDef } from '../inventory/schema.js';
+import type { SecretResolver } from '../inventory/secrets.js';
 import { type Escrow, escrowPath, hasEscrow, HOST_KEY_TYPES, parseEscrow } from './escrow.js';
 
 interface ManifestDraft {

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { errorMessage, MetisError } from '../lib/errors.js';
 import { ImageCache, HEX64 } from '../burner/source/cache.js';
 import { exitCodeOf, UsageError } from '../burner/commands/exit-codes.js';
-import type { Io } from '../burner/commands/io.js';
+import type { Io } from '../inventory/io.js';
 import { agentBurn } from './agent-burn.js';
 import { haveBlob, receiveBlob } from './agent-receive.js';
 import { BurnAbortedError } from '../burner/write/errors.js';

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../burner/devices.js';
-import { loadInventory } from '../burner/inventory/load.js';
+import { loadInventory } from '../inventory/load.js';
 import { UsageError } from '../burner/commands/exit-codes.js';
-import { inventoryDir, type Io } from '../burner/commands/io.js';
+import { inventoryDir, type Io } from '../inventory/io.js';
 import { formatSshTarget } from '../lib/ssh.js';
 import { listHostDevices, waitNewDevice } from './devices.js';
 import { type FlasherDef, resolveFlasher } from './flashers.js';

@@ -1,4 +1,4 @@
-import type { Io } from '../burner/commands/io.js';
+import type { Io } from '../inventory/io.js';
 
 /**
  * Asks for a password on the operator's terminal without echo. Returns null when there is no

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../burner/commands/exit-codes.js';
-import type { Io } from '../burner/commands/io.js';
+import type { Io } from '../inventory/io.js';
 import type { RunMetis } from './line-io.js';
 import { openBrowser } from './open-browser.js';
 import { startUiServer } from './server.js';

@@ -1,4 +1,4 @@
-import type { Io } from '../burner/commands/io.js';
+import type { Io } from '../inventory/io.js';
 import type { EventHub } from './event-hub.js';
 import { capture, parseJsonOutput, type RunMetis } from './line-io.js';
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Io } from '../burner/commands/io.js';
+import type { Io } from '../inventory/io.js';
 import type { EventHub } from './event-hub.js';
 import { lineIo, type RunMetis } from './line-io.js';
 

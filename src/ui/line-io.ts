@@ -1,4 +1,4 @@
-import type { Io } from '../burner/commands/io.js';
+import type { Io } from '../inventory/io.js';
 
 /** Splits a stream of chunks into whole lines; flush() emits what is left. */
 export function lineSplitter(onLine: (line: string) => void): { write: (s: string) => void; flush: () => void } {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Io } from '../burner/commands/io.js';
+import type { Io } from '../inventory/io.js';
 import { DeviceWatch } from './device-watch.js';
 import { EventHub } from './event-hub.js';
 import { guard } from './guard.js';

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inventoryDir, type Io } from '../burner/commands/io.js';
+import { inventoryDir, type Io } from '../inventory/io.js';
 import { capture, parseJsonOutput, type RunMetis } from './line-io.js';
 
 export interface UiOptions {

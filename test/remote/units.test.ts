@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clusterSchema } from '../../src/burner/inventory/schema.js';
+import { clusterSchema } from '../../src/inventory/schema.js';
 import { resolveFlasher } from '../../src/remote/flashers.js';
 import { agentArgv } from '../../src/remote/run-agent.js';
 import type { HostFacts } from '../../src/remote/probe.js';

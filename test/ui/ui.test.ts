@@ -6,7 +6,7 @@ import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDemoImage } from '../../src/demo/image.js';
 import { parseManifest } from '../../src/manifest/load.js';
-import type { Io } from '../../src/burner/commands/io.js';
+import type { Io } from '../../src/inventory/io.js';
 import { runMetis } from '../../src/burner/commands/main.js';
 import { startUiServer } from '../../src/ui/server.js';
 import { ensureBundle } from '../bootstrap/bundle.js';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { UsageError } from './exit-codes.js';
-import type { Io } from './io.js';
+import type { Io } from '../../inventory/io.js';
 
 /**
  * `--age-key FILE` works with every command (each may open sealed secrets): it is taken out of

@@ -2,14 +2,14 @@ import { resolve } from 'node:path';
 import { parseFlags } from '../../core/flags.js';
 import { Redactor } from '../../lib/redact.js';
 import { manifestSecrets } from '../../manifest/load.js';
-import { loadInventory } from '../inventory/load.js';
+import { loadInventory } from '../../inventory/load.js';
 import { type BurnEvent, burnNode, fetchNodeImage, planNodeImage } from '../pipeline.js';
 import { burnOnHost } from '../../remote/burn-on-host.js';
 import { progressReporter } from '../progress.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
 import { confirmBurn } from './confirm.js';
 import { UsageError } from './exit-codes.js';
-import { inventoryDir, type Io, resolverFor } from './io.js';
+import { inventoryDir, type Io, resolverFor } from '../../inventory/io.js';
 import { escrowNotice } from '../../identity/apply.js';
 
 export const BURN_USAGE = `usage: metis burn NODE (--device DEV | --to FILE) [options]

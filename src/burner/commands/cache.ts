@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { parseFlags } from '../../core/flags.js';
-import { loadInventory } from '../inventory/load.js';
+import { loadInventory } from '../../inventory/load.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
 import { UsageError } from './exit-codes.js';
-import { humanSize, inventoryDir, type Io } from './io.js';
+import { humanSize, inventoryDir, type Io } from '../../inventory/io.js';
 
 export const CACHE_USAGE = 'usage: metis cache ls|prune [--cache DIR] [--inventory DIR] [--all] [--json]';
 

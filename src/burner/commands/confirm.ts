@@ -1,7 +1,7 @@
 import { listDevices } from '../devices.js';
 import type { TargetInfo } from '../safety/check-target.js';
 import { NotConfirmedError } from './exit-codes.js';
-import { humanSize, type Io } from './io.js';
+import { humanSize, type Io } from '../../inventory/io.js';
 
 /** Without --yes the operator types "yes" after seeing node, device path, model and size; no terminal → refuse. */
 export async function confirmBurn(io: Io, node: string, target: TargetInfo): Promise<void> {

@@ -1,7 +1,7 @@
 import { parseFlags } from '../../core/flags.js';
 import { type Device, listDevices } from '../devices.js';
 import { hostDevicesCommand } from '../../remote/devices-command.js';
-import { humanSize, type Io } from './io.js';
+import { humanSize, type Io } from '../../inventory/io.js';
 
 export const DEVICES_USAGE = `usage: metis devices [--json] [--host H [--wait-new [--timeout SEC]] [--inventory DIR]]
 

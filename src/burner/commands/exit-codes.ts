@@ -1,5 +1,6 @@
 import { FlagError } from '../../core/flags.js';
 import { MetisError } from '../../lib/errors.js';
+import { NotConfirmedError, UsageError } from '../../core/cli-errors.js';
 import { TargetKindError } from '../pipeline.js';
 import { RemoteAgentError } from '../../remote/errors.js';
 import { TargetRefusedError } from '../safety/errors.js';
@@ -35,17 +36,7 @@ const BURN_CODES = new Set([
   'E_NO_BOOT_PARTITION', 'E_MANIFEST_READBACK', 'E_FAT_FULL', 'E_NOT_FAT', 'E_NO_PARTITION_TABLE',
 ]);
 
-export class UsageError extends MetisError {
-  constructor(message: string) {
-    super('E_USAGE', message);
-  }
-}
-
-export class NotConfirmedError extends MetisError {
-  constructor(message: string) {
-    super('E_NOT_CONFIRMED', message);
-  }
-}
+export { NotConfirmedError, UsageError };
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof TargetRefusedError) return err.exitCode;

@@ -6,9 +6,9 @@ import { operatorKeys } from '../../identity/age.js';
 import { captureIdentity } from '../../identity/capture.js';
 import { diffEscrow, escrowPath, escrowSecrets, fingerprint, hasEscrow, HOST_KEY_TYPES, readEscrow, writeEscrow } from '../../identity/escrow.js';
 import { nodeSshTarget } from '../../fleet/node-target.js';
-import { lineIn, loadInventory } from '../inventory/load.js';
+import { lineIn, loadInventory } from '../../inventory/load.js';
 import { UsageError } from './exit-codes.js';
-import { inventoryDir, type Io } from './io.js';
+import { inventoryDir, type Io } from '../../inventory/io.js';
 
 const USAGE = `usage: metis identity capture NODE…|--all [--inventory DIR] [--age-key FILE]
        metis identity show [NODE…] [--inventory DIR] [--age-key FILE]`;

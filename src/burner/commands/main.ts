@@ -13,7 +13,7 @@ import { CACHE_USAGE, cacheCommand } from './cache.js';
 import { DEVICES_USAGE, devicesCommand } from './devices.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import { identityCommand } from './identity.js';
-import type { Io } from './io.js';
+import type { Io } from '../../inventory/io.js';
 import { MANIFEST_USAGE, manifestCommand } from './manifest.js';
 import { NODES_USAGE, nodesCommand } from './nodes.js';
 import { replaceCommand } from './replace.js';

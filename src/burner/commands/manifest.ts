@@ -1,11 +1,11 @@
 import { parseFlags } from '../../core/flags.js';
 import { Redactor } from '../../lib/redact.js';
 import { manifestSecrets, serializeManifest } from '../../manifest/load.js';
-import { loadInventory } from '../inventory/load.js';
-import { nodeManifest } from '../inventory/merge.js';
+import { loadInventory } from '../../inventory/load.js';
+import { nodeManifest } from '../../inventory/merge.js';
 import { UsageError } from './exit-codes.js';
 import { escrowNotice } from '../../identity/apply.js';
-import { inventoryDir, type Io, resolverFor } from './io.js';
+import { inventoryDir, type Io, resolverFor } from '../../inventory/io.js';
 
 export const MANIFEST_USAGE = 'usage: metis manifest NODE [--inventory DIR] [--reveal-secrets]\n\nPrints the exact manifest a burn writes to metis/node.yaml; secrets masked unless --reveal-secrets.';
 

@@ -1,6 +1,6 @@
 import { parseFlags } from '../../core/flags.js';
-import { loadInventory } from '../inventory/load.js';
-import { inventoryDir, type Io } from './io.js';
+import { loadInventory } from '../../inventory/load.js';
+import { inventoryDir, type Io } from '../../inventory/io.js';
 
 export const NODES_USAGE = 'usage: metis nodes [--inventory DIR] [--json]\n\nLists the inventory\'s nodes with class, arch, address, k3s role and version, and image.';
 

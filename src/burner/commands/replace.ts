@@ -6,12 +6,12 @@ import { hasEscrow } from '../../identity/escrow.js';
 import { manifestHash, saveBurnRecord } from '../../fleet/burn-record.js';
 import { clusterPreflight } from '../../fleet/preflight.js';
 import { readBootFile } from '../fat/boot-file.js';
-import { loadInventory } from '../inventory/load.js';
-import { nodeManifest } from '../inventory/merge.js';
+import { loadInventory } from '../../inventory/load.js';
+import { nodeManifest } from '../../inventory/merge.js';
 import { burnCommand } from './burn.js';
 import { MANIFEST_PATH } from '../../core/card.js';
 import { NotConfirmedError, UsageError } from './exit-codes.js';
-import { inventoryDir, type Io, resolverFor } from './io.js';
+import { inventoryDir, type Io, resolverFor } from '../../inventory/io.js';
 import { parseDuration, waitFor } from './wait.js';
 
 const USAGE = `usage: metis replace NODE (--device DEV | --to FILE) [--host FLASHER] [--wait] [--timeout D] [--context C] [--kubeconfig FILE]

@@ -6,10 +6,10 @@ import { escrowSshEnv } from '../../fleet/escrow-ssh.js';
 import { nodeSshTarget } from '../../fleet/node-target.js';
 import { type CheckResult, expectedChecks, CHECK_ORDER, waitForNode } from '../../fleet/wait.js';
 import type { Manifest } from '../../manifest/schema.js';
-import { loadInventory } from '../inventory/load.js';
-import { nodeManifest } from '../inventory/merge.js';
+import { loadInventory } from '../../inventory/load.js';
+import { nodeManifest } from '../../inventory/merge.js';
 import { UsageError } from './exit-codes.js';
-import { inventoryDir, type Io, resolverFor } from './io.js';
+import { inventoryDir, type Io, resolverFor } from '../../inventory/io.js';
 
 const USAGE = 'usage: metis wait NODE [--timeout D] [--interval D] [--context C] [--kubeconfig FILE] [--manifest-sha256 HEX] [--state-dir DIR] [--inventory DIR] [--age-key FILE]';
 

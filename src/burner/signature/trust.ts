@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import type { ClusterDef } from '../inventory/schema.js';
+import type { ClusterDef } from '../../inventory/schema.js';
 import type { Trust } from './check.js';
 import { KeyError } from '../../core/signature/errors.js';
 import { parsePublicKey } from '../../core/signature/keys.js';

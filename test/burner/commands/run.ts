@@ -1,5 +1,5 @@
 import { runMetis } from '../../../src/burner/commands/main.js';
-import type { Io } from '../../../src/burner/commands/io.js';
+import type { Io } from '../../../src/inventory/io.js';
 
 export interface Ran {
   code: number;

@@ -1,4 +1,4 @@
-import { K10_TOKEN } from '../../manifest/fields.js';
+import { K10_TOKEN } from '../manifest/fields.js';
 
 /**
  * What is wrong with a join token, in words that never contain it: its length, whether it starts

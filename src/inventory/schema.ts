@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { DIGEST_INPUT, normalizeDigest } from '../../core/digest.js';
-import * as f from '../../manifest/fields.js';
-import { identitySchema, iscsiSchema, journaldSchema, mountSchema } from '../../manifest/schema.js';
-import { imageSpecSchema } from '../../core/image-spec.js';
-import { parseSshTarget } from '../../lib/ssh.js';
+import { DIGEST_INPUT, normalizeDigest } from '../core/digest.js';
+import * as f from '../manifest/fields.js';
+import { identitySchema, iscsiSchema, journaldSchema, mountSchema } from '../manifest/schema.js';
+import { imageSpecSchema } from '../core/image-spec.js';
+import { parseSshTarget } from '../lib/ssh.js';
 
 /** `file:PATH` (relative to the inventory), `env:NAME`, `cmd:COMMAND` (argv split on spaces, no shell), `age:PATH`, `sops:PATH#key.path`. */
 export const secretSource = z

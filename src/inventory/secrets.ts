@@ -1,11 +1,11 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { exec } from '../../core/exec.js';
-import { MetisError } from '../../lib/errors.js';
-import { Redactor } from '../../lib/redact.js';
-import { readBounded } from '../../manifest/read-bounded.js';
-import { operatorKeys, unseal } from '../../identity/age.js';
+import { exec } from '../core/exec.js';
+import { MetisError } from '../lib/errors.js';
+import { Redactor } from '../lib/redact.js';
+import { readBounded } from '../manifest/read-bounded.js';
+import { operatorKeys, unseal } from '../identity/age.js';
 
 /** A secret is a token, a password or a key: 64 KiB is plenty, and bounds what file: and cmd: may read. */
 export const MAX_SECRET_BYTES = 64 * 1024;

@@ -2,15 +2,15 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { secretResolver } from '../../../src/burner/inventory/secrets.js';
-import { metis } from '../commands/run.js';
+import { secretResolver } from '../../src/inventory/secrets.js';
+import { metis } from '../burner/commands/run.js';
 
 const made: string[] = [];
 afterEach(() => made.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 function inventory(): string {
   const d = mkdtempSync(join(tmpdir(), 'metis-invb-'));
   made.push(d);
-  cpSync(new URL('../../../inventory', import.meta.url).pathname, d, { recursive: true });
+  cpSync(new URL('../../inventory', import.meta.url).pathname, d, { recursive: true });
   return d;
 }
 

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
-import { type SecretResolver, secretResolver } from '../inventory/secrets.js';
+import { type SecretResolver, secretResolver } from './secrets.js';
 
 /** Everything a command touches outside itself, so tests run commands in-process. */
 export interface Io {

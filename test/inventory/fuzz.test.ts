@@ -3,12 +3,12 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mutate, rng } from '../../helpers/fuzz.js';
-import { metis } from '../commands/run.js';
+import { mutate, rng } from '../helpers/fuzz.js';
+import { metis } from '../burner/commands/run.js';
 
 const SEED = Number(process.env['METIS_FUZZ_SEED'] ?? 16);
 const COUNT = Number(process.env['METIS_FUZZ_INVENTORIES'] ?? 300);
-const INV = new URL('../../../inventory', import.meta.url).pathname;
+const INV = new URL('../../inventory', import.meta.url).pathname;
 const PW = 'fuzz-secret-password-0042';
 const env = { METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:${PW}` };
 

@@ -1,10 +1,10 @@
-import { MetisError } from '../../lib/errors.js';
-import { CURRENT_SCHEMA_VERSION, type Manifest } from '../../manifest/schema.js';
-import { validateManifest } from '../../manifest/load.js';
+import { MetisError } from '../lib/errors.js';
+import { CURRENT_SCHEMA_VERSION, type Manifest } from '../manifest/schema.js';
+import { validateManifest } from '../manifest/load.js';
 import type { Inventory } from './load.js';
 import type { SecretResolver } from './secrets.js';
 import { tokenProblem } from './token-check.js';
-import { applyEscrow } from '../../identity/apply.js';
+import { applyEscrow } from '../identity/apply.js';
 
 /**
  * One node's manifest: class defaults, then cluster, then the node's own values, validated by

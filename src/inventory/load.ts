@@ -2,11 +2,11 @@ import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LineCounter, parse, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { type Issue, MetisError, ValidationError } from '../../lib/errors.js';
-import { hostAddressProblem, inSubnet } from '../../manifest/fields.js';
-import { MAX_YAML_BYTES } from '../../manifest/bounded-yaml.js';
-import { lineOf, parseYamlWith } from '../../manifest/load.js';
-import { readBounded } from '../../manifest/read-bounded.js';
+import { type Issue, MetisError, ValidationError } from '../lib/errors.js';
+import { hostAddressProblem, inSubnet } from '../manifest/fields.js';
+import { MAX_YAML_BYTES } from '../manifest/bounded-yaml.js';
+import { lineOf, parseYamlWith } from '../manifest/load.js';
+import { readBounded } from '../manifest/read-bounded.js';
 import { type ClassDef, type ClusterDef, type NodeDef, classSchema, clusterSchema, nodeSchema } from './schema.js';
 
 export interface Sourced<T> {

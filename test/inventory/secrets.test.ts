@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { secretResolver, sopsExtract } from '../../../src/burner/inventory/secrets.js';
+import { secretResolver, sopsExtract } from '../../src/inventory/secrets.js';
 
 let dir = '';
 beforeAll(async () => {
