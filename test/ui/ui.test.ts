@@ -53,7 +53,7 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
     await makeDemoImage(small, t.dir);
     const cls5 = join(inv, 'classes/rpi5-worker.yaml');
     writeFileSync(cls5, readFileSync(cls5, 'utf8').replace(/ref: .*/, `ref: ${small}`));
-    mkdirSync(join(inv, 'identity'));
+    mkdirSync(join(inv, 'identity'), { recursive: true });
     const key = join(t.dir, 'age.key');
     execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
     const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
