@@ -16,7 +16,8 @@ const INV = new URL('../../../inventory', import.meta.url).pathname;
 const REPO = new URL('../../..', import.meta.url).pathname;
 const PW = 'everyday-secret-pw';
 const TOKEN = `K10${'ab'.repeat(32)}::server:${PW}`;
-const env = { METIS_K3S_TOKEN: TOKEN };
+// The example inventory's sealed examples open with its throwaway demo key (docs/identity.md).
+const env = { METIS_K3S_TOKEN: TOKEN, SOPS_AGE_KEY_FILE: new URL('../../../inventory/demo-age-key.txt', import.meta.url).pathname };
 const t = tempDir('metis-everyday-');
 let img = '';
 let sha = '';
