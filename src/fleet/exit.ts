@@ -40,6 +40,11 @@ export function fleetCommand<I extends { err: (s: string) => void }>(name: strin
     try {
       return await run(argv, io);
     } catch (e) {
+      // A cluster that cannot be asked is "could not run" (1) here: the CLI's 40 is replace's preflight.
+      if (e instanceof MetisError && e.code.startsWith('E_KUBE_')) {
+        io.err(`metis ${name}: ${e.message}\n`);
+        return FLEET_EXIT.ERROR;
+      }
       if (!(e instanceof FleetUsageError)) throw e;
       io.err(`metis ${name}: ${e.message}\n`);
       return FLEET_EXIT.USAGE;

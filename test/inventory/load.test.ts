@@ -78,8 +78,8 @@ const cases: [string, string, (t: string) => string, string, string, number | un
   ['bad image digest', 'classes/rpi4-longhorn.yaml', (t) => t.replace(/sha256: \w+/, 'sha256: xyz'), 'classes/rpi4-longhorn.yaml', 'image.sha256', 10, /64 hex characters/],
   ['class name differs from file', 'classes/rpi5-worker.yaml', (t) => `name: other\n${t}`, 'classes/rpi5-worker.yaml', 'name', 1, /must match its file name/],
   ['signatures required without a key', 'cluster.yaml', (t) => `${t}signatures:\n  policy: required\n`, 'cluster.yaml', 'signatures.publicKeys', undefined, /policy required needs at least one public key/],
-  ['signature key not a PEM public key', 'cluster.yaml', (t) => `${t}signatures:\n  publicKeys:\n    - ssh-ed25519 AAAA\n`, 'cluster.yaml', 'signatures.publicKeys.0', 20, /PEM public key/],
-  ['unknown signature policy', 'cluster.yaml', (t) => `${t}signatures:\n  policy: always\n`, 'cluster.yaml', 'signatures.policy', 19, /required|optional/],
+  ['signature key not a PEM public key', 'cluster.yaml', (t) => `${t}signatures:\n  publicKeys:\n    - ssh-ed25519 AAAA\n`, 'cluster.yaml', 'signatures.publicKeys.0', 25, /PEM public key/],
+  ['unknown signature policy', 'cluster.yaml', (t) => `${t}signatures:\n  policy: always\n`, 'cluster.yaml', 'signatures.policy', 24, /required|optional/],
   ['bad hostname', 'nodes/atlas-02.yaml', (t) => t.replace('hostname: atlas-02', 'hostname: Atlas_02'), 'nodes/atlas-02.yaml', 'hostname', 2, /./],
 ];
 
