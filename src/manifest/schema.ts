@@ -91,6 +91,13 @@ export const k3sSchema = k3sFields.superRefine((v, ctx) => {
     if (v.role === 'agent' && !v.serverUrl) {
       ctx.addIssue({ code: 'custom', path: ['serverUrl'], message: 'an agent needs serverUrl' });
     }
+    // A joining server (serverUrl) must never run cluster-init: that would start a second cluster.
+    if (v.clusterInit && v.role === 'server' && v.serverUrl) {
+      ctx.addIssue({ code: 'custom', path: ['clusterInit'], message: 'a server joining serverUrl must not set clusterInit (cluster-init starts a new cluster): remove one of them' });
+    }
+    if (v.clusterInit && v.role === 'agent') {
+      ctx.addIssue({ code: 'custom', path: ['clusterInit'], message: 'only the first server of a new cluster sets clusterInit, not an agent' });
+    }
     if (v.serverUrl && !f.K10_TOKEN.test(v.token)) {
       ctx.addIssue({ code: 'custom', path: ['token'], message: f.k3sToken.safeParse(v.token).error?.issues[0]?.message ?? 'bad token' });
     }

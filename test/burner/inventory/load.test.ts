@@ -41,6 +41,9 @@ describe('example inventory', () => {
     const t0a = await nodeManifest(inv, 'titan-0a', resolve);
     expect(t0a.k3s).toMatchObject({ role: 'server', version: 'v1.33.3+k3s1', clusterInit: true });
     expect(t0a.k3s?.serverUrl).toBeUndefined();
+    // Every node, from every example class, carries kubelet log rotation and image GC thresholds.
+    const gc = ['container-log-max-size=10Mi', 'container-log-max-files=3', 'image-gc-high-threshold=80', 'image-gc-low-threshold=70'];
+    for (const h of inv.nodes.keys()) expect((await nodeManifest(inv, h, resolve)).k3s?.kubeletArgs, h).toEqual(expect.arrayContaining(gc));
   });
 
   it('names the variable when the token source is unset, and never a value', async () => {
