@@ -8,6 +8,7 @@ import { identityModule } from './identity.js';
 import { iscsiModule } from './iscsi.js';
 import { journaldModule } from './journald.js';
 import { k3sJoinModule } from './k3s-join.js';
+import { k3sMountsModule } from './k3s-mounts.js';
 import { k3sNodeModule } from './k3s-node.js';
 import { k3sModule } from './k3s.js';
 import { mountModule } from './mount.js';
@@ -35,5 +36,6 @@ export const modules: Readonly<Record<string, Module>> = {
   scrub_secrets: scrubSecretsModule,
   k3s: k3sModule,
   k3s_join: k3sJoinModule,
+  k3s_mounts: k3sMountsModule,
   k3s_node: k3sNodeModule,
 };
