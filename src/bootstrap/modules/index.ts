@@ -17,6 +17,7 @@ import { scrubSecretsModule } from './scrub-secrets.js';
 import { serviceModule } from './service.js';
 import { sshdModule } from './sshd.js';
 import { templateModule } from './template.js';
+import { userModule } from './user.js';
 
 /** Every module a task file may name, by its task key. One explicit map: add new modules here. */
 export const modules: Readonly<Record<string, Module>> = {
@@ -28,6 +29,7 @@ export const modules: Readonly<Record<string, Module>> = {
   journald: journaldModule,
   sshd: sshdModule,
   authorized_keys: authorizedKeysModule,
+  user: userModule,
   identity: identityModule,
   growroot: growrootModule,
   mount: mountModule,

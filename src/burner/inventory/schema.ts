@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import * as f from '../../manifest/fields.js';
-import { identitySchema, iscsiSchema, journaldSchema, mountSchema } from '../../manifest/schema.js';
+import { checkUsers, identitySchema, iscsiSchema, journaldSchema, mountSchema, userSchema } from '../../manifest/schema.js';
 import { imageSpecSchema } from '../../image/spec.js';
 
 /** `file:PATH` (relative to the inventory), `env:NAME`, or `cmd:COMMAND` (argv split on spaces, no shell). */
@@ -10,6 +10,8 @@ export const secretSource = z
 
 const authorizedKeys = z.array(z.strictObject({ user: f.unixUser.default('root'), keys: z.array(f.sshPublicKey).min(1) }));
 const subnet = f.cidrv4;
+/** Login accounts (docs/users.md): cluster, then class, then node; a later file's entry replaces one of the same name. */
+const users = z.array(userSchema).superRefine((u, ctx) => checkUsers(u, ctx, []));
 
 /** Network defaults a cluster or class may set; a node's own address comes from its node file. */
 const networkDefaults = z.strictObject({
@@ -52,6 +54,7 @@ export const classSchema = z.strictObject({
     .optional(),
   journald: journaldSchema.optional(),
   iscsi: iscsiSchema.optional(),
+  users: users.default([]),
 });
 
 export const clusterSchema = z.strictObject({
@@ -63,6 +66,7 @@ export const clusterSchema = z.strictObject({
   ssh: z
     .strictObject({ port: z.number().int().min(1).max(65535).default(22), authorizedKeys: authorizedKeys.default([]) })
     .default({ port: 22, authorizedKeys: [] }),
+  users: users.default([]),
 });
 
 export const nodeSchema = z.strictObject({
@@ -90,6 +94,7 @@ export const nodeSchema = z.strictObject({
     })
     .optional(),
   identity: identitySchema.optional(),
+  users: users.default([]),
 });
 
 export type ClassDef = z.output<typeof classSchema>;
