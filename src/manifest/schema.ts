@@ -61,6 +61,8 @@ export const mountSchema = z.strictObject({
   options: z.array(f.mountOption).default(['defaults']),
   /** Seconds systemd waits for the device before giving up (x-systemd.device-timeout). */
   deviceTimeoutSec: z.number().int().min(1).max(600).default(10),
+  /** Longhorn disks: the diskUUID the mounted disk's longhorn-disk.cfg must carry before k3s starts. */
+  longhornDiskUuid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a lowercase UUID (diskUUID in longhorn-disk.cfg)').optional(),
 });
 
 export const iscsiSchema = z.strictObject({

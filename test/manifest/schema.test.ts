@@ -53,6 +53,7 @@ describe('manifest schema', () => {
     ['bad user key', /(authorizedKeys:\n *- )ssh-ed25519 AAAA[^\n]*\n$/, '$1not-a-key\n', 'users.0.authorizedKeys.0', undefined, 'OpenSSH public key'],
     ['duplicate user', /(users:\n)/, '$1  - { name: ops }\n', 'users.1.name', undefined, 'duplicate user name (also users.0.name)'],
     ['duplicate uid', /(users:\n)/, '$1  - { name: ada, uid: 1001 }\n', 'users.1.uid', undefined, 'duplicate uid (also users.0.uid)'],
+    ['bad Longhorn disk UUID', '    fstype: ext4\n    options: [defaults, noatime]\n  - uuid: 7c9e', '    fstype: ext4\n    options: [defaults, noatime]\n    longhornDiskUuid: NOT-A-UUID\n  - uuid: 7c9e', 'mounts.0.longhornDiskUuid', 29, 'lowercase UUID'],
     ['missing ipv4', /  ipv4:\n.*\n.*\n/, '', 'network.ipv4', undefined, ''],
   ];
 

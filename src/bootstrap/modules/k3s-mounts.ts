@@ -40,12 +40,28 @@ export function mountUnitName(path: string): string {
   return `${esc}.mount`;
 }
 
-export function renderDropIn(paths: string[]): string {
+/** Paths an Exec line carries as they are (no quoting, %-specifier or $-variable to escape). */
+const PLAIN_PATH = /^\/[A-Za-z0-9/._-]*$/;
+
+/**
+ * The argv that proves the mounted disk is the expected Longhorn disk: longhorn-disk.cfg is the JSON
+ * Longhorn writes at the disk's root ({"diskName":…,"diskUUID":…}); grep -F needs no shell.
+ */
+export function longhornCheckArgv(path: string, diskUuid: string): string[] {
+  return ['/usr/bin/grep', '-qF', `"diskUUID":"${diskUuid}"`, `${path.replace(/\/+$/, '')}/longhorn-disk.cfg`];
+}
+
+export function renderDropIn(paths: string[], longhorn: Array<{ path: string; diskUuid: string }> = []): string {
+  // Exec words: the quoted pattern keeps its inner quotes (systemd unquotes the outer ones only).
+  const pre = longhorn.map(({ path, diskUuid }) => {
+    const [cmd, flag, pattern, file] = longhornCheckArgv(path, diskUuid);
+    return `ExecStartPre=${cmd} ${flag} '${pattern}' ${file}\n`;
+  });
   return `# Managed by metis-bootstrap: k3s starts only once every data disk is mounted (see docs/mounts.md).
 # Waits for: ${paths.map(mountUnitName).join(' ')}
 [Unit]
 RequiresMountsFor=${paths.map(unitWord).join(' ')}
-`;
+${pre.length ? `\n# Each Longhorn disk must be the expected one (diskUUID in its longhorn-disk.cfg).\n[Service]\n${pre.join('')}` : ''}`;
 }
 
 export const k3sMountsModule: Module<Args> = {
@@ -55,6 +71,8 @@ export const k3sMountsModule: Module<Args> = {
     // A newline or other control character cannot be written into a unit file at all.
     const bad = a.mounts.find((m) => /[\0-\x1f\x7f]/.test(m.path));
     if (bad) return { status: 'fail', reason: `mount path ${JSON.stringify(bad.path)} has a control character: it cannot be named in a unit file` };
+    const odd = a.mounts.find((m) => m.longhornDiskUuid && !PLAIN_PATH.test(m.path));
+    if (odd) return { status: 'fail', reason: `Longhorn disk path ${JSON.stringify(odd.path)}: only letters, digits, / . _ - are allowed where the disk check runs as a command` };
     const want = dropInPath(a.role);
     const other = dropInPath(a.role === 'agent' ? 'server' : 'agent');
     const parts = [];
@@ -64,7 +82,7 @@ export const k3sMountsModule: Module<Args> = {
     if (a.mounts.length) {
       const dir = want.slice(0, want.lastIndexOf('/'));
       if (!(await ctx.fs.stat(dir))?.isDirectory) extra.push({ kind: 'mkdir', path: dir, mode: 0o755 });
-      parts.push(await checkFile(ctx, { dest: want, content: renderDropIn(a.mounts.map((m) => m.path)), mode: 0o644 }));
+      parts.push(await checkFile(ctx, { dest: want, content: renderDropIn(a.mounts.map((m) => m.path), a.mounts.flatMap((m) => (m.longhornDiskUuid ? [{ path: m.path, diskUuid: m.longhornDiskUuid }] : []))), mode: 0o644 }));
     } else if (await ctx.fs.exists(want)) {
       extra.push({ kind: 'remove', path: want });
       reasons.push(`remove ${want} (no data mounts)`);

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { dropInPath, k3sMountsModule, mountUnitName, renderDropIn, unitWord } from '../../../src/bootstrap/modules/k3s-mounts.js';
+import { dropInPath, k3sMountsModule, longhornCheckArgv, mountUnitName, renderDropIn, unitWord } from '../../../src/bootstrap/modules/k3s-mounts.js';
 import { convergeLoop, exampleManifest, makeContext, tempRoot } from '../../helpers/context.js';
 
 const cleanups: Array<() => void> = [];
@@ -76,6 +76,40 @@ describe('k3s_mounts (Longhorn disk guard)', () => {
     const out = `${r.stdout}${r.stderr}`;
     expect(out).not.toMatch(/RequiresMountsFor=.*(ignoring|invalid)/i);
     for (const p of odd) expect(out, p).toContain(`${mountUnitName(p)}: `);
+  });
+
+  it('a Longhorn disk with an expected diskUUID gets an ExecStartPre check that systemd loads and real grep decides', async () => {
+    const { root, cleanup } = tempRoot('metis-k3s-mounts-lh-');
+    cleanups.push(cleanup);
+    const ctx = makeContext({ root });
+    const lh = '4b7e9d2a-1c3f-4e5a-8b6c-7d8e9f0a1b2c';
+    await convergeLoop(k3sMountsModule, { role: 'agent', mounts: [{ ...mount('/mnt/astreae'), longhornDiskUuid: lh }, mount('/mnt/asteria')] }, ctx);
+    const text = readFileSync(join(root, dropInPath('agent')), 'utf8');
+    expect(text).toContain(`[Service]\nExecStartPre=/usr/bin/grep -qF '"diskUUID":"${lh}"' /mnt/astreae/longhorn-disk.cfg\n`);
+    expect(text.match(/ExecStartPre=/g)).toHaveLength(1);
+    // systemd accepts the drop-in (the Exec line included: its binary must exist, its quoting parse).
+    const dir = join(root, 'units');
+    mkdirSync(join(dir, 'mnsguard.service.d'), { recursive: true });
+    writeFileSync(join(dir, 'mnsguard.service'), '[Service]\nType=oneshot\nExecStart=/bin/true\n');
+    writeFileSync(join(dir, 'mnsguard.service.d', 'metis-mounts.conf'), text);
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', join(dir, 'mnsguard.service')], { encoding: 'utf8', timeout: 120_000 });
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/ExecStartPre|Invalid|ignoring|not executable/i);
+    // The check itself, run with a disk root in the temp dir: right disk, other disk, blank disk.
+    const disk = join(root, 'disk');
+    mkdirSync(disk);
+    const run = () => spawnSync(longhornCheckArgv(disk, lh)[0]!, longhornCheckArgv(disk, lh).slice(1)).status;
+    expect(run()).not.toBe(0);
+    writeFileSync(join(disk, 'longhorn-disk.cfg'), `{"diskName":"disk-1","diskUUID":"${lh}","diskDriver":""}`);
+    expect(run()).toBe(0);
+    writeFileSync(join(disk, 'longhorn-disk.cfg'), '{"diskName":"disk-1","diskUUID":"00000000-1c3f-4e5a-8b6c-7d8e9f0a1b2c"}');
+    expect(run()).not.toBe(0);
+  });
+
+  it('refuses a Longhorn disk path an Exec line cannot carry as is', async () => {
+    const { root, cleanup } = tempRoot();
+    cleanups.push(cleanup);
+    const r = await k3sMountsModule.check(k3sMountsModule.args.parse({ role: 'agent', mounts: [{ ...mount('/mnt/disk $2'), longhornDiskUuid: '4b7e9d2a-1c3f-4e5a-8b6c-7d8e9f0a1b2c' }] }), makeContext({ root }));
+    expect(r).toEqual({ status: 'fail', reason: expect.stringContaining('Longhorn disk path') });
   });
 
   it('quotes only what needs quoting', () => {
