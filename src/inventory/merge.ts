@@ -60,8 +60,16 @@ export async function nodeManifest(inv: Inventory, hostname: string, resolve: Se
     ...(k3s ? { k3s } : {}),
     ...(c.journald ? { journald: c.journald } : {}),
     ...(n.identity ? { identity: n.identity } : {}),
+    users: mergeUsers(cl.users, c.users, n.users),
   };
   await applyEscrow(input, inv, node, resolve);
   // Errors here name the node file: that's where the operator fixes a merged value.
   return validateManifest(input, node.file);
+}
+
+/** Cluster, then class, then node: an entry replaces an earlier one of the same name (in its place). */
+function mergeUsers<U extends { name: string }>(...layers: U[][]): U[] {
+  const byName = new Map<string, U>();
+  for (const layer of layers) for (const u of layer) byName.set(u.name, u);
+  return [...byName.values()];
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DIGEST_INPUT, normalizeDigest } from '../core/digest.js';
 import * as f from '../manifest/fields.js';
-import { identitySchema, iscsiSchema, journaldSchema, mountSchema } from '../manifest/schema.js';
+import { checkUsers, identitySchema, iscsiSchema, journaldSchema, mountSchema, userSchema } from '../manifest/schema.js';
 import { imageSpecSchema } from '../core/image-spec.js';
 import { parseSshTarget } from '../lib/ssh.js';
 
@@ -12,6 +12,8 @@ export const secretSource = z
 
 const authorizedKeys = z.array(z.strictObject({ user: f.unixUser.default('root'), keys: z.array(f.sshPublicKey).min(1) }));
 const subnet = f.cidrv4;
+/** Login accounts (docs/users.md): cluster, then class, then node; a later file's entry replaces one of the same name. */
+const users = z.array(userSchema).superRefine((u, ctx) => checkUsers(u, ctx, []));
 
 /** Network defaults a cluster or class may set; a node's own address comes from its node file. */
 const networkDefaults = z.strictObject({
@@ -56,6 +58,7 @@ export const classSchema = z.strictObject({
     .optional(),
   journald: journaldSchema.optional(),
   iscsi: iscsiSchema.optional(),
+  users: users.default([]),
 });
 
 /** Which class images a burn accepts: signed by one of these keys (docs/signing.md). */
@@ -126,6 +129,7 @@ export const nodeSchema = z.strictObject({
     })
     .optional(),
   identity: identitySchema.optional(),
+  users: users.default([]),
 });
 
 export type ClassDef = z.output<typeof classSchema>;

@@ -68,6 +68,8 @@ export const mountSchema = z.strictObject({
   options: z.array(f.mountOption).default(['defaults']),
   /** Seconds systemd waits for the device before giving up (x-systemd.device-timeout). */
   deviceTimeoutSec: z.number().int().min(1).max(600).default(10),
+  /** Longhorn disks: the diskUUID the mounted disk's longhorn-disk.cfg must carry before k3s starts. */
+  longhornDiskUuid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a lowercase UUID (diskUUID in longhorn-disk.cfg)').optional(),
 });
 
 export const iscsiSchema = z.strictObject({
@@ -98,10 +100,55 @@ export const k3sSchema = k3sFields.superRefine((v, ctx) => {
     if (v.role === 'agent' && !v.serverUrl) {
       ctx.addIssue({ code: 'custom', path: ['serverUrl'], message: 'an agent needs serverUrl' });
     }
+    // A joining server (serverUrl) must never run cluster-init: that would start a second cluster.
+    if (v.clusterInit && v.role === 'server' && v.serverUrl) {
+      ctx.addIssue({ code: 'custom', path: ['clusterInit'], message: 'a server joining serverUrl must not set clusterInit (cluster-init starts a new cluster): remove one of them' });
+    }
+    if (v.clusterInit && v.role === 'agent') {
+      ctx.addIssue({ code: 'custom', path: ['clusterInit'], message: 'only the first server of a new cluster sets clusterInit, not an agent' });
+    }
     if (v.serverUrl && !f.K10_TOKEN.test(v.token)) {
       ctx.addIssue({ code: 'custom', path: ['token'], message: f.k3sToken.safeParse(v.token).error?.issues[0]?.message ?? 'bad token' });
     }
   });
+
+/** A login account on the node (docs/users.md). Metis never sets or stores a password. */
+export const userSchema = z.strictObject({
+  name: f.unixUser.refine((n) => n !== 'root', 'root is not managed here: its keys are ssh.authorizedKeys'),
+  /** Fixed uid (Debian's range for people: 1000-59999); absent: useradd picks the next free one. */
+  uid: z.number().int().min(1000, 'must be 1000-59999 (Debian\'s range for user accounts)').max(59999, 'must be 1000-59999 (Debian\'s range for user accounts)').optional(),
+  /** Supplementary groups, exactly (the user is removed from others); each must exist on the node. */
+  groups: z.array(f.unixUser).default([]),
+  shell: f.absPath.default('/bin/bash'),
+  /** none | password (sudo asks the user's own password) | nopasswd, as a rule in /etc/sudoers.d. */
+  sudo: z.enum(['none', 'password', 'nopasswd']).default('none'),
+  authorizedKeys: z.array(f.sshPublicKey).default([]),
+  /** true: the password is locked (key login only). false: Metis leaves the password as it is. */
+  lockPassword: z.boolean().default(true),
+}).superRefine((u, ctx) => {
+  if (u.sudo === 'password' && u.lockPassword) {
+    ctx.addIssue({ code: 'custom', path: ['sudo'], message: 'sudo: password needs a password the user can type: set lockPassword: false (and set one with passwd), or use nopasswd' });
+  }
+  const g = u.groups.findIndex((x) => x === 'sudo');
+  if (g >= 0 && u.sudo === 'none') {
+    ctx.addIssue({ code: 'custom', path: ['groups', g], message: 'group sudo grants sudo by Debian\'s %sudo rule: say sudo: password or nopasswd instead' });
+  }
+});
+
+/** Names and uids once each. */
+export function checkUsers(users: Array<{ name: string; uid?: number | undefined }>, ctx: z.RefinementCtx, at: PropertyKey[] = ['users']): void {
+  const names = new Map<string, number>();
+  const uids = new Map<number, number>();
+  users.forEach((u, i) => {
+    const n = names.get(u.name);
+    if (n !== undefined) ctx.addIssue({ code: 'custom', path: [...at, i, 'name'], message: `duplicate user name (also users.${n}.name)` });
+    names.set(u.name, i);
+    if (u.uid === undefined) return;
+    const d = uids.get(u.uid);
+    if (d !== undefined) ctx.addIssue({ code: 'custom', path: [...at, i, 'uid'], message: `duplicate uid (also users.${d}.uid)` });
+    uids.set(u.uid, i);
+  });
+}
 
 export const journaldSchema = z.strictObject({
   storage: z.enum(['persistent', 'volatile', 'auto', 'none']).default('persistent'),
@@ -130,6 +177,7 @@ export const manifestSchema = z.strictObject({
   k3s: k3sSchema.optional(),
   journald: journaldSchema.default({ storage: 'persistent', systemMaxUse: '200M' }),
   identity: identitySchema.default({}),
+  users: z.array(userSchema).default([]),
   /** Written by the burner: where this card came from. Informational. */
   burn: z
     .strictObject({
@@ -146,6 +194,7 @@ export const manifestSchema = z.strictObject({
     if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['mounts', i, 'path'], message: `duplicate mount path (also mounts.${prev}.path)` });
     seen.set(mnt.path, i);
   });
+  checkUsers(m.users, ctx);
 });
 
 /** The manifest as written (defaults optional). */
@@ -155,3 +204,4 @@ export type Manifest = z.output<typeof manifestSchema>;
 export type Mount = z.output<typeof mountSchema>;
 export type NetworkConfig = z.output<typeof networkSchema>;
 export type K3sConfig = z.output<typeof k3sSchema>;
+export type User = z.output<typeof userSchema>;

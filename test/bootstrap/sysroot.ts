@@ -13,7 +13,9 @@ export function makeSysroot(root: string): void {
     writeFileSync(join(root, p), text);
   };
   put('etc/passwd', 'root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000:Admin:/home/admin:/bin/bash\n');
-  put('etc/group', 'root:x:0:\nadmin:x:1000:\n');
+  put('etc/group', 'root:x:0:\nadm:x:4:\nadmin:x:1000:\n');
+  // The sudo package's main file (the users task writes its rules into /etc/sudoers.d).
+  put('etc/sudoers', 'Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n');
   put('etc/hostname', 'debian\n');
   put('etc/hosts', '127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n\n::1\t\tlocalhost ip6-localhost ip6-loopback\n');
   put('etc/ssh/sshd_config', 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n');

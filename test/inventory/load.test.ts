@@ -42,6 +42,21 @@ describe('example inventory', () => {
     const t0a = await nodeManifest(inv, 'titan-0a', resolve);
     expect(t0a.k3s).toMatchObject({ role: 'server', version: 'v1.33.3+k3s1', clusterInit: true });
     expect(t0a.k3s?.serverUrl).toBeUndefined();
+    // Every node, from every example class, carries kubelet log rotation and image GC thresholds.
+    const gc = ['container-log-max-size=10Mi', 'container-log-max-files=3', 'image-gc-high-threshold=80', 'image-gc-low-threshold=70'];
+    for (const h of inv.nodes.keys()) expect((await nodeManifest(inv, h, resolve)).k3s?.kubeletArgs, h).toEqual(expect.arrayContaining(gc));
+  });
+
+  it('merges users: cluster, then class, then node; a node entry replaces the same name', async () => {
+    const dir = await mutated('nodes/titan-15.yaml', (t) => `${t}users:\n  - { name: ops, uid: 1001, sudo: none, shell: /bin/sh }\n  - { name: ada, uid: 1002 }\n`);
+    const cls = join(dir, 'classes/rpi4-longhorn.yaml');
+    await writeFile(cls, `${await readFile(cls, 'utf8')}users:\n  - { name: longhorn-admin, groups: [disk] }\n`);
+    const inv = await loadInventory(dir);
+    const resolve = secretResolver(dir, { METIS_K3S_TOKEN: TOKEN });
+    const t13 = await nodeManifest(inv, 'titan-13', resolve);
+    expect(t13.users.map((u) => [u.name, u.sudo])).toEqual([['ops', 'nopasswd'], ['longhorn-admin', 'none']]);
+    const t15 = await nodeManifest(inv, 'titan-15', resolve);
+    expect(t15.users.map((u) => [u.name, u.sudo, u.shell])).toEqual([['ops', 'none', '/bin/sh'], ['longhorn-admin', 'none', '/bin/bash'], ['ada', 'none', '/bin/bash']]);
   });
 
   it('names the variable when the token source is unset, and never a value', async () => {
@@ -81,6 +96,8 @@ const cases: [string, string, (t: string) => string, string, string, number | un
   ['signature key not a PEM public key', 'cluster.yaml', (t) => `${t}signatures:\n  publicKeys:\n    - ssh-ed25519 AAAA\n`, 'cluster.yaml', 'signatures.publicKeys.0', 25, /PEM public key/],
   ['unknown signature policy', 'cluster.yaml', (t) => `${t}signatures:\n  policy: always\n`, 'cluster.yaml', 'signatures.policy', 24, /required|optional/],
   ['bad hostname', 'nodes/atlas-02.yaml', (t) => t.replace('hostname: atlas-02', 'hostname: Atlas_02'), 'nodes/atlas-02.yaml', 'hostname', 2, /./],
+  ['bad sudo mode in cluster users', 'cluster.yaml', (t) => t.replace('sudo: nopasswd', 'sudo: always'), 'cluster.yaml', 'users.0.sudo', undefined, /./],
+  ['duplicate user in a node file', 'nodes/titan-15.yaml', (t) => `${t}users:\n  - { name: ada }\n  - { name: ada }\n`, 'nodes/titan-15.yaml', 'users.1.name', undefined, /duplicate user name \(also users\.0\.name\)/],
 ];
 
 describe('inventory validation (table)', () => {

@@ -17,6 +17,7 @@ describe('manifest schema', () => {
     expect(manifest.node.hostname).toBe('titan-13');
     expect(manifest.ssh.port).toBe(2277);
     expect(manifest.mounts[0]!.deviceTimeoutSec).toBe(10);
+    expect(manifest.k3s!.kubeletArgs).toEqual(expect.arrayContaining(['container-log-max-size=10Mi', 'container-log-max-files=3', 'image-gc-high-threshold=80', 'image-gc-low-threshold=70']));
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     expect(secrets.map((s) => s.path).sort()).toEqual(['k3s.nodePassword', 'k3s.token']);
   });
@@ -41,6 +42,18 @@ describe('manifest schema', () => {
     ['bad k3s version', 'version: v1.31.5+k3s1', 'version: v1.31', 'k3s.version', 37, 'k3s release'],
     ['agent without server', /  serverUrl: .*\n/, '', 'k3s.serverUrl', undefined, 'needs serverUrl'],
     ['machine-id uppercase', 'machineId: 0f5c2a1e9b7d4c3a8e6f1b2d3c4a5e6f', 'machineId: 0F5C2A1E9B7D4C3A8E6F1B2D3C4A5E6F', 'identity.machineId', 52, '32 lowercase hex'],
+    ['joining server with clusterInit', /  role: agent\n/, '  role: server\n  clusterInit: true\n', 'k3s.clusterInit', 37, 'must not set clusterInit'],
+    ['agent with clusterInit', /  role: agent\n/, '  role: agent\n  clusterInit: true\n', 'k3s.clusterInit', 37, 'not an agent'],
+    ['user root', '  - name: ops', '  - name: root', 'users.0.name', 56, 'ssh.authorizedKeys'],
+    ['user uid below 1000', 'uid: 1001', 'uid: 999', 'users.0.uid', 57, '1000-59999'],
+    ['bad user shell', 'shell: /bin/bash', 'shell: bash', 'users.0.shell', 59, 'absolute'],
+    ['bad sudo mode', 'sudo: nopasswd', 'sudo: always', 'users.0.sudo', 60, ''],
+    ['sudo password with a locked password', 'sudo: nopasswd', 'sudo: password', 'users.0.sudo', 60, 'lockPassword: false'],
+    ['group sudo without sudo', /groups: \[adm\]\n(.*\n)*.*sudo: nopasswd/, 'groups: [adm, sudo]\n    shell: /bin/bash\n    sudo: none', 'users.0.groups.1', undefined, '%sudo'],
+    ['bad user key', /(authorizedKeys:\n *- )ssh-ed25519 AAAA[^\n]*\n$/, '$1not-a-key\n', 'users.0.authorizedKeys.0', undefined, 'OpenSSH public key'],
+    ['duplicate user', /(users:\n)/, '$1  - { name: ops }\n', 'users.1.name', undefined, 'duplicate user name (also users.0.name)'],
+    ['duplicate uid', /(users:\n)/, '$1  - { name: ada, uid: 1001 }\n', 'users.1.uid', undefined, 'duplicate uid (also users.0.uid)'],
+    ['bad Longhorn disk UUID', '    fstype: ext4\n    options: [defaults, noatime]\n  - uuid: 7c9e', '    fstype: ext4\n    options: [defaults, noatime]\n    longhornDiskUuid: NOT-A-UUID\n  - uuid: 7c9e', 'mounts.0.longhornDiskUuid', 29, 'lowercase UUID'],
     ['missing ipv4', /  ipv4:\n.*\n.*\n/, '', 'network.ipv4', undefined, ''],
   ];
 

@@ -8,6 +8,7 @@ import { identityModule } from './identity.js';
 import { iscsiModule } from './iscsi.js';
 import { journaldModule } from './journald.js';
 import { k3sJoinModule } from './k3s-join.js';
+import { k3sMountsModule } from './k3s-mounts.js';
 import { k3sNodeModule } from './k3s-node.js';
 import { k3sModule } from './k3s.js';
 import { mountModule } from './mount.js';
@@ -16,6 +17,7 @@ import { scrubSecretsModule } from './scrub-secrets.js';
 import { serviceModule } from './service.js';
 import { sshdModule } from './sshd.js';
 import { templateModule } from './template.js';
+import { userModule } from './user.js';
 
 /** Every module a task file may name, by its task key. One explicit map: add new modules here. */
 export const modules: Readonly<Record<string, Module>> = {
@@ -27,6 +29,7 @@ export const modules: Readonly<Record<string, Module>> = {
   journald: journaldModule,
   sshd: sshdModule,
   authorized_keys: authorizedKeysModule,
+  user: userModule,
   identity: identityModule,
   growroot: growrootModule,
   mount: mountModule,
@@ -35,5 +38,6 @@ export const modules: Readonly<Record<string, Module>> = {
   scrub_secrets: scrubSecretsModule,
   k3s: k3sModule,
   k3s_join: k3sJoinModule,
+  k3s_mounts: k3sMountsModule,
   k3s_node: k3sNodeModule,
 };

@@ -27,7 +27,8 @@ export function renderConfig(a: Args): string {
   if (labels.length) cfg['node-label'] = labels;
   if (a.taints.length) cfg['node-taint'] = a.taints;
   if (a.kubeletArgs.length) cfg['kubelet-arg'] = a.kubeletArgs;
-  if (a.role === 'server' && a.clusterInit) cfg['cluster-init'] = true;
+  // A joining server gets `server:` + token only; cluster-init is for the first server (check refuses both).
+  if (a.role === 'server' && a.clusterInit && !a.serverUrl) cfg['cluster-init'] = true;
   return `# Managed by metis-bootstrap from the node manifest; local edits are reverted.\n${stringify(cfg, { lineWidth: 0 })}`;
 }
 
@@ -75,6 +76,7 @@ export const k3sModule: Module<Args> = {
       const got = parseVersion(r.stdout);
       if (got !== a.version) return { status: 'fail', reason: `${a.binary} is ${got ?? 'not a working k3s'}, the class pins ${a.version}` };
     }
+    if (a.clusterInit && a.serverUrl) return { status: 'fail', reason: 'clusterInit and serverUrl together: a joining server must not run cluster-init (it would start a new cluster)' };
     return combine([
       await checkFile(ctx, { dest: CONFIG, content: renderConfig(a), mode: 0o600 }),
       await checkFile(ctx, { dest: TOKEN_FILE, content: `${a.token}\n`, mode: 0o600, secret: true }),

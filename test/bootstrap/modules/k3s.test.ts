@@ -9,7 +9,7 @@ import { joinPreflight } from '../../../src/bootstrap/modules/k3s-preflight.js';
 import { describeAction } from '../../../src/bootstrap/actions.js';
 import { k3sJoinModule } from '../../../src/bootstrap/modules/k3s-join.js';
 import { findSecrets } from '../../../src/manifest/secret.js';
-import { k3sModule, parseVersion } from '../../../src/bootstrap/modules/k3s.js';
+import { k3sModule, parseVersion, renderConfig } from '../../../src/bootstrap/modules/k3s.js';
 import { convergeLoop, exampleManifest, makeContext, tempRoot } from '../../helpers/context.js';
 
 const cleanups: Array<() => void> = [];
@@ -117,6 +117,29 @@ describe('k3s module', () => {
     // The manifest's rules hold here too: a short token or a plain-http server is refused.
     expect(k3sModule.args.safeParse({ ...a, token: 'short' }).success).toBe(false);
     expect(k3sModule.args.safeParse({ ...a, serverUrl: 'http://192.168.22.10:6443' }).success).toBe(false);
+  });
+
+  it('a joining server renders server: + token-file and never cluster-init; only a first server gets cluster-init', () => {
+    const { root: _r, ...a } = args('/');
+    const joining = renderConfig(k3sModule.args.parse({ ...a, role: 'server' }));
+    expect(joining).toContain('server: https://192.168.22.10:6443');
+    expect(joining).toContain('token-file: /etc/rancher/k3s/token');
+    expect(joining).not.toContain('cluster-init');
+    const { serverUrl: _s, ...first } = a;
+    const firstServer = renderConfig(k3sModule.args.parse({ ...first, role: 'server', clusterInit: true }));
+    expect(firstServer).toContain('cluster-init: true');
+    expect(firstServer).not.toMatch(/^server:/m);
+  });
+
+  it('refuses clusterInit with serverUrl (a fail, never a change): a joining server must not start a new cluster', async () => {
+    const { root, cleanup } = tempRoot();
+    cleanups.push(cleanup);
+    mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
+    copyFileSync(new URL('../../fixtures/k3s-standin/k3s', import.meta.url), join(root, 'usr/local/bin/k3s'));
+    const { root: _r, ...a } = args(root);
+    const parsed = k3sModule.args.parse({ ...a, role: 'server', clusterInit: true });
+    expect(await k3sModule.check(parsed, makeContext({ root }))).toEqual({ status: 'fail', reason: expect.stringMatching(/must not run cluster-init/) });
+    expect(renderConfig(parsed)).not.toContain('cluster-init');
   });
 
   it('parses k3s --version', () => {
