@@ -102,6 +102,7 @@ export const clusterSchema = z.strictObject({
   identity: z
     .strictObject({ recipients: z.array(z.string().regex(/^age1[02-9ac-hj-np-z]{58}$/, 'must be an age recipient (age1…, from age-keygen -y)')).default([]) })
     .optional(),
+  users: users.default([]),
 });
 
 export const nodeSchema = z.strictObject({
