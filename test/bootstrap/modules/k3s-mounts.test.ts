@@ -49,12 +49,11 @@ describe('k3s_mounts (Longhorn disk guard)', () => {
     expect((await k3sMountsModule.check(k3sMountsModule.args.parse({ role: 'server', mounts: [] }), ctx)).status).toBe('ok');
   });
 
-  it('refuses a path a unit file cannot carry (fail, nothing written)', async () => {
-    const { root, cleanup } = tempRoot();
-    cleanups.push(cleanup);
-    const ctx = makeContext({ root });
-    const r = await k3sMountsModule.check(k3sMountsModule.args.parse({ role: 'agent', mounts: [mount('/mnt/a\nExecStart=/bin/evil')] }), ctx);
-    expect(r).toEqual({ status: 'fail', reason: expect.stringContaining('control character') });
+  it('a path a unit file cannot carry never reaches the module: the shared schema names the field', () => {
+    const r = k3sMountsModule.args.safeParse({ role: 'agent', mounts: [mount('/mnt/a\nExecStart=/bin/evil')] });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.path.join('.'))).toContain('mounts.0.path');
+    expect(r.error!.issues.map((i) => i.message).join(' ')).toMatch(/control character/);
   });
 
   // Escaping judged by systemd's own tools: systemd-escape for unit names, systemd-analyze for the unit file.
@@ -105,11 +104,10 @@ describe('k3s_mounts (Longhorn disk guard)', () => {
     expect(run()).not.toBe(0);
   });
 
-  it('refuses a Longhorn disk path an Exec line cannot carry as is', async () => {
-    const { root, cleanup } = tempRoot();
-    cleanups.push(cleanup);
-    const r = await k3sMountsModule.check(k3sMountsModule.args.parse({ role: 'agent', mounts: [{ ...mount('/mnt/disk $2'), longhornDiskUuid: '4b7e9d2a-1c3f-4e5a-8b6c-7d8e9f0a1b2c' }] }), makeContext({ root }));
-    expect(r).toEqual({ status: 'fail', reason: expect.stringContaining('Longhorn disk path') });
+  it('a Longhorn disk path an Exec line cannot carry as is never reaches the module: the schema names it', () => {
+    const r = k3sMountsModule.args.safeParse({ role: 'agent', mounts: [{ ...mount('/mnt/disk $2'), longhornDiskUuid: '4b7e9d2a-1c3f-4e5a-8b6c-7d8e9f0a1b2c' }] });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.path.join('.'))).toContain('mounts.0.path');
   });
 
   it('quotes only what needs quoting', () => {
