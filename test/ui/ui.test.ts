@@ -1,3 +1,4 @@
+import { stringify as stringifyYaml } from 'yaml';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -57,9 +58,13 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
     const key = join(t.dir, 'age.key');
     execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
     const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
-    execFileSync('age', ['-r', recipient, '-o', join(inv, 'identity/titan-13.age')], { input: 'machine-id: 0f5c2a1e9b7d4c3a8e6f1b2d3c4a5e13\n' });
+    // A real escrow (the format metis identity capture writes), sealed by the real age to this test's key.
+    const escrow = { node: 'titan-13', capturedAt: new Date().toISOString(), capturedFrom: 'root@192.168.22.13:22', machineId: '0f5c2a1e9b7d4c3a8e6f1b2d3c4a5e13', hostKeys: {} };
+    execFileSync('age', ['-r', recipient, '-o', join(inv, 'identity/titan-13.age')], { input: stringifyYaml(escrow) });
+    // The example's own sealed files (titan-21, atlas-01) are sealed to the throwaway demo key: this key opens both.
+    writeFileSync(key, `${readFileSync(key, 'utf8')}\n${readFileSync(join(REPO, 'inventory/demo-age-key.txt'), 'utf8')}`);
     mkdirSync(shots, { recursive: true });
-    ui = await startUi(bundle, ['--inventory', inv, '--cache', join(t.dir, 'cache')], { PATH: process.env['PATH'], HOME: t.dir, METIS_K3S_TOKEN: TOKEN });
+    ui = await startUi(bundle, ['--inventory', inv, '--cache', join(t.dir, 'cache')], { PATH: process.env['PATH'], HOME: t.dir, METIS_K3S_TOKEN: TOKEN, SOPS_AGE_KEY_FILE: key });
     chromium = await launchChromium();
     browser = chromium.browser;
     page = await browser.newPage();
