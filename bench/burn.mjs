@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync, statSync, readFi
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeClassImage } from './lib/class-image.mjs';
 import { fileURLToPath } from 'node:url';
 
 const MIB = 1024 * 1024;
@@ -61,22 +62,8 @@ try {
 
   // 1 GiB, MBR, 64 MiB FAT32 boot with 16 MiB of files, ext4 root with ~240 MiB of real files
   // (a tar of /usr/share: text, images, binaries — compresses like an OS image does).
-  const img = join(work, 'class.img');
   console.log('building a 1 GiB test image …');
-  sh('truncate', ['-s', '1G', img]);
-  sh('sfdisk', ['-q', img], { input: 'label: dos\nstart=2048,size=131072,type=c\nstart=133120,type=83\n' });
-  sh('mkfs.vfat', ['-F', '32', '-s', '1', '--offset', '2048', img, '65536']);
-  const payload = (n, from, mib) => {
-    const p = join(work, n);
-    sh('sh', ['-c', `tar cf - ${from} 2>/dev/null | head -c ${mib * MIB} > ${p}`]);
-    return p;
-  };
-  sh('mcopy', ['-i', `${img}@@${2048 * 512}`, payload('firmware.bin', '/usr/lib/x86_64-linux-gnu', 16), '::/firmware.bin'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
-  const rootfs = join(work, 'rootfs');
-  mkdirSync(rootfs);
-  sh('mv', [payload('usr-share.tar', '/usr/share', 240), rootfs]);
-  sh('mkfs.ext4', ['-q', '-F', '-E', `offset=${133120 * 512}`, '-d', rootfs, img, `${(1024 * MIB - 133120 * 512) / 1024}k`]);
-  rmSync(rootfs, { recursive: true });
+  const img = makeClassImage(work, 1024, 240);
   // One block map for every tool: bmaptool's own, beside the image as `metis image build` puts it.
   const bmap = join(work, 'class.img.bmap');
   sh('bmaptool', ['-q', 'create', '-o', bmap, img]);

@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, statSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeClassImage } from './lib/class-image.mjs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
@@ -52,22 +53,8 @@ try {
 
   // 640 MiB, MBR, 64 MiB FAT32 boot with 16 MiB of files, ext4 root with ~200 MiB of real files
   // (a tar of /usr/share: compresses like an OS image does).
-  const img = join(work, 'class.img');
   console.log('building a 640 MiB test image …');
-  sh('truncate', ['-s', '640M', img]);
-  sh('sfdisk', ['-q', img], { input: 'label: dos\nstart=2048,size=131072,type=c\nstart=133120,type=83\n' });
-  sh('mkfs.vfat', ['-F', '32', '-s', '1', '--offset', '2048', img, '65536']);
-  const payload = (n, from, mib) => {
-    const p = join(work, n);
-    sh('sh', ['-c', `tar cf - ${from} 2>/dev/null | head -c ${mib * MIB} > ${p}`]);
-    return p;
-  };
-  sh('mcopy', ['-i', `${img}@@${2048 * 512}`, payload('firmware.bin', '/usr/lib/x86_64-linux-gnu', 16), '::/firmware.bin'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
-  const rootfs = join(work, 'rootfs');
-  mkdirSync(rootfs);
-  sh('mv', [payload('usr-share.tar', '/usr/share', 200), rootfs]);
-  sh('mkfs.ext4', ['-q', '-F', '-E', `offset=${133120 * 512}`, '-d', rootfs, img, `${(640 * MIB - 133120 * 512) / 1024}k`]);
-  rmSync(rootfs, { recursive: true });
+  const img = makeClassImage(work, 640, 200);
   const bmap = join(work, 'class.bmap');
   sh('bmaptool', ['-q', 'create', '-o', bmap, img]);
   sh('zstd', ['-q', '-T0', '-3', '-f', img]);
