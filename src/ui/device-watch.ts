@@ -19,7 +19,8 @@ export class DeviceWatch {
   private host: string | null = null;
   private wake: (() => void) | null = null;
 
-  constructor(private readonly run: RunMetis, private readonly parent: Io, private readonly hub: EventHub) {}
+  /** `hostArgs`: appended to a flashing host's `metis devices` (the page's --inventory, so its names resolve). */
+  constructor(private readonly run: RunMetis, private readonly parent: Io, private readonly hub: EventHub, private readonly hostArgs: string[] = []) {}
 
   /** Called with the number of open pages: poll only while someone looks. */
   clients(n: number): void {
@@ -59,7 +60,7 @@ export class DeviceWatch {
   }
 
   private async poll(host: string | null): Promise<void> {
-    const argv = host ? ['devices', `--host=${host}`, '--json'] : ['devices', '--json'];
+    const argv = host ? ['devices', `--host=${host}`, '--json', ...this.hostArgs] : ['devices', '--json'];
     const r = await capture(this.run, this.parent, argv);
     const devices = r.code === 0 ? parseJsonOutput(r.out) : undefined;
     const ev = Array.isArray(devices) ? { type: 'devices', host, devices } : { type: 'devices', host, devices: [], error: r.err || `metis devices exited ${r.code}`, code: r.code };

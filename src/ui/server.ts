@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Io } from '../inventory/io.js';
 import { DeviceWatch } from './device-watch.js';
 import { EventHub } from './event-hub.js';
+import { flashersView, knownFlasher } from './flashers-view.js';
 import { guard } from './guard.js';
 import { Jobs } from './jobs.js';
 import type { RunMetis } from './line-io.js';
@@ -42,8 +43,8 @@ const STATIC: Record<string, [string, string]> = {
 };
 
 const NODE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-/** A flashing host as ssh takes it ([USER@]HOST[:PORT] or an inventory name); never an option. */
-const HOST_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@:[\]-]{0,252}$/;
+/** A cluster.yaml flashers name (the schema's own rule); it must then also be one of the inventory's names. */
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 const MAX_BODY = 64 * 1024;
 
 class HttpError extends Error {
@@ -90,9 +91,16 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   const token = randomBytes(24).toString('base64url');
   const watch: { w?: DeviceWatch } = {};
   const hub = new EventHub((n) => watch.w?.clients(n));
-  const devices = new DeviceWatch(o.run, o.io, hub);
+  const devices = new DeviceWatch(o.run, o.io, hub, invFlag(o));
   watch.w = devices;
   const jobs = new Jobs(o.run, o.io, hub);
+
+  /** Only a name from cluster.yaml `flashers:` reaches argv; anything else is refused unechoed. */
+  async function flasher(name: string): Promise<string> {
+    const known = await knownFlasher(o, name);
+    if (!known) throw new HttpError(400, 'unknown flashing host: not a cluster.yaml flashers name');
+    return known;
+  }
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -104,6 +112,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
       }
       const q = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams;
       if (path === '/api/nodes') return json(res, 200, await nodesView(o.run, o.io, o));
+      if (path === '/api/flashers') return json(res, 200, await flashersView(o));
       if (path === '/api/status') return json(res, 200, await statusView(o.run, o.io, o));
       if (path === '/api/manifest') {
         const node = q.get('node') ?? '';
@@ -114,14 +123,16 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     }
     const b = await body(req);
     if (path === '/api/watch') {
-      devices.watch(str(b, 'host', HOST_NAME) ?? null);
+      const host = str(b, 'host', HOST_NAME);
+      devices.watch(host ? await flasher(host) : null);
       return json(res, 200, { ok: true });
     }
     if (path === '/api/burn') {
       const node = str(b, 'node', NODE_NAME);
       const device = str(b, 'device', /^\/dev\/[A-Za-z0-9/_.-]+$/);
       const to = str(b, 'to', /^[^\0-\x1f-][^\0-\x1f]*$/);
-      const host = str(b, 'host', HOST_NAME);
+      const named = str(b, 'host', HOST_NAME);
+      const host = named ? await flasher(named) : undefined;
       if (!node) throw new HttpError(400, 'choose a node');
       if (Boolean(device) === Boolean(to)) throw new HttpError(400, 'choose a card or an image file');
       if (jobs.running('burn')) throw new HttpError(409, 'a burn is already running');

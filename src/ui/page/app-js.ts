@@ -201,18 +201,30 @@ export const APP_JS = String.raw`'use strict';
     S.firstDevices = false;
   }
   function setWhere(v) {
-    $('host-row').hidden = v !== 'host';
-    if (v === 'local') watch(null);
+    watch(v === 'local' ? null : v.replace(/^flasher:/, ''));
   }
   for (const r of document.getElementsByName('where')) r.addEventListener('change', () => setWhere(r.value));
+  /** The inventory's flashing hosts (cluster.yaml flashers:), one choice each beside this computer. */
+  async function loadFlashers() {
+    try {
+      const r = await api('api/flashers');
+      const list = $('flasher-list');
+      list.replaceChildren();
+      if (r.code !== 0 || !Array.isArray(r.data)) { $('flasher-note').textContent = 'Flashing hosts: ' + ((r.error || 'the inventory could not be read').split('\n')[0]); return; }
+      for (const f of r.data) {
+        const input = el('input', { type: 'radio', name: 'where', id: 'where-' + f.name.replace(/[^A-Za-z0-9_-]/g, '-'), value: 'flasher:' + f.name, checked: S.host === f.name });
+        input.addEventListener('change', () => setWhere(input.value));
+        list.append(el('label', { class: 'inline', title: 'ssh ' + f.ssh }, input, ' flashing host ', el('strong', { text: f.name }), el('span', { class: 'muted', text: ' (' + f.ssh + ')' })));
+      }
+      $('flasher-note').textContent = r.data.length ? '' : 'No flashing hosts in cluster.yaml (flashers:); cards on this computer only.';
+    } catch (e) { $('flasher-note').textContent = 'Flashing hosts: ' + (e && e.message ? e.message : String(e)); }
+  }
   function watch(host) {
     S.host = host; S.devices = []; S.device = S.device === '@file' ? '@file' : null; S.firstDevices = true;
     $('device-list').replaceChildren(el('p', { class: 'muted', text: host ? 'Asking ' + host + ' for its disks…' : 'Looking for disks…' }));
     refreshNav();
     api('api/watch', { host }).catch((e) => uiError($('devices-error'), e));
   }
-  $('host-go').addEventListener('click', () => { const h = $('host').value.trim(); if (h) watch(h); });
-  $('host').addEventListener('keydown', (e) => { if (e.key === 'Enter') $('host-go').click(); });
   $('dev-file').addEventListener('change', () => { S.device = '@file'; refreshNav(); $('to-file').focus(); });
   $('to-file').addEventListener('input', () => { if ($('to-file').value.trim()) { S.device = '@file'; $('dev-file').checked = true; } refreshNav(); });
 
@@ -424,6 +436,7 @@ export const APP_JS = String.raw`'use strict';
   };
 
   loadNodes();
+  loadFlashers();
   fetch('api/status').then((r) => r.json()).then((r) => {
     const rows = Array.isArray(r.data) ? r.data : r.data && Array.isArray(r.data.nodes) ? r.data.nodes : null;
     if (rows) { S.status = rows; renderNodes(); }

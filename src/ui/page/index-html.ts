@@ -43,11 +43,8 @@ export const INDEX_HTML = String.raw`<!doctype html>
   <fieldset class="where">
     <legend>Card reader on</legend>
     <label class="inline"><input type="radio" name="where" value="local" checked> this computer</label>
-    <label class="inline"><input type="radio" name="where" value="host"> a flashing host</label>
-    <div id="host-row" class="field" hidden>
-      <label for="host">Flashing host ([user@]host[:port] or its inventory name)</label>
-      <div class="row"><input id="host" autocomplete="off" spellcheck="false"><button type="button" id="host-go">Show its cards</button></div>
-    </div>
+    <span id="flasher-list"></span>
+    <p id="flasher-note" class="muted"></p>
   </fieldset>
   <div id="devices-error" class="error" role="alert" hidden></div>
   <fieldset>
