@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'node:net';
 import { MetisError } from '../lib/errors.js';
 import { kubeGet, type KubectlOptions } from '../lib/kubectl.js';
@@ -204,7 +205,9 @@ export async function waitForNode(c: WaitContext, o: WaitOptions): Promise<Check
     o.onRound?.(last);
     if (last.length === want.length && last.every((r) => r.ok)) return last;
     if (Date.now() + o.intervalMs > deadline) break;
-    await new Promise((r) => setTimeout(r, o.intervalMs));
+    // The pause between rounds ends at once on an abort (Ctrl-C, the page's Cancel).
+    await sleep(o.intervalMs, undefined, { signal: o.signal }).catch(() => {});
+    if (o.signal?.aborted) throw new MetisError('E_ABORTED', 'wait aborted');
   }
   const failed = last.find((r) => !r.ok) ?? { id: want[last.length] ?? 'address', title: want[last.length] ?? 'checks', ok: false, detail: 'not reached' };
   throw new WaitTimeoutError(failed as CheckResult, await diagnose(c, failed as CheckResult), Math.round(o.timeoutMs / 1000));
