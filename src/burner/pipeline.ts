@@ -190,8 +190,9 @@ export async function fetchNodeImage(
     emit({ event: 'warning', code: 'W_NO_DIGEST', message: `no sha256 is known for ${ref}: it is written as found, not verified against a pinned digest (pin image.sha256 in the class, pass --sha256, or --require-digest to refuse)` });
   }
   const trust = await loadTrust(o.inventory.cluster.def.signatures, o.inventory.dir);
-  // Local files and cache entries are hashed as they are written (defer), judged by the gate before the table.
-  const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env, defer: !o.verifyNow })
+  // Local files and cache entries are not hashed here (defer): either as they are written, or once in
+  // verifyNow's pass below; the gate judges that one hash.
+  const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env, defer: true })
     .catch((e: unknown) => judgeDownloadMismatch(e, ref, trust, o.cache));
   emit({ event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 ?? null, verified: img.verified });
   const gate = imageGate(img, trust, o.cache);
