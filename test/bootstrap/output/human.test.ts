@@ -70,7 +70,10 @@ describe('terminal view of the events', () => {
 /** Runs the bundle on a pseudo-terminal (script(1)), as `ssh node metis-bootstrap --check` does. */
 function onTty(args: string[], env: Record<string, string>): { code: number; out: string } {
   const cmd = ['node', BUNDLE, ...args].join(' ');
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['NO_COLOR', 'FORCE_COLOR', 'NODE_DISABLE_COLORS'].includes(k)));
+  // An operator's `ssh node` session has none of these; CI runners set CI, and Node's hasColors()
+  // then reports a 2-colour terminal, so a test that inherits it could never see colour.
+  const dropped = ['NO_COLOR', 'FORCE_COLOR', 'NODE_DISABLE_COLORS', 'CI', 'CONTINUOUS_INTEGRATION', 'BUILD_NUMBER', 'RUN_ID'];
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !dropped.includes(k)));
   const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000, env: { ...clean, TERM: 'xterm-256color', ...env } });
   return { code: r.status ?? -1, out: r.stdout };
 }
