@@ -4,7 +4,8 @@
 # the converged node from outside over SSH → idempotence, drift, reboot, second node.
 # Needs root (namespaces, taps, tgtd). Prints a pass/fail line per step; exits 1 if any step failed
 # or could not run. Everything it starts is stopped by PID and every namespace is removed on exit.
-# Usage: run.sh [vendor|arm64]   (for iteration: only step 9, the vendor base, or step 10, arm64)
+# Usage: run.sh [vendor|arm64|node1]   (for iteration: only step 9, the vendor base, step 10, arm64,
+#        or steps 1-7, node 1's burn, boots and checks)
 set -uo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$REPO"
@@ -72,6 +73,7 @@ if boot_node 1 first; then
 else
   for s in "4 converged node" "5 second run" "6 drift" "7 reboot"; do result NOTRUN "$s" "node 1 did not come up (see above)"; done
 fi
+[[ $ONLY == node1 ]] && summary
 # ---------- 8. second node from the same image ----------
 burn_node 2
 if boot_node 2 first; then step_second_node; else result NOTRUN "8 second node identity" "node 2 did not come up"; fi
