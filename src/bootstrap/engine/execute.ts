@@ -9,8 +9,15 @@ import type { Context, FactValue } from '../types.js';
 /** Files whose change systemd must re-read before a unit starts: unit files and fstab (its generator). */
 const RELOAD_PATH = /^(\/(etc|run|usr\/lib|lib)\/systemd\/system\/|\/etc\/fstab$)/;
 
-/** Per-context bookkeeping of the daemon-reload policy: how many reload-relevant writes were already reloaded. */
+/** Per-context bookkeeping of the daemon-reload policy: how many reload-relevant changes were already reloaded. */
 const reloaded = new WeakMap<Context, number>();
+/** Unit files and fstab removed or renamed by this run's actions: systemd must forget them as surely as re-read a written one. */
+const unlinked = new WeakMap<Context, string[]>();
+
+function noteUnlinked(ctx: Context, ...paths: string[]): void {
+  const hit = paths.filter((p) => RELOAD_PATH.test(p));
+  if (hit.length) unlinked.set(ctx, [...(unlinked.get(ctx) ?? []), ...hit]);
+}
 
 /**
  * The one place a plan touches the machine: every action goes through ctx (the rooted fs, the
@@ -44,9 +51,11 @@ export async function executeActions(actions: readonly Action[], ctx: Context): 
         break;
       case 'rename':
         await ctx.fs.rename(a.from, a.to);
+        noteUnlinked(ctx, a.from, a.to);
         break;
       case 'remove':
         await ctx.fs.remove(a.path);
+        noteUnlinked(ctx, a.path);
         break;
       case 'run': {
         const [cmd, ...args] = a.argv;
@@ -75,13 +84,14 @@ export async function executeActions(actions: readonly Action[], ctx: Context): 
 }
 
 /**
- * The one daemon-reload policy: live only, and only when a unit file or fstab was written since
- * the last reload of this run, so a run reloads at most once per batch of unit changes (usually
- * once, often never).
+ * The one daemon-reload policy: live only, and only when a unit file or fstab was written, removed
+ * or renamed since the last reload of this run, so a run reloads at most once per batch of unit
+ * changes (usually once, often never). A removed drop-in counts: without the reload systemd keeps
+ * acting on the drop-in that is gone (a removed RequiresMountsFor= would still hold k3s back).
  */
 export async function daemonReload(ctx: Context): Promise<boolean> {
   if (!ctx.live) return false;
-  const written = ctx.fs.written.filter((p) => RELOAD_PATH.test(p)).length;
+  const written = ctx.fs.written.filter((p) => RELOAD_PATH.test(p)).length + (unlinked.get(ctx)?.length ?? 0);
   if (written <= (reloaded.get(ctx) ?? 0)) return false;
   await ctx.exec('systemctl', ['daemon-reload']);
   reloaded.set(ctx, written);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeAction, type Action } from '../../../src/bootstrap/actions.js';
@@ -93,6 +93,25 @@ describe('the engine carries out actions through ctx', () => {
       'systemctl daemon-reload',
       'systemctl start -- x.service',
     ]);
+  });
+
+  it('daemon-reload also follows a removed or renamed unit file or drop-in, not only a write', async () => {
+    mkdirSync(join(root, 'etc/systemd/system/k3s-agent.service.d'), { recursive: true });
+    writeFileSync(join(root, 'etc/systemd/system/k3s-agent.service.d/metis-mounts.conf'), '[Unit]\nRequiresMountsFor=/var/lib/longhorn\n');
+    writeFileSync(join(root, 'etc/systemd/system/old.service'), '[Service]\nExecStart=/bin/true\n');
+    writeFileSync(join(root, 'etc/motd'), 'hi\n');
+    const ctx = makeContext({ root });
+    // The policy under test, on a temp root: pretend live, with a recorder instead of this machine's systemctl.
+    ctx.live = true;
+    const { exec, calls } = recorder();
+    ctx.exec = exec;
+    await executeActions([{ kind: 'remove', path: '/etc/motd' }, { kind: 'daemon-reload' }], ctx);
+    expect(calls).toEqual([]);
+    await executeActions([{ kind: 'remove', path: '/etc/systemd/system/k3s-agent.service.d/metis-mounts.conf' }, { kind: 'daemon-reload' }, { kind: 'daemon-reload' }], ctx);
+    expect(calls).toEqual(['systemctl daemon-reload']);
+    await executeActions([{ kind: 'rename', from: '/etc/systemd/system/old.service', to: '/etc/systemd/system/old.service.metis-disabled' }, { kind: 'systemctl', verb: 'start', unit: 'x.service' }], ctx);
+    expect(calls).toEqual(['systemctl daemon-reload', 'systemctl daemon-reload', 'systemctl start -- x.service']);
+    expect(existsSync(join(root, 'etc/systemd/system/k3s-agent.service.d/metis-mounts.conf'))).toBe(false);
   });
 
   it('live-only verbs refuse a system that is not live; enable works on a sysroot', async () => {
