@@ -4,6 +4,8 @@
  * `check` returns them; it never writes, runs or reloads anything itself.
  */
 
+import type { EnvValue } from './engine/in-root.js';
+
 /** Run against the finished temp file before it replaces the target; a refusal leaves the target untouched. */
 export type Validator =
   /** argv with "%s" for the temp file (host path). */
@@ -43,6 +45,12 @@ export type Action =
       okCodes?: number[] | 'any';
       /** Fact name the trimmed stdout is reported under. */
       fact?: string;
+      /** Run inside the managed root (chroot on a sysroot) instead of on the host with explicit root paths. */
+      inRoot?: boolean;
+      /** Working directory (inside the managed root; needs inRoot). */
+      cwd?: string;
+      /** Extra environment; a `{ secret: PATH }` value is looked up in the manifest only when the command runs. */
+      env?: Record<string, EnvValue>;
     }
   /** A file in the run's state dir (0600, root-only), e.g. the keys Metis owns on the Node. */
   | { kind: 'state'; file: string; content: string }
@@ -72,8 +80,12 @@ export function describeAction(a: Action): string {
       return `rename ${a.from} -> ${a.to}`;
     case 'remove':
       return `remove ${a.path}`;
-    case 'run':
-      return `run ${a.argv.map(quoteArg).join(' ')}${a.input !== undefined ? ' (with input)' : ''}`;
+    case 'run': {
+      // Names only: an env value may be a secret, and is never part of what a plan prints.
+      const env = a.env && Object.keys(a.env).length ? ` (env: ${Object.entries(a.env).map(([k, v]) => (typeof v === 'string' ? k : `${k}=[secret ${v.secret}]`)).join(', ')})` : '';
+      const where = a.cwd ? ` (in ${a.cwd})` : '';
+      return `run ${a.argv.map(quoteArg).join(' ')}${where}${env}${a.input !== undefined ? ' (with input)' : ''}`;
+    }
     case 'state':
       return `write state ${a.file}`;
     case 'daemon-reload':

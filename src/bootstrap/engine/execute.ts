@@ -4,6 +4,7 @@ import { MetisError } from '../../lib/errors.js';
 import { iqn } from '../../manifest/fields.js';
 import type { Action, Generated, Validator } from '../actions.js';
 import { validateSshd } from '../modules/sshd.js';
+import { inRootArgv, resolveEnv } from './in-root.js';
 import type { Context, FactValue } from '../types.js';
 
 /** Files whose change systemd must re-read before a unit starts: unit files and fstab (its generator). */
@@ -58,9 +59,10 @@ export async function executeActions(actions: readonly Action[], ctx: Context): 
         noteUnlinked(ctx, a.path);
         break;
       case 'run': {
-        const [cmd, ...args] = a.argv;
+        const [cmd, ...args] = a.inRoot ? inRootArgv(ctx, a.argv, a.cwd) : a.argv;
         const ok = a.okCodes ?? [0];
-        const r = await ctx.exec(cmd!, args, { input: a.input, timeoutMs: a.timeoutMs, allowFailure: true });
+        const env = resolveEnv(ctx, a.env);
+        const r = await ctx.exec(cmd!, args, { input: a.input, timeoutMs: a.timeoutMs, allowFailure: true, ...(env ? { env } : {}) });
         if (ok !== 'any' && !ok.includes(r.exitCode)) {
           const stderr = ctx.redact.text(r.stderr).trim().split('\n').slice(-3).join(' ');
           throw new MetisError('E_EXEC', `${ctx.redact.text(a.argv.join(' '))} exited ${r.exitCode}${stderr ? `: ${stderr}` : ''}`);

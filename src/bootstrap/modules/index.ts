@@ -1,5 +1,6 @@
 import type { Module } from '../types.js';
 import { authorizedKeysModule } from './authorized-keys.js';
+import { commandModule } from './command.js';
 import { directoryModule } from './directory.js';
 import { fileModule } from './file.js';
 import { growrootModule } from './growroot.js';
@@ -24,6 +25,7 @@ export const modules: Readonly<Record<string, Module>> = {
   file: fileModule,
   template: templateModule,
   directory: directoryModule,
+  command: commandModule,
   hostname: hostnameModule,
   service: serviceModule,
   journald: journaldModule,
