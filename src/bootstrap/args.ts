@@ -12,6 +12,8 @@ export interface CliOptions {
   root: string;
   stateDir?: string;
   tags?: string[];
+  /** Reboot once when boot files changed (docs/pi-boot.md). */
+  rebootIfRequired: boolean;
   /** Replace the card's manifest with FILE or stdin ("-"), then converge (docs/fleet.md). */
   installManifest?: string;
 }
@@ -34,6 +36,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
         'state-dir': { type: 'string' },
         tags: { type: 'string' },
         'install-manifest': { type: 'string' },
+        'reboot-if-required': { type: 'boolean', default: false },
       },
     }));
   } catch (e) {
@@ -53,5 +56,6 @@ export function parseCliArgs(argv: string[]): CliOptions {
     stateDir: values['state-dir'] === undefined ? undefined : resolve(values['state-dir']),
     tags,
     installManifest: values['install-manifest'],
+    rebootIfRequired: values['reboot-if-required'],
   };
 }

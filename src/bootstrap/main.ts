@@ -35,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     checkMode: opts.check,
     diff: opts.diff,
     tags: opts.tags,
+    rebootIfRequired: opts.rebootIfRequired,
     logDest,
   });
   if (opts.diff && !human) out.write(formatDiffs(report));

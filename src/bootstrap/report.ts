@@ -48,6 +48,10 @@ export interface Report {
   error?: string;
   /** The error's code (E_SCHEMA_VERSION, E_NO_MANIFEST, E_LOCKED…), so callers tell them apart. */
   errorCode?: string;
+  /** Boot files changed and not yet booted with (docs/pi-boot.md): "reboot required". */
+  rebootRequired?: string[];
+  /** What --reboot-if-required did: rebooting, or why not. */
+  reboot?: string;
   /** What became of the report onto this node's own Node object (docs/fleet.md). */
   node?: NodeReportOutcome;
 }

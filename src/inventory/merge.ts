@@ -4,6 +4,7 @@ import { validateManifest } from '../manifest/load.js';
 import type { Inventory } from './load.js';
 import type { SecretResolver } from './secrets.js';
 import { tokenProblem } from './token-check.js';
+import { mergeHooks } from './merge-hooks.js';
 import { applyEscrow } from '../identity/apply.js';
 
 /**
@@ -61,6 +62,7 @@ export async function nodeManifest(inv: Inventory, hostname: string, resolve: Se
     ...(c.journald ? { journald: c.journald } : {}),
     ...(n.identity ? { identity: n.identity } : {}),
     users: mergeUsers(cl.users, c.users, n.users),
+    ...mergeHooks(c, n),
   };
   await applyEscrow(input, inv, node, resolve);
   // Errors here name the node file: that's where the operator fixes a merged value.

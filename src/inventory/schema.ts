@@ -3,6 +3,8 @@ import { DIGEST_INPUT, normalizeDigest } from '../core/digest.js';
 import * as f from '../manifest/fields.js';
 import { checkUsers, identitySchema, iscsiSchema, journaldSchema, mountSchema, userSchema } from '../manifest/schema.js';
 import { imageSpecSchema } from '../core/image-spec.js';
+import { bootConfigLines, cmdlineSchema } from '../manifest/boot.js';
+import { hookFileSchema, hookHandlerSchema, hookTaskSchema } from '../manifest/hooks.js';
 import { parseSshTarget } from '../lib/ssh.js';
 
 /** `file:PATH` (relative to the inventory), `env:NAME`, `cmd:COMMAND` (argv split on spaces, no shell), `age:PATH`, `sops:PATH#key.path`. */
@@ -14,6 +16,18 @@ const authorizedKeys = z.array(z.strictObject({ user: f.unixUser.default('root')
 const subnet = f.cidrv4;
 /** Login accounts (docs/users.md): cluster, then class, then node; a later file's entry replaces one of the same name. */
 const users = z.array(userSchema).superRefine((u, ctx) => checkUsers(u, ctx, []));
+
+/**
+ * Hooks and boot config a class or node adds (docs/inventory.md#hooks): the node's entries extend
+ * the class's, replacing one with the same path (files), name (tasks, handlers) or config line key.
+ */
+const hooks = {
+  files: z.array(hookFileSchema).default([]),
+  tasks: z.array(hookTaskSchema).default([]),
+  handlers: z.array(hookHandlerSchema).default([]),
+  /** config.txt lines and cmdline.txt words on the FAT boot partition (docs/pi-boot.md); mounted at image.bootPath. */
+  boot: z.strictObject({ config: bootConfigLines.default({}), cmdline: cmdlineSchema.default({ add: [], remove: [] }) }).optional(),
+};
 
 /** Network defaults a cluster or class may set; a node's own address comes from its node file. */
 const networkDefaults = z.strictObject({
@@ -59,6 +73,7 @@ export const classSchema = z.strictObject({
   journald: journaldSchema.optional(),
   iscsi: iscsiSchema.optional(),
   users: users.default([]),
+  ...hooks,
 });
 
 /** Which class images a burn accepts: signed by one of these keys (docs/signing.md). */
@@ -131,6 +146,7 @@ export const nodeSchema = z.strictObject({
     .optional(),
   identity: identitySchema.optional(),
   users: users.default([]),
+  ...hooks,
 });
 
 export type ClassDef = z.output<typeof classSchema>;

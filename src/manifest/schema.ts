@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import * as f from './fields.js';
 import { secret } from './secret.js';
+import { bootSchema } from './boot.js';
+import { checkHooks, hookFileSchema, hookHandlerSchema, hookTaskSchema } from './hooks.js';
 
 /** The versions of the manifest format this build reads. The burner writes the newest. */
 export const SUPPORTED_SCHEMA_VERSIONS = [1] as const;
@@ -178,6 +180,12 @@ export const manifestSchema = z.strictObject({
   journald: journaldSchema.default({ storage: 'persistent', systemMaxUse: '200M' }),
   identity: identitySchema.default({}),
   users: z.array(userSchema).default([]),
+  /** The Pi boot partition: config.txt lines and cmdline.txt words (docs/pi-boot.md). */
+  boot: bootSchema.optional(),
+  /** Hooks for special hardware (docs/tasks.md#hooks): files, extra tasks at a phase, their handlers. */
+  files: z.array(hookFileSchema).default([]),
+  tasks: z.array(hookTaskSchema).default([]),
+  handlers: z.array(hookHandlerSchema).default([]),
   /** Written by the burner: where this card came from. Informational. */
   burn: z
     .strictObject({
@@ -195,6 +203,7 @@ export const manifestSchema = z.strictObject({
     seen.set(mnt.path, i);
   });
   checkUsers(m.users, ctx);
+  checkHooks(m, ctx);
 });
 
 /** The manifest as written (defaults optional). */

@@ -3,6 +3,7 @@ import { MetisError, ValidationError, type Issue } from '../../lib/errors.js';
 import { parseYamlWith } from '../../manifest/load.js';
 import type { Assets } from '../assets.js';
 import type { Module } from '../types.js';
+import type { TemplateRenderer } from './render.js';
 import { taskListSchema, TASK_KEYS, type RawTask } from './task-schema.js';
 import { parseWhen, type WhenExpr } from './when.js';
 
@@ -20,6 +21,10 @@ export interface LoadedTask {
   notify: string[];
   tags: string[];
   where: string;
+  /** Path prefix of this task's args in errors; default `INDEX.MODULE` (a hook: `tasks.0.command`). */
+  at?: string;
+  /** Renders the args instead of rendering every string (a hook file's literal content stays as written). */
+  renderArgs?: (renderer: TemplateRenderer, data: unknown) => unknown;
 }
 
 export interface LoadedTasks {

@@ -27,12 +27,12 @@ export function selectTasks(tasks: LoadedTask[], tags: readonly string[] | undef
  */
 export function renderTask(task: LoadedTask, renderer: TemplateRenderer, data: unknown): RenderedTask {
   if (task.when && !evalWhen(task.when, data)) return { task, args: undefined };
-  const rendered = renderer.value(task.args, data, task.where);
+  const rendered = task.renderArgs ? task.renderArgs(renderer, data) : renderer.value(task.args, data, task.where);
   const parsed = task.module.args.safeParse(rendered);
   if (!parsed.success) {
     const issues = zodIssues(parsed.error).map((i) => ({
       ...i,
-      path: [String(task.index), task.module.name, i.path].filter(Boolean).join('.'),
+      path: [task.at ?? `${task.index}.${task.module.name}`, i.path].filter(Boolean).join('.'),
       line: task.line,
     }));
     throw new ValidationError(task.file, issues);

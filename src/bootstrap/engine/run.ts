@@ -15,6 +15,8 @@ import type { Module } from '../types.js';
 import { VERSION } from '../../core/version.js';
 import { applyPlan } from './apply.js';
 import { notifiedBy, readPending, runHandlers } from './handlers.js';
+import { withHooks } from './hooks.js';
+import { decideReboot, readBootId, reboot, rebootFilesOf, trackRebootRequired } from './reboot.js';
 import { loadTasks } from './load-tasks.js';
 import { activeTasks, checkTasks, prepareModules, renderTask, selectTasks } from './plan.js';
 import { createRenderer } from './render.js';
@@ -40,6 +42,10 @@ export interface RunOptions {
   /** Tests: other task files/templates, or other modules. */
   assets?: Assets;
   modules?: Readonly<Record<string, Module>>;
+  /** Reboot once when boot files changed (docs/pi-boot.md); off by default. */
+  rebootIfRequired?: boolean;
+  /** Tests: where the boot id is read (default /proc/sys/kernel/random/boot_id). */
+  bootIdFile?: string;
   /** Report onto this node's own Node (default on; a --tags run never reports); options for tests. */
   nodeReport?: false | Pick<NodeReportOptions, 'kubeconfig' | 'timeoutMs'>;
 }
@@ -103,7 +109,8 @@ export async function run(opts: RunOptions): Promise<Report> {
 
   try {
     const renderer = createRenderer();
-    const { tasks, handlers } = loadTasks(assets, opts.modules ?? builtinModules);
+    const mods = opts.modules ?? builtinModules;
+    const { tasks, handlers } = withHooks(loadTasks(assets, mods), data, loaded.file, mods);
     const rendered = selectTasks(tasks, opts.tags).map((t) => renderTask(t, renderer, data));
     const renderedHandlers = handlers.map((h) => renderTask(h, renderer, data));
     if (!opts.checkMode) lock = await acquireLock(stateDir);
@@ -129,9 +136,23 @@ export async function run(opts: RunOptions): Promise<Report> {
       log.info(task, `${o.planned ? 'would change' : o.status}: ${o.name}`);
     }
     const report = buildReport({ ...base, ...ids, durationMs: Date.now() - started, phases }, outcomes, redact);
+    const bootId = await readBootId(opts.bootIdFile);
+    const required = await trackRebootRequired(stateDir, rebootFilesOf(outcomes), opts.checkMode, bootId);
+    let rebootNow = false;
+    if (required.length) {
+      report.rebootRequired = required;
+      log.warn({ kind: 'reboot-required', files: required }, `reboot required: ${required.join(', ')} changed`);
+    }
+    if (opts.rebootIfRequired) {
+      const d = await decideReboot({ stateDir, live, checkMode: opts.checkMode, manifestHash: loaded.hash, bootId, required });
+      report.reboot = d.note;
+      rebootNow = d.reboot;
+      if (required.length) log.warn({ kind: 'reboot', reboot: d.reboot }, d.note);
+    }
     if (opts.nodeReport !== false && !opts.tags?.length) report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
     await writeReport(stateDir, report);
     log.info({ kind: 'recap', summary: report.summary, durationMs: report.durationMs, phases, spawned: ctx.exec.count(), node: report.node }, recapLine(report));
+    if (rebootNow) await reboot(ctx);
     return report;
   } catch (e) {
     const report = failRun(e, ids);

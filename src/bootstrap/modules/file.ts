@@ -44,12 +44,19 @@ export async function checkFile(ctx: Context, spec: FileSpec): Promise<CheckResu
   if (st && !st.isFile) throw new MetisError('E_NOT_FILE', `${spec.dest} exists and is not a regular file`, { path: spec.dest });
   const { uid, gid } = await ctx.fs.lookupIds(spec.owner, spec.group);
   const current = st ? await ctx.fs.readText(spec.dest) : null;
+  const mode = spec.mode ?? (st ? undefined : 0o644);
+  // Content that carries a manifest secret (a template naming {{k3s.token}}) is a secret file: redacted
+  // everywhere, and never readable by group or others.
+  const carriesSecret = !spec.secret && ctx.redact.text(spec.content) !== spec.content;
+  if (carriesSecret && ((mode ?? st?.mode ?? 0o644) & 0o077) !== 0) {
+    return { status: 'fail', reason: `${spec.dest} would hold a secret of the manifest: give it mode "0600" (or stricter)` };
+  }
+  spec = carriesSecret ? { ...spec, secret: true } : spec;
   const diff: DiffEntry[] = [];
   const write = current !== spec.content;
   if (write) {
     diff.push(spec.secret ? { target: spec.dest, before: current === null ? null : REDACTED, after: REDACTED } : { target: spec.dest, before: current, after: spec.content });
   }
-  const mode = spec.mode ?? (st ? undefined : 0o644);
   const modeDiffers = st !== null && mode !== undefined && st.mode !== mode;
   if (modeDiffers) diff.push({ target: `${spec.dest} mode`, before: octal(st.mode), after: octal(mode) });
   const ownerDiffers = st !== null && ((uid !== undefined && st.uid !== uid) || (gid !== undefined && st.gid !== gid));

@@ -1,5 +1,6 @@
 import type { Module } from '../types.js';
 import { authorizedKeysModule } from './authorized-keys.js';
+import { bootConfigModule } from './boot-config.js';
 import { commandModule } from './command.js';
 import { directoryModule } from './directory.js';
 import { fileModule } from './file.js';
@@ -26,6 +27,7 @@ export const modules: Readonly<Record<string, Module>> = {
   template: templateModule,
   directory: directoryModule,
   command: commandModule,
+  boot_config: bootConfigModule,
   hostname: hostnameModule,
   service: serviceModule,
   journald: journaldModule,

@@ -236,7 +236,7 @@ describe('run: secrets never leave redaction', () => {
     const token = /token: (\S+)/.exec(exampleManifestText)![1]!;
     const files = {
       'tasks/10-a.yaml':
-        writeTask('token file', '/etc/token', '{{k3s.token}}') +
+        writeTask('token file', '/etc/token', '{{k3s.token}}', '    mode: "0600"\n') +
         writeTask('token in a failing validate', '/etc/t2', 'x', '    validate: ["false", "{{k3s.token}}", "%s"]\n'),
     };
     const check = await run(opts(files, { checkMode: true }));
@@ -252,7 +252,7 @@ describe('run: secrets never leave redaction', () => {
 });
 
 describe('run: secrets scrubbed from the card', () => {
-  const files = { 'tasks/10-a.yaml': writeTask('token file', '/etc/token', '{{k3s.token}}') };
+  const files = { 'tasks/10-a.yaml': writeTask('token file', '/etc/token', '{{k3s.token}}', '    mode: "0600"\n') };
   const token = /token: (\S+)/.exec(exampleManifestText)![1]!;
 
   it('are restored from STATE/secrets.json before validation', async () => {
