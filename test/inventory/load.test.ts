@@ -80,7 +80,7 @@ describe('example inventory', () => {
 
 // (file, edit, expected file suffix, expected field path, expected line or undefined, message pattern)
 const cases: [string, string, (t: string) => string, string, string, number | undefined, RegExp][] = [
-  ['unknown key in node', 'nodes/titan-13.yaml', (t) => `${t}colour: blue\n`, 'nodes/titan-13.yaml', 'colour', 19, /unknown key/],
+  ['unknown key in node', 'nodes/titan-13.yaml', (t) => `${t}colour: blue\n`, 'nodes/titan-13.yaml', 'colour', 24, /unknown key/],
   ['unknown key in class', 'classes/rpi4-longhorn.yaml', (t) => t.replace('arch: arm64', 'arch: arm64\nflavour: x'), 'classes/rpi4-longhorn.yaml', 'flavour', 4, /unknown key/],
   ['unknown key in cluster', 'cluster.yaml', (t) => t.replace('network:', 'netwrok: {}\nnetwork:'), 'cluster.yaml', 'netwrok', 7, /unknown key/],
   ['bad CIDR', 'nodes/titan-15.yaml', (t) => t.replace('192.168.22.15/24', '192.168.22.300/24'), 'nodes/titan-15.yaml', 'address', 4, /CIDR/],
