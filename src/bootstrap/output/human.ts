@@ -33,6 +33,7 @@ type Event =
   | TaskEvent
   | { kind: 'recap'; summary: { ok: number; changed: number; failed: number; skipped: number }; durationMs: number }
   | { kind: 'error'; msg: string }
+  | { kind: 'reboot-required' | 'reboot'; msg: string }
   | { kind: 'failed' };
 
 const SGR = { red: 31, green: 32, yellow: 33, cyan: 36, dim: 2, bold: 1 } as const;
@@ -78,6 +79,11 @@ export function createHumanFormatter(o: HumanOptions): (line: string) => void {
       }
       case 'error':
         o.err(`${paint('red', 'error:')} ${e.msg}\n`);
+        break;
+      // Boot files changed (docs/pi-boot.md): the node runs with them only after a reboot.
+      case 'reboot-required':
+      case 'reboot':
+        o.out(e.kind === 'reboot' ? `${paint('yellow', 'reboot:')} ${e.msg}\n` : `${paint('yellow', e.msg)}\n`);
         break;
       default: {
         // Other events (a task's failure detail, preflight, commands at debug) are in the task line or JSON only.

@@ -44,6 +44,14 @@ describe('terminal view of the events', () => {
     ]);
   });
 
+  it('reboot required and what --reboot-if-required did, before the recap', () => {
+    const { out } = formatted([
+      { kind: 'reboot-required', level: 40, msg: 'reboot required: /boot/firmware/config.txt changed' },
+      { kind: 'reboot', level: 40, msg: 'loop guard: already rebooted once for this manifest' },
+    ]);
+    expect(out).toBe('reboot required: /boot/firmware/config.txt changed\nreboot: loop guard: already rebooted once for this manifest\n');
+  });
+
   it('--diff adds the diff and the actions under a change', () => {
     const { out } = formatted(events, { diff: true });
     expect(out).toContain('would change: [journald] content differ\n    --- /etc/j.conf\n    +++ /etc/j.conf\n    -a\n    +b\n    > write /etc/j.conf mode 0644: 2 bytes\n');
