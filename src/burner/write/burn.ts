@@ -10,7 +10,7 @@ import { pacedWriter } from './writeback.js';
 import { BurnAbortedError, CorruptImageError, ImageChangedError, VerifyError } from './errors.js';
 import { fileRangeReader, RangeVerifier, VERIFY_BATCH } from './verify.js';
 import { decompressStream, detectCompression, uncompressedSize } from '../../core/compression.js';
-import { hashingReader } from './hashing-reader.js';
+import { type Follow, hashingReader } from './hashing-reader.js';
 
 /** A compressed source is decompressed while it is written: its 'writing' phase covers both. */
 export type BurnPhase = 'analyzing' | 'writing' | 'verifying' | 'finished';
@@ -40,6 +40,11 @@ export interface BurnOptions {
   beforeCommit?: (source: { sha256: string; bytes: number }) => Promise<void> | void;
   /** Called after everything but the first MiB is on the card and synced; throwing keeps the old head (a remote burn asks the workstation here). */
   beforeHead?: () => Promise<void>;
+  /**
+   * `image` is still being downloaded (a cold registry pull): read as it grows. Its decompressed
+   * size comes from `imageSize` only; a download that breaks off fails the burn with its error.
+   */
+  follow?: Follow;
 }
 
 export interface BurnResult {
@@ -85,7 +90,10 @@ async function clearKeepingHead(fh: FileHandle): Promise<void> {
 export async function burn(opts: BurnOptions): Promise<BurnResult> {
   const started = Date.now();
   const progress = opts.onProgress ?? (() => {});
+  await opts.follow?.until(6);
   const compression = await detectCompression(opts.image);
+  // Only compressed files are streamed (in order, to a decompressor): a raw one is analysed whole first.
+  if (compression === null) await opts.follow?.complete;
   const { fh, isBlock, created } = await openTarget(opts.target, opts.fileMode);
   // The read-back runs beside the write (see verify.ts): its progress is shown once writing ends.
   let tail = false;
@@ -160,12 +168,16 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     }
   } catch (e) {
     let err = e;
-    if (e instanceof VerifyError) {
+    if (opts.follow?.failed && !opts.signal?.aborted && !(e instanceof BurnAbortedError)) {
+      // The download broke off: the bytes on the card are an image's beginning, and must not boot.
+      err = opts.follow.failed;
+      await out.drain().catch(() => {});
+      await wipeHead(fh).catch(() => {});
+    } else if (e instanceof VerifyError) {
       // Found while writing: the card holds bytes it did not take right, and must not boot.
       await out.drain().catch(() => {});
       await wipeHead(fh).catch(() => {});
-    }
-    if (e instanceof CorruptImageError) {
+    } else if (e instanceof CorruptImageError) {
       // Bytes of a broken image reached the card: it must not boot. A digest or signature the
       // whole file fails explains the breakage better than the decompressor does.
       await out.drain().catch(() => {});
@@ -270,12 +282,13 @@ async function writeStream(
   isBlock: boolean,
   progress: (e: BurnProgress) => void,
 ): Promise<{ head: Buffer; size: number; sha256: string; sourceBytes: number }> {
-  const expected = opts.imageSize ?? (await uncompressedSize(opts.image, compression, { count: false }));
+  // A file still arriving has no end to read the container's size from yet.
+  const expected = opts.imageSize ?? (opts.follow ? undefined : await uncompressedSize(opts.image, compression, { count: false }));
   const total = expected ?? 0;
   // A bmap is the only allocation knowledge a stream has: chunks it leaves out are skipped even
   // on a block device (there, without a bmap, zeros must be written: the old card's bytes remain).
   const allocated = opts.bmap ? (await allocationFromBmap(opts.bmap, expected)).map : null;
-  const source = hashingReader(opts.image, opts.observe);
+  const source = hashingReader(opts.image, opts.observe, opts.follow);
   const { stream, done } = decompressStream(opts.image, compression, source.stream);
   const head = Buffer.alloc(HEAD);
   let headLen = 0;
@@ -322,10 +335,10 @@ async function writeStream(
     source.stream.destroy();
     // A broken image shows up here as a stream error; `done` names it (E_DECOMPRESS).
     const failed = await done.then(() => null, (d: unknown) => d);
-    throw await corrupt(own ?? failed ?? e, source);
+    throw await corrupt(own ?? failed ?? e, source, opts);
   }
   await done.catch(async (e: unknown) => {
-    throw await corrupt(e, source);
+    throw await corrupt(e, source, opts);
   });
   // The decompressor may stop before the end of the file (trailing bytes): the digest must cover it all.
   const { sha256, bytes: sourceBytes } = await source.finish();
@@ -346,8 +359,11 @@ async function writeStream(
  * A stream the decompressor rejects: the write-failure error, carrying the digest of the whole
  * file, so the gate can say when the bytes are not the expected or signed ones (the likelier story).
  */
-async function corrupt(e: unknown, source: ReturnType<typeof hashingReader>): Promise<unknown> {
+async function corrupt(e: unknown, source: ReturnType<typeof hashingReader>, opts: BurnOptions): Promise<unknown> {
   if (!(e instanceof MetisError && e.code === 'E_DECOMPRESS')) return e;
+  // A download that stopped (interrupted, broken off) ends the decompressor's input early: not the image's fault.
+  if (opts.signal?.aborted) return new BurnAbortedError();
+  if (opts.follow?.failed) return opts.follow.failed;
   const c = new CorruptImageError(e);
   c.source = await source.finish().catch(() => undefined);
   return c;
