@@ -102,7 +102,7 @@ function fileWriter(path: string, grow?: GrowingFile): Writable {
       }, cb);
     },
     write(chunk: Buffer, _enc, cb) {
-      fh!.write(chunk).then(() => {
+      writeAll(fh!, chunk).then(() => {
         grow?.grew(chunk.length);
         cb();
       }, cb);
@@ -114,4 +114,8 @@ function fileWriter(path: string, grow?: GrowingFile): Writable {
       close().then(() => cb(err), () => cb(err));
     },
   });
+}
+
+async function writeAll(fh: FileHandle, b: Buffer): Promise<void> {
+  for (let off = 0; off < b.length; ) off += (await fh.write(b, off, b.length - off)).bytesWritten;
 }
