@@ -6,6 +6,7 @@ import { type Compression, decompressStream, detectCompression, uncompressedSize
 import { readPartitionTable } from '../core/partition-table.js';
 import { MetisError } from '../lib/errors.js';
 import { allocationFromBmap } from '../core/ranges/allocation.js';
+import type { Follow } from './write/hashing-reader.js';
 
 export interface ImageFacts {
   compression: Compression;
@@ -21,11 +22,12 @@ const HEAD_BYTES = 2 * 1024 * 1024;
 class ImageError extends MetisError {}
 
 /** The first bytes of a compressed image, decompressed into a temp file partitioninfo can read. */
-async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (file: string) => Promise<T>): Promise<T> {
+async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (file: string) => Promise<T>, follow?: Follow): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'metis-head-'));
   const file = join(dir, 'head.img');
+  const input = follow?.stream();
   try {
-    const { stream, done } = decompressStream(path, c);
+    const { stream, done } = decompressStream(path, c, input);
     const out = createWriteStream(file);
     let got = 0;
     try {
@@ -44,6 +46,7 @@ async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (fi
     if (got < HEAD_BYTES) await done;
     return await use(file);
   } finally {
+    input?.destroy();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -54,15 +57,33 @@ async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (fi
  * — has a table pointing past its own end and writes a card that does not boot), and a block map
  * that matches. Reads only the image.
  */
-export async function inspectImage(path: string, opts: { label?: string; bmap?: string } = {}): Promise<ImageFacts> {
+export async function inspectImage(path: string, opts: { label?: string; bmap?: string; follow?: Follow } = {}): Promise<ImageFacts> {
+  try {
+    return await inspect(path, opts);
+  } catch (e) {
+    // A download that broke off explains a short or broken head better than the image does.
+    throw opts.follow?.failed ?? e;
+  }
+}
+
+/**
+ * `follow`: the file is still arriving (a cold registry pull burned as it downloads). Its head is
+ * read as it comes; its decompressed size is the block map's ImageSize (the container records
+ * it at the end, or not at all), unknown without a map.
+ */
+async function inspect(path: string, opts: { label?: string; bmap?: string; follow?: Follow }): Promise<ImageFacts> {
   const label = opts.label ?? path;
+  const { follow } = opts;
+  await follow?.until(6);
   const compression = await detectCompression(path);
-  const size = compression ? await uncompressedSize(path, compression) : (await stat(path)).size;
+  if (!compression) await follow?.complete;
+  const streamedSize = async () => (opts.bmap ? (await allocationFromBmap(opts.bmap, undefined)).map.size : undefined);
+  const size = compression ? (follow ? await streamedSize() : await uncompressedSize(path, compression)) : (await stat(path)).size;
   const readTable = (file: string) =>
     readPartitionTable(file).catch((e: unknown) => {
       throw new ImageError('E_IMAGE_NO_TABLE', `image ${label}: no MBR or GPT partition table: not a card image; nothing was written`, { file: path, cause: e });
     });
-  const table = compression ? await withHead(path, compression, readTable) : await readTable(path);
+  const table = compression ? await withHead(path, compression, readTable, follow) : await readTable(path);
   const tableEnd = Math.max(0, ...table.partitions.map((p) => p.offset + p.size));
   if (size !== undefined && tableEnd > size) {
     const missing = tableEnd - size;

@@ -19,6 +19,7 @@ import { type ImageGate, imageGate, judgeDownloadMismatch } from './signature/ga
 import { loadTrust } from './signature/trust.js';
 import { localSidecars } from './source/sidecars.js';
 import { burn, type BurnResult } from './write/burn.js';
+import type { Follow } from './write/hashing-reader.js';
 
 /** The burn's stages, in order: source → verify → write → inject → verify (the card's manifest). */
 export type BurnStage = 'target' | 'source' | 'verify' | 'write' | 'inject' | 'verify-card';
@@ -119,7 +120,11 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
     // Before any download or hash: a wrong device is found in a second, not after minutes.
     await checkKind(target, want, await checkTarget(target, { want }));
     const { img, gate, bmap } = await fetchNodeImage(plan, o);
+    // A cold registry pull arrives while it is written: published to the cache only after a burn
+    // that read it whole (its digest checked on the way in), else stopped and removed.
+    let whole = false;
     const { info, written } = await writeCard({
+      follow: img.streaming?.file,
       target,
       want,
       image: img.path,
@@ -131,7 +136,18 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
       manifest: (w) => stampManifest(plan.manifest, img.ref, w.sha256),
       onProgress: emit,
       signal: o.signal,
-    });
+    }).then(
+      async (r) => {
+        whole = true;
+        return r;
+      },
+      async (e: unknown) => {
+        await img.streaming?.settle(false);
+        throw e;
+      },
+    );
+    // The burn passed the gate with these bytes: a cache entry that fails to publish is fetched again next time.
+    if (whole) await img.streaming?.settle(true).catch(() => {});
     return {
       node: o.node,
       target,
@@ -192,10 +208,17 @@ export async function fetchNodeImage(
   const trust = await loadTrust(o.inventory.cluster.def.signatures, o.inventory.dir);
   // Local files and cache entries are not hashed here (defer): either as they are written, or once in
   // verifyNow's pass below; the gate judges that one hash.
-  const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env, defer: true })
+  const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env, defer: true, stream: !o.verifyNow })
     .catch((e: unknown) => judgeDownloadMismatch(e, ref, trust, o.cache));
   emit({ event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 ?? null, verified: img.verified });
-  const gate = imageGate(img, trust, o.cache);
+  let gate: ImageGate;
+  try {
+    gate = imageGate(img, trust, o.cache);
+  } catch (e) {
+    // A refusal before the burn began: a download already streaming is stopped and removed.
+    await img.streaming?.settle(false);
+    throw e;
+  }
   if (gate.note) emit({ event: 'signature', note: gate.note });
   let sha256 = img.verified ? img.sha256 : undefined;
   if (o.verifyNow) {
@@ -227,6 +250,8 @@ export interface CardWrite {
   want: 'device' | 'file';
   /** A local image file (raw or compressed). */
   image: string;
+  /** `image` is still arriving (a cold registry pull): read as it grows (burn's `follow`). */
+  follow?: Follow;
   /** How the image is named in messages (its reference). */
   label: string;
   bmap?: string;
@@ -252,7 +277,7 @@ export interface CardWrite {
 export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; written: BurnResult }> {
   const emit = c.onProgress ?? (() => {});
   emit({ event: 'stage', stage: 'verify' });
-  const facts = await inspectImage(c.image, { label: c.label, bmap: c.bmap });
+  const facts = await inspectImage(c.image, { label: c.label, bmap: c.bmap, follow: c.follow });
   const info = await checkTarget(c.target, { want: c.want, image: c.image, imageSize: facts.size });
   await checkKind(c.target, c.want, info);
   await c.confirm?.(info);
@@ -275,6 +300,7 @@ export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; writt
       observe: c.gate?.observe,
       beforeCommit: c.gate?.beforeCommit,
       beforeHead: c.beforeHead,
+      follow: c.follow,
       // The card image holds the join token: it is the operator's alone before a byte goes in.
       ...(info.isBlockDevice ? {} : { fileMode: 0o600 }),
     });

@@ -7,6 +7,7 @@ import { DigestMismatchError, SourceError } from '../../core/source-errors.js';
 import type { FetchProgress } from './fetch-to-cache.js';
 import { fetchHttp, fetchHttpSidecars } from './http.js';
 import { evidenceName, pullOci } from './oci.js';
+import type { GrowingFile } from './growing-file.js';
 
 export interface ResolvedImage {
   /** A local file; its sha256 was checked just now unless `verified` is false (see `defer`). */
@@ -24,6 +25,12 @@ export interface ResolvedImage {
   signature?: Buffer;
   /** What the registry said, for the signature check (also offline, from the cache). */
   oci?: OciEvidence;
+  /**
+   * A cold OCI pull still arriving (`stream`): `path` grows while the burn reads it. `settle(true)`
+   * after a burn that read it whole publishes it into the cache (digest checked) and records the
+   * reference; `settle(false)` stops it and removes the temp file.
+   */
+  streaming?: { file: GrowingFile; settle(ok: boolean): Promise<void> };
 }
 
 export interface ResolveOptions {
@@ -40,6 +47,8 @@ export interface ResolveOptions {
    * as they arrive.
    */
   defer?: boolean;
+  /** A cold pull of a compressed OCI layer is returned while it downloads (see `streaming`); implies `defer`'s hashing by the caller. */
+  stream?: boolean;
 }
 
 /**
@@ -66,9 +75,19 @@ export async function resolveImage(o: ResolveOptions): Promise<ResolvedImage> {
   }
   try {
     if (from === 'oci') {
-      const got = await pullOci(cache, ref, { expected: o.sha256, onProgress: o.onProgress, signal: o.signal, env: o.env, defer: o.defer });
-      await cache.recordRef(ref, got.sha256);
-      return { path: got.path, sha256: got.sha256, verified: got.verified, ref, from, cached: true, bmap: got.bmap, oci: got.evidence };
+      const got = await pullOci(cache, ref, { expected: o.sha256, onProgress: o.onProgress, signal: o.signal, env: o.env, defer: o.defer, stream: o.stream });
+      const img = { path: got.path, sha256: got.sha256, verified: got.verified, ref, from, cached: true, bmap: got.bmap, oci: got.evidence } as const;
+      const dl = got.streaming;
+      if (!dl) {
+        await cache.recordRef(ref, got.sha256);
+        return img;
+      }
+      const settle = async (ok: boolean) => {
+        if (!ok) return dl.discard();
+        await dl.publish();
+        await cache.recordRef(ref, got.sha256);
+      };
+      return { ...img, streaming: { file: dl.file, settle } };
     }
     const got = await fetchHttp(cache, ref, { expected: o.sha256, onProgress: o.onProgress, signal: o.signal });
     const side = await fetchHttpSidecars(cache, ref, got.sha256, o.signal);

@@ -6,10 +6,11 @@ import { CHUNK } from '../../core/ranges/chunk-map.js';
 import { MetisError } from '../../lib/errors.js';
 import { exec } from '../../core/exec.js';
 import { DirectReader } from './direct-read.js';
-import { pacedWriter, type PacedWriter } from './writeback.js';
+import { pacedWriter } from './writeback.js';
 import { BurnAbortedError, CorruptImageError, ImageChangedError, VerifyError } from './errors.js';
+import { fileRangeReader, RangeVerifier, VERIFY_BATCH } from './verify.js';
 import { decompressStream, detectCompression, uncompressedSize } from '../../core/compression.js';
-import { hashingReader } from './hashing-reader.js';
+import { type Follow, hashingReader } from './hashing-reader.js';
 
 /** A compressed source is decompressed while it is written: its 'writing' phase covers both. */
 export type BurnPhase = 'analyzing' | 'writing' | 'verifying' | 'finished';
@@ -39,6 +40,11 @@ export interface BurnOptions {
   beforeCommit?: (source: { sha256: string; bytes: number }) => Promise<void> | void;
   /** Called after everything but the first MiB is on the card and synced; throwing keeps the old head (a remote burn asks the workstation here). */
   beforeHead?: () => Promise<void>;
+  /**
+   * `image` is still being downloaded (a cold registry pull): read as it grows. Its decompressed
+   * size comes from `imageSize` only; a download that breaks off fails the burn with its error.
+   */
+  follow?: Follow;
 }
 
 export interface BurnResult {
@@ -53,15 +59,14 @@ export interface BurnResult {
 /** Held back until everything else is on the card and synced: an interrupted burn doesn't boot. */
 export const HEAD = 1024 * 1024;
 
-export interface Written {
-  offset: number;
-  length: number;
-  sha256: string;
-}
+export { batchRanges, type Written } from './verify.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-/** A written range's own hash is only for the read-back: --no-verify doesn't pay for it. */
-const rangeSha = (opts: BurnOptions, b: Buffer) => (opts.verify ? sha(b) : '');
+
+/** Where the image's ranges go: the card, and (verify) the read-back that follows them. */
+interface Sink {
+  write(piece: Buffer, at: number): Promise<void>;
+}
 
 async function openTarget(target: string, mode = 0o644): Promise<{ fh: FileHandle; isBlock: boolean; created: boolean }> {
   const st = await stat(target).catch(() => null);
@@ -85,10 +90,33 @@ async function clearKeepingHead(fh: FileHandle): Promise<void> {
 export async function burn(opts: BurnOptions): Promise<BurnResult> {
   const started = Date.now();
   const progress = opts.onProgress ?? (() => {});
+  await opts.follow?.until(6);
   const compression = await detectCompression(opts.image);
+  // Only compressed files are streamed (in order, to a decompressor): a raw one is analysed whole first.
+  if (compression === null) await opts.follow?.complete;
   const { fh, isBlock, created } = await openTarget(opts.target, opts.fileMode);
-  const out = pacedWriter(fh, isBlock);
-  const written: Written[] = [];
+  // The read-back runs beside the write (see verify.ts): its progress is shown once writing ends.
+  let tail = false;
+  let bytesWritten = 0;
+  let verifier: RangeVerifier | null = null;
+  try {
+    if (opts.verify) verifier = new RangeVerifier(await openReader(opts.target, isBlock), (v) => tail && progress({ phase: 'verifying', bytes: v, total: bytesWritten }));
+  } catch (e) {
+    await fh.close();
+    if (created) await unlink(opts.target).catch(() => {});
+    throw e;
+  }
+  const out = pacedWriter(fh, isBlock, verifier ?? undefined);
+  const sink: Sink = {
+    async write(piece, at) {
+      // A mismatch found meanwhile stops the burn here; the wait only happens if the read-back lags.
+      await verifier?.room();
+      await out.write(piece, 0, piece.length, at);
+      bytesWritten += piece.length;
+      // A written range's own hash is only for the read-back: --no-verify doesn't pay for it.
+      verifier?.add({ offset: at, length: piece.length, sha256: sha(piece) });
+    },
+  };
   let imageSize = 0;
   let sha256 = '';
   try {
@@ -97,11 +125,11 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     if (compression === null) {
       imageSize = (await stat(opts.image)).size;
       if (!isBlock) await clearKeepingHead(fh).then(() => fh.truncate(imageSize));
-      ({ head, sha256 } = await writeRaw(opts, out, imageSize, written, progress));
+      ({ head, sha256 } = await writeRaw(opts, sink, imageSize, progress));
       sourceBytes = imageSize;
     } else {
       if (!isBlock) await clearKeepingHead(fh);
-      const r = await writeStream(opts, compression, out, isBlock, written, progress);
+      const r = await writeStream(opts, compression, sink, isBlock, progress);
       ({ head, sha256, sourceBytes } = r);
       imageSize = r.size;
       if (!isBlock) await fh.truncate(imageSize);
@@ -110,6 +138,12 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     if (opts.signal?.aborted) throw new BurnAbortedError();
     await fh.sync();
     try {
+      // Every range must read back right before the card may boot.
+      if (verifier) {
+        tail = true;
+        progress({ phase: 'verifying', bytes: verifier.verifiedBytes, total: bytesWritten });
+        await verifier.finish();
+      }
       await opts.beforeCommit?.({ sha256, bytes: sourceBytes });
     } catch (refused) {
       // Everything but the first MiB now holds bytes that failed their check: make sure nothing of
@@ -123,11 +157,27 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     if (opts.beforeHead) await opts.beforeHead();
     if (opts.signal?.aborted) throw new BurnAbortedError();
     await fh.write(head, 0, head.length, 0);
-    written.unshift({ offset: 0, length: head.length, sha256: sha(head) });
     await fh.sync();
+    bytesWritten += head.length;
+    if (verifier) {
+      verifier.add({ offset: 0, length: head.length, sha256: sha(head) });
+      await verifier.finish().catch(async (e: unknown) => {
+        await wipeHead(fh);
+        throw e;
+      });
+    }
   } catch (e) {
     let err = e;
-    if (e instanceof CorruptImageError) {
+    if (opts.follow?.failed && !opts.signal?.aborted && !(e instanceof BurnAbortedError)) {
+      // The download broke off: the bytes on the card are an image's beginning, and must not boot.
+      err = opts.follow.failed;
+      await out.drain().catch(() => {});
+      await wipeHead(fh).catch(() => {});
+    } else if (e instanceof VerifyError) {
+      // Found while writing: the card holds bytes it did not take right, and must not boot.
+      await out.drain().catch(() => {});
+      await wipeHead(fh).catch(() => {});
+    } else if (e instanceof CorruptImageError) {
       // Bytes of a broken image reached the card: it must not boot. A digest or signature the
       // whole file fails explains the breakage better than the decompressor does.
       await out.drain().catch(() => {});
@@ -140,12 +190,21 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     throw err;
   } finally {
     await out.drain().catch(() => {});
+    await verifier?.close().catch(() => {});
     await fh.close();
   }
-  const bytesWritten = written.reduce((a, w) => a + w.length, 0);
-  if (opts.verify) await verify(opts.target, isBlock, written, bytesWritten, progress);
   progress({ phase: 'finished', bytes: bytesWritten, total: bytesWritten });
   return { sha256, bytesWritten, imageSize, verified: opts.verify, durationMs: Date.now() - started };
+}
+
+/**
+ * The read-back: a block device with O_DIRECT, so the bytes come from the card itself and not
+ * from the page cache; an image file through a descriptor of its own.
+ */
+async function openReader(target: string, isBlock: boolean) {
+  if (!isBlock) return fileRangeReader(target);
+  const size = Number((await exec('blockdev', ['--getsize64', target])).stdout);
+  return DirectReader.open(target, VERIFY_BATCH, size);
 }
 
 async function wipeHead(fh: FileHandle): Promise<void> {
@@ -160,7 +219,7 @@ const BLOCK = 4 * 1024 * 1024;
  * The whole image is read once, in order: every byte is hashed (the digest the gate checks is of
  * the bytes written, not of an earlier read), and only the allocated chunks go to the card.
  */
-async function writeRaw(opts: BurnOptions, out: PacedWriter, size: number, written: Written[], progress: (e: BurnProgress) => void): Promise<{ head: Buffer; sha256: string }> {
+async function writeRaw(opts: BurnOptions, sink: Sink, size: number, progress: (e: BurnProgress) => void): Promise<{ head: Buffer; sha256: string }> {
   progress({ phase: 'analyzing', bytes: 0, total: size });
   const { map } = opts.bmap ? await allocationFromBmap(opts.bmap, size) : await allocationOf(opts.image, size);
   const total = map.markedBytes;
@@ -196,8 +255,7 @@ async function writeRaw(opts: BurnOptions, out: PacedWriter, size: number, writt
         const from = c * CHUNK;
         const to = Math.min(e * CHUNK, pos + len);
         const piece = data.subarray(from - pos, to - pos);
-        await out.write(piece, 0, piece.length, from);
-        written.push({ offset: from, length: piece.length, sha256: rangeSha(opts, piece) });
+        await sink.write(piece, from);
         done += piece.length;
         c = e;
       }
@@ -220,17 +278,17 @@ async function writeRaw(opts: BurnOptions, out: PacedWriter, size: number, writt
 async function writeStream(
   opts: BurnOptions,
   compression: 'xz' | 'gz' | 'zst',
-  out: PacedWriter,
+  sink: Sink,
   isBlock: boolean,
-  written: Written[],
   progress: (e: BurnProgress) => void,
 ): Promise<{ head: Buffer; size: number; sha256: string; sourceBytes: number }> {
-  const expected = opts.imageSize ?? (await uncompressedSize(opts.image, compression, { count: false }));
+  // A file still arriving has no end to read the container's size from yet.
+  const expected = opts.imageSize ?? (opts.follow ? undefined : await uncompressedSize(opts.image, compression, { count: false }));
   const total = expected ?? 0;
   // A bmap is the only allocation knowledge a stream has: chunks it leaves out are skipped even
   // on a block device (there, without a bmap, zeros must be written: the old card's bytes remain).
   const allocated = opts.bmap ? (await allocationFromBmap(opts.bmap, expected)).map : null;
-  const source = hashingReader(opts.image, opts.observe);
+  const source = hashingReader(opts.image, opts.observe, opts.follow);
   const { stream, done } = decompressStream(opts.image, compression, source.stream);
   const head = Buffer.alloc(HEAD);
   let headLen = 0;
@@ -241,8 +299,7 @@ async function writeStream(
   const flushChunk = async (chunk: Buffer, at: number) => {
     if (allocated && !allocated.has(at / CHUNK)) return;
     if (!isBlock && chunk.equals(chunk.length === CHUNK ? zero : Buffer.alloc(chunk.length))) return;
-    await out.write(chunk, 0, chunk.length, at);
-    written.push({ offset: at, length: chunk.length, sha256: rangeSha(opts, chunk) });
+    await sink.write(chunk, at);
   };
 
   // An error of ours (an abort, a failed write) stops the decompressor, which may then fail in its
@@ -278,10 +335,10 @@ async function writeStream(
     source.stream.destroy();
     // A broken image shows up here as a stream error; `done` names it (E_DECOMPRESS).
     const failed = await done.then(() => null, (d: unknown) => d);
-    throw await corrupt(own ?? failed ?? e, source);
+    throw await corrupt(own ?? failed ?? e, source, opts);
   }
   await done.catch(async (e: unknown) => {
-    throw await corrupt(e, source);
+    throw await corrupt(e, source, opts);
   });
   // The decompressor may stop before the end of the file (trailing bytes): the digest must cover it all.
   const { sha256, bytes: sourceBytes } = await source.finish();
@@ -302,54 +359,12 @@ async function writeStream(
  * A stream the decompressor rejects: the write-failure error, carrying the digest of the whole
  * file, so the gate can say when the bytes are not the expected or signed ones (the likelier story).
  */
-async function corrupt(e: unknown, source: ReturnType<typeof hashingReader>): Promise<unknown> {
+async function corrupt(e: unknown, source: ReturnType<typeof hashingReader>, opts: BurnOptions): Promise<unknown> {
   if (!(e instanceof MetisError && e.code === 'E_DECOMPRESS')) return e;
+  // A download that stopped (interrupted, broken off) ends the decompressor's input early: not the image's fault.
+  if (opts.signal?.aborted) return new BurnAbortedError();
+  if (opts.follow?.failed) return opts.follow.failed;
   const c = new CorruptImageError(e);
   c.source = await source.finish().catch(() => undefined);
   return c;
-}
-
-/**
- * Reads every written range back from the target and compares hashes. A block device is read
- * with O_DIRECT, so the bytes come from the card itself and not from the page cache; an image
- * file is read back after the fsync above.
- */
-async function verify(target: string, isBlock: boolean, written: Written[], total: number, progress: (e: BurnProgress) => void): Promise<void> {
-  // Contiguous ranges (a stream records one per 64 KiB chunk) are read back in one large read.
-  const batches = batchRanges(written, VERIFY_BATCH);
-  const maxLength = batches.reduce((m, b) => Math.max(m, b.length), 0);
-  const reader = isBlock ? await DirectReader.open(target, maxLength, Number((await exec('blockdev', ['--getsize64', target])).stdout)) : null;
-  const fh = isBlock ? null : await open(target, 'r');
-  const buf = Buffer.allocUnsafe(maxLength);
-  let done = 0;
-  progress({ phase: 'verifying', bytes: 0, total });
-  try {
-    for (const b of batches) {
-      const data = reader ? await reader.read(b.offset, b.length) : buf.subarray(0, (await fh!.read(buf, 0, b.length, b.offset)).bytesRead);
-      for (const w of b.ranges) {
-        const actual = sha(data.subarray(w.offset - b.offset, w.offset - b.offset + w.length));
-        if (actual !== w.sha256) throw new VerifyError(w.offset, w.length, w.sha256, actual);
-        done += w.length;
-      }
-      progress({ phase: 'verifying', bytes: done, total });
-    }
-  } finally {
-    await reader?.close();
-    await fh?.close();
-  }
-}
-
-const VERIFY_BATCH = 4 * 1024 * 1024;
-
-/** Groups ranges that follow each other directly, up to `limit` bytes a group (a longer range stays alone). */
-export function batchRanges(ranges: Written[], limit: number): Array<{ offset: number; length: number; ranges: Written[] }> {
-  const out: Array<{ offset: number; length: number; ranges: Written[] }> = [];
-  for (const r of ranges) {
-    const last = out.at(-1);
-    if (last && last.offset + last.length === r.offset && last.length + r.length <= limit) {
-      last.length += r.length;
-      last.ranges.push(r);
-    } else out.push({ offset: r.offset, length: r.length, ranges: [r] });
-  }
-  return out;
 }

@@ -9,13 +9,20 @@ export interface PacedWriter {
   drain(): Promise<void>;
 }
 
+/** Told which writes a flush covered: those recorded (`mark`) before it started are on the device when it returns. */
+export interface Durable {
+  mark(): number;
+  settle(mark: number): void;
+}
+
 /**
  * Buffered writes to a card otherwise pile up in the page cache and only start draining at the
  * final fsync, so reading and hashing the image happen before the card writes instead of alongside
  * it. With one fdatasync always in flight (a new one every EVERY bytes, after the previous ended)
- * the card writes continuously and at most about 2 × EVERY bytes wait in memory.
+ * the card writes continuously and at most about 2 × EVERY bytes wait in memory. `durable` learns
+ * after each flush which writes reached the device (the overlapped read-back starts on them).
  */
-export function pacedWriter(fh: FileHandle, isBlock: boolean): PacedWriter {
+export function pacedWriter(fh: FileHandle, isBlock: boolean, durable?: Durable): PacedWriter {
   let since = 0;
   let inflight: Promise<void> | null = null;
   return {
@@ -26,7 +33,10 @@ export function pacedWriter(fh: FileHandle, isBlock: boolean): PacedWriter {
       if (since >= EVERY) {
         since = 0;
         if (inflight) await inflight;
-        inflight = fh.datasync();
+        const mark = durable?.mark();
+        inflight = fh.datasync().then(() => {
+          if (mark !== undefined) durable?.settle(mark);
+        });
         // Observed now: an abort may leave it unawaited until drain().
         inflight.catch(() => {});
       }

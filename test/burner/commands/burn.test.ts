@@ -201,6 +201,33 @@ describe.skipIf(!existsSync(REGISTRY_BIN))('metis burn --image oci://… (docker
   });
 });
 
+describe.skipIf(!existsSync(REGISTRY_BIN))('metis burn --image oci://… with a block map: written while it downloads', () => {
+  it('a cold pull burns, the card equals the image where mapped, and the blob is then in the cache under its digest', async () => {
+    const reg = await startRegistry();
+    const ref = `oci://${reg.host}/metis/hwf-streamed:v1`;
+    const cacheDir = join(t.dir, 'oci-stream-cache');
+    const size = statSync(img).size;
+    // Everything mapped: the card image must equal the class image outside the boot file the burn injects.
+    const bmap = Buffer.from(`<bmap version="2.0"><ImageSize>${size}</ImageSize><BlockSize>4096</BlockSize><BlockMap><Range>0-${size / 4096 - 1}</Range></BlockMap></bmap>`);
+    try {
+      await pushOci(imgXz, ref, { bmap });
+      const out = join(t.dir, 'oci-stream.img');
+      const r = await metis(['burn', 'titan-13', '--to', out, '--image', ref, '--sha256', xzSha, '--yes', '--json', '--inventory', INV, '--cache', cacheDir], { env });
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain('"from":"oci"');
+      // Burned from the download's temp file, not from a finished cache entry.
+      expect(r.out).toContain(`"event":"image-ready","path":"${join(cacheDir, 'tmp')}/`);
+      expect(r.out).toContain(`"imageSha256":"${xzSha}"`);
+      expect(statSync(out).size).toBe(size);
+      expect(readFileSync(out).subarray(0, 512).equals(readFileSync(img).subarray(0, 512))).toBe(true);
+      expect(existsSync(join(cacheDir, 'blobs/sha256', xzSha))).toBe(true);
+      expect(hexOf(join(cacheDir, 'blobs/sha256', xzSha))).toBe(xzSha);
+    } finally {
+      await reg.stop();
+    }
+  });
+});
+
 describe('the class image pinned by the inventory', () => {
   it('is used without --image and its image.sha256 is enforced', async () => {
     const inv = join(t.dir, 'inv-pinned');
