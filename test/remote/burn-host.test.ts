@@ -50,6 +50,8 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     ...extra,
   });
   const common = () => ['--inventory', inv, '--cache', join(work, 'ws-cache')];
+  /** SSH authentications the host's sshd has logged so far (its own log, one line each). */
+  const auths = () => (host.log().match(/Accepted publickey for /g) ?? []).length;
   const loop = (sizeMiB: number, ro = false) => {
     const backing = join(work, `card-${loops.length}.bin`);
     execFileSync('dd', ['if=/dev/urandom', `of=${backing}`, 'bs=1M', `count=${Math.min(sizeMiB, 2)}`, 'status=none']);
@@ -94,9 +96,11 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     if (work) rmSync(work, { recursive: true, force: true });
   }, 120_000);
 
-  it('burns a file on the host as root by flasher name; a second burn of the class sends no image bytes', { timeout: 900_000 }, async () => {
+  it('burns a file on the host as root by flasher name; a second burn of the class sends no image bytes; one SSH authentication each', { timeout: 900_000 }, async () => {
     const target = join(work, 'out-1.img');
-    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', target, '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env() });
+    const tmp = mkdtempSync(join(work, 'ws-tmp-'));
+    const auth0 = auths();
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', target, '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env({ TMPDIR: tmp }) });
     expect(r.code, r.err + r.out).toBe(0);
     const events = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.find((e) => e.event === 'image-sent')).toMatchObject({ bytesSent: readFileSync(imgXz).length });
@@ -110,10 +114,16 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     expect(m.k3s?.token).toBe(TOKEN);
     expect(fsckBoot(target, work).status).toBe(0);
     expect(r.out + r.err).not.toContain(PW);
+    // Probe, bundle, image and agent rode one connection, and its master is gone with its socket dir.
+    expect(auths() - auth0).toBe(1);
+    expect(readdirSync(tmp)).toEqual([]);
 
     const before = sshLog(log()).length;
-    const again = await runMetis(['burn', 'titan-15', '--host', 'flash-root', '--to', join(work, 'out-2.img'), '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env() });
+    const auth1 = auths();
+    const again = await runMetis(['burn', 'titan-15', '--host', 'flash-root', '--to', join(work, 'out-2.img'), '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env({ TMPDIR: tmp }) });
     expect(again.code, again.err).toBe(0);
+    expect(auths() - auth1).toBe(1);
+    expect(readdirSync(tmp)).toEqual([]);
     const calls = sshLog(log()).slice(before);
     const receive = calls.filter((c) => c.argv.join(' ').includes('burn-agent receive'));
     expect(receive).toHaveLength(1);
@@ -322,6 +332,7 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     const backing = join(work, 'inserted.bin');
     execFileSync('truncate', ['-s', '96M', backing]);
     let inserted = '';
+    const authWait = auths();
     const w = runMetis(['devices', '--host', `root@${host.alias}`, '--wait-new', '--timeout', '90'], {
       env: env(),
       onOutput: (all) => {
@@ -333,6 +344,8 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     });
     const res = await w;
     expect(res.code, res.err).toBe(0);
+    // The whole wait (one lsblk a second) rode one connection.
+    expect(auths() - authWait).toBe(1);
     expect(inserted).not.toBe('');
     expect(res.out).toContain(`new disk on root@${host.alias}`);
     expect(res.out).toContain(`--device ${inserted}`);
