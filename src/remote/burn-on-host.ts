@@ -68,17 +68,14 @@ async function burnThrough(
 ): Promise<number> {
   const { r, redact, manifestText, say, progress, flasher, host, bundle } = c;
   const { io } = r;
-  const facts = await probeHost(target, { env: io.env, cacheDir: flasher.cacheDir, bundleName: bundle.name, signal: io.signal });
+  const bmapSha256 = r.bmap ? createHash('sha256').update(await readFile(r.bmap)).digest('hex') : undefined;
+  const facts = await probeHost(target, { env: io.env, cacheDir: flasher.cacheDir, bundleName: bundle.name, blobs: [r.image.sha256, ...(bmapSha256 ? [bmapSha256] : [])], signal: io.signal });
   say(`flashing host ${flasher.name} (${host}): node ${facts.nodeVersion}, ${facts.privilege}, cache ${facts.cacheDir}`, { event: 'host', host: flasher.name, ssh: host, node: facts.nodeVersion, privilege: facts.privilege, cache: facts.cacheDir });
   if (await shipBundle(target, facts, bundle, io.env, io.signal)) say(`shipped metis bundle ${bundle.sha256.slice(0, 16)} to ${facts.bundlePath}`, { event: 'bundle', path: facts.bundlePath, sha256: bundle.sha256, sent: true });
 
   const sent = await sendBlob(target, facts, { path: r.image.path, sha256: r.image.sha256 }, { env: io.env, signal: io.signal, onProgress: (e) => progress.event(e) });
   progress.end();
-  let bmapSha256: string | undefined;
-  if (r.bmap) {
-    bmapSha256 = createHash('sha256').update(await readFile(r.bmap)).digest('hex');
-    await sendBlob(target, facts, { path: r.bmap, sha256: bmapSha256 }, { env: io.env, signal: io.signal });
-  }
+  if (r.bmap && bmapSha256) await sendBlob(target, facts, { path: r.bmap, sha256: bmapSha256 }, { env: io.env, signal: io.signal });
   say(sent ? `image sent to ${flasher.name}: ${(sent / 1e6).toFixed(1)} MB on the wire` : `image already cached on ${flasher.name}: nothing sent`, { event: 'image-sent', host: flasher.name, sha256: r.image.sha256, bytesSent: sent });
 
   let password: string | undefined;

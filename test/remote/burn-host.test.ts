@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDemoImage } from '../../src/demo/image.js';
@@ -125,9 +125,10 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     expect(auths() - auth1).toBe(1);
     expect(readdirSync(tmp)).toEqual([]);
     const calls = sshLog(log()).slice(before);
-    const receive = calls.filter((c) => c.argv.join(' ').includes('burn-agent receive'));
-    expect(receive).toHaveLength(1);
-    expect(receive[0]!.sent).toBe(0);
+    // The probe found the image in the host's cache: no receive command at all (the agent re-hashes
+    // what it writes before the partition table).
+    expect(calls.filter((c) => c.argv.join(' ').includes('burn-agent receive'))).toEqual([]);
+    expect(again.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'image-sent')).toMatchObject({ bytesSent: 0 });
     // No bundle re-shipped either; the only bytes sent are the agent's commands (manifest, pings).
     expect(calls.some((c) => c.argv.join(' ').includes('metis-ship'))).toBe(false);
     const total = calls.reduce((a, c) => a + c.sent, 0);
@@ -135,6 +136,30 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     expect(parseManifest(mtype(join(work, 'out-2.img'), 'metis/node.yaml').toString('utf8')).manifest.node.hostname).toBe('titan-15');
     for (const c of sshLog(log())) expect(c.argv.join(' ')).not.toContain(PW);
     expect(filesContaining(PW, hostDirs().filter((d) => d !== work))).toEqual([]);
+  });
+
+  it('a cached copy changed on the host is caught by the re-hash that feeds the write: exit 4, card head untouched, copy dropped', { timeout: 900_000 }, async () => {
+    const sha = hex(img);
+    const warm = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', join(work, 'warm.img'), '--image', img, '--sha256', sha, '--yes', ...common()], { env: env() });
+    expect(warm.code, warm.err).toBe(0);
+    const cached = join(rootCache, 'blobs/sha256', sha);
+    expect(hex(cached)).toBe(sha);
+    // One byte changed deep in the cached copy (past the first MiB, in the root partition's range).
+    const fd = openSync(cached, 'r+');
+    writeSync(fd, Buffer.from([0xa5]), 0, 1, 40 * 1024 * 1024 + 123);
+    closeSync(fd);
+    const card = loop(128);
+    const before = head(card);
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', img, '--sha256', sha, '--yes', ...common()], { env: env() });
+    expect(r.code, r.err).toBe(4);
+    expect(r.err).toMatch(/sha256 mismatch.*partition table was not written/);
+    expect(head(card)).toBe(before);
+    expect(existsSync(cached)).toBe(false);
+    // The next burn sends the image again and succeeds.
+    const again = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', img, '--sha256', sha, '--yes', '--json', ...common()], { env: env() });
+    expect(again.code, again.err).toBe(0);
+    expect((JSON.parse(again.out.trim().split('\n').find((l) => l.includes('"image-sent"'))!) as { bytesSent: number }).bytesSent).toBeGreaterThan(0);
+    expect(hex(cached)).toBe(sha);
   });
 
   /** The CLI on a terminal (pty), the way the operator runs it; the sudo prompt is answered there. */

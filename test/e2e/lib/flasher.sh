@@ -46,15 +46,14 @@ flasher_card() {
   FLASHER_LOOP=$(losetup -f --show "$out") || return 1
 }
 
-# No file on the flashing host's side holds a secret: its cache, /tmp, /run, /dev/shm (the card's
-# own backing file excepted: the card is where the manifest belongs). The patterns go to grep on a
-# pipe, never in argv.
+# No file on the flashing host's side holds a secret: its cache, /tmp, /run, /dev/shm (one
+# filesystem each; the card's own backing file excepted: the card is where the manifest belongs).
+# The secrets reach the scanner in its environment, never in argv.
 flasher_no_secrets() {
   local card=$1 hits
-  hits=$(grep -rlsF --devices=skip -f <(printf '%s\n%s\n' "$SECRET_PW" "$NODE_PW") \
-    "$WORK/flasher-cache" /tmp /run /dev/shm | grep -vxF "$card")
-  [[ -z $hits ]] || { echo "secret found in: $hits"; return 1; }
   [[ -d $WORK/flasher-cache/blobs ]] || { echo "the flashing host's cache $WORK/flasher-cache holds no image: was it used?"; return 1; }
+  hits=$(SCAN_SECRETS="$SECRET_PW"$'\n'"$NODE_PW" node test/e2e/lib/flasher-scan.mjs "$card" "$WORK/flasher-cache" /tmp /run /dev/shm) ||
+    { echo "secret found in: $hits"; return 1; }
 }
 
 # burn_via_flasher NODE IMAGE OUT: `metis burn NODE --host e2e-flasher --device /dev/loopN`, secrets from
