@@ -21,13 +21,14 @@ export interface HostFacts {
 
 export const MIN_NODE_MAJOR = 18;
 
-// Reads only. $1: cache dir override ("" for the default), $2: bundle file name, then the sha256s
+// Reads only ("node --version" exits before starting V8: ~0.05 s, where "node -e" takes 0.3-0.7 s
+// on a loaded host). $1: cache dir override ("" for the default), $2: bundle file name, then the sha256s
 // of blobs the burn needs (the image, its bmap): answered here, so a cached image costs no
 // separate command (each one is a login shell there, and a node start for the agent's receive).
 const PROBE = `
 u=$(id -u); echo "uid=$u"; echo "user=$(id -un)"; echo "home=$HOME"
 n=$(command -v node 2>/dev/null || command -v nodejs 2>/dev/null || true); echo "node=$n"
-if [ -n "$n" ]; then echo "nodever=$("$n" -e 'process.stdout.write(process.versions.node)' 2>/dev/null)"; fi
+if [ -n "$n" ]; then v=$("$n" --version 2>/dev/null); echo "nodever=\${v#v}"; fi
 if [ "$u" = 0 ]; then echo priv=root
 elif ! command -v sudo >/dev/null 2>&1; then echo priv=none
 elif sudo -n true >/dev/null 2>&1; then echo priv=sudo-nopasswd

@@ -14,7 +14,7 @@ if (!needles.length) {
 }
 const keep = Math.max(...needles.map((n) => n.length)) - 1;
 const buf = Buffer.alloc(4 << 20);
-const hits = [];
+const hits = new Set();
 
 function holds(path) {
   let fd;
@@ -57,7 +57,7 @@ function walk(dir, dev) {
     }
     if (st.dev !== dev || p === exclude) continue;
     if (st.isDirectory()) walk(p, dev);
-    else if (st.isFile() && holds(p)) hits.push(p);
+    else if (st.isFile() && !hits.has(p) && holds(p)) hits.add(p);
   }
 }
 
@@ -71,4 +71,4 @@ for (const d of dirs) {
   if (st.isDirectory()) walk(d, st.dev);
 }
 for (const h of hits) console.log(h);
-process.exit(hits.length ? 1 : 0);
+process.exit(hits.size ? 1 : 0);
