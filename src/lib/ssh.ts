@@ -1,4 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { MetisError } from './errors.js';
 
@@ -10,12 +13,17 @@ import { MetisError } from './errors.js';
  *
  * Environment: METIS_SSH replaces the ssh binary (tests put a byte-counting wrapper there);
  * METIS_SSH_CONFIG adds `-F FILE`.
+ *
+ * One operation, one connection: `withSshSession` opens an OpenSSH master (ControlMaster) for the
+ * duration of one operation; every command to the target it hands out rides that connection.
  */
 
 export interface SshTarget {
   user?: string;
   host: string;
   port?: number;
+  /** ControlPath of an open session master (withSshSession): commands ride its one connection. */
+  mux?: string;
 }
 
 export type SshErrorCode = 'E_SSH_TARGET' | 'E_SSH_UNREACHABLE' | 'E_SSH_HOST_KEY' | 'E_SSH_AUTH' | 'E_SSH_TIMEOUT' | 'E_SSH_ABORTED' | 'E_SSH';
@@ -54,6 +62,7 @@ export function parseSshTarget(text: string): SshTarget {
   return { ...(user !== undefined ? { user } : {}), host, ...(port !== undefined ? { port } : {}) };
 }
 
+/** The human form; a session's control path is not part of it. */
 export function formatSshTarget(t: SshTarget): string {
   const host = t.host.includes(':') ? `[${t.host}]` : t.host;
   return `${t.user ? `${t.user}@` : ''}${host}${t.port ? `:${t.port}` : ''}`;
@@ -81,8 +90,8 @@ export interface SshOptions {
   tty?: boolean;
 }
 
-/** The ssh binary and its arguments for one remote argv. */
-export function sshCommand(target: SshTarget, argv: readonly string[], opts: SshOptions = {}): { file: string; args: string[] } {
+/** Options every ssh invocation gets (before the target). */
+function baseArgs(opts: SshOptions): string[] {
   const env = opts.env ?? process.env;
   const args: string[] = [];
   if (env.METIS_SSH_CONFIG) args.push('-F', env.METIS_SSH_CONFIG);
@@ -90,11 +99,112 @@ export function sshCommand(target: SshTarget, argv: readonly string[], opts: Ssh
   // A dropped link is noticed within ~15 s instead of a TCP timeout's minutes.
   args.push('-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3');
   if (opts.batchMode ?? true) args.push('-o', 'BatchMode=yes');
+  return args;
+}
+
+const targetArgs = (target: SshTarget): string[] => [...(target.user ? ['-l', target.user] : []), ...(target.port ? ['-p', String(target.port)] : []), '--', target.host];
+
+/** The ssh binary and its arguments for one remote argv. */
+export function sshCommand(target: SshTarget, argv: readonly string[], opts: SshOptions = {}): { file: string; args: string[] } {
+  const env = opts.env ?? process.env;
+  const args = baseArgs(opts);
+  // A session's client: use its master, never become one (ControlMaster=no); if the master is gone,
+  // ssh connects on its own as it would without a session.
+  if (target.mux) args.push('-o', 'ControlMaster=no', '-o', `ControlPath=${target.mux}`);
   args.push(opts.tty ? '-tt' : '-T');
-  if (target.user) args.push('-l', target.user);
-  if (target.port) args.push('-p', String(target.port));
-  args.push('--', target.host, remoteCommand(argv));
+  args.push(...targetArgs(target), remoteCommand(argv));
   return { file: env.METIS_SSH || 'ssh', args };
+}
+
+/**
+ * How long an idle master outlives its last command when metis could not close it (killed with
+ * SIGKILL): then it exits on its own. While metis runs, `close()` ends it with `ssh -O exit`.
+ */
+export const SESSION_PERSIST_SEC = 60;
+
+/** The master's arguments: authenticate once, fork to the background (-f) with no command (-N). */
+export function sshMasterCommand(target: SshTarget, controlPath: string, opts: SshOptions = {}): { file: string; args: string[] } {
+  const env = opts.env ?? process.env;
+  const args = [...baseArgs(opts), '-o', 'ControlMaster=yes', '-o', `ControlPath=${controlPath}`, '-o', `ControlPersist=${SESSION_PERSIST_SEC}`, '-N', '-f', ...targetArgs(target)];
+  return { file: env.METIS_SSH || 'ssh', args };
+}
+
+/** Runs ssh itself (not a remote command) and collects its exit code and stderr. */
+function runSsh(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, signal?: AbortSignal): Promise<{ code: number | null; stderr: string; spawnError?: Error }> {
+  return new Promise((resolve) => {
+    const proc = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const kill = () => proc.kill('SIGTERM');
+    const timer = setTimeout(kill, timeoutMs);
+    signal?.addEventListener('abort', kill, { once: true });
+    const done = (r: { code: number | null; stderr: string; spawnError?: Error }) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', kill);
+      resolve(r);
+    };
+    proc.once('error', (e) => done({ code: 255, stderr, spawnError: e }));
+    // 'exit', not 'close': with -f, "authenticated and forked" is the exit of the process we ran;
+    // its forked master points its stdio at /dev/null, but a wrapper in METIS_SSH might not.
+    proc.once('exit', (code) => {
+      if (proc.stderr.readableEnded) return done({ code, stderr });
+      const t = setTimeout(() => done({ code, stderr }), 1000);
+      proc.stderr.once('end', () => {
+        clearTimeout(t);
+        done({ code, stderr });
+      });
+    });
+  });
+}
+
+export interface SshSession {
+  /** The target with the session's control path: pass it to sshRun/sshSpawn. */
+  target: SshTarget;
+  /** Ends the master (`ssh -O exit`) and removes its private directory. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens one authenticated connection (an OpenSSH master) whose control socket lives in a fresh
+ * 0700 directory of the workstation's temp dir. Host-key checking, the user's ssh_config and
+ * METIS_SSH_CONFIG apply to it exactly as to a single command. Throws the same typed SshErrors.
+ */
+export async function openSshSession(target: SshTarget, opts: SshOptions & { signal?: AbortSignal } = {}): Promise<SshSession> {
+  const env = opts.env ?? process.env;
+  const name = formatSshTarget(target);
+  if (opts.signal?.aborted) throw new SshError('E_SSH_ABORTED', name, `${name}: aborted`);
+  // A unix socket path has ~104 usable bytes: fall back to /tmp when TMPDIR is deep.
+  const tmp = env.TMPDIR || tmpdir();
+  const base = tmp.length > 60 ? '/tmp' : tmp;
+  const dir = await mkdtemp(join(base, 'metis-ssh-'));
+  const controlPath = join(dir, 'cm');
+  const master = sshMasterCommand(target, controlPath, opts);
+  const r = await runSsh(master.file, master.args, env, ((opts.connectTimeoutSec ?? 10) + 50) * 1000, opts.signal);
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    const { file } = master;
+    await runSsh(file, [...baseArgs(opts), '-o', `ControlPath=${controlPath}`, '-O', 'exit', ...targetArgs(target)], env, 10_000);
+    await rm(dir, { recursive: true, force: true });
+  };
+  if (r.code !== 0) {
+    await rm(dir, { recursive: true, force: true });
+    if (r.spawnError) throw new SshError('E_SSH', name, `cannot run ${master.file}: ${r.spawnError.message} (install openssh-client, or fix METIS_SSH)`, '', r.spawnError);
+    if (opts.signal?.aborted) throw new SshError('E_SSH_ABORTED', name, `${name}: aborted`, r.stderr);
+    throw classifySshFailure(name, 255, r.stderr) ?? new SshError('E_SSH', name, `${name}: ssh failed (exit ${r.code})`, r.stderr);
+  }
+  return { target: { ...target, mux: controlPath }, close };
+}
+
+/** One operation over one connection: `fn` gets the session's target; the master is closed in finally. */
+export async function withSshSession<T>(target: SshTarget, opts: SshOptions & { signal?: AbortSignal }, fn: (target: SshTarget) => Promise<T>): Promise<T> {
+  const session = await openSshSession(target, opts);
+  try {
+    return await fn(session.target);
+  } finally {
+    await session.close();
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Redactor } from '../lib/redact.js';
-import { formatSshTarget } from '../lib/ssh.js';
+import { type SshTarget, formatSshTarget, withSshSession } from '../lib/ssh.js';
 import { VERSION as METIS_VERSION } from '../core/version.js';
 import { manifestSecrets, serializeManifest } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -49,18 +49,33 @@ export async function burnOnHost(r: HostBurnRequest): Promise<number> {
   const flasher = resolveFlasher(r.host, r.flashers);
   const host = formatSshTarget(flasher.target);
   const bundle = await bundleId(localBundle(io.env));
+  // One SSH connection for the whole burn: probe, bundle, image and agent ride one master.
+  return withSshSession(flasher.target, { env: io.env, signal: io.signal }, (target) => burnThrough(target, { r, redact, manifestText, say, progress, flasher, host, bundle }));
+}
 
-  const facts = await probeHost(flasher.target, { env: io.env, cacheDir: flasher.cacheDir, bundleName: bundle.name, signal: io.signal });
+async function burnThrough(
+  target: SshTarget,
+  c: {
+    r: HostBurnRequest;
+    redact: Redactor;
+    manifestText: string;
+    say: (text: string, event: Record<string, unknown>) => void;
+    progress: ReturnType<typeof progressReporter>;
+    flasher: ReturnType<typeof resolveFlasher>;
+    host: string;
+    bundle: Awaited<ReturnType<typeof bundleId>>;
+  },
+): Promise<number> {
+  const { r, redact, manifestText, say, progress, flasher, host, bundle } = c;
+  const { io } = r;
+  const bmapSha256 = r.bmap ? createHash('sha256').update(await readFile(r.bmap)).digest('hex') : undefined;
+  const facts = await probeHost(target, { env: io.env, cacheDir: flasher.cacheDir, bundleName: bundle.name, blobs: [r.image.sha256, ...(bmapSha256 ? [bmapSha256] : [])], signal: io.signal });
   say(`flashing host ${flasher.name} (${host}): node ${facts.nodeVersion}, ${facts.privilege}, cache ${facts.cacheDir}`, { event: 'host', host: flasher.name, ssh: host, node: facts.nodeVersion, privilege: facts.privilege, cache: facts.cacheDir });
-  if (await shipBundle(flasher.target, facts, bundle, io.env, io.signal)) say(`shipped metis bundle ${bundle.sha256.slice(0, 16)} to ${facts.bundlePath}`, { event: 'bundle', path: facts.bundlePath, sha256: bundle.sha256, sent: true });
+  if (await shipBundle(target, facts, bundle, io.env, io.signal)) say(`shipped metis bundle ${bundle.sha256.slice(0, 16)} to ${facts.bundlePath}`, { event: 'bundle', path: facts.bundlePath, sha256: bundle.sha256, sent: true });
 
-  const sent = await sendBlob(flasher.target, facts, { path: r.image.path, sha256: r.image.sha256 }, { env: io.env, signal: io.signal, onProgress: (e) => progress.event(e) });
+  const sent = await sendBlob(target, facts, { path: r.image.path, sha256: r.image.sha256 }, { env: io.env, signal: io.signal, onProgress: (e) => progress.event(e) });
   progress.end();
-  let bmapSha256: string | undefined;
-  if (r.bmap) {
-    bmapSha256 = createHash('sha256').update(await readFile(r.bmap)).digest('hex');
-    await sendBlob(flasher.target, facts, { path: r.bmap, sha256: bmapSha256 }, { env: io.env, signal: io.signal });
-  }
+  if (r.bmap && bmapSha256) await sendBlob(target, facts, { path: r.bmap, sha256: bmapSha256 }, { env: io.env, signal: io.signal });
   say(sent ? `image sent to ${flasher.name}: ${(sent / 1e6).toFixed(1)} MB on the wire` : `image already cached on ${flasher.name}: nothing sent`, { event: 'image-sent', host: flasher.name, sha256: r.image.sha256, bytesSent: sent });
 
   let password: string | undefined;
@@ -79,7 +94,7 @@ export async function burnOnHost(r: HostBurnRequest): Promise<number> {
     if (answer === null) throw new NotConfirmedError(`not burning ${r.node} to ${what}: no terminal to confirm on; pass --yes`);
     if (answer.trim().toLowerCase() !== 'yes') throw new NotConfirmedError(`not burning ${r.node}: not confirmed`);
   };
-  const done = await runBurnAgent(flasher.target, facts, {
+  const done = await runBurnAgent(target, facts, {
     env: io.env,
     sha256: r.image.sha256,
     bmapSha256,

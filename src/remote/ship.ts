@@ -45,7 +45,7 @@ export async function shipBundle(target: SshTarget, facts: HostFacts, bundle: { 
  * Puts a verified local file into the host's content-addressed cache unless it is there already.
  * Compressed images travel as they are; a raw image travels gzip-compressed (zeros cost nothing)
  * and is stored sparse. The host hashes what it receives and keeps it only when the digest matches.
- * Returns the bytes put on the wire (0 when cached).
+ * Returns the bytes put on the wire (0 when cached: the probe saw it there, or the host says so).
  */
 export async function sendBlob(
   target: SshTarget,
@@ -53,6 +53,7 @@ export async function sendBlob(
   file: { path: string; sha256: string },
   opts: { env: NodeJS.ProcessEnv; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void },
 ): Promise<number> {
+  if (facts.cached.has(file.sha256)) return 0;
   const host = formatSshTarget(target);
   const raw = (await detectCompression(file.path)) === null;
   const argv = [facts.node, facts.bundlePath, 'burn-agent', 'receive', '--cache', facts.cacheDir, '--sha256', file.sha256, ...(raw ? ['--gunzip'] : [])];

@@ -17,6 +17,8 @@ source "$REPO/test/e2e/lib/checks.sh"
 source "$REPO/test/e2e/lib/arm64.sh"
 # shellcheck source=test/e2e/lib/vendor.sh
 source "$REPO/test/e2e/lib/vendor.sh"
+# shellcheck source=test/e2e/lib/flasher.sh
+source "$REPO/test/e2e/lib/flasher.sh"
 ONLY=${1:-}
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -31,7 +33,7 @@ T_START=$(date +%s)
 WORK=$(mktemp -d /tmp/metis-e2e.XXXXXX)
 CACHE="$REPO/.cache/e2e"
 mkdir -p "$CACHE"
-trap 'arm64_cleanup; cleanup' EXIT
+trap 'arm64_cleanup; flasher_cleanup; cleanup' EXIT
 trap 'exit 130' INT TERM
 
 # ---------- 0. bundles ----------

@@ -66,6 +66,8 @@ export interface SshHost {
   /** The host key line (`ssh-ed25519 AAAA…`). */
   hostKey: string;
   sshdPid: number;
+  /** sshd's own log so far (`-e`: stderr, LogLevel INFO: one "Accepted publickey for" line per authentication). */
+  log(): string;
   users: SshHostUser[];
   /** Env for code under test: METIS_SSH_CONFIG pointing at sshConfig. */
   env: NodeJS.ProcessEnv;
@@ -250,6 +252,7 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
       knownHosts,
       hostKey,
       sshdPid,
+      log: () => log,
       users,
       env: { ...process.env, METIS_SSH_CONFIG: sshConfig },
       exec,

@@ -1,8 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { classifySshFailure, formatSshTarget, parseSshTarget, remoteCommand, sshCommand, SshError, sshRun, sshSpawn } from '../../src/lib/ssh.js';
+import { classifySshFailure, formatSshTarget, openSshSession, parseSshTarget, remoteCommand, sshCommand, SshError, sshMasterCommand, sshRun, sshSpawn, withSshSession } from '../../src/lib/ssh.js';
 import { startSshHost, type SshHost } from '../helpers/ssh-host.js';
 
 describe('parseSshTarget', () => {
@@ -36,6 +36,15 @@ describe('sshCommand', () => {
     expect(args.join(' ')).not.toMatch(/StrictHostKeyChecking|UserKnownHostsFile/);
     expect(args.slice(-3)).toEqual(['--', 'h', `printf '%s\n' 'it'\\''s; $(rm -rf /)' ''`]);
     expect(args).toEqual(expect.arrayContaining(['-l', 'u', '-p', '2200']));
+  });
+  it("a session's commands use its master and never become one; the master keeps host-key checking", () => {
+    const { args } = sshCommand({ host: 'h', mux: '/t/metis-ssh-x/cm' }, ['true'], { env: { METIS_SSH_CONFIG: '/c' } });
+    expect(args.join(' ')).toContain('-o ControlMaster=no -o ControlPath=/t/metis-ssh-x/cm');
+    const m = sshMasterCommand({ user: 'u', host: 'h', port: 2 }, '/t/x/cm', { env: { METIS_SSH_CONFIG: '/c' } });
+    expect(m.args.slice(0, 2)).toEqual(['-F', '/c']);
+    expect(m.args.join(' ')).toMatch(/-o ControlMaster=yes -o ControlPath=\/t\/x\/cm -o ControlPersist=\d+ -N -f -l u -p 2 -- h$/);
+    expect(m.args).toContain('BatchMode=yes');
+    expect(m.args.join(' ')).not.toMatch(/StrictHostKeyChecking|UserKnownHostsFile/);
   });
   it('METIS_SSH replaces the binary', () => {
     expect(sshCommand({ host: 'h' }, ['true'], { env: { METIS_SSH: '/x/ssh-wrap' } }).file).toBe('/x/ssh-wrap');
@@ -147,5 +156,61 @@ describe.skipIf(!root)('against real sshd in network namespaces (test/helpers/ss
       if (left) await new Promise((r) => setTimeout(r, 100));
     }
     expect(left).toBe('');
+  });
+
+  const accepted = (h: SshHost) => (h.log().match(/Accepted publickey for /g) ?? []).length;
+
+  it('a session authenticates once for every command of an operation; its socket dir is 0700 and gone after close', async () => {
+    const tmp = mkdtempSync('/tmp/mrm-sess-');
+    try {
+      const env = { ...a.env, TMPDIR: tmp };
+      const before = accepted(a);
+      const s = await openSshSession({ host: a.alias }, { env });
+      const [dir] = readdirSync(tmp);
+      expect(dir).toMatch(/^metis-ssh-/);
+      expect(statSync(join(tmp, dir!)).mode & 0o777).toBe(0o700);
+      expect(s.target.mux).toBe(join(tmp, dir!, 'cm'));
+      expect(statSync(s.target.mux!).isSocket()).toBe(true);
+      for (let i = 0; i < 3; i++) expect((await sshRun(s.target, ['echo', `n${i}`], { env })).stdout).toBe(`n${i}\n`);
+      const p = sshSpawn(s.target, ['wc', '-c'], { env });
+      const out: Buffer[] = [];
+      p.stdout.on('data', (d: Buffer) => out.push(d));
+      p.stdin.end(Buffer.alloc(100_000));
+      expect(await p.exited).toBe(0);
+      expect(Buffer.concat(out).toString().trim()).toBe('100000');
+      // The remote exit code still comes back through the master.
+      expect((await sshRun(s.target, ['sh', '-c', 'exit 7'], { env })).exitCode).toBe(7);
+      expect(accepted(a) - before).toBe(1);
+      await s.close();
+      expect(readdirSync(tmp)).toEqual([]);
+      // The master has gone: the host has no session left (bounded wait for sshd's children to exit).
+      let left = await a.pids();
+      for (let i = 0; i < 50 && left.length; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        left = await a.pids();
+      }
+      expect(left).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('a session to a host with the wrong key fails like one command (E_SSH_HOST_KEY) and leaves no socket dir', async () => {
+    const tmp = mkdtempSync('/tmp/mrm-sess-');
+    try {
+      const kh = join(a.dir, 'known_hosts_wrong2');
+      writeFileSync(kh, `[${a.addr}]:${a.port} ${b.hostKey}\n`);
+      const cfg = join(a.dir, 'ssh_config_wrong2');
+      writeFileSync(cfg, readFileSync(a.sshConfig, 'utf8').replace(a.knownHosts, kh));
+      const ran: string[] = [];
+      const err = await withSshSession({ host: a.alias }, { env: { ...process.env, METIS_SSH_CONFIG: cfg, TMPDIR: tmp } }, async () => {
+        ran.push('fn');
+      }).catch((e: unknown) => e);
+      expect((err as SshError).code).toBe('E_SSH_HOST_KEY');
+      expect(ran).toEqual([]);
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

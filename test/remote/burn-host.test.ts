@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDemoImage } from '../../src/demo/image.js';
@@ -50,6 +50,8 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     ...extra,
   });
   const common = () => ['--inventory', inv, '--cache', join(work, 'ws-cache')];
+  /** SSH authentications the host's sshd has logged so far (its own log, one line each). */
+  const auths = () => (host.log().match(/Accepted publickey for /g) ?? []).length;
   const loop = (sizeMiB: number, ro = false) => {
     const backing = join(work, `card-${loops.length}.bin`);
     execFileSync('dd', ['if=/dev/urandom', `of=${backing}`, 'bs=1M', `count=${Math.min(sizeMiB, 2)}`, 'status=none']);
@@ -94,9 +96,11 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     if (work) rmSync(work, { recursive: true, force: true });
   }, 120_000);
 
-  it('burns a file on the host as root by flasher name; a second burn of the class sends no image bytes', { timeout: 900_000 }, async () => {
+  it('burns a file on the host as root by flasher name; a second burn of the class sends no image bytes; one SSH authentication each', { timeout: 900_000 }, async () => {
     const target = join(work, 'out-1.img');
-    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', target, '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env() });
+    const tmp = mkdtempSync(join(work, 'ws-tmp-'));
+    const auth0 = auths();
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', target, '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env({ TMPDIR: tmp }) });
     expect(r.code, r.err + r.out).toBe(0);
     const events = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.find((e) => e.event === 'image-sent')).toMatchObject({ bytesSent: readFileSync(imgXz).length });
@@ -110,14 +114,21 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     expect(m.k3s?.token).toBe(TOKEN);
     expect(fsckBoot(target, work).status).toBe(0);
     expect(r.out + r.err).not.toContain(PW);
+    // Probe, bundle, image and agent rode one connection, and its master is gone with its socket dir.
+    expect(auths() - auth0).toBe(1);
+    expect(readdirSync(tmp)).toEqual([]);
 
     const before = sshLog(log()).length;
-    const again = await runMetis(['burn', 'titan-15', '--host', 'flash-root', '--to', join(work, 'out-2.img'), '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env() });
+    const auth1 = auths();
+    const again = await runMetis(['burn', 'titan-15', '--host', 'flash-root', '--to', join(work, 'out-2.img'), '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env({ TMPDIR: tmp }) });
     expect(again.code, again.err).toBe(0);
+    expect(auths() - auth1).toBe(1);
+    expect(readdirSync(tmp)).toEqual([]);
     const calls = sshLog(log()).slice(before);
-    const receive = calls.filter((c) => c.argv.join(' ').includes('burn-agent receive'));
-    expect(receive).toHaveLength(1);
-    expect(receive[0]!.sent).toBe(0);
+    // The probe found the image in the host's cache: no receive command at all (the agent re-hashes
+    // what it writes before the partition table).
+    expect(calls.filter((c) => c.argv.join(' ').includes('burn-agent receive'))).toEqual([]);
+    expect(again.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'image-sent')).toMatchObject({ bytesSent: 0 });
     // No bundle re-shipped either; the only bytes sent are the agent's commands (manifest, pings).
     expect(calls.some((c) => c.argv.join(' ').includes('metis-ship'))).toBe(false);
     const total = calls.reduce((a, c) => a + c.sent, 0);
@@ -125,6 +136,33 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     expect(parseManifest(mtype(join(work, 'out-2.img'), 'metis/node.yaml').toString('utf8')).manifest.node.hostname).toBe('titan-15');
     for (const c of sshLog(log())) expect(c.argv.join(' ')).not.toContain(PW);
     expect(filesContaining(PW, hostDirs().filter((d) => d !== work))).toEqual([]);
+  });
+
+  it('a cached copy changed on the host is caught by the re-hash that feeds the write: exit 4, card made unbootable (head wiped, no table), copy dropped', { timeout: 900_000 }, async () => {
+    const sha = hex(img);
+    const warm = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', join(work, 'warm.img'), '--image', img, '--sha256', sha, '--yes', ...common()], { env: env() });
+    expect(warm.code, warm.err).toBe(0);
+    const cached = join(rootCache, 'blobs/sha256', sha);
+    expect(hex(cached)).toBe(sha);
+    // One byte changed deep in the cached copy (past the first MiB, in the root partition's range).
+    const fd = openSync(cached, 'r+');
+    writeSync(fd, Buffer.from([0xa5]), 0, 1, 40 * 1024 * 1024 + 123);
+    closeSync(fd);
+    const card = loop(128);
+    const before = head(card);
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', img, '--sha256', sha, '--yes', ...common()], { env: env() });
+    expect(r.code, r.err).toBe(4);
+    expect(r.err).toMatch(/sha256 mismatch.*partition table was not written/);
+    // As a local burn does (src/burner/write/burn.ts): the rest of the card holds bytes that failed
+    // their check, so the first MiB is zeroed rather than left pointing at half-new partitions.
+    expect(before).not.toBe(createHash('sha256').update(Buffer.alloc(1 << 20)).digest('hex'));
+    expect(head(card)).toBe(createHash('sha256').update(Buffer.alloc(1 << 20)).digest('hex'));
+    expect(existsSync(cached)).toBe(false);
+    // The next burn sends the image again and succeeds.
+    const again = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', img, '--sha256', sha, '--yes', '--json', ...common()], { env: env() });
+    expect(again.code, again.err).toBe(0);
+    expect((JSON.parse(again.out.trim().split('\n').find((l) => l.includes('"image-sent"'))!) as { bytesSent: number }).bytesSent).toBeGreaterThan(0);
+    expect(hex(cached)).toBe(sha);
   });
 
   /** The CLI on a terminal (pty), the way the operator runs it; the sudo prompt is answered there. */
@@ -322,6 +360,7 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     const backing = join(work, 'inserted.bin');
     execFileSync('truncate', ['-s', '96M', backing]);
     let inserted = '';
+    const authWait = auths();
     const w = runMetis(['devices', '--host', `root@${host.alias}`, '--wait-new', '--timeout', '90'], {
       env: env(),
       onOutput: (all) => {
@@ -333,6 +372,8 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     });
     const res = await w;
     expect(res.code, res.err).toBe(0);
+    // The whole wait (one lsblk a second) rode one connection.
+    expect(auths() - authWait).toBe(1);
     expect(inserted).not.toBe('');
     expect(res.out).toContain(`new disk on root@${host.alias}`);
     expect(res.out).toContain(`--device ${inserted}`);

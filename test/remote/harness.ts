@@ -62,17 +62,21 @@ export function firstMiB(path: string): string {
   return createHash('sha256').update(execFileSync('dd', [`if=${path}`, 'bs=1M', 'count=1', 'status=none', ...direct])).digest('hex');
 }
 
-/** Files under `dirs` (one filesystem each, devices skipped) whose bytes contain `needle`. */
+/**
+ * Files under `dirs` (one filesystem each, like find -xdev: a chroot's /proc mounted somewhere
+ * under /tmp by another test is not read; devices and symlinks skipped) whose bytes contain `needle`.
+ */
 export function filesContaining(needle: string, dirs: string[]): string[] {
   const present = dirs.filter((d) => existsSync(d));
   if (!present.length) return [];
+  const script = 'find "$@" -xdev -type f -print0 2>/dev/null | xargs -0 -r grep -lsF -e "$NEEDLE" --';
   try {
-    return execFileSync('grep', ['-rlsF', '--devices=skip', '--', needle, ...present], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    return execFileSync('sh', ['-c', script, 'sh', ...present], { encoding: 'utf8', env: { ...process.env, NEEDLE: needle } }).trim().split('\n').filter(Boolean);
   } catch (e) {
     const err = e as { status?: number; stdout?: string };
-    if (err.status === 1) return [];
-    // 2: some file was unreadable or vanished mid-scan (other tests share /tmp); the matches still count.
-    if (err.status === 2) return String(err.stdout ?? '').trim().split('\n').filter(Boolean);
+    // 123: some grep found nothing, or a file was unreadable or vanished mid-scan (other tests share
+    // /tmp); the matches printed still count.
+    if (err.status === 123) return String(err.stdout ?? '').trim().split('\n').filter(Boolean);
     throw e;
   }
 }

@@ -8,7 +8,7 @@ import { exitCodeOf } from '../../src/burner/commands/exit-codes.js';
 import { RemoteAgentError, HostError } from '../../src/remote/errors.js';
 import { SshError } from '../../src/lib/ssh.js';
 
-const facts = (privilege: HostFacts['privilege']): HostFacts => ({ uid: 1000, user: 'pi', home: '/home/pi', node: '/usr/bin/node', nodeVersion: '18.20.4', privilege, cacheDir: '/home/pi/.cache/metis-flasher', bundleSha256: '', bundlePath: '/home/pi/.cache/metis-flasher/agent/metis-x.cjs' });
+const facts = (privilege: HostFacts['privilege']): HostFacts => ({ uid: 1000, user: 'pi', home: '/home/pi', node: '/usr/bin/node', nodeVersion: '18.20.4', privilege, cacheDir: '/home/pi/.cache/metis-flasher', bundleSha256: '', bundlePath: '/home/pi/.cache/metis-flasher/agent/metis-x.cjs', cached: new Set<string>() });
 const o = { sha256: 'a'.repeat(64), target: '/dev/sdb', kind: 'device' as const, verify: true };
 
 describe('flashers', () => {
