@@ -1,5 +1,6 @@
 // Builds the two self-contained bundles. The bootstrap bundle carries every task file and template
 // inside it (no files to install beside it on the node) and must run on Debian 12's node 18.
+import { createHash } from 'node:crypto';
 import { build } from 'esbuild';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -52,7 +53,9 @@ const targets = [
  * Cold start: V8 must scan every function in a file before running it, and the engine with zod,
  * pino, handlebars and yaml is ~2 MB of code. So the bootstrap's main module is bundled on its own
  * and embedded in the CLI as one string literal (scanning a string is far cheaper than scanning
- * code), compiled with vm.compileFunction only when a run needs it; --version/--help never pay.
+ * code), compiled only when a run needs it (--version/--help never pay), through a V8 code cache
+ * when systemd gives the run a cache directory (src/bootstrap/code-cache.ts). The code's hash names
+ * the cache, so a new bundle never reads an old one's.
  */
 function lazyMainPlugin(define) {
   return {
@@ -62,13 +65,12 @@ function lazyMainPlugin(define) {
       b.onLoad({ filter: /.*/, namespace: 'metis-lazy' }, async () => {
         const r = await build({ ...common, banner: {}, define, entryPoints: [join(repo, 'src/bootstrap/main.ts')], write: false, minifyWhitespace: true, minifySyntax: true });
         const code = r.outputFiles[0].text;
+        const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
         return {
           loader: 'js',
-          contents: `const { compileFunction } = require('node:vm');
-const code = ${JSON.stringify(code)};
-const mod = { exports: {} };
-compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: __filename + '#main' })(mod.exports, require, mod, __filename, __dirname);
-module.exports = mod.exports;
+          resolveDir: join(repo, 'src/bootstrap'),
+          contents: `const { loadWithCodeCache } = require('./code-cache.ts');
+module.exports = loadWithCodeCache(${JSON.stringify(code)}, ${JSON.stringify(hash)}, require, __filename, __dirname).exports;
 `,
         };
       });

@@ -260,6 +260,12 @@ boot_node() {
     for (const doc of text.split(/\n(?=\{)/)) { try { const r = JSON.parse(doc); for (const t of r.tasks || []) tasks.push(t); } catch {} }
     tasks.sort((a, b) => b.durationMs - a.durationMs);
     console.log("  slowest tasks: " + tasks.slice(0, 4).map((t) => `${t.name} ${(t.durationMs / 1000).toFixed(1)} s`).join("; "));' >>"$WORK/timings" 2>/dev/null
+  # Per bootstrap run: runtime start + bundle load, phases, spawns, exit (test/e2e/lib/boot-timings.mjs);
+  # the critical chain and blame are kept beside the console log (E2E_KEEP=1 keeps them).
+  gssh "$n" 'journalctl -b -o json --no-pager -u metis-bootstrap-early.service -u metis-bootstrap.service' 2>/dev/null |
+    node test/e2e/lib/boot-timings.mjs >>"$WORK/timings" 2>/dev/null
+  gssh "$n" 'systemd-analyze critical-chain metis-bootstrap.service; systemd-analyze blame | head -25' >"$WORK/node$n-$phase.analyze" 2>&1
+  grep -E '^(metis-bootstrap|network-online)|metis-bootstrap.service|network-online.target' "$WORK/node$n-$phase.analyze" | head -4 | sed 's/^[^a-z0-9]*/  chain: /' >>"$WORK/timings"
 }
 
 shutdown_node() {
