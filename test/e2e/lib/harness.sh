@@ -268,6 +268,33 @@ boot_node() {
   grep -E '^(metis-bootstrap|network-online)|metis-bootstrap.service|network-online.target' "$WORK/node$n-$phase.analyze" | head -4 | sed 's/^[^a-z0-9]*/  chain: /' >>"$WORK/timings"
 }
 
+# E2E_BOOT_BEFORE=REF (e.g. main): after step 7, one more no-op reboot of node 1 with the bootstrap
+# bundle and units built from git REF, so the timings carry a "before" and an "after" no-op reboot
+# measured in the same run, on the same node, under the same machine load. Measurement only: it adds
+# a result line, and restores this tree's bundle and units afterwards.
+boot_before() {
+  local n=$1 ref=${E2E_BOOT_BEFORE:-} src="$WORK/before-src"
+  [[ -n $ref ]] || return 0
+  rm -rf "$src" && mkdir -p "$src"
+  if ! git archive "$ref" package.json scripts src tasks templates systemd | tar -x -C "$src" ||
+    ! ln -s "$REPO/node_modules" "$src/node_modules" || ! (cd "$src" && node scripts/build.mjs >/dev/null); then
+    result FAIL "7b reboot with $ref's bootstrap (before)" "could not build $ref's bundle"
+    return 1
+  fi
+  echo "before = $ref ($(git rev-parse --short "$ref")), no-op reboot in this same run:" >>"$WORK/timings"
+  local u
+  gssh "$n" 'cat >/usr/local/bin/metis-bootstrap' <"$src/dist/metis-bootstrap.js" &&
+    for u in "$src"/systemd/*; do gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u" || return 1; done &&
+    gssh "$n" 'systemctl daemon-reload && rm -rf /var/cache/metis' || { result FAIL "7b reboot with $ref's bootstrap (before)" "could not install it"; return 1; }
+  shutdown_node "$n"
+  if boot_node "$n" "reboot-before-$ref"; then
+    check "7b reboot with $ref's bootstrap: both runs exit 0, changed=0" c_reboot "$n"
+  fi
+  gssh "$n" 'cat >/usr/local/bin/metis-bootstrap' <dist/metis-bootstrap.js
+  for u in systemd/*; do gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u"; done
+  gssh "$n" 'systemctl daemon-reload'
+}
+
 shutdown_node() {
   local n=$1 p=${QEMU_PID[$1]:-}
   [[ -n $p ]] || return 0
