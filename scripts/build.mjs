@@ -44,8 +44,16 @@ const common = {
   define: { __METIS_VERSION__: JSON.stringify(pkg.version), 'import.meta.url': '"file:///"' },
 };
 
+/**
+ * The bootstrap's start-up allocates ~15 MB that all survives: with V8's default 1 MB young
+ * generation that is about seven scavenges copying the same objects; a 16 MB one starts with room
+ * for all of it (measured: 7 scavenges → 1, GC time about halved). `env -S` (coreutils ≥ 8.30,
+ * Debian 11+) passes the flag from the shebang, so every run, by systemd or by hand, gets it.
+ */
+const BOOTSTRAP_NODE_FLAGS = ['--min-semi-space-size=16'];
+
 const targets = [
-  { entry: 'src/bootstrap/cli.ts', out: 'dist/metis-bootstrap.js', assets: true },
+  { entry: 'src/bootstrap/cli.ts', out: 'dist/metis-bootstrap.js', assets: true, banner: { js: `#!/usr/bin/env -S node ${BOOTSTRAP_NODE_FLAGS.join(' ')}` } },
   { entry: 'src/burner/cli.ts', out: 'dist/metis.js', assets: false },
 ];
 
@@ -86,7 +94,7 @@ await writeFile(join(repo, 'dist/package.json'), '{ "type": "commonjs" }\n');
 for (const t of targets) {
   const outfile = join(repo, t.out);
   const define = { ...common.define, ...(t.assets ? { __METIS_ASSETS__: JSON.stringify(assets) } : {}) };
-  await build({ ...common, entryPoints: [join(repo, t.entry)], outfile, define, plugins: t.assets ? [lazyMainPlugin(define)] : [] });
+  await build({ ...common, ...(t.banner ? { banner: t.banner } : {}), entryPoints: [join(repo, t.entry)], outfile, define, plugins: t.assets ? [lazyMainPlugin(define)] : [] });
   await chmod(outfile, 0o755);
 }
 console.log(`built ${targets.map((t) => t.out).join(', ')} (${Object.keys(assets).length} embedded assets)`);
