@@ -55,6 +55,9 @@ describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
     expect(second.code, second.out).toBe(2);
     expect(second.out.replace(volatile, '')).toBe(first.out.replace(volatile, ''));
     expect(statSync(join(cache, file!)).ino).toBe(ino);
+    // Compiled code only: nothing of the run's data (the manifest's secrets, its hostname).
+    const bytes = readFileSync(join(cache, file!));
+    for (const v of [/token: (\S+)/, /nodePassword: (\S+)/, /hostname: (\S+)/].map((re) => re.exec(exampleManifestText)![1]!)) expect(bytes.includes(v), v).toBe(false);
   });
 
   it('--version', () => {
