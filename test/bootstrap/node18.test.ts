@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleManifestText, tempRoot } from '../helpers/context.js';
@@ -13,10 +13,10 @@ if ('skip' in node18) console.warn(`skip: node 18 run: ${node18.skip}`);
 
 describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
   const { root, cleanup } = tempRoot('metis-node18-');
-  const node = (args: string[]) => {
+  const node = (args: string[], extraEnv: Record<string, string> = {}) => {
     const n = node18 as Exclude<typeof node18, { skip: string }>;
     const [cmd, ...argv] = n.argv(args);
-    const r = spawnSync(cmd!, argv, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...n.env, NODE_EXTRA_CA_CERTS: '' } });
+    const r = spawnSync(cmd!, argv, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...n.env, NODE_EXTRA_CA_CERTS: '', CACHE_DIRECTORY: '', ...extraEnv } });
     return { code: r.status, out: r.stdout + r.stderr };
   };
   const run = (args: string[]) => node([BUNDLE, ...args]);
@@ -29,6 +29,35 @@ describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
 
   it('is node 18', () => {
     expect(node(['-e', 'process.stdout.write(process.version)']).out).toMatch(/^v18\.20\./);
+  });
+
+  it("runs with the shebang's node flags (systemd and a shell start it through the shebang)", () => {
+    const shebang = readFileSync(BUNDLE, 'utf8').split('\n', 1)[0]!;
+    const m = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+=\S+)*)$/.exec(shebang);
+    expect(m, shebang).not.toBeNull();
+    const flags = m![1]!.trim().split(' ').filter(Boolean);
+    const r = node([...flags, BUNDLE, '--version']);
+    expect(r.out).toMatch(/^metis-bootstrap \d/);
+    expect(r.code).toBe(0);
+  });
+
+  it('node 18 accepts the code cache it wrote (the second run does not rewrite it)', () => {
+    const cache = join(root, 'v8cache');
+    mkdirSync(cache, { recursive: true });
+    const args = [BUNDLE, '--root', root, '--manifest', join(root, 'node.yaml'), '--check'];
+    const volatile = /"time":\d+|"durationMs":[\d.]+|"(load|facts|plan|apply|handlers)Ms":[\d.]+/g;
+    const first = node(args, { CACHE_DIRECTORY: cache });
+    expect(first.code, first.out).toBe(2);
+    const [file] = readdirSync(cache);
+    expect(file).toMatch(/-v18\.20\.\d+-x64\.v8$/);
+    const ino = statSync(join(cache, file!)).ino;
+    const second = node(args, { CACHE_DIRECTORY: cache });
+    expect(second.code, second.out).toBe(2);
+    expect(second.out.replace(volatile, '')).toBe(first.out.replace(volatile, ''));
+    expect(statSync(join(cache, file!)).ino).toBe(ino);
+    // Compiled code only: nothing of the run's data (the manifest's secrets, its hostname).
+    const bytes = readFileSync(join(cache, file!));
+    for (const v of [/token: (\S+)/, /nodePassword: (\S+)/, /hostname: (\S+)/].map((re) => re.exec(exampleManifestText)![1]!)) expect(bytes.includes(v), v).toBe(false);
   });
 
   it('--version', () => {

@@ -70,6 +70,7 @@ if boot_node 1 first; then
   # ---------- 7. reboot ----------
   shutdown_node 1
   if boot_node 1 reboot; then step_reboot 1; fi
+  boot_before 1
   shutdown_node 1
   check "7 card after poweroff (host side): secrets gone from its FAT" c_card_scrubbed 1
 else

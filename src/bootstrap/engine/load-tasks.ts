@@ -1,7 +1,8 @@
 import { LineCounter, parseDocument } from 'yaml';
 import { MetisError, ValidationError, type Issue } from '../../lib/errors.js';
+import { parseBounded } from '../../manifest/bounded-yaml.js';
 import { parseYamlWith } from '../../manifest/load.js';
-import type { Assets } from '../assets.js';
+import type { Assets, PreparsedTasks } from '../assets.js';
 import type { Module } from '../types.js';
 import type { TemplateRenderer } from './render.js';
 import { taskListSchema, TASK_KEYS, type RawTask } from './task-schema.js';
@@ -35,10 +36,13 @@ export interface LoadedTasks {
 /** Loads and validates every task file and the handlers; throws ValidationError naming file, line and path. */
 export function loadTasks(assets: Assets, modules: Readonly<Record<string, Module>>): LoadedTasks {
   const schema = taskListSchema(Object.keys(modules));
-  const load = (file: string, text: string): LoadedTask[] => {
+  const load = (file: string, text: string, pre?: PreparsedTasks): LoadedTask[] => {
     const shown = `tasks/${file}`;
-    const raw = parseYamlWith(schema, text, shown) as RawTask[];
-    const lines = taskLines(text);
+    // The bundle carries each task file parsed at build time: validating that data is the same
+    // check without parsing YAML on every run. Invalid data takes the text path for its error.
+    const fast = pre ? schema.safeParse(pre.data) : undefined;
+    const raw = (fast?.success ? fast.data : parseYamlWith(schema, text, shown)) as RawTask[];
+    const lines = pre ? pre.lines.map((l) => l ?? undefined) : taskLines(text);
     const issues: Issue[] = [];
     const tasks = raw.map((t, index): LoadedTask | null => {
       const key = Object.keys(t).find((k) => !(TASK_KEYS as readonly string[]).includes(k))!;
@@ -69,8 +73,8 @@ export function loadTasks(assets: Assets, modules: Readonly<Record<string, Modul
     return tasks as LoadedTask[];
   };
 
-  const tasks = assets.tasks.flatMap((f) => load(f.file, f.text));
-  const handlers = assets.handlers ? load(assets.handlers.file, assets.handlers.text) : [];
+  const tasks = assets.tasks.flatMap((f) => load(f.file, f.text, f.parsed));
+  const handlers = assets.handlers ? load(assets.handlers.file, assets.handlers.text, assets.handlers.parsed) : [];
 
   const handlerNames = new Map<string, LoadedTask>();
   for (const h of handlers) {
@@ -85,6 +89,11 @@ export function loadTasks(assets: Assets, modules: Readonly<Record<string, Modul
     }
   }
   return { tasks, handlers };
+}
+
+/** A task file parsed ahead (scripts/build.mjs embeds this for every task file in the bundle). */
+export function preparseTasks(text: string, file: string): PreparsedTasks {
+  return { data: parseBounded(text, file).data, lines: taskLines(text).map((l) => l ?? null) };
 }
 
 /** 1-based line of each top-level list item. */

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { assetsFrom } from '../../../src/bootstrap/assets.js';
-import { loadTasks } from '../../../src/bootstrap/engine/load-tasks.js';
+import { loadTasks, preparseTasks } from '../../../src/bootstrap/engine/load-tasks.js';
 import { modules } from '../../../src/bootstrap/modules/index.js';
 import { ValidationError } from '../../../src/lib/errors.js';
-import { loadAssets } from '../../../src/bootstrap/assets.js';
+import { loadAssets, readAssetDir } from '../../../src/bootstrap/assets.js';
 
 const ok = '- name: first\n  directory: { path: /etc/metis }\n';
 
@@ -14,6 +14,35 @@ describe('task files', () => {
     expect(tasks[0]!.file).toMatch(/^tasks\/\d\d-/);
     expect(handlers.map((h) => h.name)).toContain('reload sshd');
     expect(tasks.filter((t) => t.tags.includes('early')).map((t) => t.name)).toContain('hostname');
+  });
+
+  it('task files parsed ahead (as the bundle carries them) load exactly as from their text', () => {
+    const repo = readAssetDir(process.cwd());
+    const flat: Record<string, string> = {};
+    for (const t of [...repo.tasks, ...(repo.handlers ? [repo.handlers] : [])]) flat[`tasks/${t.file}`] = t.text;
+    // Through JSON, as the bundle embeds them.
+    const parsed = JSON.parse(JSON.stringify(Object.fromEntries(Object.entries(flat).map(([n, t]) => [n, preparseTasks(t, n)]))));
+    const ahead = assetsFrom(flat, parsed);
+    expect(ahead.tasks.every((t) => t.parsed !== undefined)).toBe(true);
+    expect(loadTasks(ahead, modules)).toEqual(loadTasks(assetsFrom(flat), modules));
+  });
+
+  it('invalid data parsed ahead still fails with the text path\'s error (file, line, path)', () => {
+    const bad = `${ok}- name: x\n  coppy: { dest: /a }\n`;
+    const flat = { 'tasks/10-a.yaml': bad };
+    const parsed = { 'tasks/10-a.yaml': preparseTasks(bad, 'tasks/10-a.yaml') };
+    const err = (a: ReturnType<typeof assetsFrom>) => {
+      try {
+        loadTasks(a, modules);
+      } catch (e) {
+        return e as ValidationError;
+      }
+      throw new Error('no error');
+    };
+    const e = err(assetsFrom(flat, parsed));
+    expect(e).toBeInstanceOf(ValidationError);
+    expect(e.message).toBe(err(assetsFrom(flat)).message);
+    expect(e.issues).toEqual(err(assetsFrom(flat)).issues);
   });
 
   it('keeps file-name order and records lines', () => {

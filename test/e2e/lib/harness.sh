@@ -265,6 +265,39 @@ boot_node() {
     for (const doc of text.split(/\n(?=\{)/)) { try { const r = JSON.parse(doc); for (const t of r.tasks || []) tasks.push(t); } catch {} }
     tasks.sort((a, b) => b.durationMs - a.durationMs);
     console.log("  slowest tasks: " + tasks.slice(0, 4).map((t) => `${t.name} ${(t.durationMs / 1000).toFixed(1)} s`).join("; "));' >>"$WORK/timings" 2>/dev/null
+  # Per bootstrap run: runtime start + bundle load, phases, spawns, exit (test/e2e/lib/boot-timings.mjs);
+  # the critical chain and blame are kept beside the console log (E2E_KEEP=1 keeps them).
+  gssh "$n" 'journalctl -b -o json --no-pager -u metis-bootstrap-early.service -u metis-bootstrap.service' 2>/dev/null |
+    node test/e2e/lib/boot-timings.mjs >>"$WORK/timings" 2>/dev/null
+  gssh "$n" 'systemd-analyze critical-chain metis-bootstrap.service; systemd-analyze blame | head -25' >"$WORK/node$n-$phase.analyze" 2>&1
+  grep -E '^(metis-bootstrap|network-online)|metis-bootstrap.service|network-online.target' "$WORK/node$n-$phase.analyze" | head -4 | sed 's/^[^a-z0-9]*/  chain: /' >>"$WORK/timings"
+}
+
+# E2E_BOOT_BEFORE=REF (e.g. main): after step 7, one more no-op reboot of node 1 with the bootstrap
+# bundle and units built from git REF, so the timings carry a "before" and an "after" no-op reboot
+# measured in the same run, on the same node, under the same machine load. Measurement only: it adds
+# a result line, and restores this tree's bundle and units afterwards.
+boot_before() {
+  local n=$1 ref=${E2E_BOOT_BEFORE:-} src="$WORK/before-src"
+  [[ -n $ref ]] || return 0
+  rm -rf "$src" && mkdir -p "$src"
+  if ! git archive "$ref" package.json scripts src tasks templates systemd | tar -x -C "$src" ||
+    ! ln -s "$REPO/node_modules" "$src/node_modules" || ! (cd "$src" && node scripts/build.mjs >/dev/null); then
+    result FAIL "7b reboot with $ref's bootstrap (before)" "could not build $ref's bundle"
+    return 1
+  fi
+  echo "before = $ref ($(git rev-parse --short "$ref")), no-op reboot in this same run:" >>"$WORK/timings"
+  local u
+  gssh "$n" 'cat >/usr/local/bin/metis-bootstrap' <"$src/dist/metis-bootstrap.js" &&
+    for u in "$src"/systemd/*; do gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u" || return 1; done &&
+    gssh "$n" 'systemctl daemon-reload && rm -rf /var/cache/metis' || { result FAIL "7b reboot with $ref's bootstrap (before)" "could not install it"; return 1; }
+  shutdown_node "$n"
+  if boot_node "$n" "reboot-before-$ref"; then
+    check "7b reboot with $ref's bootstrap: both runs exit 0, changed=0" c_reboot "$n"
+  fi
+  gssh "$n" 'cat >/usr/local/bin/metis-bootstrap' <dist/metis-bootstrap.js
+  for u in systemd/*; do gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u"; done
+  gssh "$n" 'systemctl daemon-reload'
 }
 
 shutdown_node() {

@@ -1,0 +1,44 @@
+// Where one boot's bootstrap time went, from the node's journal (`journalctl -b -o json` of the
+// bootstrap units on stdin). Per run of the bootstrap: fork → first log line (runtime start + bundle
+// load + manifest read), the report's phases, spawned processes, last log line → process exit.
+// Prints one line per run for the e2e timings; prints nothing it cannot read.
+import { readFileSync } from 'node:fs';
+
+const runs = new Map();
+const lines = readFileSync(0, 'utf8').split('\n').filter(Boolean);
+for (const line of lines) {
+  let e;
+  try {
+    e = JSON.parse(line);
+  } catch {
+    continue;
+  }
+  const t = Number(e.__MONOTONIC_TIMESTAMP) / 1e6;
+  const unit = e._SYSTEMD_UNIT && e._SYSTEMD_UNIT !== 'init.scope' ? e._SYSTEMD_UNIT : e.UNIT;
+  if (!unit || !unit.startsWith('metis-bootstrap')) continue;
+  const r = runs.get(unit) ?? { unit };
+  runs.set(unit, r);
+  const msg = typeof e.MESSAGE === 'string' ? e.MESSAGE : '';
+  if (e._SYSTEMD_UNIT === unit) {
+    // The bootstrap's own output: pino JSON lines.
+    r.first ??= t;
+    r.last = t;
+    try {
+      const j = JSON.parse(msg);
+      if (j.kind === 'recap') Object.assign(r, { phases: j.phases, spawned: j.spawned, durationMs: j.durationMs });
+    } catch {
+      /* not a JSON line */
+    }
+  } else if (/^Starting /.test(msg)) r.starting = t;
+  else if (/^Finished |Deactivated successfully|Main process exited/.test(msg)) r.finished ??= t;
+}
+const f = (s) => (s === undefined ? '?' : s.toFixed(2));
+for (const r of runs.values()) {
+  if (r.starting === undefined) continue;
+  const p = r.phases ?? {};
+  const ph = ['loadMs', 'factsMs', 'planMs', 'applyMs', 'handlersMs'].map((k) => `${k.replace('Ms', '')} ${f((p[k] ?? NaN) / 1000)}`).join(', ');
+  console.log(
+    `  ${r.unit.replace('.service', '')}: start → first log line ${f(r.first - r.starting)} s; phases ${ph} s; ` +
+      `spawned ${r.spawned ?? '?'}; last log line → finished ${f(r.finished - r.last)} s; unit total ${f(r.finished - r.starting)} s`,
+  );
+}
