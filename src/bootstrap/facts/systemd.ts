@@ -6,6 +6,16 @@ export interface UnitState {
   fileState: string;
   /** ActiveState (live only): active, inactive, failed, activating… */
   activeState: string | null;
+  /**
+   * Live only: systemd has a job queued or running for the unit (at boot: the start job of an
+   * enabled unit still waiting on its ordering). Absent under --root.
+   */
+  job?: boolean;
+}
+
+/** systemd is bringing the unit up already: active, activating, or a job queued for it at boot. */
+export function upOrComingUp(s: UnitState): boolean {
+  return s.activeState === 'active' || s.activeState === 'activating' || s.activeState === 'reloading' || (s.job === true && s.activeState !== 'deactivating');
 }
 
 const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
@@ -19,7 +29,7 @@ export async function readUnits(fs: RootedFs, exec: Exec, live: boolean, units: 
   const out = new Map<string, UnitState>();
   if (units.length === 0) return out;
   if (live) {
-    const r = await exec('systemctl', ['show', '-p', 'Id,ActiveState,UnitFileState', '--', ...units]);
+    const r = await exec('systemctl', ['show', '-p', 'Id,ActiveState,UnitFileState,Job', '--', ...units]);
     return parseShow(r.stdout, units);
   }
   const present: string[] = [];
@@ -44,7 +54,8 @@ export function parseShow(stdout: string, units: string[]): Map<string, UnitStat
   return new Map(
     units.map((u, i) => {
       const kv = Object.fromEntries((blocks[i] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-      return [u, { fileState: kv.UnitFileState || 'not-found', activeState: kv.ActiveState ?? null }];
+      const job = /^[1-9]\d*$/.test((kv.Job ?? '').trim());
+      return [u, { fileState: kv.UnitFileState || 'not-found', activeState: kv.ActiveState ?? null, ...(job ? { job } : {}) }];
     }),
   );
 }

@@ -4,6 +4,7 @@ import { k3sFields } from '../../manifest/schema.js';
 import type { Action, ApplyResult, Module } from '../types.js';
 import { joinPreflight } from './k3s-preflight.js';
 import { unitName } from './k3s.js';
+import { upOrComingUp } from '../facts/systemd.js';
 
 const args = k3sFields.pick({ role: true, serverUrl: true, token: true }).extend({
   preflightTimeoutSec: z.number().int().min(1).max(600).default(60),
@@ -28,8 +29,10 @@ export const k3sJoinModule: Module<Args> = {
       return { status: 'skip', reason: `systemctl not available for this root: ${errorMessage(e)}` };
     }
     const enabled = ENABLED.has(s.fileState);
-    const active = s.activeState === 'active';
-    if (enabled && (!ctx.live || active)) return { status: 'ok' };
+    // At boot systemd starts the enabled unit itself (after the data mounts, see k3s_mounts): a unit
+    // activating or with its start job queued is joining already, not drift.
+    if (enabled && (!ctx.live || s.activeState === 'active')) return { status: 'ok' };
+    if (enabled && upOrComingUp(s)) return { status: 'ok', reason: `${unit} is starting (systemd ${s.activeState === 'activating' ? 'is activating it' : 'has its start job queued'})` };
     const actions: Action[] = ctx.live ? [{ kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'enable-now', unit }] : [{ kind: 'systemctl', verb: 'enable', unit }];
     return {
       status: 'change',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { NOT_LIVE } from '../context.js';
 import type { Action, DiffEntry, Module } from '../types.js';
+import { upOrComingUp } from '../facts/systemd.js';
 
 const unitName = z
   .string()
@@ -50,7 +51,9 @@ export const serviceModule: Module<Args> = {
     let notLive = false;
     let notRunning = false;
     if (a.state && !ctx.live) notLive = true;
-    else if (a.state === 'started' && s.activeState !== 'active') plan.action = 'start';
+    // At boot the converge runs beside systemd's own start jobs: a unit systemd is already bringing
+    // up (activating, or its start job queued behind its ordering) needs nothing from us.
+    else if (a.state === 'started' && !upOrComingUp(s)) plan.action = 'start';
     else if (a.state === 'stopped' && s.activeState !== 'inactive' && s.activeState !== 'failed') plan.action = 'stop';
     else if ((a.state === 'restarted' || a.state === 'reloaded') && !RUNNING.has(s.activeState ?? '')) notRunning = true;
     else if (a.state === 'restarted') plan.action = 'restart';

@@ -67,6 +67,18 @@ describe('k3s_join module', () => {
     });
   });
 
+  it.each([
+    ['enabled', 'activating', 'ok', 'k3s-agent.service is starting (systemd is activating it)'],
+    ['enabled', 'inactive\nJob=9', 'ok', 'k3s-agent.service is starting (systemd has its start job queued)'],
+    ['enabled', 'inactive\nJob=', 'change', undefined],
+    ['disabled', 'inactive\nJob=9', 'change', undefined],
+  ])('live at boot: %s/%j → %s (systemd starting it is not drift)', async (fileState, activeState, status, reason) => {
+    const a = k3sJoinModule.args.parse({ role: 'agent', serverUrl: url, token: tokenFor(caPem) });
+    const r = await k3sJoinModule.check(a, makeContext({ root: '/', live: true, checkMode: true, factSources: { exec: showing(fileState, activeState) } }));
+    expect(r.status).toBe(status);
+    if (reason) expect(r).toEqual({ status: 'ok', reason });
+  });
+
   // Check mode never carries out actions (ctx.execute refuses), so these prove the order on this machine safely.
   it('live: a token from another cluster fails the preflight before anything starts', async () => {
     const a = k3sJoinModule.args.parse({ role: 'agent', serverUrl: url, token: tokenFor(Buffer.from('another CA')), preflightTimeoutSec: 5 });

@@ -58,6 +58,15 @@ describe('systemctl show parsing (live state, one batched call)', () => {
       'systemd-journald.service': { fileState: 'static', activeState: 'active' },
     });
   });
+
+  it('reads a queued job (Job=<id>) and no job (Job= or 0)', () => {
+    const out = 'Id=a.service\nActiveState=inactive\nUnitFileState=enabled\nJob=17\n\nId=b.service\nActiveState=inactive\nUnitFileState=enabled\nJob=\n\nId=c.service\nActiveState=active\nUnitFileState=enabled\nJob=0';
+    expect(Object.fromEntries(parseShow(out, ['a.service', 'b.service', 'c.service']))).toEqual({
+      'a.service': { fileState: 'enabled', activeState: 'inactive', job: true },
+      'b.service': { fileState: 'enabled', activeState: 'inactive' },
+      'c.service': { fileState: 'enabled', activeState: 'active' },
+    });
+  });
 });
 
 describe('live check decisions (state as the batched read left it in ctx.facts; check only reads)', () => {
@@ -70,6 +79,11 @@ describe('live check decisions (state as the batched read left it in ctx.facts; 
     [{ state: 'restarted' }, 'inactive', 'enabled', 'ok', undefined],
     [{ state: 'reloaded' }, 'activating', 'static', 'change', 'reload'],
     [{ enabled: true, state: 'started' }, 'active', 'disabled', 'change', undefined],
+    // At boot: systemd is bringing the unit up already (a converge that raced it reported drift).
+    [{ state: 'started' }, 'activating', 'enabled', 'ok', undefined],
+    [{ state: 'started' }, 'inactive\nJob=42', 'enabled', 'ok', undefined],
+    [{ state: 'started' }, 'inactive\nJob=', 'enabled', 'change', 'start'],
+    [{ state: 'started' }, 'deactivating\nJob=43', 'enabled', 'change', 'start'],
   ])('%j with %s/%s → %s', async (extra, activeState, fileState, status, action) => {
     // The live facts come from a recorded `systemctl show` answer, never from this machine's manager.
     const asked: string[][] = [];
@@ -87,7 +101,7 @@ describe('live check decisions (state as the batched read left it in ctx.facts; 
     expect(r.status).toBe(status);
     const verbs = r.status === 'change' ? r.actions.flatMap((x) => (x.kind === 'systemctl' && x.verb !== 'enable' ? [x.verb] : [])) : [];
     expect(verbs).toEqual(action ? [{ start: 'start', stop: 'stop', restart: 'try-restart', reload: 'try-reload-or-restart' }[action]] : []);
-    expect(asked).toEqual([['systemctl', 'show', '-p', 'Id,ActiveState,UnitFileState', '--', 'ssh.service']]);
+    expect(asked).toEqual([['systemctl', 'show', '-p', 'Id,ActiveState,UnitFileState,Job', '--', 'ssh.service']]);
     expect(ctx.exec.count()).toBe(0);
   });
 });
