@@ -22,6 +22,9 @@ Options:
   --install-manifest FILE|-
                      replace the card's manifest (validated; same hostname) with FILE or stdin,
                      then converge; with --check: show the manifest diff and the check, write nothing
+  --reboot-if-required
+                     reboot once when a task changed what only a reboot applies (Pi config.txt,
+                     cmdline.txt); off by default; at most once per manifest (see docs/pi-boot.md)
   --version          print the version
   --help             print this help
 
