@@ -145,19 +145,34 @@ make_ca() {
     { result FAIL "3 cacerts certificates"; summary; }
 }
 
+# The k3s server as agents and operators see it: metis-kube-standin (NOT a kube-apiserver,
+# test/fixtures/kube-standin) on $GW:6443 inside the namespace, with the cluster CA: /cacerts for the
+# join preflight, the supervisor's node-password rule and kubelet certs for the k3s stand-in's join,
+# the Node API for the fleet and replace steps. Needs the token (make_secrets) first.
 setup_cacerts() {
-  ip netns exec "$NS" node test/e2e/lib/cacerts-server.mjs "$GW" 6443 "$WORK/srv.crt" "$WORK/srv.key" "$WORK/ca.crt" >"$WORK/cacerts.log" 2>&1 &
+  KUBE_ADMIN="adm$(openssl rand -hex 16)"
+  KUBECONFIG_E2E="$WORK/kubeconfig"
+  KUBE_STATE="$WORK/kube-state.json"
+  node -e '
+    const [host, dir, token, admin, state] = process.argv.slice(1);
+    const cfg = { host, port: 6443, certFile: `${dir}/srv.crt`, keyFile: `${dir}/srv.key`, caFile: `${dir}/ca.crt`, caKeyFile: `${dir}/ca.key`,
+      tokens: { [admin]: { user: "admin", groups: ["system:masters"] } }, nodeToken: token, stateFile: state };
+    require("fs").writeFileSync(`${dir}/kube-standin.json`, JSON.stringify(cfg), { mode: 0o600 });' "$GW" "$WORK" "$TOKEN" "$KUBE_ADMIN" "$KUBE_STATE" &&
+    printf '%s\n' 'apiVersion: v1' 'kind: Config' 'clusters:' '- name: e2e' '  cluster:' "    server: https://$GW:6443" \
+      "    certificate-authority: $WORK/ca.crt" 'users:' '- name: admin' '  user:' "    token: $KUBE_ADMIN" 'contexts:' \
+      '- name: e2e' '  context: {cluster: e2e, user: admin}' 'current-context: e2e' >"$KUBECONFIG_E2E" && chmod 600 "$KUBECONFIG_E2E" ||
+    { result FAIL "3 k3s server stand-in config"; summary; }
+  ip netns exec "$NS" node test/fixtures/kube-standin/server.mjs "$WORK/kube-standin.json" >"$WORK/kube-standin.log" 2>&1 &
   PIDS+=($!)
   local ok=
   for _ in $(seq 50); do
-    if ip netns exec "$NS" curl -sk "https://$GW:6443/cacerts" 2>/dev/null | grep -q 'BEGIN CERTIFICATE' ||
-      ip netns exec "$NS" node -e "require('https').get('https://$GW:6443/cacerts',{rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" 2>/dev/null; then
+    if ip netns exec "$NS" node -e "require('https').get('https://$GW:6443/cacerts',{ca:require('fs').readFileSync('$WORK/ca.crt')},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" 2>/dev/null; then
       ok=1
       break
     fi
     sleep 0.2
   done
-  [[ -n $ok ]] || { cat "$WORK/cacerts.log"; result FAIL "3 /cacerts endpoint"; summary; }
+  [[ -n $ok ]] || { cat "$WORK/kube-standin.log"; result FAIL "3 /cacerts endpoint (k3s server stand-in)"; summary; }
 }
 
 make_secrets() {
