@@ -121,14 +121,16 @@ c_op_replace_no_escrow() {
   expect_eq "$(node_field 'n.metadata.name')" "$OP_NODE"
 }
 c_op_capture() {
-  local out rc esc="$OP_INV/identity/$OP_NODE.age"
+  local out rc mid esc="$OP_INV/identity/$OP_NODE.age"
+  mid=$(gssh 1 cat /etc/machine-id)
+  expect_match "$mid" '^[0-9a-f]{32}$' || return 1
   out=$(metis_op identity capture "$OP_NODE" --inventory "$OP_INV" 2>&1)
   rc=$?
   expect_eq "$rc" 0 || { echo "$out"; return 1; }
   expect_match "$out" "$OP_NODE: captured" || return 1
   expect_eq "$(stat -c %a "$esc")" 600 || return 1
   # The real age CLI opens it with the operator's key; the machine-id in it is the node's.
-  age -d -i "$OP/age-key.txt" "$esc" | grep -qF "$(gssh 1 cat /etc/machine-id)" || { echo "age -d: escrow does not hold the node's machine-id"; return 1; }
+  age -d -i "$OP/age-key.txt" "$esc" | grep -qF "$mid" || { echo "age -d: escrow does not hold the node's machine-id"; return 1; }
   [[ $out != *"$NODE_PW"* ]] || { echo "the node password in capture's output"; return 1; }
   gssh 1 sha256sum /etc/rancher/node/password | cut -c1-64 >"$OP/node-password.sha256"
   node_field 'n.metadata.creationTimestamp' >"$OP/node-created"
