@@ -177,6 +177,7 @@ c_op_same_identity() {
   [[ -n $before ]] || { echo "node 1's first identity was not recorded (step 4)"; return 1; }
   expect_eq "$after" "$before" || return 1
   pw=$(gssh 1 sha256sum /etc/rancher/node/password | cut -c1-64)
+  expect_match "$pw" '^[0-9a-f]{64}$' || return 1
   expect_eq "$pw" "$(cat "$OP/node-password.sha256")"
 }
 # The server stand-in enforces k3s's node-password rule: it accepted the new card under the old
