@@ -188,6 +188,7 @@ c_op_rejoin_accepted() {
   expect_match "$(gssh 1 cat /var/lib/k3s-standin/join)" "^joined $OP_NODE\$" || return 1
   [[ $ev == *node-rejoined* && $ev != *node-password-rejected* ]] || { echo "stand-in events for $OP_NODE since the replace: $ev"; return 1; }
   [[ $(standin_events | tr '\n' ' ') != *node-deleted* ]] || { echo "the Node was deleted"; return 1; }
+  expect_match "$(cat "$OP/node-created")" '^[0-9]{4}-' || return 1
   expect_eq "$(node_field 'n.metadata.creationTimestamp')" "$(cat "$OP/node-created")" || return 1
   code=$(export K3S_TOKEN="$TOKEN" && ip netns exec "$NS" node -e '
     const [url, ca, name] = process.argv.slice(1);
