@@ -5,7 +5,7 @@
 # Needs root (namespaces, taps, tgtd). Prints a pass/fail line per step; exits 1 if any step failed
 # or could not run. Everything it starts is stopped by PID and every namespace is removed on exit.
 # Usage: run.sh [vendor|arm64|node1]   (for iteration: only step 9, the vendor base, step 10, arm64,
-#        or steps 1-7, node 1's burn, boots and checks)
+#        or steps 1-7b, node 1's burn, boots, checks, the fleet commands and its replacement)
 set -uo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$REPO"
@@ -19,6 +19,8 @@ source "$REPO/test/e2e/lib/arm64.sh"
 source "$REPO/test/e2e/lib/vendor.sh"
 # shellcheck source=test/e2e/lib/flasher.sh
 source "$REPO/test/e2e/lib/flasher.sh"
+# shellcheck source=test/e2e/lib/operator.sh
+source "$REPO/test/e2e/lib/operator.sh"
 ONLY=${1:-}
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -52,8 +54,8 @@ setup_namespace
 setup_disks
 setup_iscsi
 make_ca
-setup_cacerts
 make_secrets
+setup_cacerts
 if [[ $ONLY == vendor ]]; then
   step_vendor
   summary
@@ -67,14 +69,23 @@ if boot_node 1 first; then
   step_idempotent 1
   # ---------- 6. drift ----------
   step_drift 1
+  # ---------- 6b-6d. the fleet: metis check, push, status (test/e2e/lib/operator.sh) ----------
+  step_fleet
   # ---------- 7. reboot ----------
   shutdown_node 1
-  if boot_node 1 reboot; then step_reboot 1; fi
-  boot_before 1
+  if boot_node 1 reboot; then
+    step_reboot 1
+    # ---------- 7a. escrow node 1's identity while it runs ----------
+    step_capture
+    # ---------- 7c. (E2E_BOOT_BEFORE=REF only) the same no-op reboot with REF's bootstrap ----------
+    boot_before 1
+  fi
   shutdown_node 1
   check "7 card after poweroff (host side): secrets gone from its FAT" c_card_scrubbed 1
+  # ---------- 7b. node 1's card dies: metis replace from the escrow, boot, metis wait ----------
+  step_replace
 else
-  for s in "4 converged node" "5 second run" "6 drift" "7 reboot"; do result NOTRUN "$s" "node 1 did not come up (see above)"; done
+  for s in "4 converged node" "5 second run" "6 drift" "6b-6d fleet" "7 reboot" "7a-7b replace"; do result NOTRUN "$s" "node 1 did not come up (see above)"; done
 fi
 [[ $ONLY == node1 ]] && summary
 # ---------- 8. second node from the same image ----------

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,7 +51,8 @@ export async function startKube(opts: { nodes?: Record<string, any>; secrets?: R
   const dir = mkdtempSync(join(tmpdir(), 'metis-kube-'));
   const { ca, cert, key } = makeCa(dir, opts.host && opts.host !== '127.0.0.1' ? [opts.host] : []);
   const adminToken = randomBytes(16).toString('hex');
-  const nodeToken = `K10${randomBytes(32).toString('hex')}::server:${randomBytes(16).toString('hex')}`;
+  // A K10 token as k3s prints it: the sha256 of the cluster CA bundle (what /cacerts serves), then the secret.
+  const nodeToken = `K10${createHash('sha256').update(readFileSync(ca)).digest('hex')}::server:${randomBytes(16).toString('hex')}`;
   const tokens: Record<string, { user: string; groups: string[] }> = { [adminToken]: { user: 'admin', groups: ['system:masters'] } };
   const nodeTokens: Record<string, string> = {};
   for (const n of opts.nodeNames ?? Object.keys(opts.nodes ?? {})) {
@@ -67,6 +68,8 @@ export async function startKube(opts: { nodes?: Record<string, any>; secrets?: R
     ca: readFileSync(ca),
     tokens,
     nodeToken,
+    caFile: ca,
+    caKeyFile: join(dir, 'ca.key'),
     state: { nodes: opts.nodes ?? {}, secrets: opts.secrets ?? {}, longhornNodes: opts.longhornNodes ?? {} },
   });
   const kubeconfig = join(dir, 'kubeconfig');

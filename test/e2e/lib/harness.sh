@@ -145,19 +145,34 @@ make_ca() {
     { result FAIL "3 cacerts certificates"; summary; }
 }
 
+# The k3s server as agents and operators see it: metis-kube-standin (NOT a kube-apiserver,
+# test/fixtures/kube-standin) on $GW:6443 inside the namespace, with the cluster CA: /cacerts for the
+# join preflight, the supervisor's node-password rule and kubelet certs for the k3s stand-in's join,
+# the Node API for the fleet and replace steps. Needs the token (make_secrets) first.
 setup_cacerts() {
-  ip netns exec "$NS" node test/e2e/lib/cacerts-server.mjs "$GW" 6443 "$WORK/srv.crt" "$WORK/srv.key" "$WORK/ca.crt" >"$WORK/cacerts.log" 2>&1 &
+  KUBE_ADMIN="adm$(openssl rand -hex 16)"
+  KUBECONFIG_E2E="$WORK/kubeconfig"
+  KUBE_STATE="$WORK/kube-state.json"
+  node -e '
+    const [host, dir, token, admin, state] = process.argv.slice(1);
+    const cfg = { host, port: 6443, certFile: `${dir}/srv.crt`, keyFile: `${dir}/srv.key`, caFile: `${dir}/ca.crt`, caKeyFile: `${dir}/ca.key`,
+      tokens: { [admin]: { user: "admin", groups: ["system:masters"] } }, nodeToken: token, stateFile: state };
+    require("fs").writeFileSync(`${dir}/kube-standin.json`, JSON.stringify(cfg), { mode: 0o600 });' "$GW" "$WORK" "$TOKEN" "$KUBE_ADMIN" "$KUBE_STATE" &&
+    printf '%s\n' 'apiVersion: v1' 'kind: Config' 'clusters:' '- name: e2e' '  cluster:' "    server: https://$GW:6443" \
+      "    certificate-authority: $WORK/ca.crt" 'users:' '- name: admin' '  user:' "    token: $KUBE_ADMIN" 'contexts:' \
+      '- name: e2e' '  context: {cluster: e2e, user: admin}' 'current-context: e2e' >"$KUBECONFIG_E2E" && chmod 600 "$KUBECONFIG_E2E" ||
+    { result FAIL "3 k3s server stand-in config"; summary; }
+  ip netns exec "$NS" node test/fixtures/kube-standin/server.mjs "$WORK/kube-standin.json" >"$WORK/kube-standin.log" 2>&1 &
   PIDS+=($!)
   local ok=
   for _ in $(seq 50); do
-    if ip netns exec "$NS" curl -sk "https://$GW:6443/cacerts" 2>/dev/null | grep -q 'BEGIN CERTIFICATE' ||
-      ip netns exec "$NS" node -e "require('https').get('https://$GW:6443/cacerts',{rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" 2>/dev/null; then
+    if ip netns exec "$NS" node -e "require('https').get('https://$GW:6443/cacerts',{ca:require('fs').readFileSync('$WORK/ca.crt')},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" 2>/dev/null; then
       ok=1
       break
     fi
     sleep 0.2
   done
-  [[ -n $ok ]] || { cat "$WORK/cacerts.log"; result FAIL "3 /cacerts endpoint"; summary; }
+  [[ -n $ok ]] || { cat "$WORK/kube-standin.log"; result FAIL "3 /cacerts endpoint (k3s server stand-in)"; summary; }
 }
 
 make_secrets() {
@@ -283,17 +298,17 @@ boot_before() {
   rm -rf "$src" && mkdir -p "$src"
   if ! git archive "$ref" package.json scripts src tasks templates systemd | tar -x -C "$src" ||
     ! ln -s "$REPO/node_modules" "$src/node_modules" || ! (cd "$src" && node scripts/build.mjs >/dev/null); then
-    result FAIL "7b reboot with $ref's bootstrap (before)" "could not build $ref's bundle"
+    result FAIL "7c reboot with $ref's bootstrap (before)" "could not build $ref's bundle"
     return 1
   fi
   echo "before = $ref ($(git rev-parse --short "$ref")), no-op reboot in this same run:" >>"$WORK/timings"
   local u
   gssh "$n" 'cat >/usr/local/bin/metis-bootstrap' <"$src/dist/metis-bootstrap.js" &&
     for u in "$src"/systemd/*; do gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u" || return 1; done &&
-    gssh "$n" 'systemctl daemon-reload && rm -rf /var/cache/metis' || { result FAIL "7b reboot with $ref's bootstrap (before)" "could not install it"; return 1; }
+    gssh "$n" 'systemctl daemon-reload && rm -rf /var/cache/metis' || { result FAIL "7c reboot with $ref's bootstrap (before)" "could not install it"; return 1; }
   shutdown_node "$n"
   if boot_node "$n" "reboot-before-$ref"; then
-    check "7b reboot with $ref's bootstrap: both runs exit 0, changed=0" c_reboot "$n"
+    check "7c reboot with $ref's bootstrap: both runs exit 0, changed=0" c_reboot "$n"
   fi
   gssh "$n" 'cat >/usr/local/bin/metis-bootstrap' <dist/metis-bootstrap.js
   for u in systemd/*; do gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u"; done
