@@ -30,6 +30,12 @@ export interface FileSpec {
   /** Content is a secret: the diff and the action show [redacted] instead of text. */
   secret?: boolean;
   validate?: Validator;
+  /**
+   * The operator wrote this file's content (file/template tasks, hooks): if it carries a manifest
+   * secret it must be 0600 or stricter. Built-in modules choose their modes themselves (an escrowed
+   * host key's .pub is secret-marked in the manifest yet public, 0644).
+   */
+  guardSecretMode?: boolean;
 }
 
 export const octal = (m: number): string => `0${(m & 0o7777).toString(8).padStart(3, '0')}`;
@@ -48,7 +54,7 @@ export async function checkFile(ctx: Context, spec: FileSpec): Promise<CheckResu
   // Content that carries a manifest secret (a template naming {{k3s.token}}) is a secret file: redacted
   // everywhere, and never readable by group or others.
   const carriesSecret = !spec.secret && ctx.redact.text(spec.content) !== spec.content;
-  if (carriesSecret && ((mode ?? st?.mode ?? 0o644) & 0o077) !== 0) {
+  if (carriesSecret && spec.guardSecretMode === true && ((mode ?? st?.mode ?? 0o644) & 0o077) !== 0) {
     return { status: 'fail', reason: `${spec.dest} would hold a secret of the manifest: give it mode "0600" (or stricter)` };
   }
   spec = carriesSecret ? { ...spec, secret: true } : spec;
@@ -88,5 +94,5 @@ type Args = z.output<typeof args>;
 export const fileModule: Module<Args> = {
   name: 'file',
   args,
-  check: (a, ctx) => checkFile(ctx, { ...a, validate: a.validate ? { argv: a.validate } : undefined }),
+  check: (a, ctx) => checkFile(ctx, { ...a, validate: a.validate ? { argv: a.validate } : undefined, guardSecretMode: true }),
 };

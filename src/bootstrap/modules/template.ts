@@ -25,5 +25,5 @@ export function renderTemplate(ctx: Context, src: string, vars: Record<string, u
 export const templateModule: Module<Args> = {
   name: 'template',
   args,
-  check: async (a, ctx) => checkFile(ctx, { ...a, content: renderTemplate(ctx, a.src, a.vars), validate: a.validate ? { argv: a.validate } : undefined }),
+  check: async (a, ctx) => checkFile(ctx, { ...a, content: renderTemplate(ctx, a.src, a.vars), validate: a.validate ? { argv: a.validate } : undefined, guardSecretMode: true }),
 };

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Redactor } from '../../../src/lib/redact.js';
 import { identityModule, KEY_TYPES } from '../../../src/bootstrap/modules/identity.js';
 import { applyPlanned, convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
 
@@ -45,6 +46,24 @@ describe('identity module', () => {
     expect(shown).not.toContain('node-pass-0001-secret');
     expect(shown).not.toContain(priv.split('\n')[1]!);
     expect(ctx.logs()).not.toContain('node-pass-0001-secret');
+  });
+
+  it('escrowed identity (the whole block secret-marked in the manifest): the .pub stays 0644, machine-id 0444, no refusal', async () => {
+    // metis replace puts the captured identity in the manifest as secrets, public halves included; the
+    // 0600 rule for operator-written files carrying a secret must not refuse the module's own modes.
+    const keyDir = join(root, 'keysrc');
+    mkdirSync(keyDir);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'titan-13', '-f', join(keyDir, 'k')]);
+    const priv = readFileSync(join(keyDir, 'k'), 'utf8');
+    const pub = readFileSync(join(keyDir, 'k.pub'), 'utf8').trim();
+    const machineId = '1f5c2a1e9b7d4c3a8e6f1b2d3c4a5e6f';
+    const ctx = makeContext({ root });
+    Object.assign(ctx, { redact: new Redactor([priv, pub, machineId, 'node-pass-0002-secret']) });
+    await convergeLoop(identityModule, { identity: { machineId }, ssh: { port: 2277, hostKeys: { ed25519: { private: priv, public: pub } } }, nodePassword: 'node-pass-0002-secret' }, ctx);
+    expect(readFileSync(join(root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8')).toBe(`${pub}\n`);
+    expect(mode('etc/ssh/ssh_host_ed25519_key.pub')).toBe(0o644);
+    expect(readFileSync(join(root, 'etc/machine-id'), 'utf8')).toBe(`${machineId}\n`);
+    expect(mode('etc/ssh/ssh_host_ed25519_key')).toBe(0o600);
   });
 
   it('generates machine-id, keys and node password once, and reports fingerprints, not secrets', async () => {
