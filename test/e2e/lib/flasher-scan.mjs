@@ -1,12 +1,14 @@
 // Which regular files under DIRS hold any of the secrets given in $SCAN_SECRETS (newline-separated;
 // the environment, never argv)? One filesystem per DIR (like find -xdev: a chroot's /proc mounted
-// somewhere under /tmp is not read), symlinks not followed, EXCLUDE (an absolute path) skipped.
+// somewhere under /tmp is not read), symlinks not followed, EXCLUDE (absolute paths, ':'-separated)
+// skipped when met inside a DIR (a DIR itself is always read).
 // Prints the matching paths; exit 0 when none, 1 when some.
 // Usage: SCAN_SECRETS=… node test/e2e/lib/flasher-scan.mjs EXCLUDE DIR...
 import { lstatSync, openSync, readSync, closeSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [exclude, ...dirs] = process.argv.slice(2);
+const [excludeArg, ...dirs] = process.argv.slice(2);
+const excluded = new Set(excludeArg.split(':').filter(Boolean));
 const needles = (process.env.SCAN_SECRETS ?? '').split('\n').filter(Boolean).map((s) => Buffer.from(s));
 if (!needles.length) {
   console.error('flasher-scan: SCAN_SECRETS is empty');
@@ -55,7 +57,7 @@ function walk(dir, dev) {
     } catch {
       continue;
     }
-    if (st.dev !== dev || p === exclude) continue;
+    if (st.dev !== dev || excluded.has(p)) continue;
     if (st.isDirectory()) walk(p, dev);
     else if (st.isFile() && !hits.has(p) && holds(p)) hits.add(p);
   }

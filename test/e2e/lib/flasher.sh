@@ -46,13 +46,16 @@ flasher_card() {
   FLASHER_LOOP=$(losetup -f --show "$out") || return 1
 }
 
-# No file on the flashing host's side holds a secret: its cache, /tmp, /run, /dev/shm (one
-# filesystem each; the card's own backing file excepted: the card is where the manifest belongs).
+# No file on the flashing host's side holds a secret: its cache and its sshd's dir, /tmp, /run,
+# /dev/shm (one filesystem each). Excepted: the run's own work dir (the operator's workstation and the
+# cluster side of the test live there: the server stand-in's state holds the token by design) other
+# than the flasher's dirs, which are scanned explicitly, and the card's backing file, where the
+# manifest belongs.
 # The secrets reach the scanner in its environment, never in argv.
 flasher_no_secrets() {
   local card=$1 hits
   [[ -d $WORK/flasher-cache/blobs ]] || { echo "the flashing host's cache $WORK/flasher-cache holds no image: was it used?"; return 1; }
-  hits=$(SCAN_SECRETS="$SECRET_PW"$'\n'"$NODE_PW" node test/e2e/lib/flasher-scan.mjs "$card" "$WORK/flasher-cache" /tmp /run /dev/shm) ||
+  hits=$(SCAN_SECRETS="$SECRET_PW"$'\n'"$NODE_PW" node test/e2e/lib/flasher-scan.mjs "$card:$WORK" "$WORK/flasher-cache" "$WORK/flasher" /tmp /run /dev/shm) ||
     { echo "secret found in: $hits"; return 1; }
 }
 
