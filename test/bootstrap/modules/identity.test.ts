@@ -17,13 +17,17 @@ afterEach(() => cleanup());
 
 const mode = (p: string) => statSync(join(root, p)).mode & 0o777;
 
+/** A real ed25519 host key pair made by ssh-keygen in the test's root. */
+function newHostKey(): { priv: string; pub: string } {
+  const keyDir = join(root, 'keysrc');
+  mkdirSync(keyDir);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'titan-13', '-f', join(keyDir, 'k')]);
+  return { priv: readFileSync(join(keyDir, 'k'), 'utf8'), pub: readFileSync(join(keyDir, 'k.pub'), 'utf8').trim() };
+}
+
 describe('identity module', () => {
   it('writes machine-id, host keys and node password from the manifest; secrets never in diff or logs', async () => {
-    const keyDir = join(root, 'keysrc');
-    mkdirSync(keyDir);
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'titan-13', '-f', join(keyDir, 'k')]);
-    const priv = readFileSync(join(keyDir, 'k'), 'utf8');
-    const pub = readFileSync(join(keyDir, 'k.pub'), 'utf8').trim();
+    const { priv, pub } = newHostKey();
     const ctx = makeContext({ root });
     const first = await convergeLoop(
       identityModule,
@@ -51,11 +55,7 @@ describe('identity module', () => {
   it('escrowed identity (the whole block secret-marked in the manifest): the .pub stays 0644, machine-id 0444, no refusal', async () => {
     // metis replace puts the captured identity in the manifest as secrets, public halves included; the
     // 0600 rule for operator-written files carrying a secret must not refuse the module's own modes.
-    const keyDir = join(root, 'keysrc');
-    mkdirSync(keyDir);
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'titan-13', '-f', join(keyDir, 'k')]);
-    const priv = readFileSync(join(keyDir, 'k'), 'utf8');
-    const pub = readFileSync(join(keyDir, 'k.pub'), 'utf8').trim();
+    const { priv, pub } = newHostKey();
     const machineId = '1f5c2a1e9b7d4c3a8e6f1b2d3c4a5e6f';
     const ctx = makeContext({ root });
     Object.assign(ctx, { redact: new Redactor([priv, pub, machineId, 'node-pass-0002-secret']) });
