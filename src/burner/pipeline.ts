@@ -122,7 +122,6 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
     const { img, gate, bmap } = await fetchNodeImage(plan, o);
     // A cold registry pull arrives while it is written: published to the cache only after a burn
     // that read it whole (its digest checked on the way in), else stopped and removed.
-    let whole = false;
     const { info, written } = await writeCard({
       follow: img.streaming?.file,
       target,
@@ -136,18 +135,12 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
       manifest: (w) => stampManifest(plan.manifest, img.ref, w.sha256),
       onProgress: emit,
       signal: o.signal,
-    }).then(
-      async (r) => {
-        whole = true;
-        return r;
-      },
-      async (e: unknown) => {
-        await img.streaming?.settle(false);
-        throw e;
-      },
-    );
+    }).catch(async (e: unknown) => {
+      await img.streaming?.settle(false);
+      throw e;
+    });
     // The burn passed the gate with these bytes: a cache entry that fails to publish is fetched again next time.
-    if (whole) await img.streaming?.settle(true).catch(() => {});
+    await img.streaming?.settle(true).catch(() => {});
     return {
       node: o.node,
       target,

@@ -16,7 +16,7 @@ export function inRootArgv(ctx: Pick<Context, 'root'>, argv: readonly string[], 
 }
 
 /** Secret paths of the manifest (k3s.token, identity…): the only names an env `{ secret: PATH }` may use. */
-export function secretPaths(ctx: Pick<Context, 'manifest'>): Map<string, string> {
+function secretPaths(ctx: Pick<Context, 'manifest'>): Map<string, string> {
   return new Map(manifestSecrets(ctx.manifest).map((s) => [s.path, s.value]));
 }
 

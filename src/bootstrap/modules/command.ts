@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Action } from '../actions.js';
-import { inRootArgv, resolveEnv, secretPaths, type EnvValue } from '../engine/in-root.js';
+import { errorMessage } from '../../lib/errors.js';
+import { inRootArgv, resolveEnv, type EnvValue } from '../engine/in-root.js';
 import type { CheckResult, Context, Module } from '../types.js';
 import { absPath } from './file.js';
 
@@ -63,11 +64,10 @@ export const commandModule: Module<Args> = {
     if (words.some((w) => ctx.redact.text(w) !== w)) {
       return { status: 'fail', reason: 'a secret value is in the command line (visible in ps): pass it in env as { secret: PATH }' };
     }
-    const secrets = secretPaths(ctx);
-    for (const [k, v] of Object.entries(a.env)) {
-      if (typeof v !== 'string' && !secrets.has(v.secret)) {
-        return { status: 'fail', reason: `env ${k}: "${v.secret}" is not a secret of the manifest (secrets: ${[...secrets.keys()].join(', ') || 'none'})` };
-      }
+    try {
+      resolveEnv(ctx, a.env); // an env naming no secret of the manifest fails here, not when it runs
+    } catch (e) {
+      return { status: 'fail', reason: errorMessage(e) };
     }
     if (a.creates && (await ctx.fs.exists(a.creates))) return { status: 'ok', reason: `${a.creates} exists` };
     if (a.removes && !(await ctx.fs.exists(a.removes))) return { status: 'ok', reason: `${a.removes} does not exist` };
