@@ -8,7 +8,9 @@
 // sysroot converged by the real bootstrap bundle (reached over SSH as METIS_BOOTSTRAP). The same
 // resources: every path the first converge wrote (its report's diff targets) with the content,
 // mode, owner and link target Metis left there, as ansible.builtin.copy / file tasks.
-// Usage (root): npm run bench:fleet   (BENCH_RUNS=N, BENCH_HOSTS=N to change the defaults 5 / 10)
+// Usage (root): npm run bench:fleet   (BENCH_RUNS=N, BENCH_HOSTS=N to change the defaults 5 / 10;
+// BENCH_LOGIN=machine keeps this machine's root ~/.bashrc for SSH logins, default clean: an empty one,
+// as a node's root has — here it runs pyenv init, ~60 programs that every SSH command of either tool pays)
 import { execa } from 'execa';
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +19,7 @@ import { startFleet } from '../../test/fleet/fleet-hosts.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 10);
+const LOGIN = process.env.BENCH_LOGIN === 'machine' ? 'machine' : 'clean';
 const median = (a: number[]) => {
   const s = [...a].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -24,7 +27,7 @@ const median = (a: number[]) => {
 
 it.skipIf(process.getuid?.() !== 0)(`metis check --all vs ansible-playbook --check, ${HOSTS} hosts`, async () => {
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const fleet = await startFleet(HOSTS, { prefix: 'mfb' });
+  const fleet = await startFleet(HOSTS, { prefix: 'mfb', cleanLogin: LOGIN === 'clean' });
   try {
     // 1. Burn and converge every node; collect what the first converge wrote.
     const written = new Map<string, string[]>();
@@ -118,6 +121,7 @@ it.skipIf(process.getuid?.() !== 0)(`metis check --all vs ansible-playbook --che
     const A = median(ta);
     const lines = [
       `bench/fleet: check ${HOSTS} SSH hosts (network namespaces, Debian sshd, converged sysroots), ${RUNS} runs each, interleaved`,
+      `  root's login environment on the hosts: ${LOGIN === 'clean' ? 'an empty ~/.bashrc (BENCH_LOGIN=machine: this machine\'s)' : "this machine's ~/.bashrc (pyenv init)"}`,
       `  resources per host: ${files} files (content, mode, owner) + ${links} symlinks = what the first converge wrote`,
       `  host load average (1/5/15 min): ${load0} before, ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} after; ${(await execa('nproc')).stdout} cores`,
       `  metis check --all                      ${M} ms median (runs: ${tm.join(' ')})`,

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -39,6 +39,12 @@ export interface SshHostOptions {
   users?: SshHostUserSpec[];
   /** sshd port inside the namespace. Default: random 20000–29999. */
   port?: number;
+  /**
+   * Give root's logins an empty `~/.bashrc` (bound over it in sshd's own mount namespace, which
+   * `ip netns exec` makes private). Debian's bash reads it for every SSH command; on this machine it
+   * runs `pyenv init`, a cost a node's root does not have. For benchmarks; tests keep the real one.
+   */
+  cleanLogin?: boolean;
 }
 
 export interface ExecResult {
@@ -199,7 +205,13 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
       ].join('\n'),
     );
 
-    sshd = spawn('ip', ['netns', 'exec', ns, '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const sshdArgv = ['/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')];
+    if (opts.cleanLogin) writeFileSync(join(dir, 'empty.bashrc'), '');
+    const argv =
+      opts.cleanLogin && existsSync('/root/.bashrc')
+        ? ['sh', '-c', 'mount --bind "$0" /root/.bashrc && exec "$@"', join(dir, 'empty.bashrc'), ...sshdArgv]
+        : sshdArgv;
+    sshd = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
     const proc = sshd;
     let log = '';
     proc.stderr!.on('data', (b: Buffer) => {
