@@ -27,6 +27,20 @@ describe('progress', () => {
     expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['writing', 'writing', 'verifying']);
     expect(lines[1]).toMatch(/50% 50\.0\/100\.0 MB 20\.0 MB\/s ETA 0:03/);
   });
+  it('a phase that starts with bytes done shows no rate until it moves, then the rate of its own bytes', () => {
+    let t = 0;
+    let out = '';
+    const p = progressReporter('plain', (s) => (out += s), () => t);
+    p.event({ phase: 'verifying', bytes: 260e6, total: 286e6 });
+    t = 2000;
+    p.event({ phase: 'verifying', bytes: 280e6, total: 286e6 });
+    t = 2001;
+    p.event({ phase: 'finished', bytes: 287e6, total: 287e6 });
+    const lines = out.trim().split('\n');
+    expect(lines[0]).toMatch(/verifying +91% 260\.0\/286\.0 MB -- MB\/s ETA --:--$/);
+    expect(lines[1]).toMatch(/verifying +98% 280\.0\/286\.0 MB 10\.0 MB\/s ETA 0:01$/);
+    expect(lines[2]).toMatch(/finished +100% 287\.0\/287\.0 MB -- MB\/s ETA --:--$/);
+  });
   it('json: one event object per line', () => {
     const events = drive('json').trim().split('\n').map((l) => JSON.parse(l));
     expect(events).toHaveLength(4);
