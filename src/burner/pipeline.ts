@@ -28,7 +28,7 @@ export type BurnStage = 'target' | 'source' | 'verify' | 'write' | 'inject' | 'v
 export type BurnEvent =
   | { event: 'stage'; stage: BurnStage }
   | { event: 'image'; ref: string; sha256: string | null }
-  | { event: 'image-ready'; path: string; from: ResolvedImage['from']; sha256: string | null; verified: boolean }
+  | { event: 'image-ready'; path: string; from: ResolvedImage['from']; sha256: string | null; verified: boolean; streaming: boolean }
   | { event: 'warning'; code: 'W_NO_DIGEST'; message: string }
   | { event: 'signature'; note: string }
   | { event: 'no-bmap'; ref: string; message: string }
@@ -203,7 +203,7 @@ export async function fetchNodeImage(
   // verifyNow's pass below; the gate judges that one hash.
   const img = await resolveImage({ ref, sha256: expected, cache: o.cache, onProgress: (e) => emit({ event: 'progress', ...e }), signal: o.signal, env: o.env, defer: true, stream: !o.verifyNow })
     .catch((e: unknown) => judgeDownloadMismatch(e, ref, trust, o.cache));
-  emit({ event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 ?? null, verified: img.verified });
+  emit({ event: 'image-ready', path: img.path, from: img.from, sha256: img.sha256 ?? null, verified: img.verified, streaming: !!img.streaming });
   let gate: ImageGate;
   try {
     gate = imageGate(img, trust, o.cache);

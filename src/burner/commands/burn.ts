@@ -74,7 +74,10 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
     if (e.event === 'progress') return progress.event(e);
     progress.end();
     if (e.event === 'image') say(io, json, `image ${e.ref}${e.sha256 ? ` (sha256 ${e.sha256})` : ''}`, e);
-    else if (e.event === 'image-ready') say(io, json, `image ready: ${e.path} (from ${e.from}${e.sha256 ? `, sha256 ${e.sha256}` : ''}${e.verified ? '' : ', checked while writing'})`, e);
+    else if (e.event === 'image-ready') {
+      const what = e.streaming ? `image streaming: written while it downloads into the cache` : `image ready: ${e.path}`;
+      say(io, json, `${what} (from ${e.from}${e.sha256 ? `, sha256 ${e.sha256}` : ''}${e.verified ? '' : ', checked while writing'})`, e);
+    }
     else if (e.event === 'warning') say(io, json, `\nWARNING: ${e.message}\n`, e);
     else if (e.event === 'signature') say(io, json, e.note, e);
     else if (e.event === 'no-bmap') say(io, json, e.message, e);

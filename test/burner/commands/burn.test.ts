@@ -217,6 +217,7 @@ describe.skipIf(!existsSync(REGISTRY_BIN))('metis burn --image oci://… with a 
       expect(r.out).toContain('"from":"oci"');
       // Burned from the download's temp file, not from a finished cache entry.
       expect(r.out).toContain(`"event":"image-ready","path":"${join(cacheDir, 'tmp')}/`);
+      expect(r.out).toContain('"streaming":true');
       expect(r.out).toContain(`"imageSha256":"${xzSha}"`);
       expect(statSync(out).size).toBe(size);
       expect(readFileSync(out).subarray(0, 512).equals(readFileSync(img).subarray(0, 512))).toBe(true);
