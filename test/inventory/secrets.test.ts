@@ -80,7 +80,7 @@ describe('sealed secret sources', () => {
 
 // sops: through metis-sops-standin (test/fixtures/sops-standin: Debian 12 packages no sops), first
 // on PATH. It takes only sops's own invocation (--decrypt --extract '["a"]["b"]' FILE, value on
-// stdout), opens the data key with the real age CLI, finds the age keys where sops finds them, and
+// stdout), opens the data key with the real age CLI (identities on its stdin), finds the age keys where sops finds them, and
 // records each call's argv and the NAMES of the key sources it used.
 describe('sops:PATH#key.path through the sops stand-in', () => {
   const STANDIN = new URL('../fixtures/sops-standin', import.meta.url).pathname;
