@@ -19,7 +19,7 @@ export interface CheckResult {
 export interface WaitContext {
   manifest: Manifest;
   target: SshTarget;
-  /** ssh env that trusts only the escrowed host keys (or the operator's own, without escrow). */
+  /** ssh env that trusts only the escrowed host keys (without escrow: the first key seen, pinned for the wait). */
   sshEnv: NodeJS.ProcessEnv;
   escrow: Escrow | null;
   /** sha256 of the burned metis/node.yaml; null = any converged run counts. */
@@ -73,9 +73,9 @@ export async function runChecks(c: WaitContext): Promise<CheckResult[]> {
 
   const ssh = await sshRun(c.target, ['true'], { env: c.sshEnv, timeoutMs: 20_000, connectTimeoutSec: 8 }).then(
     (r) => (r.exitCode === 0 ? null : `remote exit ${r.exitCode}`),
-    (e: Error & { code?: string }) => (e.code === 'E_SSH_HOST_KEY' ? `host key is NOT the escrowed one: ${e.message}` : e.message),
+    (e: Error & { code?: string }) => (e.code !== 'E_SSH_HOST_KEY' ? e.message : c.escrow ? `host key is NOT the escrowed one: ${e.message}` : `host key changed since this wait first saw it: ${e.message}`),
   );
-  const sshTitle = c.escrow ? `SSH on port ${port}, host key = escrowed key (strict)` : `SSH on port ${port} (no escrow: host key not proven)`;
+  const sshTitle = c.escrow ? `SSH on port ${port}, host key = escrowed key (strict)` : `SSH on port ${port} (no escrow: host key trusted on first use)`;
   if (!add('ssh', sshTitle, ssh === null, ssh ?? 'host key verified')) return out;
 
   const dir = c.stateDir ?? STATE;

@@ -98,8 +98,17 @@ async function sopsSecret(inventoryDir: string, rest: string, env: NodeJS.Proces
   const file = rest.slice(0, hash);
   const keyPath = rest.slice(hash + 1);
   const p = isAbsolute(file) ? file : join(inventoryDir, file);
+  // sops finds SOPS_AGE_KEY, SOPS_AGE_KEY_FILE and ~/.config/sops/age/keys.txt itself (all together, as
+  // metis does); `--age-key FILE` is metis's own and reaches sops as key text in SOPS_AGE_KEY (the
+  // environment, never argv), so it counts even when SOPS_AGE_KEY_FILE names another file.
   const sopsEnv = { ...env };
-  if (env.METIS_AGE_KEY_FILE && !env.SOPS_AGE_KEY_FILE) sopsEnv.SOPS_AGE_KEY_FILE = env.METIS_AGE_KEY_FILE;
+  if (env.METIS_AGE_KEY_FILE) {
+    const { data, truncated } = await readBounded(env.METIS_AGE_KEY_FILE, MAX_SECRET_BYTES).catch((e: NodeJS.ErrnoException) => {
+      throw fail(`cannot read the age key file ${env.METIS_AGE_KEY_FILE} (--age-key): ${e.code ?? 'error'}`);
+    });
+    if (truncated) throw fail(`the age key file ${env.METIS_AGE_KEY_FILE} (--age-key) is larger than 64 KiB: refused`);
+    sopsEnv.SOPS_AGE_KEY = [env.SOPS_AGE_KEY, data.toString('utf8')].filter(Boolean).join('\n');
+  }
   const bin = env.METIS_SOPS || 'sops';
   const r = await exec(bin, ['--decrypt', '--extract', sopsExtract(keyPath), p], { timeout: 30_000, maxBuffer: MAX_SECRET_BYTES, fullEnv: sopsEnv });
   if (r.spawnError === 'ENOENT') throw fail(`the sops binary (${bin}) is not installed; install sops, or seal the value with age and use age:PATH`);

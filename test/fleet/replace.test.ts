@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -304,5 +304,33 @@ describe.skipIf(!isRoot)('identity capture, replace and wait against a real sshd
     const r = await metis(['wait', NODE, '--timeout', '1s', '--interval', '1s', '--inventory', inv, '--state-dir', join(sysroot, 'var/lib/metis'), ...kc()], { env: env() });
     expect(r.code).toBe(41);
     expect(r.err).toMatch(/check "SSH on port \d+, host key = escrowed key \(strict\)" failed: host key is NOT the escrowed one/);
+  });
+  it('wait without escrow: the operator\'s known_hosts holds the old card\'s key; the new key is trusted on first use, shown, and known_hosts left alone', async () => {
+    const noEscrow = join(work, 'inv-noescrow');
+    execFileSync('cp', ['-a', inv, noEscrow]);
+    rmSync(join(noEscrow, 'identity', `${NODE}.age`));
+    // The operator pinned the OLD card's key for this address, strictly (the helper's config says yes).
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'old-card-key')]);
+    const knownHosts = join(work, 'operator-known_hosts');
+    const pinned = `[${host.addr}]:${host.port} ${readFileSync(join(work, 'old-card-key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
+    writeFileSync(knownHosts, pinned);
+    const config = join(work, 'operator-ssh_config');
+    writeFileSync(config, readFileSync(host.env.METIS_SSH_CONFIG!, 'utf8').replace(/UserKnownHostsFile \S+/, `UserKnownHostsFile ${knownHosts}`));
+    const e = { ...env(), METIS_SSH_CONFIG: config };
+    // The operator's own ssh refuses the new card: what `metis wait` had used before.
+    const strict = spawnSync('ssh', ['-F', config, '-o', 'ConnectTimeout=5', host.addr, 'true'], { encoding: 'utf8', env: e });
+    expect(strict.status).toBe(255);
+    expect(strict.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED/);
+
+    const r = await metis(['wait', NODE, '--timeout', '60s', '--interval', '1s', '--inventory', noEscrow, '--state-dir', join(sysroot, 'var/lib/metis'), ...kc()], { env: e });
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/mrp-node: no identity escrow: the node has a new identity; its SSH host key cannot be proven and is trusted on first use/);
+    expect(r.err).toMatch(/\[ok\] SSH on port \d+ \(no escrow: host key trusted on first use\)/);
+    expect(r.out).toMatch(/mrp-node is back \(new identity\): 7 checks hold/);
+    const fp = execFileSync('ssh-keygen', ['-lf', join(host.dir, 'host_ed25519.pub')], { encoding: 'utf8' }).split(' ')[1]!;
+    expect(r.out).toContain(`mrp-node: new SSH host key (trusted on first use, not proven): ssh-ed25519 ${fp}\n`);
+    expect(r.out).toContain(`ssh-keygen -R '[${host.addr}]:${host.port}'`);
+    expect(readFileSync(knownHosts, 'utf8')).toBe(pinned);
+    noSecrets(r.out, r.err);
   });
 });

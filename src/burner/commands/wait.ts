@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { operatorKeys } from '../../identity/age.js';
 import { type Escrow, hasEscrow, readEscrow } from '../../identity/escrow.js';
 import { loadBurnRecord } from '../../fleet/burn-record.js';
-import { escrowSshEnv } from '../../fleet/escrow-ssh.js';
+import { escrowSshEnv, fingerprint, firstUseSshEnv, hostPattern } from '../../fleet/escrow-ssh.js';
 import { nodeSshTarget } from '../../fleet/node-target.js';
 import { type CheckResult, expectedChecks, CHECK_ORDER, waitForNode } from '../../fleet/wait.js';
 import type { Manifest } from '../../manifest/schema.js';
@@ -64,11 +64,12 @@ export async function waitFor(io: Io, a: WaitArgs): Promise<number> {
   const target = nodeSshTarget(inv, a.node);
   let escrow: Escrow | null = null;
   if (await hasEscrow(dir, a.node)) escrow = await readEscrow(dir, a.node, (await operatorKeys(io.env)).identities, io.env);
-  else io.err(`${a.node}: no identity escrow: the SSH host key cannot be proven; the node has a new identity\n`);
+  else io.err(`${a.node}: no identity escrow: the node has a new identity; its SSH host key cannot be proven and is trusted on first use\n`);
   const rec = a.manifestSha256 === undefined ? await loadBurnRecord(io.env, a.node) : null;
   const hash = a.manifestSha256 !== undefined ? a.manifestSha256 : (rec?.manifestSha256 ?? null);
   if (!hash) io.err(`${a.node}: no record of the burned manifest's sha256 (burned elsewhere?): any converged run counts\n`);
-  const ssh = escrow ? await escrowSshEnv(escrow, target.host, target.port ?? 22, io.env) : { env: io.env, cleanup: async () => {} };
+  const port = target.port ?? 22;
+  const ssh = escrow ? await escrowSshEnv(escrow, target.host, port, io.env) : await firstUseSshEnv(io.env);
   const want = expectedChecks(manifest);
   const titles = new Map(CHECK_ORDER.map((c) => [c.id, c.title]));
   let previous = '';
@@ -89,6 +90,15 @@ export async function waitFor(io: Io, a: WaitArgs): Promise<number> {
     io.err(`waiting for ${a.node} (${target.host}, up to ${Math.round(a.timeoutMs / 1000)} s)\n`);
     await waitForNode({ manifest, target, sshEnv: ssh.env, escrow, manifestSha256: hash, kube: { context: a.context, kubeconfig: a.kubeconfig, env: io.env }, stateDir: a.stateDir }, { timeoutMs: a.timeoutMs, intervalMs: a.intervalMs, onRound: draw, signal: io.signal });
     io.out(`${a.node} is back${escrow ? ' as itself (host key = escrowed key)' : ' (new identity)'}: ${want.length} checks hold\n`);
+    if (!escrow) {
+      // What was trusted, so the operator can compare it on the node's console and fix their known_hosts.
+      const pattern = hostPattern(target.host, port);
+      for (const line of await ssh.knownKeys()) {
+        const [, type = '?', blob = ''] = line.split(/\s+/);
+        io.out(`${a.node}: new SSH host key (trusted on first use, not proven): ${type} ${fingerprint(blob)}\n`);
+      }
+      io.out(`${a.node}: compare it on the node (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); your known_hosts may still hold the old card's key: ssh-keygen -R '${pattern}'\n`);
+    }
     return 0;
   } finally {
     await ssh.cleanup();
