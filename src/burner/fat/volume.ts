@@ -118,15 +118,25 @@ export class FatVolume {
     return out;
   }
 
-  private freeClusters(): number[] {
+  /** The first `max` free clusters (all of them by default); a count needs no list (`countFree`). */
+  private freeClusters(max = Infinity): number[] {
     const out: number[] = [];
-    for (let c = 2; c < this.l.clusters + 2; c++) if (this.entry(c) === 0) out.push(c);
+    for (let c = 2; c < this.l.clusters + 2 && out.length < max; c++) if (this.entry(c) === 0) out.push(c);
     return out;
+  }
+
+  private countFree(): number {
+    let n = 0;
+    const end = this.l.clusters + 2;
+    if (this.l.fat32) {
+      for (let c = 2; c < end; c++) if ((this.fat.readUInt32LE(c * 4) & 0x0fffffff) === 0) n++;
+    } else for (let c = 2; c < end; c++) if (this.fat.readUInt16LE(c * 2) === 0) n++;
+    return n;
   }
 
   /** Marks `n` free clusters as one chain in the in-memory FAT (nothing is written). */
   private allocate(n: number): number[] {
-    const got = this.freeClusters().slice(0, n);
+    const got = this.freeClusters(n);
     if (got.length < n) throw new MetisError('E_FAT_FULL', `boot partition is full (${n} clusters needed, ${got.length} free)`);
     got.forEach((c, i) => this.setEntry(c, got[i + 1] ?? this.eoc));
     return got;
@@ -332,7 +342,7 @@ export class FatVolume {
     const dataClusters = Math.ceil(data.length / this.clusterBytes);
     // New directories, plus one cluster per directory that may have to grow for a new entry.
     const needed = dataClusters + missing + (existing ? 0 : missing + 1);
-    const free = this.freeClusters().length + leaked.length;
+    const free = this.countFree() + leaked.length;
     if (free < needed) {
       throw new MetisError('E_FAT_FULL', `boot partition is full: ${path} needs ${needed} free clusters of ${this.clusterBytes} bytes, ${free} are free; nothing was changed`);
     }
@@ -383,7 +393,7 @@ export class FatVolume {
     }
     if (this.l.fat32 && this.l.fsInfoSector) {
       const b = Buffer.alloc(8);
-      b.writeUInt32LE(this.freeClusters().length, 0);
+      b.writeUInt32LE(this.countFree(), 0);
       b.writeUInt32LE(0xffffffff, 4);
       await this.io.write(b, 0, 8, this.l.base + this.l.fsInfoSector * bps + 488);
     }
