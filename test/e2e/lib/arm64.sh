@@ -25,6 +25,8 @@ declare -a ARM_MOUNTS=()
 
 arm64_cleanup() {
   local p
+  # step 10's SSH connection master (it talks to its socket only; the host name is a placeholder).
+  [[ -S ${WORK:-/nonexistent}/arm64-ssh.sock ]] && ssh -q -o "ControlPath=$WORK/arm64-ssh.sock" -O exit arm64-node 2>/dev/null
   for p in $ARM_QEMU "${ARM_PIDS[@]}"; do kill "$p" 2>/dev/null; done
   for p in $ARM_QEMU "${ARM_PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -217,6 +219,9 @@ arm64_boot_checks() {
   local card=$1 img=$2 t0=$SECONDS out
   # The node's view of the world: its own namespace and subnet (dynamic scope: gssh and the checks read these).
   local NS=$ARM_NS NET=$ARM_NET GW=$ARM_GW IMG=$img n=$ARM_N
+  # One SSH connection for the polls and checks (the master exits 20 s after its last use, when the
+  # guest powers off, or at `-O exit` below).
+  local -a GSSH_MUX=(-o ControlMaster=auto -o "ControlPath=$WORK/arm64-ssh.sock" -o ControlPersist=20)
   NODE_IP[$n]="$ARM_NET.21"
   NODE_NAME[$n]=e2e-arm64-1
   NODE_LABEL[$n]=arm64-1
@@ -251,6 +256,7 @@ arm64_boot_checks() {
   check "10 arm64 second run: exit 0, changed=0, no mtimes changed" c_idempotent "$n"
   echo "arm64 checks over SSH: $((SECONDS - t1)) s" >>"$WORK/timings"
   gssh "$n" systemctl poweroff >/dev/null 2>&1
+  ip netns exec "$NS" ssh -q -o "ControlPath=$WORK/arm64-ssh.sock" -O exit "root@${NODE_IP[$n]}" 2>/dev/null
   for _ in $(seq 60); do kill -0 "$ARM_QEMU" 2>/dev/null || break; sleep 1; done
   echo "arm64 boot + checks + poweroff: $((SECONDS - t0)) s" >>"$WORK/timings"
 }

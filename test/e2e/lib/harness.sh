@@ -226,10 +226,13 @@ burn_with_metis() {
 }
 
 # ---------- boot ----------
+# GSSH_MUX: extra ssh options a step sets in its scope (step 10 shares one connection: each new SSH
+# handshake costs seconds on an emulated arm64 guest).
+declare -a GSSH_MUX=()
 gssh() {
   local n=$1
   shift
-  ip netns exec "$NS" ssh -q -p 2277 -i "$WORK/id_ed25519" -o BatchMode=yes -o ConnectTimeout=4 \
+  ip netns exec "$NS" ssh -q -p 2277 -i "$WORK/id_ed25519" -o BatchMode=yes -o ConnectTimeout=4 "${GSSH_MUX[@]}" \
     -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=$WORK/known_hosts$n" "root@$(node_ip "$n")" "$@"
 }
 
