@@ -11,6 +11,18 @@ export const BASE_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'udev', 'nodejs
 export const DEFAULT_CMDLINE = 'console=ttyS0 rw';
 
 const pkgName = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a Debian package name');
+/** A kernel module name as modprobe takes it (dashes and underscores are the same to it). */
+const moduleName = z.string().max(64).regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a kernel module name like virtio_blk');
+
+/**
+ * The initramfs the image's kernel boots with. `modules` set: initramfs-tools builds it with
+ * MODULES=list from exactly these modules (and their dependencies) instead of MODULES=most, so the
+ * kernel package's postinst (run once, under qemu-user for a foreign arch) packs a small initramfs.
+ */
+export const initramfsSchema = z.strictObject({
+  modules: z.array(moduleName).min(1, 'list at least the modules the root filesystem needs (disk driver, filesystem)').max(256)
+    .refine((m) => new Set(m).size === m.length, 'must not list a module twice'),
+});
 
 /** What the image build reads from a class. Other class keys belong to the burner and are ignored here. */
 export const imageSpecSchema = z.object({
@@ -35,6 +47,8 @@ export const imageSpecSchema = z.object({
   cmdline: z.string().min(1).optional(),
   /** Units the image enables beside Metis's own (e.g. systemd-networkd for networkd classes). */
   enable: z.array(z.string().regex(/^[A-Za-z0-9@_.-]+\.(service|timer|socket|target|path)$/, 'must be a unit name')).default([]),
+  /** Absent: initramfs-tools' own default (MODULES=most). */
+  initramfs: initramfsSchema.optional(),
 });
 export type ImageSpec = z.output<typeof imageSpecSchema>;
 

@@ -10,6 +10,7 @@ import { Cleanups } from './interrupt.js';
 import { classDiskIds } from './ids.js';
 import { hostMirror } from './mirror.js';
 import { installMissing } from './packages.js';
+import { writeInitramfsConfig } from './initramfs.js';
 import { sha256File } from '../core/hash-file.js';
 import { onPath, run, type Log } from '../core/exec.js';
 import { allPackages, DEFAULT_CMDLINE, type ImageSpec } from '../core/image-spec.js';
@@ -85,6 +86,8 @@ async function startTree(o: BuildOptions, root: string, work: string, cleanups: 
   }
   await mkdir(root);
   const vendor = await vendorRootfs(o.base, root, o.spec.bootPath, work, cleanups, o.log);
+  // Before the missing packages go in: a kernel installed now builds its initramfs with the class's list.
+  await writeInitramfsConfig(root, o.spec, o.log);
   const installed = await installMissing(root, allPackages(o.spec), o.spec.arch, o.base, o.log);
   return { cmdline: vendor.cmdline, installed };
 }

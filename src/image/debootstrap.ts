@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { run, type Log } from '../core/exec.js';
 import { allPackages, type ImageSpec } from '../core/image-spec.js';
 import { MetisError } from '../lib/errors.js';
+import { writeInitramfsConfig } from './initramfs.js';
 
 /** Cache key of a base root tree: only what changes its content (not the mirror it came from). */
 export function baseKey(spec: ImageSpec): string {
-  const h = createHash('sha256').update(JSON.stringify({ v: 1, suite: spec.suite, arch: spec.arch, packages: allPackages(spec) }));
+  // initramfs is absent from the JSON when the class sets none: those trees keep their cache key.
+  const h = createHash('sha256').update(JSON.stringify({ v: 1, suite: spec.suite, arch: spec.arch, packages: allPackages(spec), initramfs: spec.initramfs }));
   return `${spec.suite}-${spec.arch}-${h.digest('hex').slice(0, 16)}`;
 }
 
@@ -49,6 +51,9 @@ export async function baseRootfs(spec: ImageSpec, mirror: string, cacheDir: stri
   const debs = join(cacheDir, 'debs');
   await rm(partial, { recursive: true, force: true });
   await mkdir(debs, { recursive: true });
+  // Before debootstrap unpacks anything: the kernel's postinst then builds the initramfs once, small.
+  await mkdir(partial, { recursive: true });
+  await writeInitramfsConfig(partial, spec, log);
   // A failed debootstrap leaves a half tree (its own chroot mounts are already gone): drop it.
   await run(log, 'debootstrap', [
     '--variant=minbase',

@@ -84,7 +84,8 @@ export async function installMissing(root: string, wanted: string[], arch: Image
       '-E', 'DEBIAN_FRONTEND=noninteractive', ...argv,
     ]);
     await inRoot(['apt-get', 'update', '-q']);
-    await inRoot(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...missing]);
+    // --force-confold: files the build wrote before (the initramfs module list) stay as written.
+    await inRoot(['apt-get', 'install', '-y', '-q', '--no-install-recommends', '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold', ...missing]);
     await inRoot(['apt-get', 'clean']);
   } finally {
     await restore();

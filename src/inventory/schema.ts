@@ -38,7 +38,7 @@ const networkDefaults = z.strictObject({
   searchDomains: z.array(f.domain).optional(),
 });
 
-const imageBuildKeys = imageSpecSchema.pick({ suite: true, bootPath: true, bootSizeMiB: true, sizeMiB: true, k3sBinary: true, cmdline: true, enable: true }).shape;
+const imageBuildKeys = imageSpecSchema.pick({ suite: true, bootPath: true, bootSizeMiB: true, sizeMiB: true, k3sBinary: true, cmdline: true, enable: true, initramfs: true }).shape;
 
 export const classSchema = z.strictObject({
   /** Defaults to the file name; must match it when given. */

@@ -96,7 +96,7 @@ if boot_node 2 first; then step_second_node; else result NOTRUN "8 second node i
 shutdown_node 2
 # ---------- 9. a class image on a vendor base: build, burn, boot, converge ----------
 step_vendor
-# ---------- 10. arm64: class image, burn, the bundle in the card's root under qemu-user ----------
+# ---------- 10. arm64: class image, burn, boot under qemu-system-aarch64 -M virt, converge, no-op second run ----------
 step_arm64
 
 summary

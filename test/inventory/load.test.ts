@@ -97,6 +97,10 @@ const cases: [string, string, (t: string) => string, string, string, number | un
   ['unknown signature policy', 'cluster.yaml', (t) => `${t}signatures:\n  policy: always\n`, 'cluster.yaml', 'signatures.policy', 32, /required|optional/],
   ['bad hostname', 'nodes/atlas-02.yaml', (t) => t.replace('hostname: atlas-02', 'hostname: Atlas_02'), 'nodes/atlas-02.yaml', 'hostname', 2, /./],
   ['bad sudo mode in cluster users', 'cluster.yaml', (t) => t.replace('sudo: nopasswd', 'sudo: always'), 'cluster.yaml', 'users.0.sudo', undefined, /./],
+  ['initramfs module list empty', 'classes/amd64-worker.yaml', (t) => t.replace('image:', 'image:\n  initramfs:\n    modules: []'), 'classes/amd64-worker.yaml', 'image.initramfs.modules', undefined, /at least the modules the root filesystem needs/],
+  ['initramfs module not a module name', 'classes/amd64-worker.yaml', (t) => t.replace('image:', 'image:\n  initramfs:\n    modules: [virtio_blk, "ext4 -f"]'), 'classes/amd64-worker.yaml', 'image.initramfs.modules.1', undefined, /kernel module name/],
+  ['initramfs module listed twice', 'classes/amd64-worker.yaml', (t) => t.replace('image:', 'image:\n  initramfs:\n    modules: [ext4, ext4]'), 'classes/amd64-worker.yaml', 'image.initramfs.modules', undefined, /twice/],
+  ['unknown key under image.initramfs', 'classes/amd64-worker.yaml', (t) => t.replace('image:', 'image:\n  initramfs:\n    modules: [ext4]\n    compress: zstd'), 'classes/amd64-worker.yaml', 'image.initramfs.compress', undefined, /unknown key/],
   ['duplicate user in a node file', 'nodes/titan-15.yaml', (t) => `${t}users:\n  - { name: ada }\n  - { name: ada }\n`, 'nodes/titan-15.yaml', 'users.1.name', undefined, /duplicate user name \(also users\.0\.name\)/],
 ];
 

@@ -1,14 +1,46 @@
 # shellcheck shell=bash
 # Step 10 of test/e2e/run.sh: the fleet's architecture. Builds the arm64 class image with the real
-# `metis image build` (debootstrap under qemu-user), burns it for an arm64 node with the real
-# `metis burn`, then runs the image's own bundle on the image's own arm64 node 18 under qemu-user:
-# `metis-bootstrap --check --json` in a chroot of the burned card's root (an overlay on a read-only
-# loop, so the card's bytes never change), with the manifest read back from the card's FAT.
-# No systemd runs in a chroot, so the bootstrap plans offline (it says so: "not live").
+# `metis image build` (debootstrap under qemu-user; the class's initramfs is MODULES=list), burns it
+# for an arm64 node with the real `metis burn`, then:
+# - 10 (chroot): the image's own bundle on the image's own arm64 node 18 under qemu-user:
+#   `metis-bootstrap --check --json` in a chroot of the burned card's root (an overlay on a read-only
+#   loop, so the card's bytes never change). No systemd in a chroot: the bootstrap plans offline.
+# - 10 (boot): boots the card under qemu-system-aarch64 -M virt (TCG) with the kernel and initrd read
+#   out of the card's own root partition, a virtio disk (a qcow2 overlay 1 GiB larger than the card),
+#   two virtio data disks and a virtio NIC that the image's .link file names end0, then checks the
+#   first-boot convergence and a no-op second run over SSH as for node 1 (docs/e2e.md#arm64).
+# Its own network namespace and subnet (ARM_NS, ARM_NET) and its own k3s server stand-in: it shares
+# nothing fixed with node 1's run, so `npm run test:e2e arm64` runs beside one without the lock.
+ARM_NS="metis-e2e-arm64-$$"
+ARM_TAP="mte2a$$"
+ARM_NET=10.213.8
+ARM_GW="$ARM_NET.1"
+# The arm64 node's key in NODE_IP/NODE_NAME (test/e2e/lib/harness.sh) and in known_hosts$N.
+ARM_N=a
+ARM_MAC=52:54:00:e2:e0:21
+ARM_QEMU=""
+declare -a ARM_PIDS=()
 ARM_LOOP=""
 declare -a ARM_MOUNTS=()
 
 arm64_cleanup() {
+  local p
+  # step 10's SSH connection master (it talks to its socket only; the host name is a placeholder).
+  [[ -S ${WORK:-/nonexistent}/arm64-ssh.sock ]] && ssh -q -o "ControlPath=$WORK/arm64-ssh.sock" -O exit arm64-node 2>/dev/null
+  for p in $ARM_QEMU "${ARM_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in $ARM_QEMU "${ARM_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  ARM_QEMU=""
+  ARM_PIDS=()
+  ip netns del "$ARM_NS" 2>/dev/null
+  arm64_unmount
+}
+
+# The chroot's mounts and loop device only.
+arm64_unmount() {
   local i
   for ((i = ${#ARM_MOUNTS[@]} - 1; i >= 0; i--)); do umount "${ARM_MOUNTS[i]}" 2>/dev/null || umount -l "${ARM_MOUNTS[i]}" 2>/dev/null; done
   ARM_MOUNTS=()
@@ -51,20 +83,12 @@ console.log(`${r.tasks.length} tasks planned on arm64: ok=${r.summary.ok} change
 JS
 }
 
-step_arm64() {
-  local card="$WORK/arm64-card.img" t0=$SECONDS
-  class_image e2e-arm64 10 || return
-  local img=$CLASS_IMG
-  check "10 arm64 image has no identity" image_has_no_identity "$img"
-  if ! burn_with_metis e2e-arm64-1 "$img" "$card" >"$WORK/burn-arm64.log" 2>&1; then
-    tail -15 "$WORK/burn-arm64.log"
-    result FAIL "10 metis burn arm64 node" "see log above"
-    return
-  fi
-  result PASS "10 metis burn arm64 node"
+# The chroot check (see the top): the plan of the node's whole first boot, on arm64 node 18.
+arm64_chroot_check() {
+  local card=$1 t0=$SECONDS
   if ! arm64_root "$card"; then
     result FAIL "10 arm64 card root (read-only loop + overlay)"
-    arm64_cleanup
+    arm64_unmount
     return
   fi
   local arch version
@@ -92,5 +116,168 @@ step_arm64() {
     tail -5 "$WORK/arm64-check.log"
     result FAIL "10 arm64: metis-bootstrap --check in the card's root" "$out"
   fi
+  echo "arm64 chroot --check under qemu-user: $((SECONDS - t0)) s" >>"$WORK/timings"
+  arm64_unmount
+}
+
+# The arm64 node's own network: a namespace with a tap at $ARM_GW, the data disks, a server
+# certificate for $ARM_GW from the run's cluster CA (the token pins the CA) and a k3s server
+# stand-in (test/fixtures/kube-standin, NOT a kube-apiserver) on $ARM_GW:6443.
+arm64_network() {
+  ip netns add "$ARM_NS" && ip -n "$ARM_NS" link set lo up &&
+    ip -n "$ARM_NS" tuntap add dev "$ARM_TAP" mode tap && ip -n "$ARM_NS" addr add "$ARM_GW/24" dev "$ARM_TAP" &&
+    ip -n "$ARM_NS" link set "$ARM_TAP" up || return 1
+  truncate -s 64M "$WORK/arm64-disk-a.raw" "$WORK/arm64-disk-b.raw"
+  mkfs.ext4 -q -F -U "$UUID_A" -L e2e-a "$WORK/arm64-disk-a.raw" && mkfs.ext4 -q -F -U "$UUID_B" -L e2e-b "$WORK/arm64-disk-b.raw" || return 1
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=k3s" -keyout "$WORK/arm64-srv.key" -out "$WORK/arm64-srv.csr" >/dev/null 2>&1 &&
+    openssl x509 -req -in "$WORK/arm64-srv.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
+      -extfile <(printf 'subjectAltName=IP:%s\n' "$ARM_GW") -out "$WORK/arm64-srv.crt" >/dev/null 2>&1 || return 1
+  node -e '
+    const [host, dir, token, admin] = process.argv.slice(1);
+    const cfg = { host, port: 6443, certFile: `${dir}/arm64-srv.crt`, keyFile: `${dir}/arm64-srv.key`, caFile: `${dir}/ca.crt`, caKeyFile: `${dir}/ca.key`,
+      tokens: { [admin]: { user: "admin", groups: ["system:masters"] } }, nodeToken: token, stateFile: `${dir}/arm64-kube-state.json` };
+    require("fs").writeFileSync(`${dir}/arm64-kube-standin.json`, JSON.stringify(cfg), { mode: 0o600 });' "$ARM_GW" "$WORK" "$TOKEN" "adm$(openssl rand -hex 16)" || return 1
+  ip netns exec "$ARM_NS" node test/fixtures/kube-standin/server.mjs "$WORK/arm64-kube-standin.json" >"$WORK/arm64-kube-standin.log" 2>&1 &
+  ARM_PIDS+=($!)
+  for _ in $(seq 50); do
+    ip netns exec "$ARM_NS" node -e "require('https').get('https://$ARM_GW:6443/cacerts',{ca:require('fs').readFileSync('$WORK/ca.crt')},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  cat "$WORK/arm64-kube-standin.log"
+  return 1
+}
+
+# The test inventory with the arm64 node's subnet: the cluster's server, gateway and DNS are $ARM_GW.
+arm64_inventory() {
+  local inv="$WORK/inventory-arm64"
+  if [[ ! -d $inv ]]; then
+    cp -r test/e2e/fixtures/inventory "$inv"
+    sed -i "s|@PUBKEY@|$(cat "$WORK/id_ed25519.pub")|g; s|@NET@|$ARM_NET|g" "$inv"/*/*.yaml "$inv"/*.yaml
+  fi
+  echo "$inv"
+}
+
+# The card's own kernel and initrd, read out of its root partition (/boot; the FAT holds the
+# firmware side only): what the node boots is what the image carries.
+arm64_kernel() {
+  local card=$1 at k
+  at="$card?offset=$(root_offset "$card")"
+  k=$(debugfs -R 'ls /boot' "$at" 2>/dev/null | grep -o 'vmlinuz-[^ ]*' | sort -V | tail -1)
+  [[ -n $k ]] || { echo "no /boot/vmlinuz-* in the card's root"; return 1; }
+  debugfs -R "dump /boot/$k $WORK/arm64-vmlinuz" "$at" >/dev/null 2>&1 &&
+    debugfs -R "dump /boot/initrd.img-${k#vmlinuz-} $WORK/arm64-initrd.img" "$at" >/dev/null 2>&1 &&
+    [[ -s $WORK/arm64-vmlinuz && -s $WORK/arm64-initrd.img ]] || { echo "could not read $k and its initrd"; return 1; }
+  echo "$k, initrd $(($(stat -c %s "$WORK/arm64-initrd.img") / 1024)) KiB"
+}
+
+# Boots the card (first boot) and waits, bounded, until the full bootstrap unit has run to its end.
+arm64_boot() {
+  local card=$1 ov="$WORK/arm64-node.qcow2" cmdline log="$WORK/arm64-first.console" t0
+  qemu-img create -q -f qcow2 -b "$card" -F raw "$ov" "$(($(stat -c %s "$card") + 1024 * 1024 * 1024))" || return 1
+  cmdline=$(mtype -i "$card@@$(fat_offset "$card")" ::/cmdline.txt | tr -d '\r\n')
+  t0=$(date +%s.%N)
+  ip netns exec "$ARM_NS" qemu-system-aarch64 -M virt -cpu cortex-a72 -accel tcg,thread=multi -smp "${E2E_ARM64_SMP:-2}" -m 1024 \
+    -nographic -no-reboot -kernel "$WORK/arm64-vmlinuz" -initrd "$WORK/arm64-initrd.img" -append "$cmdline" \
+    -drive "file=$ov,format=qcow2,if=virtio" \
+    -drive "file=$WORK/arm64-disk-a.raw,format=raw,if=virtio" -drive "file=$WORK/arm64-disk-b.raw,format=raw,if=virtio" \
+    -netdev "tap,id=n0,ifname=$ARM_TAP,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=$ARM_MAC" \
+    -serial "file:$log" -monitor none -display none </dev/null >/dev/null 2>&1 &
+  ARM_QEMU=$!
+  log "arm64 node (first boot): qemu-system-aarch64 pid $ARM_QEMU"
+  # TCG emulating arm64 on x86: several times the amd64 guest's boot. Bounded: 10 minutes.
+  local deadline=$((SECONDS + 600)) state=""
+  while ((SECONDS < deadline)); do
+    kill -0 "$ARM_QEMU" 2>/dev/null || { log "qemu-system-aarch64 exited early"; tail -30 "$log"; return 1; }
+    state=$(gssh "$ARM_N" systemctl show -p ExecMainExitTimestampMonotonic --value metis-bootstrap.service 2>/dev/null)
+    [[ -n $state && $state != 0 ]] && break
+    sleep 2
+  done
+  if [[ -z $state || $state == 0 ]]; then
+    log "arm64 node not converged within 600 s; console tail:"
+    tail -40 "$log"
+    return 1
+  fi
+  local conv
+  conv=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+  echo "arm64 node first boot (qemu-system-aarch64 -M virt, TCG, -smp ${E2E_ARM64_SMP:-2}): power-on → converged seen from host $conv s; kernel start → converged $(awk -v s="$state" 'BEGIN{printf "%.1f", s/1e6}') s" >>"$WORK/timings"
+}
+
+# The initrd the node booted is the class's MODULES=list one (lsinitramfs in the guest).
+c_arm64_initramfs() {
+  local out
+  out=$(gssh "$1" 'cat /etc/initramfs-tools/conf.d/metis.conf; echo; lsinitramfs /boot/initrd.img-$(uname -r) | grep -o "[a-z0-9_-]*\.ko" | tr "\n" " "')
+  expect_match "$out" $'\nMODULES=list\n' || return 1
+  expect_match " $(tail -1 <<<"$out")" ' virtio_blk\.ko ' || { echo "no virtio_blk.ko in the initrd"; return 1; }
+  local n
+  n=$(tail -1 <<<"$out" | wc -w)
+  # MODULES=most packs hundreds of modules; the list and its dependencies a handful.
+  ((n > 0 && n < 40)) || { echo "$n modules in the initrd: not the class's list"; return 1; }
+}
+c_arm64_arch() { expect_eq "$(gssh "$1" uname -m)" aarch64; }
+
+arm64_boot_checks() {
+  local card=$1 img=$2 t0=$SECONDS out
+  # The node's view of the world: its own namespace and subnet (dynamic scope: gssh and the checks read these).
+  local NS=$ARM_NS NET=$ARM_NET GW=$ARM_GW IMG=$img n=$ARM_N
+  # One SSH connection for the polls and checks (the master exits 20 s after its last use, when the
+  # guest powers off, or at `-O exit` below).
+  local -a GSSH_MUX=(-o ControlMaster=auto -o "ControlPath=$WORK/arm64-ssh.sock" -o ControlPersist=20)
+  NODE_IP[$n]="$ARM_NET.21"
+  NODE_NAME[$n]=e2e-arm64-1
+  NODE_LABEL[$n]=arm64-1
+  # Not in $(…): the stand-in's and QEMU's PIDs must reach arm64_cleanup.
+  if ! arm64_network >"$WORK/arm64-network.log" 2>&1; then
+    result FAIL "10 arm64 node network (namespace, disks, k3s stand-in)" "$(tail -c 300 "$WORK/arm64-network.log")"
+    return
+  fi
+  if ! out=$(arm64_kernel "$card"); then result FAIL "10 arm64 kernel + initrd from the card's root" "$out"; return; fi
+  result PASS "10 arm64 kernel + initrd from the card's root" "$out"
+  if ! arm64_boot "$card"; then
+    result FAIL "10 arm64 boot (qemu-system-aarch64 -M virt) converged" "no SSH on ${NODE_IP[$n]}:2277 or bootstrap not finished"
+    return
+  fi
+  result PASS "10 arm64 boot (qemu-system-aarch64 -M virt) converged" "$(tail -1 "$WORK/timings" | sed 's/.*: power-on/power-on/')"
+  local t1=$SECONDS
+  check "10 arm64 node: uname -m aarch64" c_arm64_arch "$n"
+  check "10 arm64 node: initrd is the class's MODULES=list" c_arm64_initramfs "$n"
+  check "10 arm64 hostname" c_hostname "$n"
+  check "10 arm64 end0 address + default route" c_address "$n"
+  check "10 arm64 ping from its namespace" c_ping "$n"
+  check "10 arm64 root grown to fill the disk" c_growroot "$n"
+  check "10 arm64 mount /mnt/e2e-a from its UUID" c_mount "$n" /mnt/e2e-a "$UUID_A"
+  check "10 arm64 mount /mnt/e2e-b from its UUID" c_mount "$n" /mnt/e2e-b "$UUID_B"
+  check "10 arm64 iscsid active" c_iscsid "$n"
+  check "10 arm64 initiator name generated" c_initiator "$n"
+  check "10 arm64 k3s-agent active with expected config" c_k3s "$n"
+  check "10 arm64 journald drop-in in force" c_journald "$n"
+  check "10 arm64 sshd drop-in in force" c_sshd "$n"
+  check "10 arm64 last-run.json: apply, 0 failed" c_last_run "$n"
+  check "10 arm64 secrets gone from the FAT partition" c_fat_scrubbed "$n"
+  check "10 arm64 second run: exit 0, changed=0, no mtimes changed" c_idempotent "$n"
+  echo "arm64 checks over SSH: $((SECONDS - t1)) s" >>"$WORK/timings"
+  gssh "$n" systemctl poweroff >/dev/null 2>&1
+  ip netns exec "$NS" ssh -q -o "ControlPath=$WORK/arm64-ssh.sock" -O exit "root@${NODE_IP[$n]}" 2>/dev/null
+  for _ in $(seq 60); do kill -0 "$ARM_QEMU" 2>/dev/null || break; sleep 1; done
+  echo "arm64 boot + checks + poweroff: $((SECONDS - t0)) s" >>"$WORK/timings"
+}
+
+step_arm64() {
+  local card="$WORK/arm64-card.img" t0=$SECONDS
+  command -v qemu-system-aarch64 >/dev/null || { result FAIL "10 arm64" "missing host tool qemu-system-aarch64 (qemu-system-arm, see .ci/apt-packages)"; return; }
+  class_image e2e-arm64 10 || return
+  local img=$CLASS_IMG
+  check "10 arm64 image has no identity" image_has_no_identity "$img"
+  local inv
+  inv=$(arm64_inventory)
+  if ! METIS_E2E_NODE_PASSWORD="$NODE_PW" METIS_E2E_TOKEN="$TOKEN" node dist/metis.js burn e2e-arm64-1 --inventory "$inv" --to "$card" --image "$img" \
+    --yes --cache "$WORK/metis-cache" >"$WORK/burn-arm64.log" 2>&1; then
+    tail -15 "$WORK/burn-arm64.log"
+    result FAIL "10 metis burn arm64 node" "see log above"
+    return
+  fi
+  result PASS "10 metis burn arm64 node"
+  [[ -n ${E2E_ARM64_CHROOT:-} ]] && arm64_chroot_check "$card"
+  arm64_boot_checks "$card" "$img"
   arm64_cleanup
+  echo "step 10 arm64 total: $((SECONDS - t0)) s" >>"$WORK/timings"
 }

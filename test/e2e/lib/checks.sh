@@ -8,12 +8,14 @@ MANAGED='/etc/hostname /etc/hosts /etc/motd /etc/fstab /etc/ssh/sshd_config.d/*m
 expect_eq() { [[ $1 == "$2" ]] || { echo "expected '$2', got '$1'"; return 1; }; }
 expect_match() { [[ $1 =~ $2 ]] || { echo "'$1' does not match /$2/"; return 1; }; }
 
-c_hostname() { expect_eq "$(gssh "$1" hostname)" "e2e-node-$1"; }
+c_hostname() { expect_eq "$(gssh "$1" hostname)" "$(node_name "$1")"; }
 c_address() {
-  expect_match "$(gssh "$1" ip -4 -o addr show dev end0)" "inet $NET\\.1$1/24" &&
+  local ip
+  ip=$(node_ip "$1")
+  expect_match "$(gssh "$1" ip -4 -o addr show dev end0)" "inet ${ip//./\\.}/24" &&
     expect_match "$(gssh "$1" ip route show default)" "default via $GW dev end0"
 }
-c_ping() { ip netns exec "$NS" ping -c 1 -W 2 "$NET.1$1" >/dev/null; }
+c_ping() { ip netns exec "$NS" ping -c 1 -W 2 "$(node_ip "$1")" >/dev/null; }
 c_mount() {
   local src
   src=$(gssh "$1" findmnt -n -o UUID --mountpoint "$2")
@@ -46,8 +48,8 @@ c_k3s() {
   args=$(gssh "$1" cat /var/lib/k3s-standin/args)
   expect_match "$args" '^agent' || return 1
   expect_match "$cfg" "server: *\"?https://$GW:6443" || return 1
-  expect_match "$cfg" "node-name: *\"?e2e-node-$1" || return 1
-  expect_match "$cfg" "metis.io/e2e=node-$1" || return 1
+  expect_match "$cfg" "node-name: *\"?$(node_name "$1")" || return 1
+  expect_match "$cfg" "metis.io/e2e=${NODE_LABEL[$1]:-node-$1}" || return 1
   # The token goes by file, never inline in a config the stand-in (or ps) could show.
   [[ $cfg != *"$SECRET_PW"* ]] || { echo "token inline in config.yaml"; return 1; }
 }

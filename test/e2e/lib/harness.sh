@@ -12,6 +12,10 @@ UUID_A="6d1c0a55-2f0e-4c61-9a7e-0e2e00000a01"
 UUID_B="6d1c0a55-2f0e-4c61-9a7e-0e2e00000b02"
 declare -a PIDS=() RESULTS=()
 declare -A QEMU_PID=()
+# A node other than 1-3 (the arm64 node, in its own namespace and subnet) sets its address and names here.
+declare -A NODE_IP=() NODE_NAME=() NODE_LABEL=()
+node_ip() { echo "${NODE_IP[$1]:-$NET.1$1}"; }
+node_name() { echo "${NODE_NAME[$1]:-e2e-node-$1}"; }
 FAILED=0
 
 log() { printf '[e2e %4ss] %s\n' "$(($(date +%s) - T_START))" "$*"; }
@@ -222,11 +226,14 @@ burn_with_metis() {
 }
 
 # ---------- boot ----------
+# GSSH_MUX: extra ssh options a step sets in its scope (step 10 shares one connection: each new SSH
+# handshake costs seconds on an emulated arm64 guest).
+declare -a GSSH_MUX=()
 gssh() {
   local n=$1
   shift
-  ip netns exec "$NS" ssh -q -p 2277 -i "$WORK/id_ed25519" -o BatchMode=yes -o ConnectTimeout=4 \
-    -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=$WORK/known_hosts$n" "root@$NET.1$n" "$@"
+  ip netns exec "$NS" ssh -q -p 2277 -i "$WORK/id_ed25519" -o BatchMode=yes -o ConnectTimeout=4 "${GSSH_MUX[@]}" \
+    -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=$WORK/known_hosts$n" "root@$(node_ip "$n")" "$@"
 }
 
 boot_node() {
