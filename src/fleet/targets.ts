@@ -2,6 +2,7 @@ import { MetisError } from '../lib/errors.js';
 import type { SshTarget } from '../lib/ssh.js';
 import type { Inventory } from '../inventory/load.js';
 import type { SecretResolver } from '../inventory/secrets.js';
+import { ESCROW_ORIGIN } from '../identity/apply.js';
 
 /** One inventory node as the fleet commands address it. */
 export interface FleetNode {
@@ -38,3 +39,13 @@ export function selectNodes(inv: Inventory, names: string[]): FleetNode[] {
  */
 export const placeholderSecrets: SecretResolver = async (_source, origin) =>
   origin.path === 'token' ? `K10${'0'.repeat(64)}::server:metis-placeholder` : 'metis-placeholder-secret';
+
+/**
+ * `metis status`'s resolver: placeholders for the inventory's secrets, but an identity escrow is
+ * opened for real (with the operator's age key, a local file: no prompt). The escrow's machine-id
+ * and initiator name are not secret and are in the manifest the node hashes; a placeholder there
+ * is no escrow at all (and failed to parse), so status broke for every node with an escrow.
+ */
+export function statusSecrets(real: SecretResolver): SecretResolver {
+  return (source, origin) => (origin.path === ESCROW_ORIGIN ? real(source, origin) : placeholderSecrets(source, origin));
+}
