@@ -3,6 +3,7 @@ import type { SshTarget } from '../lib/ssh.js';
 import type { Inventory } from '../inventory/load.js';
 import type { SecretResolver } from '../inventory/secrets.js';
 import { ESCROW_ORIGIN } from '../identity/apply.js';
+import { parseEscrow, serializeEscrow } from '../identity/escrow.js';
 
 /** One inventory node as the fleet commands address it. */
 export interface FleetNode {
@@ -47,5 +48,12 @@ export const placeholderSecrets: SecretResolver = async (_source, origin) =>
  * is no escrow at all (and failed to parse), so status broke for every node with an escrow.
  */
 export function statusSecrets(real: SecretResolver): SecretResolver {
-  return (source, origin) => (origin.path === ESCROW_ORIGIN ? real(source, origin) : placeholderSecrets(source, origin));
+  return async (source, origin) => {
+    if (origin.path !== ESCROW_ORIGIN) return placeholderSecrets(source, origin);
+    const e = parseEscrow(await real(source, origin), origin.file);
+    // Its node password becomes the placeholder too: not hashed either, and the node file's own
+    // (placeholder) password must not read as a contradiction of the escrow's.
+    if (!e.nodePassword) return serializeEscrow(e);
+    return serializeEscrow({ ...e, nodePassword: await placeholderSecrets(source, { file: origin.file, path: 'k3s.nodePassword' }) });
+  };
 }
