@@ -6,7 +6,7 @@
 # and one converge (`metis-bootstrap` over SSH) mounts it and brings k3s up. Node 1 is powered off at
 # the end, as step 7 leaves it; its card then goes on to 7b.
 
-# 7e (boot without disk B, checks, hot-plug, converge, poweroff) measured at 91-111 s (2026-12-02, 2-core machine); about 3x headroom.
+# 7e (boot without disk B, checks, hot-plug, converge, poweroff) measured at 86-111 s (2026-12-02, 2-core machine); about 3x headroom.
 E2E_7E_BUDGET_S=${E2E_7E_BUDGET_S:-360}
 GUARD_DISK=b
 GUARD_PATH=/mnt/e2e-b
