@@ -55,8 +55,10 @@ export function conditionOf(r: Report): { status: 'True' | 'False'; reason: Conv
   const secs = (r.durationMs / 1000).toFixed(1);
   if (r.error !== undefined) return { status: 'False', reason: 'Failed', message: `${r.mode} could not run: ${r.error}`.slice(0, 1000) };
   if (s.failed > 0) {
-    const names = r.tasks.filter((t) => t.status === 'failed').map((t) => t.name);
-    return { status: 'False', reason: 'Failed', message: `${r.mode} ${counts} in ${secs}s; failed: ${names.join(', ')}`.slice(0, 1000) };
+    // Each failed task with its reason: `metis status` then names the cause (a missing disk's UUID
+    // and mount point) without a login on the node.
+    const failed = r.tasks.filter((t) => t.status === 'failed').map((t) => (t.reason ? `${t.name} (${t.reason})` : t.name));
+    return { status: 'False', reason: 'Failed', message: `${r.mode} ${counts} in ${secs}s; failed: ${failed.join('; ')}`.slice(0, 1000) };
   }
   if (r.mode === 'check' && s.changed > 0) {
     const names = r.tasks.filter((t) => t.status === 'changed').map((t) => t.name);

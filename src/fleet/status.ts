@@ -7,7 +7,8 @@ import { inventoryDir, type Io } from '../inventory/io.js';
 import { fleetCommand, usage } from './exit.js';
 import { formatAge, statusExit, statusRow, type KubeNode, type StatusRow } from './status-rows.js';
 import { table } from './table.js';
-import { placeholderSecrets, selectNodes } from './targets.js';
+import { secretResolver } from '../inventory/secrets.js';
+import { selectNodes, statusSecrets } from './targets.js';
 
 export const STATUS_USAGE = 'usage: metis status [NODE…] [--json] [--context C] [--kubeconfig FILE] [--inventory DIR]';
 
@@ -28,7 +29,8 @@ export const statusCommand = fleetCommand('status', async (argv: string[], io: I
   const inv = await loadInventory(inventoryDir(values.inventory));
   const nodes = selectNodes(inv, positionals);
   const want = new Map<string, string>();
-  for (const n of nodes) want.set(n.name, manifestHash(await nodeManifest(inv, n.name, placeholderSecrets)));
+  const resolve = statusSecrets(secretResolver(inv.dir, io.env));
+  for (const n of nodes) want.set(n.name, manifestHash(await nodeManifest(inv, n.name, resolve)));
   const list = await kubeGet<{ items: KubeNode[] }>('/api/v1/nodes', { context: values.context, kubeconfig: values.kubeconfig, env: io.env, signal: io.signal });
   const byName = new Map((list?.items ?? []).map((n) => [n.metadata.name, n]));
   const now = new Date();

@@ -2,6 +2,8 @@ import { MetisError } from '../lib/errors.js';
 import type { SshTarget } from '../lib/ssh.js';
 import type { Inventory } from '../inventory/load.js';
 import type { SecretResolver } from '../inventory/secrets.js';
+import { ESCROW_ORIGIN } from '../identity/apply.js';
+import { parseEscrow, serializeEscrow } from '../identity/escrow.js';
 
 /** One inventory node as the fleet commands address it. */
 export interface FleetNode {
@@ -38,3 +40,20 @@ export function selectNodes(inv: Inventory, names: string[]): FleetNode[] {
  */
 export const placeholderSecrets: SecretResolver = async (_source, origin) =>
   origin.path === 'token' ? `K10${'0'.repeat(64)}::server:metis-placeholder` : 'metis-placeholder-secret';
+
+/**
+ * `metis status`'s resolver: placeholders for the inventory's secrets, but an identity escrow is
+ * opened for real (with the operator's age key, a local file: no prompt). The escrow's machine-id
+ * and initiator name are not secret and are in the manifest the node hashes; a placeholder there
+ * is no escrow at all (and failed to parse), so status broke for every node with an escrow.
+ */
+export function statusSecrets(real: SecretResolver): SecretResolver {
+  return async (source, origin) => {
+    if (origin.path !== ESCROW_ORIGIN) return placeholderSecrets(source, origin);
+    const e = parseEscrow(await real(source, origin), origin.file);
+    // Its node password becomes the placeholder too: not hashed either, and the node file's own
+    // (placeholder) password must not read as a contradiction of the escrow's.
+    if (!e.nodePassword) return serializeEscrow(e);
+    return serializeEscrow({ ...e, nodePassword: await placeholderSecrets(source, { file: origin.file, path: 'k3s.nodePassword' }) });
+  };
+}

@@ -11,6 +11,9 @@ interface ManifestDraft {
   identity?: Record<string, unknown>;
 }
 
+/** The origin path an escrow is opened under: a resolver tells it from the inventory's secrets by it. */
+export const ESCROW_ORIGIN = '(sealed file)';
+
 /**
  * Puts a node's escrowed identity (inventory/identity/NODE.age) into its manifest draft: host
  * keys, machine-id, initiator name, node password. The escrow is what the node really was; a node
@@ -21,7 +24,7 @@ export async function applyEscrow(draft: ManifestDraft, inv: Inventory, node: So
   if (!(await hasEscrow(inv.dir, name))) return null;
   const file = escrowPath(inv.dir, name);
   const rel = relative(inv.dir, file);
-  const e = parseEscrow(await resolve(`age:${rel}`, { file, path: '(sealed file)' }), file);
+  const e = parseEscrow(await resolve(`age:${rel}`, { file, path: ESCROW_ORIGIN }), file);
   if (e.node !== name) throw new MetisError('E_ESCROW', `${file}: node: holds the identity of ${e.node}, not ${name}`, { file, path: 'node' });
   const conflict = (field: string, mine: unknown, escrowed: unknown) => {
     if (mine !== undefined && escrowed !== undefined && mine !== escrowed) {

@@ -70,6 +70,12 @@ describe('reportOnNode', () => {
     const failed = report({ summary: { ok: 1, changed: 0, failed: 1, skipped: 0 }, tasks: [{ name: 'k3s join', module: 'k3s_join', status: 'failed', durationMs: 1 }] });
     expect((await reportOnNode(failed, { root, manifest: m })).condition).toBe('Failed');
     expect(cond()).toMatchObject({ status: 'False', reason: 'Failed' });
+    expect(cond().message).toMatch(/failed: k3s join$/);
+    // A failed task's reason goes with its name: the operator's `metis status` names the missing disk.
+    const noDisk = 'no block device with UUID 6d1c0a55-2f0e-4c61-9a7e-0e2e00000b02 (for /mnt/e2e-b): is the disk attached?; /etc/fstab left as it was';
+    const diskGone = report({ summary: { ok: 1, changed: 0, failed: 1, skipped: 2 }, tasks: [{ name: 'data disks in fstab by UUID, mounted', module: 'mount', status: 'failed', reason: noDisk, durationMs: 1 }] });
+    expect((await reportOnNode(diskGone, { root, manifest: m })).condition).toBe('Failed');
+    expect(cond().message).toContain(`failed: data disks in fstab by UUID, mounted (${noDisk})`);
     expect((await reportOnNode(report({ error: 'lock held' }), { root, manifest: m })).condition).toBe('Failed');
     expect(cond().message).toContain('could not run: lock held');
     // Nothing secret reached the API server.

@@ -5,7 +5,8 @@
 # Needs root (namespaces, taps, tgtd). Prints a pass/fail line per step; exits 1 if any step failed
 # or could not run. Everything it starts is stopped by PID and every namespace is removed on exit.
 # Usage: run.sh [vendor|arm64|node1]   (for iteration: only step 9, the vendor base, step 10, arm64,
-#        or steps 1-7d, node 1's burn, boots, checks, the fleet commands and its two replacements)
+#        or steps 1-7e, node 1's burn, boots, checks, the fleet commands, its two replacements and
+#        the disk guard)
 set -uo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$REPO"
@@ -21,6 +22,8 @@ source "$REPO/test/e2e/lib/vendor.sh"
 source "$REPO/test/e2e/lib/flasher.sh"
 # shellcheck source=test/e2e/lib/operator.sh
 source "$REPO/test/e2e/lib/operator.sh"
+# shellcheck source=test/e2e/lib/disk-guard.sh
+source "$REPO/test/e2e/lib/disk-guard.sh"
 ONLY=${1:-}
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -81,13 +84,15 @@ if boot_node 1 first; then
     boot_before 1
   fi
   shutdown_node 1
+  # ---------- 7e. the Longhorn disk guard: boot without disk B, k3s stays down; hot-plug, converge ----------
+  step_disk_guard
   check "7 card after poweroff (host side): secrets gone from its FAT" c_card_scrubbed 1
   # ---------- 7b. node 1's card dies: metis replace from the escrow, boot, metis wait ----------
   step_replace
   # ---------- 7d. and again without escrow: a new identity, the Node deleted, metis wait ----------
   step_replace_new
 else
-  for s in "4 converged node" "5 second run" "6 drift" "6b-6d fleet" "7 reboot" "7a-7b replace" "7d replace without escrow"; do result NOTRUN "$s" "node 1 did not come up (see above)"; done
+  for s in "4 converged node" "5 second run" "6 drift" "6b-6d fleet" "7 reboot" "7a-7b replace" "7d replace without escrow" "7e disk guard"; do result NOTRUN "$s" "node 1 did not come up (see above)"; done
 fi
 [[ $ONLY == node1 ]] && summary
 # ---------- 8. second node from the same image ----------

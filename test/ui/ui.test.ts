@@ -223,7 +223,8 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
     await tabTo('#nav-fleet', true);
     await page.keyboard.press('Enter');
     // The table `metis status --json` gives, or its own first error line, as the CLI prints them.
-    const status = await metis(['status', '--json', '--inventory', inv], { env: { HOME: t.dir } });
+    // The UI's own environment: the operator's age key opens titan-13's identity escrow (status hashes it).
+    const status = await metis(['status', '--json', '--inventory', inv], { env: { HOME: t.dir, SOPS_AGE_KEY_FILE: join(t.dir, 'age.key') } });
     if (status.code === 0) await page.waitForSelector('#fleet tbody tr', { timeout: 30_000 });
     else {
       await visible('#fleet-error', 30_000);
