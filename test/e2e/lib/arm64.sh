@@ -148,14 +148,7 @@ arm64_network() {
 }
 
 # The test inventory with the arm64 node's subnet: the cluster's server, gateway and DNS are $ARM_GW.
-arm64_inventory() {
-  local inv="$WORK/inventory-arm64"
-  if [[ ! -d $inv ]]; then
-    cp -r test/e2e/fixtures/inventory "$inv"
-    sed -i "s|@PUBKEY@|$(cat "$WORK/id_ed25519.pub")|g; s|@NET@|$ARM_NET|g" "$inv"/*/*.yaml "$inv"/*.yaml
-  fi
-  echo "$inv"
-}
+arm64_inventory() { test_inventory "$WORK/inventory-arm64" "$ARM_NET"; }
 
 # The card's own kernel and initrd, read out of its root partition (/boot; the FAT holds the
 # firmware side only): what the node boots is what the image carries.
@@ -240,19 +233,7 @@ arm64_boot_checks() {
   local t1=$SECONDS
   check "10 arm64 node: uname -m aarch64" c_arm64_arch "$n"
   check "10 arm64 node: initrd is the class's MODULES=list" c_arm64_initramfs "$n"
-  check "10 arm64 hostname" c_hostname "$n"
-  check "10 arm64 end0 address + default route" c_address "$n"
-  check "10 arm64 ping from its namespace" c_ping "$n"
-  check "10 arm64 root grown to fill the disk" c_growroot "$n"
-  check "10 arm64 mount /mnt/e2e-a from its UUID" c_mount "$n" /mnt/e2e-a "$UUID_A"
-  check "10 arm64 mount /mnt/e2e-b from its UUID" c_mount "$n" /mnt/e2e-b "$UUID_B"
-  check "10 arm64 iscsid active" c_iscsid "$n"
-  check "10 arm64 initiator name generated" c_initiator "$n"
-  check "10 arm64 k3s-agent active with expected config" c_k3s "$n"
-  check "10 arm64 journald drop-in in force" c_journald "$n"
-  check "10 arm64 sshd drop-in in force" c_sshd "$n"
-  check "10 arm64 last-run.json: apply, 0 failed" c_last_run "$n"
-  check "10 arm64 secrets gone from the FAT partition" c_fat_scrubbed "$n"
+  checks_node "10 arm64" "$n"
   check "10 arm64 second run: exit 0, changed=0, no mtimes changed" c_idempotent "$n"
   echo "arm64 checks over SSH: $((SECONDS - t1)) s" >>"$WORK/timings"
   gssh "$n" systemctl poweroff >/dev/null 2>&1

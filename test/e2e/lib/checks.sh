@@ -90,22 +90,28 @@ c_card_scrubbed() {
   [[ $a == 0 && $b == 0 ]] || { echo "token found $a times, node password $b times on the card's FAT partition"; return 1; }
 }
 
+# checks_node PREFIX N: what every converged node shows over SSH (step 4 for node 1, step 10 for arm64).
+checks_node() {
+  local p=$1 n=$2
+  check "$p hostname" c_hostname "$n"
+  check "$p end0 address + default route" c_address "$n"
+  check "$p ping from the namespace" c_ping "$n"
+  check "$p root grown to fill the disk" c_growroot "$n"
+  check "$p mount /mnt/e2e-a from its UUID" c_mount "$n" /mnt/e2e-a "$UUID_A"
+  check "$p mount /mnt/e2e-b from its UUID" c_mount "$n" /mnt/e2e-b "$UUID_B"
+  check "$p iscsid active" c_iscsid "$n"
+  check "$p initiator name generated" c_initiator "$n"
+  check "$p k3s-agent active with expected config" c_k3s "$n"
+  check "$p journald drop-in in force" c_journald "$n"
+  check "$p sshd drop-in in force" c_sshd "$n"
+  check "$p last-run.json: apply, 0 failed" c_last_run "$n"
+  check "$p secrets gone from the FAT partition" c_fat_scrubbed "$n"
+}
+
 checks_converged() {
   local n=$1
-  check "4 hostname" c_hostname "$n"
-  check "4 end0 address + default route" c_address "$n"
-  check "4 ping from the namespace" c_ping "$n"
-  check "4 root grown to fill the disk" c_growroot "$n"
-  check "4 mount /mnt/e2e-a from its UUID" c_mount "$n" /mnt/e2e-a "$UUID_A"
-  check "4 mount /mnt/e2e-b from its UUID" c_mount "$n" /mnt/e2e-b "$UUID_B"
-  check "4 iscsid active" c_iscsid "$n"
-  check "4 initiator name generated" c_initiator "$n"
+  checks_node 4 "$n"
   check "4 iSCSI login to the tgtd target" c_iscsi_login "$n"
-  check "4 k3s-agent active with expected config" c_k3s "$n"
-  check "4 journald drop-in in force" c_journald "$n"
-  check "4 sshd drop-in in force" c_sshd "$n"
-  check "4 last-run.json: apply, 0 failed" c_last_run "$n"
-  check "4 secrets gone from the FAT partition" c_fat_scrubbed "$n"
   identity_of "$n" >"$WORK/identity$n"
 }
 

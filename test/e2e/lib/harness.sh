@@ -208,11 +208,12 @@ burn_node() {
 }
 
 # test/e2e/fixtures/inventory holds the test cluster; the run's own SSH key and subnet are filled in.
+# test_inventory [DIR NET]: another copy for another subnet (the arm64 node's).
 test_inventory() {
-  local inv="$WORK/inventory"
+  local inv=${1:-$WORK/inventory} net=${2:-$NET}
   if [[ ! -d $inv ]]; then
     cp -r test/e2e/fixtures/inventory "$inv"
-    sed -i "s|@PUBKEY@|$(cat "$WORK/id_ed25519.pub")|g; s|@NET@|$NET|g" "$inv"/*/*.yaml "$inv"/*.yaml
+    sed -i "s|@PUBKEY@|$(cat "$WORK/id_ed25519.pub")|g; s|@NET@|$net|g" "$inv"/*/*.yaml "$inv"/*.yaml
   fi
   echo "$inv"
 }

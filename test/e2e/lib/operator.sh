@@ -166,11 +166,7 @@ c_op_replace() {
   # (its k3s: block held only that).
   sed -i '/^k3s:$/d; /nodePassword:/d' "$OP_INV/nodes/$OP_NODE.yaml"
   standin_log_length >"$OP/log-mark" || return 1
-  rm -f "$WORK/node1.qcow2" "$WORK/node1.img"
-  out=$(metis_op replace "$OP_NODE" --to "$WORK/node1.img" --image "$IMG" --cache "$WORK/metis-cache" --yes \
-    --kubeconfig "$KUBECONFIG_E2E" --inventory "$OP_INV" 2>&1)
-  rc=$?
-  echo "$out" >"$WORK/replace1.log"
+  op_replace replace1.log
   expect_eq "$rc" 0 || { tail -8 <<<"$out"; return 1; }
   expect_match "$out" "keep Node $OP_NODE: it rejoins with its escrowed identity" || return 1
   expect_match "$out" "Next, on site: insert the card into $OP_NODE and power it on\\." || return 1
@@ -207,6 +203,16 @@ c_op_rejoin_accepted() {
   expect_eq "$(node_field 'n.metadata.creationTimestamp')" "$(cat "$OP/node-created")" || return 1
   expect_eq "$(standin_join_code "not-$(openssl rand -hex 8)")" 403
 }
+# op_replace LOG: `metis replace` of node 1 onto a fresh card file (--yes), as the operator runs it;
+# sets the caller's `out` and `rc`, keeps the output in $WORK/LOG.
+op_replace() {
+  rm -f "$WORK/node1.qcow2" "$WORK/node1.img"
+  out=$(metis_op replace "$OP_NODE" --to "$WORK/node1.img" --image "$IMG" --cache "$WORK/metis-cache" --yes \
+    --kubeconfig "$KUBECONFIG_E2E" --inventory "$OP_INV" 2>&1)
+  rc=$?
+  echo "$out" >"$WORK/$1"
+}
+
 step_replace() {
   [[ -f ${OP:-/nonexistent}/node-password.sha256 ]] || { result NOTRUN "7b replace from escrow" "no capture (7a)"; return 1; }
   check "7b metis replace --to FILE (escrow, Node kept)" c_op_replace
@@ -235,11 +241,7 @@ c_op_replace_new() {
   mv "$OP_INV/identity/$OP_NODE.age" "$OP/escrow-7b.age" || return 1
   cp "$OP/known_hosts" "$OP/known_hosts.7d" && standin_log_length >"$OP/log-mark-7d" || return 1
   node_field 'n.metadata.creationTimestamp' >"$OP/node-created-7d"
-  rm -f "$WORK/node1.qcow2" "$WORK/node1.img"
-  out=$(metis_op replace "$OP_NODE" --to "$WORK/node1.img" --image "$IMG" --cache "$WORK/metis-cache" --yes \
-    --kubeconfig "$KUBECONFIG_E2E" --inventory "$OP_INV" 2>&1)
-  rc=$?
-  echo "$out" >"$WORK/replace1-new.log"
+  op_replace replace1-new.log
   expect_eq "$rc" 0 || { tail -8 <<<"$out"; return 1; }
   expect_match "$out" "$OP_NODE: no identity escrow .*the card gets a NEW identity" || return 1
   expect_match "$out" "then DELETE Node $OP_NODE from the cluster" || return 1
