@@ -178,18 +178,8 @@ arm64_boot() {
   ARM_QEMU=$!
   log "arm64 node (first boot): qemu-system-aarch64 pid $ARM_QEMU"
   # TCG emulating arm64 on x86: several times the amd64 guest's boot. Bounded: 10 minutes.
-  local deadline=$((SECONDS + 600)) state=""
-  while ((SECONDS < deadline)); do
-    kill -0 "$ARM_QEMU" 2>/dev/null || { log "qemu-system-aarch64 exited early"; tail -30 "$log"; return 1; }
-    state=$(gssh "$ARM_N" systemctl show -p ExecMainExitTimestampMonotonic --value metis-bootstrap.service 2>/dev/null)
-    [[ -n $state && $state != 0 ]] && break
-    sleep 2
-  done
-  if [[ -z $state || $state == 0 ]]; then
-    log "arm64 node not converged within 600 s; console tail:"
-    tail -40 "$log"
-    return 1
-  fi
+  local state=""
+  wait_converged "$ARM_N" "$ARM_QEMU" 600 "$log" || return 1
   local conv
   conv=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
   echo "arm64 node first boot (qemu-system-aarch64 -M virt, TCG, -smp ${E2E_ARM64_SMP:-2}): power-on → converged seen from host $conv s; kernel start → converged $(awk -v s="$state" 'BEGIN{printf "%.1f", s/1e6}') s" >>"$WORK/timings"

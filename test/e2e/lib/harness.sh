@@ -239,6 +239,23 @@ gssh() {
 
 # boot_node N PHASE [DISKS]: DISKS names the data disks attached (default "a b"; step 7e boots with
 # one left out). QMP on $WORK/qmpN.sock serves hot-plug (test/e2e/lib/qmp.mjs).
+# wait_converged N QEMU_PID LIMIT_S CONSOLE: until node N's full bootstrap unit has run to its end
+# this boot (converged), at most LIMIT_S seconds; sets the caller's `state` (the unit's exit time,
+# monotonic µs). Returns 1, with the console's tail, when QEMU exits or the limit passes.
+wait_converged() {
+  local n=$1 pid=$2 limit=$3 console=$4 deadline=$((SECONDS + $3))
+  state=""
+  while ((SECONDS < deadline)); do
+    kill -0 "$pid" 2>/dev/null || { log "qemu of node $n exited early"; tail -30 "$console"; return 1; }
+    state=$(gssh "$n" systemctl show -p ExecMainExitTimestampMonotonic --value metis-bootstrap.service 2>/dev/null)
+    [[ -n $state && $state != 0 ]] && return 0
+    sleep 2
+  done
+  log "node $n not converged within $limit s; console tail:"
+  tail -40 "$console"
+  return 1
+}
+
 boot_node() {
   local n=$1 phase=$2 disks=${3:-a b} img="$WORK/node$1.img" ov="$WORK/node$1.qcow2" off cmdline d
   local -a drives=()
@@ -263,17 +280,9 @@ boot_node() {
     -serial "file:$log" -monitor none -qmp "unix:$WORK/qmp$n.sock,server=on,wait=off" -display none </dev/null >/dev/null 2>&1 &
   QEMU_PID[$n]=$!
   log "node $n ($phase boot): qemu pid ${QEMU_PID[$n]}"
-  # Converged = the full bootstrap unit has run to its end this boot. Bounded: 5 minutes (TCG boot ≈ 40 s).
-  local deadline=$((SECONDS + 300)) state=""
-  while ((SECONDS < deadline)); do
-    kill -0 "${QEMU_PID[$n]}" 2>/dev/null || { log "qemu exited early"; tail -30 "$log"; return 1; }
-    state=$(gssh "$n" systemctl show -p ExecMainExitTimestampMonotonic --value metis-bootstrap.service 2>/dev/null)
-    [[ -n $state && $state != 0 ]] && break
-    sleep 3
-  done
-  if [[ -z $state || $state == 0 ]]; then
-    log "node $n not converged within 300 s; console tail:"
-    tail -40 "$log"
+  # Bounded: 5 minutes (TCG boot ≈ 40 s).
+  local state=""
+  if ! wait_converged "$n" "${QEMU_PID[$n]}" 300 "$log"; then
     result FAIL "3 boot node $n ($phase)" "no SSH on $NET.1$n:2277 or bootstrap not finished"
     return 1
   fi
