@@ -69,7 +69,7 @@ export async function agentBurn(o: AgentBurnOptions): Promise<void> {
       },
       signal: o.signal,
     });
-    o.emit({ event: 'done', bytesWritten: written.bytesWritten, imageSize: written.imageSize, verified: written.verified, durationMs: 0 });
+    o.emit({ event: 'done', bytesWritten: written.bytesWritten, imageSize: written.imageSize, verified: written.verified, durationMs: written.durationMs });
   } finally {
     await claim.release();
   }

@@ -107,6 +107,8 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     const phases = new Set(events.filter((e) => e.event === 'progress').map((e) => e.phase));
     for (const p of ['sending', 'writing', 'verifying']) expect(phases).toContain(p);
     expect(events.at(-1)).toMatchObject({ event: 'done', verified: true, host: 'flash-root', imageSha256: xzSha });
+    // The write's own duration, measured on the host (it was reported as 0).
+    expect(events.at(-1)!.durationMs).toBeGreaterThan(0);
     // The host's cache holds the image under its digest.
     expect(hex(join(rootCache, 'blobs/sha256', xzSha))).toBe(xzSha);
     const m = parseManifest(mtype(target, 'metis/node.yaml').toString('utf8')).manifest;
