@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
@@ -35,11 +34,6 @@ export async function firstUseSshEnv(env: NodeJS.ProcessEnv): Promise<PinnedSshE
 }
 
 export const hostPattern = (host: string, port: number): string => (port === 22 ? host : `[${host}]:${port}`);
-
-/** OpenSSH's SHA256 fingerprint of a public key blob (base64), as `ssh-keygen -l` prints it. */
-export function fingerprint(base64Blob: string): string {
-  return `SHA256:${createHash('sha256').update(Buffer.from(base64Blob, 'base64')).digest('base64').replace(/=+$/, '')}`;
-}
 
 async function pinnedSshEnv(known: string[], strict: 'yes' | 'accept-new', env: NodeJS.ProcessEnv): Promise<PinnedSshEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'metis-wait-'));

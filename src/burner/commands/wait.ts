@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { operatorKeys } from '../../identity/age.js';
-import { type Escrow, hasEscrow, readEscrow } from '../../identity/escrow.js';
+import { type Escrow, fingerprint, hasEscrow, readEscrow } from '../../identity/escrow.js';
 import { loadBurnRecord } from '../../fleet/burn-record.js';
-import { escrowSshEnv, fingerprint, firstUseSshEnv, hostPattern } from '../../fleet/escrow-ssh.js';
+import { escrowSshEnv, firstUseSshEnv, hostPattern } from '../../fleet/escrow-ssh.js';
 import { nodeSshTarget } from '../../fleet/node-target.js';
 import { type CheckResult, expectedChecks, CHECK_ORDER, waitForNode } from '../../fleet/wait.js';
 import type { Manifest } from '../../manifest/schema.js';
@@ -94,8 +94,8 @@ export async function waitFor(io: Io, a: WaitArgs): Promise<number> {
       // What was trusted, so the operator can compare it on the node's console and fix their known_hosts.
       const pattern = hostPattern(target.host, port);
       for (const line of await ssh.knownKeys()) {
-        const [, type = '?', blob = ''] = line.split(/\s+/);
-        io.out(`${a.node}: new SSH host key (trusted on first use, not proven): ${type} ${fingerprint(blob)}\n`);
+        const key = line.split(/\s+/).slice(1).join(' '); // known_hosts: HOST TYPE BASE64
+        io.out(`${a.node}: new SSH host key (trusted on first use, not proven): ${key.split(' ')[0]} ${fingerprint(key)}\n`);
       }
       io.out(`${a.node}: compare it on the node (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); your known_hosts may still hold the old card's key: ssh-keygen -R '${pattern}'\n`);
     }

@@ -124,27 +124,11 @@ arm64_chroot_check() {
 # certificate for $ARM_GW from the run's cluster CA (the token pins the CA) and a k3s server
 # stand-in (test/fixtures/kube-standin, NOT a kube-apiserver) on $ARM_GW:6443.
 arm64_network() {
-  ip netns add "$ARM_NS" && ip -n "$ARM_NS" link set lo up &&
-    ip -n "$ARM_NS" tuntap add dev "$ARM_TAP" mode tap && ip -n "$ARM_NS" addr add "$ARM_GW/24" dev "$ARM_TAP" &&
-    ip -n "$ARM_NS" link set "$ARM_TAP" up || return 1
-  truncate -s 64M "$WORK/arm64-disk-a.raw" "$WORK/arm64-disk-b.raw"
-  mkfs.ext4 -q -F -U "$UUID_A" -L e2e-a "$WORK/arm64-disk-a.raw" && mkfs.ext4 -q -F -U "$UUID_B" -L e2e-b "$WORK/arm64-disk-b.raw" || return 1
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=k3s" -keyout "$WORK/arm64-srv.key" -out "$WORK/arm64-srv.csr" >/dev/null 2>&1 &&
-    openssl x509 -req -in "$WORK/arm64-srv.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
-      -extfile <(printf 'subjectAltName=IP:%s\n' "$ARM_GW") -out "$WORK/arm64-srv.crt" >/dev/null 2>&1 || return 1
-  node -e '
-    const [host, dir, token, admin] = process.argv.slice(1);
-    const cfg = { host, port: 6443, certFile: `${dir}/arm64-srv.crt`, keyFile: `${dir}/arm64-srv.key`, caFile: `${dir}/ca.crt`, caKeyFile: `${dir}/ca.key`,
-      tokens: { [admin]: { user: "admin", groups: ["system:masters"] } }, nodeToken: token, stateFile: `${dir}/arm64-kube-state.json` };
-    require("fs").writeFileSync(`${dir}/arm64-kube-standin.json`, JSON.stringify(cfg), { mode: 0o600 });' "$ARM_GW" "$WORK" "$TOKEN" "adm$(openssl rand -hex 16)" || return 1
-  ip netns exec "$ARM_NS" node test/fixtures/kube-standin/server.mjs "$WORK/arm64-kube-standin.json" >"$WORK/arm64-kube-standin.log" 2>&1 &
-  ARM_PIDS+=($!)
-  for _ in $(seq 50); do
-    ip netns exec "$ARM_NS" node -e "require('https').get('https://$ARM_GW:6443/cacerts',{ca:require('fs').readFileSync('$WORK/ca.crt')},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" 2>/dev/null && return 0
-    sleep 0.2
-  done
-  cat "$WORK/arm64-kube-standin.log"
-  return 1
+  make_netns "$ARM_NS" "$ARM_TAP" "$ARM_GW" && make_data_disks arm64- && server_cert "$ARM_GW" arm64- || return 1
+  start_kube_standin "$ARM_NS" "$ARM_GW" arm64- "adm$(openssl rand -hex 16)" "$WORK/arm64-kube-state.json"
+  local ok=$?
+  ARM_PIDS+=("$STANDIN_PID")
+  return "$ok"
 }
 
 # The test inventory with the arm64 node's subnet: the cluster's server, gateway and DNS are $ARM_GW.

@@ -112,16 +112,22 @@ image_has_no_identity() {
 }
 
 # ---------- namespace and services ----------
-setup_namespace() {
-  ip netns add "$NS" && ip -n "$NS" link set lo up &&
-    ip -n "$NS" tuntap add dev "$TAP" mode tap && ip -n "$NS" addr add "$GW/24" dev "$TAP" && ip -n "$NS" link set "$TAP" up ||
-    { result FAIL "3 network namespace"; summary; }
+# make_netns NS TAP GW: a namespace with a tap at GW/24 (node 1's, and the arm64 node's own).
+make_netns() {
+  ip netns add "$1" && ip -n "$1" link set lo up &&
+    ip -n "$1" tuntap add dev "$2" mode tap && ip -n "$1" addr add "$3/24" dev "$2" && ip -n "$1" link set "$2" up
 }
 
+# make_data_disks PREFIX: $WORK/PREFIXdisk-{a,b}.raw, ext4 with the manifest's mount UUIDs.
+make_data_disks() {
+  truncate -s 64M "$WORK/${1}disk-a.raw" "$WORK/${1}disk-b.raw" &&
+    mkfs.ext4 -q -F -U "$UUID_A" -L e2e-a "$WORK/${1}disk-a.raw" && mkfs.ext4 -q -F -U "$UUID_B" -L e2e-b "$WORK/${1}disk-b.raw"
+}
+
+setup_namespace() { make_netns "$NS" "$TAP" "$GW" || { result FAIL "3 network namespace"; summary; }; }
+
 setup_disks() {
-  truncate -s 64M "$WORK/disk-a.raw" "$WORK/disk-b.raw" "$WORK/lun.raw"
-  mkfs.ext4 -q -F -U "$UUID_A" -L e2e-a "$WORK/disk-a.raw" && mkfs.ext4 -q -F -U "$UUID_B" -L e2e-b "$WORK/disk-b.raw" ||
-    { result FAIL "3 extra disks"; summary; }
+  truncate -s 64M "$WORK/lun.raw" && make_data_disks "" || { result FAIL "3 extra disks"; summary; }
 }
 
 setup_iscsi() {
@@ -143,10 +149,33 @@ setup_iscsi() {
 make_ca() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=k3s-server-ca@e2e" \
     -keyout "$WORK/ca.key" -out "$WORK/ca.crt" >/dev/null 2>&1 &&
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=k3s" -keyout "$WORK/srv.key" -out "$WORK/srv.csr" >/dev/null 2>&1 &&
-    openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
-      -extfile <(printf 'subjectAltName=IP:%s\n' "$GW") -out "$WORK/srv.crt" >/dev/null 2>&1 ||
-    { result FAIL "3 cacerts certificates"; summary; }
+    server_cert "$GW" "" || { result FAIL "3 cacerts certificates"; summary; }
+}
+
+# server_cert IP PREFIX: $WORK/PREFIXsrv.{key,crt}, the k3s server's certificate for IP from the run's cluster CA.
+server_cert() {
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=k3s" -keyout "$WORK/${2}srv.key" -out "$WORK/${2}srv.csr" >/dev/null 2>&1 &&
+    openssl x509 -req -in "$WORK/${2}srv.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
+      -extfile <(printf 'subjectAltName=IP:%s\n' "$1") -out "$WORK/${2}srv.crt" >/dev/null 2>&1
+}
+
+# start_kube_standin NS IP PREFIX ADMIN_TOKEN STATE_FILE: metis-kube-standin on IP:6443 in NS with
+# $WORK/PREFIXsrv.crt; sets STANDIN_PID; returns 0 once /cacerts answers (bounded: 10 s), else 1.
+start_kube_standin() {
+  local ns=$1 ip=$2 pre=$3
+  node -e '
+    const [host, dir, pre, token, admin, state] = process.argv.slice(1);
+    const cfg = { host, port: 6443, certFile: `${dir}/${pre}srv.crt`, keyFile: `${dir}/${pre}srv.key`, caFile: `${dir}/ca.crt`, caKeyFile: `${dir}/ca.key`,
+      tokens: { [admin]: { user: "admin", groups: ["system:masters"] } }, nodeToken: token, stateFile: state };
+    require("fs").writeFileSync(`${dir}/${pre}kube-standin.json`, JSON.stringify(cfg), { mode: 0o600 });' "$ip" "$WORK" "$pre" "$TOKEN" "$4" "$5" || return 1
+  ip netns exec "$ns" node test/fixtures/kube-standin/server.mjs "$WORK/${pre}kube-standin.json" >"$WORK/${pre}kube-standin.log" 2>&1 &
+  STANDIN_PID=$!
+  for _ in $(seq 50); do
+    ip netns exec "$ns" node -e "require('https').get('https://$ip:6443/cacerts',{ca:require('fs').readFileSync('$WORK/ca.crt')},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  cat "$WORK/${pre}kube-standin.log"
+  return 1
 }
 
 # The k3s server as agents and operators see it: metis-kube-standin (NOT a kube-apiserver,
@@ -157,26 +186,14 @@ setup_cacerts() {
   KUBE_ADMIN="adm$(openssl rand -hex 16)"
   KUBECONFIG_E2E="$WORK/kubeconfig"
   KUBE_STATE="$WORK/kube-state.json"
-  node -e '
-    const [host, dir, token, admin, state] = process.argv.slice(1);
-    const cfg = { host, port: 6443, certFile: `${dir}/srv.crt`, keyFile: `${dir}/srv.key`, caFile: `${dir}/ca.crt`, caKeyFile: `${dir}/ca.key`,
-      tokens: { [admin]: { user: "admin", groups: ["system:masters"] } }, nodeToken: token, stateFile: state };
-    require("fs").writeFileSync(`${dir}/kube-standin.json`, JSON.stringify(cfg), { mode: 0o600 });' "$GW" "$WORK" "$TOKEN" "$KUBE_ADMIN" "$KUBE_STATE" &&
-    printf '%s\n' 'apiVersion: v1' 'kind: Config' 'clusters:' '- name: e2e' '  cluster:' "    server: https://$GW:6443" \
-      "    certificate-authority: $WORK/ca.crt" 'users:' '- name: admin' '  user:' "    token: $KUBE_ADMIN" 'contexts:' \
-      '- name: e2e' '  context: {cluster: e2e, user: admin}' 'current-context: e2e' >"$KUBECONFIG_E2E" && chmod 600 "$KUBECONFIG_E2E" ||
+  printf '%s\n' 'apiVersion: v1' 'kind: Config' 'clusters:' '- name: e2e' '  cluster:' "    server: https://$GW:6443" \
+    "    certificate-authority: $WORK/ca.crt" 'users:' '- name: admin' '  user:' "    token: $KUBE_ADMIN" 'contexts:' \
+    '- name: e2e' '  context: {cluster: e2e, user: admin}' 'current-context: e2e' >"$KUBECONFIG_E2E" && chmod 600 "$KUBECONFIG_E2E" ||
     { result FAIL "3 k3s server stand-in config"; summary; }
-  ip netns exec "$NS" node test/fixtures/kube-standin/server.mjs "$WORK/kube-standin.json" >"$WORK/kube-standin.log" 2>&1 &
-  PIDS+=($!)
-  local ok=
-  for _ in $(seq 50); do
-    if ip netns exec "$NS" node -e "require('https').get('https://$GW:6443/cacerts',{ca:require('fs').readFileSync('$WORK/ca.crt')},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" 2>/dev/null; then
-      ok=1
-      break
-    fi
-    sleep 0.2
-  done
-  [[ -n $ok ]] || { cat "$WORK/kube-standin.log"; result FAIL "3 /cacerts endpoint (k3s server stand-in)"; summary; }
+  start_kube_standin "$NS" "$GW" "" "$KUBE_ADMIN" "$KUBE_STATE"
+  local ok=$?
+  PIDS+=("$STANDIN_PID")
+  ((ok == 0)) || { result FAIL "3 /cacerts endpoint (k3s server stand-in)"; summary; }
 }
 
 make_secrets() {
@@ -239,6 +256,14 @@ gssh() {
 
 # boot_node N PHASE [DISKS]: DISKS names the data disks attached (default "a b"; step 7e boots with
 # one left out). QMP on $WORK/qmpN.sock serves hot-plug (test/e2e/lib/qmp.mjs).
+# within_budget STEP BUDGET_S T0 WHAT: a step's own time since T0 ($SECONDS) into the timings, and a
+# result line (CI's whole e2e must stay under 60 min): PASS within the budget, else FAIL.
+within_budget() {
+  local step=$1 budget=$2 took=$((SECONDS - $3))
+  echo "$step: $took s ($4)" >>"$WORK/timings"
+  if ((took <= budget)); then result PASS "$step added time within $budget s" "$took s"; else result FAIL "$step added time within $budget s" "$took s"; fi
+}
+
 # wait_converged N QEMU_PID LIMIT_S CONSOLE: until node N's full bootstrap unit has run to its end
 # this boot (converged), at most LIMIT_S seconds; sets the caller's `state` (the unit's exit time,
 # monotonic µs). Returns 1, with the console's tail, when QEMU exits or the limit passes.

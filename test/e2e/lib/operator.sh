@@ -311,7 +311,5 @@ step_replace_new() {
   fi
   shutdown_node 1
   # What 7d adds to the run (CI's whole e2e must stay under 60 min): budgeted, and said in seconds.
-  local took=$((SECONDS - t0))
-  echo "7d replace without escrow: $took s (replace, boot, wait, checks, poweroff)" >>"$WORK/timings"
-  if ((took <= E2E_7D_BUDGET_S)); then result PASS "7d added time within ${E2E_7D_BUDGET_S} s" "$took s"; else result FAIL "7d added time within ${E2E_7D_BUDGET_S} s" "$took s"; fi
+  within_budget 7d "$E2E_7D_BUDGET_S" "$t0" "replace without escrow: replace, boot, wait, checks, poweroff"
 }
