@@ -14,6 +14,8 @@ export interface CliOptions {
   tags?: string[];
   /** Reboot once when boot files changed (docs/pi-boot.md). */
   rebootIfRequired: boolean;
+  /** The boot run: early tasks, READY=1 to systemd, wait for the network, full converge (src/bootstrap/boot.ts). */
+  boot: boolean;
   /** Replace the card's manifest with FILE or stdin ("-"), then converge (docs/fleet.md). */
   installManifest?: string;
 }
@@ -37,6 +39,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
         tags: { type: 'string' },
         'install-manifest': { type: 'string' },
         'reboot-if-required': { type: 'boolean', default: false },
+        boot: { type: 'boolean', default: false },
       },
     }));
   } catch (e) {
@@ -44,6 +47,10 @@ export function parseCliArgs(argv: string[]): CliOptions {
   }
   const tags = values.tags?.split(',').map((t) => t.trim()).filter(Boolean);
   if (values.tags !== undefined && !tags?.length) throw new MetisError('E_USAGE', '--tags needs a comma-separated list like early,ssh');
+  if (values.boot) {
+    const clash = (['tags', 'json', 'install-manifest'] as const).find((k) => values[k] !== undefined && values[k] !== false);
+    if (clash) throw new MetisError('E_USAGE', `--boot runs the early tasks and then every task: it cannot be combined with --${clash}`);
+  }
   const logFormat = values['log-format'];
   if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'human') throw new MetisError('E_USAGE', `--log-format must be json or human, not "${logFormat}"`);
   return {
@@ -57,5 +64,6 @@ export function parseCliArgs(argv: string[]): CliOptions {
     tags,
     installManifest: values['install-manifest'],
     rebootIfRequired: values['reboot-if-required'],
+    boot: values.boot,
   };
 }

@@ -19,6 +19,9 @@ Options:
                      (also with the default root / when systemd is not running: a chroot, a build)
   --state-dir DIR    state dir (default: ROOT/var/lib/metis)
   --tags a,b         run only tasks carrying one of these tags (e.g. early)
+  --boot             the boot run (metis-bootstrap-early.service): the early tasks, READY=1 to
+                     systemd, wait for metis-online.target (network, data disks), then every task,
+                     in one process
   --install-manifest FILE|-
                      replace the card's manifest (validated; same hostname) with FILE or stdin,
                      then converge; with --check: show the manifest diff and the check, write nothing

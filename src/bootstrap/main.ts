@@ -5,6 +5,10 @@ import { formatDiffs } from './diff-text.js';
 import { exitCodeFor, run } from './engine/run.js';
 import { humanStream, wantsColor } from './output/human.js';
 import { installMain } from './install-main.js';
+import { bootExitCode, notifyReady, waitOnline, ONLINE_TARGET } from './boot.js';
+import { isLive } from './context.js';
+import { createLogger } from './log.js';
+import { Redactor } from '../lib/redact.js';
 
 /** Runs the CLI and returns the exit code; cli.ts owns process.exit. */
 export async function main(argv: string[]): Promise<number> {
@@ -28,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
         err: (s) => process.stderr.write(s),
       })
     : pino.destination({ fd: opts.json ? 2 : 1, sync: true });
-  const report = await run({
+  const runOpts = {
     manifestPath: opts.manifest,
     root: opts.root,
     stateDir: opts.stateDir,
@@ -37,7 +41,22 @@ export async function main(argv: string[]): Promise<number> {
     tags: opts.tags,
     rebootIfRequired: opts.rebootIfRequired,
     logDest,
-  });
+  };
+  if (opts.boot) {
+    // Both phases of a boot in one process (src/bootstrap/boot.ts).
+    const early = await run({ ...runOpts, tags: ['early'] });
+    const log = createLogger({ redact: new Redactor([]), secretPaths: [], dest: logDest });
+    const ready = await notifyReady();
+    if (!ready.ok) log.warn({ kind: 'boot', step: 'ready' }, ready.note);
+    const t0 = performance.now();
+    const online = opts.check ? { ok: true, note: 'check mode: no wait' } : await waitOnline(await isLive(opts.root));
+    const waitedMs = Math.round(performance.now() - t0);
+    log[online.ok ? 'info' : 'warn']({ kind: 'boot-wait', target: ONLINE_TARGET, waitedMs, ok: online.ok }, `boot: ${online.note} after ${(waitedMs / 1000).toFixed(1)} s; full converge`);
+    const full = await run(runOpts);
+    if (opts.diff && !human) out.write(formatDiffs(full));
+    return bootExitCode(exitCodeFor(early), exitCodeFor(full));
+  }
+  const report = await run(runOpts);
   if (opts.diff && !human) out.write(formatDiffs(report));
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   return exitCodeFor(report);

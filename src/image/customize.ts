@@ -95,12 +95,13 @@ export async function customize(root: string, spec: ImageSpec, payload: Payload,
     await copyFile(spec.k3sBinary, join(root, 'usr/local/bin/k3s'));
     await chmod(join(root, 'usr/local/bin/k3s'), 0o755);
   }
-  const units = (await readdir(payload.unitsDir)).filter((f) => /\.(service|timer)$/.test(f));
+  const units = (await readdir(payload.unitsDir)).filter((f) => /\.(service|timer|target)$/.test(f));
   for (const u of units) await copyFile(join(payload.unitsDir, u), join(root, 'etc/systemd/system', u));
   await writeFile(join(root, 'etc/systemd/system/metis-ssh-hostkeys.service'), HOSTKEYS_UNIT);
   await mkdir(join(root, spec.bootPath.slice(1)), { recursive: true });
   await writeFile(join(root, 'etc/fstab'), fstab(spec, ids));
-  const enable = [...units.map((u) => basename(u)), 'metis-ssh-hostkeys.service', ...payload.enable];
+  // A target (metis-online.target) is started by the boot run, never enabled.
+  const enable = [...units.filter((u) => !u.endsWith('.target')).map((u) => basename(u)), 'metis-ssh-hostkeys.service', ...payload.enable];
   await run(log, 'systemctl', [`--root=${root}`, 'enable', ...enable]);
   await stripIdentity(root, log);
 }

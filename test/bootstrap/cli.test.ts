@@ -139,3 +139,35 @@ describe('metis-bootstrap refuses bad input with exit 1, naming it, changing not
     for (const flag of ['--check', '--diff', '--json', '--manifest', '--root', '--state-dir', '--tags']) expect(help.stdout).toContain(flag);
   });
 });
+
+describe('metis-bootstrap --boot (the boot unit: both phases, one process)', () => {
+  const { root, cleanup } = tempRoot('metis-cli-boot-');
+  afterAll(() => cleanup());
+
+  it('runs the early tasks, then every task; a second boot run is exit 0; nothing secret in its output', () => {
+    makeSysroot(root);
+    const manifest = join(root, 'etc/metis-test-node.yaml');
+    writeFileSync(manifest, exampleManifestText);
+    const runs = () => readdirSync(join(root, STATE, 'runs')).length;
+    const first = bootstrap(['--root', root, '--manifest', manifest, '--boot']);
+    expect(first.code, first.stderr + first.stdout).toBe(2);
+    const events = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind?: string; tags?: string[]; msg: string; waitedMs?: number });
+    const starts = events.filter((e) => e.kind === 'start');
+    expect(starts.map((e) => e.tags ?? null)).toEqual([['early'], null]);
+    const wait = events.find((e) => e.kind === 'boot-wait');
+    expect(wait?.msg).toMatch(/not a live system: no wait after \d+\.\d s; full converge/);
+    // The wait lies between the two runs.
+    expect(events.indexOf(wait!)).toBeGreaterThan(events.indexOf(starts[0]!));
+    expect(events.indexOf(wait!)).toBeLessThan(events.indexOf(starts[1]!));
+    expect(events.filter((e) => e.kind === 'recap')).toHaveLength(2);
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('titan-13\n');
+    expect(runs()).toBe(2);
+    const second = bootstrap(['--root', root, '--manifest', manifest, '--boot']);
+    expect(second.code, second.stdout).toBe(0);
+    expect(runs()).toBe(4);
+    for (const out of [first.stdout, first.stderr, second.stdout, second.stderr]) {
+      expect(out).not.toContain(TOKEN);
+      expect(out).not.toContain(NODE_PASSWORD);
+    }
+  });
+});

@@ -34,17 +34,30 @@ describe('systemd units', () => {
     expect(r.stderr).toBe('');
   });
 
-  it('early unit runs the early tag before any network manager starts', () => {
+  it('the boot unit runs one process: early tasks before any network manager, READY=1, then the full converge', () => {
     const d = directives('metis-bootstrap-early.service');
     expect(d.get('DefaultDependencies')).toEqual(['no']);
     expect(d.get('Before')).toEqual(expect.arrayContaining(['network-pre.target', 'systemd-networkd.service', 'NetworkManager.service']));
     expect(d.get('Wants')).toContain('network-pre.target');
     expect(d.get('After')).toContain('local-fs.target');
-    expect(d.get('ExecStart')).toEqual(['/usr/local/bin/metis-bootstrap', '--tags', 'early']);
+    expect(d.get('ExecStart')).toEqual(['/usr/local/bin/metis-bootstrap', '--boot']);
+    // READY=1 is sent by systemd-notify, a child of the run.
+    expect(d.get('Type')).toEqual(['notify']);
+    expect(d.get('NotifyAccess')).toEqual(['all']);
+    expect(d.get('RuntimeMaxSec')).toEqual(['1200']);
+    expect(d.get('WantedBy')).toEqual(['sysinit.target']);
   });
 
-  it('full converge waits for the network; timer repeats with a random delay', () => {
+  it('the target the boot run waits for stands where the full unit stood: after the network and local mounts', () => {
+    const d = directives('metis-online.target');
+    expect(d.get('After')).toEqual(expect.arrayContaining(['network-online.target', 'local-fs.target']));
+    expect(d.get('Wants')).toEqual(['network-online.target']);
+  });
+
+  it('full converge (timer, by hand) waits for the network; not started at boot; timer repeats with a random delay', () => {
     const d = directives('metis-bootstrap.service');
+    expect(d.get('WantedBy')).toBeUndefined();
+    expect(d.get('Also')).toEqual(['metis-bootstrap.timer']);
     expect(d.get('After')).toEqual(expect.arrayContaining(['network-online.target', 'metis-bootstrap-early.service']));
     expect(d.get('Wants')).toContain('network-online.target');
     expect(d.get('Type')).toEqual(['oneshot']);

@@ -85,7 +85,11 @@ describe.skipIf(!isRoot)('image build on a vendor base (real loop mount, mtools,
     expect(sh('debugfs', ['-R', 'ls /etc/ssh', rootAt])).not.toContain('ssh_host_');
     expect(sh('debugfs', ['-R', 'ls /var/lib/dbus', rootAt])).not.toContain('machine-id');
     expect(sh('debugfs', ['-R', 'stat /etc/resolv.conf', rootAt])).toContain('Type: symlink');
-    expect(sh('debugfs', ['-R', 'ls /etc/systemd/system/multi-user.target.wants', rootAt])).toContain('metis-bootstrap.service');
+    // The boot run is the early unit (both phases, one process); the full unit only runs from its timer.
+    expect(sh('debugfs', ['-R', 'ls /etc/systemd/system/sysinit.target.wants', rootAt])).toContain('metis-bootstrap-early.service');
+    expect(sh('debugfs', ['-R', 'ls /etc/systemd/system/timers.target.wants', rootAt])).toContain('metis-bootstrap.timer');
+    expect(sh('debugfs', ['-R', 'ls /etc/systemd/system/multi-user.target.wants', rootAt])).not.toContain('metis-bootstrap.service');
+    expect(cat('/etc/systemd/system/metis-online.target')).toContain('After=network-online.target local-fs.target');
     const fstab = cat('/etc/fstab');
     expect(fstab).toContain(`UUID=${ids.rootUuid} / ext4`);
     expect(fstab).toContain(`UUID=${fatUuid(ids.bootSerial)} /boot/firmware vfat`);

@@ -14,8 +14,9 @@ type Args = z.output<typeof args>;
 export function fstabLine(m: Mount): string {
   // nofail drops the mount's ordering before local-fs.target; x-systemd.before puts it back before the
   // converge, so at boot the bootstrap judges mounts systemd has finished (mounted, or failed after the
-  // device timeout) instead of racing them and reporting systemd's own mount as its change.
-  const opts = [...m.options, 'nofail', `x-systemd.device-timeout=${m.deviceTimeoutSec}s`, 'x-systemd.before=metis-bootstrap.service'];
+  // device timeout) instead of racing them and reporting systemd's own mount as its change. The boot
+  // run waits for metis-online.target (src/bootstrap/boot.ts); a full run by hand is the unit.
+  const opts = [...m.options, 'nofail', `x-systemd.device-timeout=${m.deviceTimeoutSec}s`, 'x-systemd.before=metis-online.target', 'x-systemd.before=metis-bootstrap.service'];
   return `UUID=${m.uuid} ${m.path} ${m.fstype} ${opts.join(',')} 0 2 ${MARK}`;
 }
 

@@ -38,14 +38,14 @@ describe('mount', () => {
     const first = await convergeLoop(mountModule, { mounts }, ctx);
     expect(first.diff?.map((d) => d.target)).toContain('/etc/fstab');
     const fstab = readFileSync(join(root, 'etc/fstab'), 'utf8');
-    expect(fstab).toContain(`UUID=${A} /mnt/astreae ext4 defaults,noatime,nofail,x-systemd.device-timeout=10s,x-systemd.before=metis-bootstrap.service 0 2 # metis`);
+    expect(fstab).toContain(`UUID=${A} /mnt/astreae ext4 defaults,noatime,nofail,x-systemd.device-timeout=10s,x-systemd.before=metis-online.target,x-systemd.before=metis-bootstrap.service 0 2 # metis`);
     expect(fstab.startsWith('UUID=1111-2222 /boot/firmware vfat defaults 0 2\nUUID=abc / ext4 defaults 0 1\n')).toBe(true);
   });
 
   it('replaces its own lines in place, never duplicates, never touches others', () => {
     const before = `a\nUUID=x /mnt/old ext4 defaults 0 2 # metis\nb\nUUID=y /mnt/older ext4 defaults 0 2 # metis\n`;
     const out = renderFstab(before, [{ uuid: A, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults'], deviceTimeoutSec: 10 }]);
-    expect(out.split('\n')).toEqual(['a', `UUID=${A} /mnt/astreae ext4 defaults,nofail,x-systemd.device-timeout=10s,x-systemd.before=metis-bootstrap.service 0 2 # metis`, 'b', '']);
+    expect(out.split('\n')).toEqual(['a', `UUID=${A} /mnt/astreae ext4 defaults,nofail,x-systemd.device-timeout=10s,x-systemd.before=metis-online.target,x-systemd.before=metis-bootstrap.service 0 2 # metis`, 'b', '']);
     expect(renderFstab(out, [{ uuid: A, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults'], deviceTimeoutSec: 10 }])).toBe(out);
   });
 

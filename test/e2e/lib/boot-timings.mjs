@@ -1,7 +1,8 @@
 // Where one boot's bootstrap time went, from the node's journal (`journalctl -b -o json` of the
-// bootstrap units on stdin). Per run of the bootstrap: fork → first log line (runtime start + bundle
-// load + manifest read), the report's phases, spawned processes, last log line → process exit.
-// Prints one line per run for the e2e timings; prints nothing it cannot read.
+// bootstrap units on stdin). Per unit: fork → first log line (runtime start + bundle load + manifest
+// read); per run in it (the boot run `--boot` has two: early, then full) the report's phases and
+// spawned processes; the boot run's wait for metis-online.target; last log line → process exit.
+// Prints one line per unit for the e2e timings; prints nothing it cannot read.
 import { readFileSync } from 'node:fs';
 
 const runs = new Map();
@@ -16,7 +17,7 @@ for (const line of lines) {
   const t = Number(e.__MONOTONIC_TIMESTAMP) / 1e6;
   const unit = e._SYSTEMD_UNIT && e._SYSTEMD_UNIT !== 'init.scope' ? e._SYSTEMD_UNIT : e.UNIT;
   if (!unit || !unit.startsWith('metis-bootstrap')) continue;
-  const r = runs.get(unit) ?? { unit };
+  const r = runs.get(unit) ?? { unit, runs: [] };
   runs.set(unit, r);
   const msg = typeof e.MESSAGE === 'string' ? e.MESSAGE : '';
   if (e._SYSTEMD_UNIT === unit) {
@@ -25,7 +26,9 @@ for (const line of lines) {
     r.last = t;
     try {
       const j = JSON.parse(msg);
-      if (j.kind === 'recap') Object.assign(r, { phases: j.phases, spawned: j.spawned, durationMs: j.durationMs });
+      if (j.kind === 'start') r.runs.push({ tags: j.tags });
+      else if (j.kind === 'recap' && r.runs.length) Object.assign(r.runs[r.runs.length - 1], { phases: j.phases, spawned: j.spawned });
+      else if (j.kind === 'boot-wait') r.runs.push({ waitedMs: j.waitedMs });
     } catch {
       /* not a JSON line */
     }
@@ -33,12 +36,16 @@ for (const line of lines) {
   else if (/^Finished |Deactivated successfully|Main process exited/.test(msg)) r.finished ??= t;
 }
 const f = (s) => (s === undefined ? '?' : s.toFixed(2));
+const phasesOf = (p = {}) => ['loadMs', 'factsMs', 'planMs', 'applyMs', 'handlersMs'].map((k) => `${k.replace('Ms', '')} ${f((p[k] ?? NaN) / 1000)}`).join(', ');
 for (const r of runs.values()) {
   if (r.starting === undefined) continue;
-  const p = r.phases ?? {};
-  const ph = ['loadMs', 'factsMs', 'planMs', 'applyMs', 'handlersMs'].map((k) => `${k.replace('Ms', '')} ${f((p[k] ?? NaN) / 1000)}`).join(', ');
+  const parts = r.runs.map((x) =>
+    x.waitedMs !== undefined
+      ? `waited ${f(x.waitedMs / 1000)} s for metis-online.target`
+      : `${x.tags ? x.tags.join(',') : 'full'} run: phases ${phasesOf(x.phases)} s, spawned ${x.spawned ?? '?'}`,
+  );
   console.log(
-    `  ${r.unit.replace('.service', '')}: start → first log line ${f(r.first - r.starting)} s; phases ${ph} s; ` +
-      `spawned ${r.spawned ?? '?'}; last log line → finished ${f(r.finished - r.last)} s; unit total ${f(r.finished - r.starting)} s`,
+    `  ${r.unit.replace('.service', '')}: start → first log line ${f(r.first - r.starting)} s; ${parts.join('; ')}; ` +
+      `last log line → finished ${f(r.finished - r.last)} s; unit total ${f(r.finished - r.starting)} s`,
   );
 }

@@ -56,8 +56,10 @@ report_names_disk() {
 # run says the same with exit code bit 4 (failed).
 c_guard_report() {
   local n=$1 st out rc
-  st=$(gssh "$n" systemctl show -p ExecMainStatus --value metis-bootstrap.service)
-  [[ $st =~ ^[0-9]+$ ]] && ((st & 4)) || { echo "metis-bootstrap.service exit status '$st', expected the failed bit (4)"; return 1; }
+  local unit
+  unit=$(converge_unit "$n")
+  st=$(gssh "$n" systemctl show -p ExecMainStatus --value "$unit")
+  [[ $st =~ ^[0-9]+$ ]] && ((st & 4)) || { echo "$unit exit status '$st', expected the failed bit (4)"; return 1; }
   gssh "$n" cat /var/lib/metis/last-run.json | report_names_disk || { echo "(last-run.json)"; return 1; }
   out=$(bootstrap_json "$n" --check)
   rc=$?

@@ -1,0 +1,61 @@
+// The boot run (`metis-bootstrap --boot`, metis-bootstrap-early.service, Type=notify): both phases
+// of a boot in ONE process. Starting node and loading the engine was over half of a no-op reboot's
+// bootstrap time under emulation, and the two units paid it twice (docs/bootstrap.md, "Boot time").
+//
+//   early tasks (hostname, identity, network config) → READY=1 to systemd (the boot goes on:
+//   networkd starts with the node's identity) → wait for metis-online.target (network online,
+//   the data disks' mount jobs settled) → the full converge, engine already loaded.
+//
+// node cannot send a datagram to NOTIFY_SOCKET, so systemd-notify(1) does (the unit sets
+// NotifyAccess=all; systemd-notify waits until systemd has read the message, so the sender is
+// still alive to be attributed to the unit). The wait is one `systemctl start` of a target
+// ordered after what the old full unit was ordered after: the same boot order, one process.
+import { execa } from 'execa';
+
+/** Ordered after network-online.target, local-fs.target and every Metis data mount (fstab x-systemd.before=). */
+export const ONLINE_TARGET = 'metis-online.target';
+
+export interface StepResult {
+  ok: boolean;
+  /** What happened, for the log: skipped (why) or the failure. */
+  note: string;
+}
+
+type Runner = (cmd: string, args: string[], timeoutMs: number) => Promise<{ exitCode: number; stderr: string; timedOut: boolean }>;
+
+const runQuiet: Runner = async (cmd, args, timeoutMs) => {
+  const r = await execa(cmd, args, { stdin: 'ignore', reject: false, timeout: timeoutMs, stripFinalNewline: true });
+  return { exitCode: r.exitCode ?? 127, stderr: String(r.stderr ?? '').slice(0, 500), timedOut: r.timedOut === true };
+};
+
+/**
+ * Tells systemd the early phase is done. Only under a Type=notify unit (NOTIFY_SOCKET set); the
+ * variable is then removed so no child of the later phase inherits it.
+ */
+export async function notifyReady(env: NodeJS.ProcessEnv = process.env, exec: Runner = runQuiet): Promise<StepResult> {
+  if (!env.NOTIFY_SOCKET) return { ok: true, note: 'not under a Type=notify unit (no NOTIFY_SOCKET)' };
+  const r = await exec('systemd-notify', ['--ready', '--status=early phase done; converging after metis-online.target'], 30_000);
+  delete env.NOTIFY_SOCKET;
+  if (r.exitCode !== 0) return { ok: false, note: `systemd-notify --ready exited ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr}` };
+  return { ok: true, note: 'READY=1 sent' };
+}
+
+/**
+ * Waits for metis-online.target (live systems only). A failed or timed-out wait is reported and
+ * the converge goes on, as the old unit's ordering did when networkd-wait-online gave up.
+ */
+export async function waitOnline(live: boolean, exec: Runner = runQuiet, timeoutMs = 600_000): Promise<StepResult> {
+  if (!live) return { ok: true, note: 'not a live system: no wait' };
+  const r = await exec('systemctl', ['start', ONLINE_TARGET], timeoutMs);
+  if (r.exitCode !== 0) return { ok: false, note: `systemctl start ${ONLINE_TARGET} exited ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr}` };
+  return { ok: true, note: `${ONLINE_TARGET} reached` };
+}
+
+/**
+ * The boot run's exit code from its two runs' codes (0 ok, 2 changed, 4 failed, 6 both, 1 could not
+ * run): the full converge decides failure (it re-checks every early task), either run's change counts.
+ */
+export function bootExitCode(early: number, full: number): number {
+  if (full === 1) return 1;
+  return (early === 1 ? 0 : early & 2) | full;
+}
