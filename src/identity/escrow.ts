@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { fingerprint } from '../core/ssh-key.js';
 import { chmod, mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
@@ -80,10 +81,7 @@ export async function writeEscrow(inventoryDir: string, e: Escrow, recipients: s
   return file;
 }
 
-export function fingerprint(publicKey: string): string {
-  const b64 = publicKey.trim().split(/\s+/)[1] ?? '';
-  return `SHA256:${createHash('sha256').update(Buffer.from(b64, 'base64')).digest('base64').replace(/=+$/, '')}`;
-}
+export { fingerprint };
 
 export interface EscrowChange {
   field: string;
