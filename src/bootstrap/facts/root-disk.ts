@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
+import { parseMountinfo } from '../../core/mountinfo.js';
 
 /**
  * Where the running root filesystem lives, read from /proc and /sys (no processes): its partition,
@@ -27,11 +28,7 @@ const readNum = async (p: string) => Number((await fsp.readFile(p, 'utf8')).trim
 
 /** major:minor of the filesystem mounted at `mount`, from mountinfo (field 3). */
 export function mountDevice(mountinfo: string, mount: string): string | null {
-  for (const line of mountinfo.split('\n')) {
-    const f = line.split(' ');
-    if (f[4] === mount) return f[2] ?? null;
-  }
-  return null;
+  return parseMountinfo(mountinfo).find((m) => m.mountPoint === mount)?.dev ?? null;
 }
 
 /** Total bytes of an ext2/3/4 filesystem from its superblock (1024 bytes into the partition). */

@@ -1,4 +1,6 @@
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { z } from 'zod';
+import { devno, parseMountinfo } from '../../core/mountinfo.js';
 import { mountSchema, type Mount } from '../../manifest/schema.js';
 import type { Action, ApplyResult, Context, DiffEntry, Module } from '../types.js';
 import { checkFile } from './file.js';
@@ -32,18 +34,35 @@ export function renderFstab(current: string, mounts: Mount[]): string {
   return kept.length ? `${kept.join('\n')}\n` : '';
 }
 
-async function deviceProblem(ctx: Context, m: Mount): Promise<string | null> {
+/** What is mounted at a mount point (the topmost mount), and whether it is the disk of the mount's UUID. */
+export interface MountState {
+  fromUuid: boolean;
+  fstype: string | null;
+}
+
+/**
+ * Live: read from /proc/self/mountinfo, no process (findmnt reads the same). The disk is the one
+ * /dev/disk/by-uuid/UUID points to: same device number, or (btrfs and others report an anonymous
+ * one) the same device path as the mount's source.
+ */
+export async function mountState(ctx: Context, m: Mount, mountinfo = '/proc/self/mountinfo'): Promise<MountState> {
+  const top = parseMountinfo(await readFile(mountinfo, 'utf8')).filter((e) => e.mountPoint === m.path).at(-1);
+  if (!top) return { fromUuid: false, fstype: null };
+  const link = ctx.fs.abs(`/dev/disk/by-uuid/${m.uuid}`);
+  const st = await stat(link).catch(() => null);
+  const same = !!st?.isBlockDevice() && (devno(st.rdev) === top.dev || (await realpath(link).catch(() => null)) === (await realpath(top.source).catch(() => top.source)));
+  return { fromUuid: same, fstype: top.fstype };
+}
+
+async function deviceProblem(ctx: Context, m: Mount, state: MountState | null): Promise<string | null> {
   const link = `/dev/disk/by-uuid/${m.uuid}`;
   if (!(await ctx.fs.exists(link))) return `no block device with UUID ${m.uuid} (for ${m.path}): is the disk attached?`;
+  // Mounted from this disk as the stated type: the kernel has already judged the filesystem.
+  if (state?.fromUuid && state.fstype === m.fstype) return null;
   const r = await ctx.exec('blkid', ['-p', '-o', 'value', '-s', 'TYPE', ctx.fs.abs(link)], { allowFailure: true });
   const type = r.stdout.trim();
   if (type !== m.fstype) return `device UUID=${m.uuid} holds ${type || 'no recognisable filesystem'}, not ${m.fstype} (for ${m.path})`;
   return null;
-}
-
-async function mountedUuid(ctx: Context, path: string): Promise<string | null> {
-  const r = await ctx.exec('findmnt', ['-rn', '-o', 'UUID', '--mountpoint', path], { allowFailure: true });
-  return r.exitCode === 0 ? r.stdout.trim() : null;
 }
 
 export const mountModule: Module<Args> = {
@@ -51,8 +70,10 @@ export const mountModule: Module<Args> = {
   args,
   async check(a, ctx) {
     const problems: string[] = [];
-    for (const m of a.mounts) {
-      const p = await deviceProblem(ctx, m);
+    const states: (MountState | null)[] = [];
+    for (const m of a.mounts) states.push(ctx.live ? await mountState(ctx, m) : null);
+    for (const [i, m] of a.mounts.entries()) {
+      const p = await deviceProblem(ctx, m, states[i]!);
       if (p) problems.push(p);
     }
     // A missing or wrong disk fails the task, and fstab is left as it was.
@@ -75,8 +96,8 @@ export const mountModule: Module<Args> = {
     if (ctx.live) {
       // systemd generates mount units from fstab: reload (when fstab changed) before mounting.
       const mountNow = [];
-      for (const m of a.mounts) {
-        if ((await mountedUuid(ctx, m.path)) === m.uuid) continue;
+      for (const [i, m] of a.mounts.entries()) {
+        if (states[i]?.fromUuid) continue;
         mountNow.push(m.path);
         diff.push({ target: `mount ${m.path}`, before: 'not mounted from UUID', after: `UUID=${m.uuid}` });
       }
@@ -90,7 +111,7 @@ export const mountModule: Module<Args> = {
     await ctx.execute(plan.actions);
     if (!ctx.live) return {};
     const mounted: Record<string, boolean> = {};
-    for (const m of a.mounts) mounted[m.path] = (await mountedUuid(ctx, m.path)) === m.uuid;
+    for (const m of a.mounts) mounted[m.path] = (await mountState(ctx, m)).fromUuid;
     const missing = Object.entries(mounted).filter(([, ok]) => !ok).map(([p]) => p);
     if (missing.length) return { facts: { mounted }, failed: `not mounted from the right device: ${missing.join(', ')}` };
     return { facts: { mounted } };

@@ -1,13 +1,7 @@
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** "MAJ:MIN" of a device number as the kernel prints it in sysfs and mountinfo. */
-export function devno(rdev: number): string {
-  // Linux's new_encode_dev layout, which is what stat() reports for st_rdev / st_dev.
-  const major = ((rdev >> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
-  const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
-  return `${major}:${minor}`;
-}
+export { devno } from '../../core/mountinfo.js';
 
 const read = (p: string) => readFile(p, 'utf8').then((s) => s.trim()).catch(() => null);
 

@@ -1,21 +1,14 @@
 import { readFile, stat } from 'node:fs/promises';
-import { devno } from './block-sysfs.js';
+import { devno, parseMountinfo } from '../../core/mountinfo.js';
 
 export interface MountEntry {
   dev: string;
   mountPoint: string;
 }
 
-/** /proc/self/mountinfo: field 3 is MAJ:MIN, field 5 the mount point (octal escapes decoded). */
+/** /proc/self/mountinfo: MAJ:MIN and mount point of every mount. */
 export async function mounts(): Promise<MountEntry[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const f = l.split(' ');
-      return { dev: f[2]!, mountPoint: f[4]!.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) };
-    });
+  return parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8')).map(({ dev, mountPoint }) => ({ dev, mountPoint }));
 }
 
 /** MAJ:MIN of what holds "/", "/boot" (and "/boot/firmware") and every active swap device or file. */

@@ -63,3 +63,30 @@ describe('mount', () => {
     expect(readFileSync(join(root, 'etc/fstab'), 'utf8')).toBe(before);
   });
 });
+
+// The live check reads the kernel's mountinfo: judged here against a real mount of a real ext4 on a
+// loop device (what /dev/disk/by-uuid points to on a node), no findmnt.
+describe('mountState: what is mounted at a path, from /proc/self/mountinfo', () => {
+  it('names the disk of the UUID as mounted, with its type; another disk or no mount is not', async () => {
+    const { mountState } = await import('../../../src/bootstrap/modules/mount.js');
+    const root = sysroot([[A, 'ext4']]);
+    const img = join(root, 'disks', `${A}.img`);
+    const loop = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).trim();
+    const mnt = join(root, 'mnt with space');
+    mkdirSync(mnt);
+    cleanups.unshift(() => {
+      execFileSync('umount', [mnt], { stdio: 'ignore' });
+      execFileSync('losetup', ['-d', loop]);
+    });
+    execFileSync('mount', [loop, mnt]);
+    const ctx = makeContext({ root });
+    // udev's link points at the block device.
+    execFileSync('ln', ['-sfn', loop, join(root, 'dev/disk/by-uuid', A)]);
+    expect(await mountState(ctx, { uuid: A, path: mnt, fstype: 'ext4', options: [] } as never)).toEqual({ fromUuid: true, fstype: 'ext4' });
+    // A UUID whose link is another device: mounted, but not from that disk.
+    symlinkSync('/dev/null', join(root, 'dev/disk/by-uuid', B));
+    expect(await mountState(ctx, { uuid: B, path: mnt, fstype: 'ext4', options: [] } as never)).toEqual({ fromUuid: false, fstype: 'ext4' });
+    // Nothing mounted at the path.
+    expect(await mountState(ctx, { uuid: A, path: join(root, 'disks'), fstype: 'ext4', options: [] } as never)).toEqual({ fromUuid: false, fstype: null });
+  });
+});
