@@ -54,6 +54,10 @@ export type Action =
     }
   /** A file in the run's state dir (0600, root-only), e.g. the keys Metis owns on the Node. */
   | { kind: 'state'; file: string; content: string }
+  /** The fact `fact` = an SSH public key file's `ssh-keygen -l` line, computed without a process. */
+  | { kind: 'fingerprint'; path: string; fact: string }
+  /** Groups run at the same time, each group's actions in order (e.g. three ssh-keygen: RSA's primes on one core while the others run). */
+  | { kind: 'parallel'; groups: Action[][] }
   /** systemctl daemon-reload, run only when a unit file (or fstab) was written since the last reload. */
   | { kind: 'daemon-reload' }
   /** enable/disable work on a sysroot too (--root); the others need a live system. */
@@ -88,6 +92,10 @@ export function describeAction(a: Action): string {
     }
     case 'state':
       return `write state ${a.file}`;
+    case 'fingerprint':
+      return `fingerprint ${a.path}`;
+    case 'parallel':
+      return `at the same time: ${a.groups.map((g) => `(${g.map(describeAction).join('; ')})`).join(' | ')}`;
     case 'daemon-reload':
       return 'systemctl daemon-reload (if a unit file changed)';
     case 'systemctl':

@@ -1,3 +1,4 @@
+import { describePublicKey } from '../../core/ssh-key.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MetisError } from '../../lib/errors.js';
@@ -70,6 +71,17 @@ export async function executeActions(actions: readonly Action[], ctx: Context): 
         if (a.fact) facts[a.fact] = r.stdout.trim();
         break;
       }
+      case 'parallel': {
+        // Every group runs to its end; the first failure (in group order) is the task's.
+        const done = await Promise.allSettled(a.groups.map((g) => executeActions(g, ctx)));
+        const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+        if (failed) throw failed.reason;
+        for (const d of done) if (d.status === 'fulfilled') Object.assign(facts, d.value);
+        break;
+      }
+      case 'fingerprint':
+        facts[a.fact] = describePublicKey((await ctx.fs.readText(a.path)) ?? '', a.path);
+        break;
       case 'state':
         await ctx.host.mkdir(ctx.stateDir, 0o700);
         await ctx.host.write(join(ctx.stateDir, a.file), a.content, { mode: 0o600, uid: 0, gid: 0 });

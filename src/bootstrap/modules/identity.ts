@@ -51,6 +51,7 @@ export const identityModule: Module<Args> = {
     }
     if (a.ssh) {
       const generated: KeyType[] = [];
+      const groups: Action[][] = [];
       for (const t of KEY_TYPES) {
         const given = a.ssh.hostKeys?.[t];
         const path = hostKeyPath(t);
@@ -59,17 +60,22 @@ export const identityModule: Module<Args> = {
           specs.push({ dest: `${path}.pub`, content: withNl(given.public), mode: 0o644 });
         } else if (!(await ctx.fs.exists(path)) || !(await ctx.fs.exists(`${path}.pub`))) {
           generated.push(t);
-          actions.push(
-            ...(generated.length === 1 && !(await ctx.fs.exists('/etc/ssh')) ? [{ kind: 'mkdir' as const, path: '/etc/ssh', mode: 0o755 }] : []),
+          groups.push([
             { kind: 'remove', path },
             { kind: 'remove', path: `${path}.pub` },
             { kind: 'run', argv: ['ssh-keygen', '-q', '-t', t, '-N', '', '-C', '', '-f', ctx.fs.abs(path)] },
-            { kind: 'run', argv: ['ssh-keygen', '-l', '-f', ctx.fs.abs(`${path}.pub`)], fact: `sshHostKey.${t}` },
-          );
+            { kind: 'fingerprint', path: `${path}.pub`, fact: `sshHostKey.${t}` },
+          ]);
           diff.push({ target: path, before: null, after: '(generated once)' });
         }
       }
-      if (generated.length) reasons.push(`generate SSH host keys ${generated.join(', ')}`);
+      if (generated.length) {
+        if (!(await ctx.fs.exists('/etc/ssh'))) actions.push({ kind: 'mkdir', path: '/etc/ssh', mode: 0o755 });
+        // The key types are generated at the same time: RSA's prime search dominates, and on a
+        // Pi (or under emulation) the other two and their process starts fit beside it.
+        actions.push(...(groups.length === 1 ? groups[0]! : [{ kind: 'parallel' as const, groups }]));
+        reasons.push(`generate SSH host keys ${generated.join(', ')}`);
+      }
     }
     if (a.nodePassword !== undefined) {
       if (a.nodePassword) specs.push({ dest: NODE_PASSWORD, content: withNl(a.nodePassword), mode: 0o600, secret: true });

@@ -143,3 +143,40 @@ describe('describeAction: what --check --diff prints', () => {
     expect(describeAction(a)).toBe(text);
   });
 });
+
+describe('parallel groups', () => {
+  it('run at the same time, each in order; facts merged; the first failing group fails the action after all ended', async () => {
+    const ctx = makeContext({ root });
+    const flag = join(root, 'srv/flag');
+    // Group 1 waits (bounded, 10 s) for a file group 2 writes: it can only succeed if they overlap.
+    const waitFor = ['sh', '-c', `for i in $(seq 100); do [ -e '${flag}' ] && exit 0; sleep 0.1; done; exit 1`];
+    const facts = await executeActions(
+      [
+        {
+          kind: 'parallel',
+          groups: [
+            [
+              { kind: 'run', argv: waitFor },
+              { kind: 'write', path: '/srv/p1', content: 'one\n', mode: 0o644 },
+              { kind: 'run', argv: ['cat', join(root, 'srv/p1')], fact: 'one' },
+            ],
+            [
+              { kind: 'write', path: '/srv/flag', content: '\n', mode: 0o644 },
+              { kind: 'run', argv: ['echo', 'two'], fact: 'two' },
+            ],
+          ],
+        },
+      ],
+      ctx,
+    );
+    expect(facts).toEqual({ one: 'one', two: 'two' });
+    const failing: Action = {
+      kind: 'parallel',
+      groups: [[{ kind: 'run', argv: ['false'] }], [{ kind: 'run', argv: ['sleep', '0.2'] }, { kind: 'write', path: '/srv/p2', content: 'x\n', mode: 0o644 }]],
+    };
+    await expect(executeActions([failing], ctx)).rejects.toThrow(/false exited 1/);
+    // The other group ran to its end before the failure was reported.
+    expect(readFileSync(join(root, 'srv/p2'), 'utf8')).toBe('x\n');
+    expect(describeAction(failing)).toBe('at the same time: (run false) | (run sleep 0.2; write /srv/p2 mode 0644: 2 bytes)');
+  });
+});
