@@ -2,7 +2,7 @@ import pino from 'pino';
 import { errorMessage } from '../lib/errors.js';
 import { parseCliArgs } from './args.js';
 import { formatDiffs } from './diff-text.js';
-import { exitCodeFor, run } from './engine/run.js';
+import { exitCodeFor, run, type RunMemo } from './engine/run.js';
 import { humanStream, wantsColor } from './output/human.js';
 import { installMain } from './install-main.js';
 import { bootExitCode, notifyReady, waitOnline, ONLINE_TARGET } from './boot.js';
@@ -44,7 +44,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   if (opts.boot) {
     // Both phases of a boot in one process (src/bootstrap/boot.ts).
-    const early = await run({ ...runOpts, tags: ['early'] });
+    const memo: RunMemo = {};
+    const early = await run({ ...runOpts, tags: ['early'], memo });
     const log = createLogger({ redact: new Redactor([]), secretPaths: [], dest: logDest });
     const ready = await notifyReady();
     if (!ready.ok) log.warn({ kind: 'boot', step: 'ready' }, ready.note);
@@ -52,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     const online = opts.check ? { ok: true, note: 'check mode: no wait' } : await waitOnline(await isLive(opts.root));
     const waitedMs = Math.round(performance.now() - t0);
     log[online.ok ? 'info' : 'warn']({ kind: 'boot-wait', target: ONLINE_TARGET, waitedMs, ok: online.ok }, `boot: ${online.note} after ${(waitedMs / 1000).toFixed(1)} s; full converge`);
-    const full = await run(runOpts);
+    const full = await run({ ...runOpts, memo });
     if (opts.diff && !human) out.write(formatDiffs(full));
     return bootExitCode(exitCodeFor(early), exitCodeFor(full));
   }

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { errorMessage } from '../../lib/errors.js';
@@ -48,6 +49,30 @@ export interface RunOptions {
   bootIdFile?: string;
   /** Report onto this node's own Node (default on; a --tags run never reports); options for tests. */
   nodeReport?: false | Pick<NodeReportOptions, 'kubeconfig' | 'timeoutMs'>;
+  /** Shared by the runs of one process (the boot run's two phases): what they need not load twice. */
+  memo?: RunMemo;
+}
+
+/**
+ * The boot run's second run reuses the first one's validated manifest, loaded tasks and rendered
+ * tasks — only while the manifest file holds the very text the first run loaded (a scrub of the
+ * card's secrets in between, or any edit, loads it again).
+ */
+export interface RunMemo {
+  manifest?: { file: string; text: string; loaded: Awaited<ReturnType<typeof loadManifest>> };
+  tasks?: ReturnType<typeof withHooks>;
+  rendered?: Map<object, ReturnType<typeof renderTask>>;
+}
+
+async function loadManifestMemo(file: string, stateDir: string, memo: RunMemo | undefined): Promise<Awaited<ReturnType<typeof loadManifest>>> {
+  if (!memo) return loadManifest(file, stateDir);
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (memo.manifest && text !== null && memo.manifest.file === file && memo.manifest.text === text) return memo.manifest.loaded;
+  const loaded = await loadManifest(file, stateDir);
+  memo.tasks = undefined;
+  memo.rendered = undefined;
+  memo.manifest = text === null ? undefined : { file, text, loaded };
+  return loaded;
 }
 
 /**
@@ -81,7 +106,7 @@ export async function run(opts: RunOptions): Promise<Report> {
   let loaded;
   try {
     const manifestPath = opts.manifestPath ?? (await findManifest(opts.root));
-    loaded = await loadManifest(manifestPath, stateDir);
+    loaded = await loadManifestMemo(manifestPath, stateDir, opts.memo);
   } catch (e) {
     return failRun(e);
   }
@@ -110,9 +135,19 @@ export async function run(opts: RunOptions): Promise<Report> {
   try {
     const renderer = createRenderer();
     const mods = opts.modules ?? builtinModules;
-    const { tasks, handlers } = withHooks(loadTasks(assets, mods), data, loaded.file, mods);
-    const rendered = selectTasks(tasks, opts.tags).map((t) => renderTask(t, renderer, data));
-    const renderedHandlers = handlers.map((h) => renderTask(h, renderer, data));
+    const memo = opts.memo;
+    const { tasks, handlers } = memo?.tasks ?? withHooks(loadTasks(assets, mods), data, loaded.file, mods);
+    const cache = memo ? (memo.rendered ??= new Map()) : undefined;
+    if (memo) memo.tasks = { tasks, handlers };
+    const render = (t: (typeof tasks)[number]) => {
+      const hit = cache?.get(t);
+      if (hit) return hit;
+      const r = renderTask(t, renderer, data);
+      cache?.set(t, r);
+      return r;
+    };
+    const rendered = selectTasks(tasks, opts.tags).map(render);
+    const renderedHandlers = handlers.map(render);
     if (!opts.checkMode) lock = await acquireLock(stateDir);
     if (!opts.checkMode) await cleanStaleTemps(opts.root, rendered, [stateDir, dirname(loaded.file)], log);
     lap('loadMs');
