@@ -15,6 +15,12 @@ for (const line of lines) {
     continue;
   }
   const t = Number(e.__MONOTONIC_TIMESTAMP) / 1e6;
+  // Added by the harness after the journal: the unit's main process exit (systemctl show), which a
+  // Type=notify unit that remains active after exit does not log.
+  if (e.METIS_UNIT_EXIT) {
+    if (t > 0 && runs.has(e.METIS_UNIT_EXIT)) runs.get(e.METIS_UNIT_EXIT).exited = t;
+    continue;
+  }
   const unit = e._SYSTEMD_UNIT && e._SYSTEMD_UNIT !== 'init.scope' ? e._SYSTEMD_UNIT : e.UNIT;
   if (!unit || !unit.startsWith('metis-bootstrap')) continue;
   const r = runs.get(unit) ?? { unit, runs: [] };
@@ -39,6 +45,7 @@ const f = (s) => (s === undefined ? '?' : s.toFixed(2));
 const phasesOf = (p = {}) => ['loadMs', 'factsMs', 'planMs', 'applyMs', 'handlersMs'].map((k) => `${k.replace('Ms', '')} ${f((p[k] ?? NaN) / 1000)}`).join(', ');
 for (const r of runs.values()) {
   if (r.starting === undefined) continue;
+  r.finished = r.exited ?? r.finished;
   const parts = r.runs.map((x) =>
     x.waitedMs !== undefined
       ? `waited ${f(x.waitedMs / 1000)} s for metis-online.target`

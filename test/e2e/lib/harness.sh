@@ -341,7 +341,10 @@ boot_node() {
     console.log("  slowest tasks: " + tasks.slice(0, 4).map((t) => `${t.name} ${(t.durationMs / 1000).toFixed(1)} s`).join("; "));' >>"$WORK/timings" 2>/dev/null
   # Per bootstrap run: runtime start + bundle load, phases, spawns, exit (test/e2e/lib/boot-timings.mjs);
   # the critical chain and blame are kept beside the console log (E2E_KEEP=1 keeps them).
-  gssh "$n" 'journalctl -b -o json --no-pager -u metis-bootstrap-early.service -u metis-bootstrap.service' 2>/dev/null |
+  gssh "$n" 'journalctl -b -o json --no-pager -u metis-bootstrap-early.service -u metis-bootstrap.service
+    for u in metis-bootstrap-early.service metis-bootstrap.service; do
+      echo "{\"METIS_UNIT_EXIT\":\"$u\",\"__MONOTONIC_TIMESTAMP\":\"$(systemctl show -p ExecMainExitTimestampMonotonic --value $u)\"}"
+    done' 2>/dev/null |
     node test/e2e/lib/boot-timings.mjs >>"$WORK/timings" 2>/dev/null
   gssh "$n" "systemd-analyze critical-chain metis-online.target \$($CONVERGE_UNIT); systemd-analyze blame | head -25" >"$WORK/node$n-$phase.analyze" 2>&1
   grep -E '^(metis-bootstrap|metis-online|network-online)|metis-bootstrap.service|network-online.target' "$WORK/node$n-$phase.analyze" | head -4 | sed 's/^[^a-z0-9]*/  chain: /' >>"$WORK/timings"
