@@ -62,6 +62,8 @@ export interface RunMemo {
   manifest?: { file: string; text: string; loaded: Awaited<ReturnType<typeof loadManifest>> };
   tasks?: ReturnType<typeof withHooks>;
   rendered?: Map<object, ReturnType<typeof renderTask>>;
+  /** The apply lock, taken by the first run and held until the caller releases it (one flock for both). */
+  lock?: Lock;
 }
 
 async function loadManifestMemo(file: string, stateDir: string, memo: RunMemo | undefined): Promise<Awaited<ReturnType<typeof loadManifest>>> {
@@ -148,7 +150,10 @@ export async function run(opts: RunOptions): Promise<Report> {
     };
     const rendered = selectTasks(tasks, opts.tags).map(render);
     const renderedHandlers = handlers.map(render);
-    if (!opts.checkMode) lock = await acquireLock(stateDir);
+    if (!opts.checkMode) {
+      lock = opts.memo?.lock ?? (await acquireLock(stateDir));
+      if (opts.memo) opts.memo.lock = lock;
+    }
     if (!opts.checkMode) await cleanStaleTemps(opts.root, rendered, [stateDir, dirname(loaded.file)], log);
     lap('loadMs');
     await prepareModules(activeTasks(rendered, data), ctx);
@@ -194,7 +199,8 @@ export async function run(opts: RunOptions): Promise<Report> {
     if (opts.nodeReport !== false && !opts.tags?.length) report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
     return report;
   } finally {
-    await lock?.release();
+    // A lock kept in the memo is the caller's to release (after its last run).
+    if (!opts.memo?.lock) await lock?.release();
     log.flush?.();
   }
 }
