@@ -12,6 +12,7 @@ import { Redactor } from '../lib/redact.js';
 
 /** Runs the CLI and returns the exit code; cli.ts owns process.exit. */
 export async function main(argv: string[]): Promise<number> {
+  const engineReadyMs = Math.round(performance.now());
   let opts;
   try {
     opts = parseCliArgs(argv);
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     tags: opts.tags,
     rebootIfRequired: opts.rebootIfRequired,
     logDest,
+    engineReadyMs,
   };
   if (opts.boot) {
     // Both phases of a boot in one process (src/bootstrap/boot.ts).

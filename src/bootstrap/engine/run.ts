@@ -49,6 +49,8 @@ export interface RunOptions {
   bootIdFile?: string;
   /** Report onto this node's own Node (default on; a --tags run never reports); options for tests. */
   nodeReport?: false | Pick<NodeReportOptions, 'kubeconfig' | 'timeoutMs'>;
+  /** performance.now() when the engine module had loaded (main's entry), for the start event. */
+  engineReadyMs?: number;
   /** Shared by the runs of one process (the boot run's two phases): what they need not load twice. */
   memo?: RunMemo;
 }
@@ -132,7 +134,12 @@ export async function run(opts: RunOptions): Promise<Report> {
   });
   const data = loaded.manifest;
   if (loaded.notice) log.warn({ kind: 'manifest-fallback', manifest: loaded.file }, loaded.notice);
-  log.info({ kind: 'start', version: VERSION, mode, root: opts.root, live, manifest: loaded.file, tags: opts.tags }, `metis-bootstrap ${VERSION} ${mode}`);
+  // processMs: time since this process started (node's own start, the engine's load, the manifest
+  // read); engineMs: when the engine was ready (set by main) — where a boot's start-up time goes.
+  log.info(
+    { kind: 'start', version: VERSION, mode, root: opts.root, live, manifest: loaded.file, tags: opts.tags, processMs: Math.round(performance.now()), engineMs: opts.engineReadyMs },
+    `metis-bootstrap ${VERSION} ${mode}`,
+  );
 
   try {
     const renderer = createRenderer();
