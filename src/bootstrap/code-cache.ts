@@ -59,6 +59,8 @@ export function loadWithCodeCache(
   const mod = { exports: {} as unknown };
   (script.runInThisContext() as (...a: unknown[]) => void)(mod.exports, req, mod, filename, dirname);
   const status: CodeCacheOutcome['status'] = !file ? 'off' : !cachedData ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used';
+  // For the run's start event (the engine is compiled apart from this module, so a global carries it).
+  (globalThis as { __METIS_CODE_CACHE__?: string }).__METIS_CODE_CACHE__ = status;
   // Written at exit, not now: by then V8 has compiled every function this run used, and the cache
   // carries them all.
   if (file && dir && status !== 'used') process.once('exit', () => saveCache(script, dir, file));

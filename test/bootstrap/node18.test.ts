@@ -45,7 +45,7 @@ describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
     const cache = join(root, 'v8cache');
     mkdirSync(cache, { recursive: true });
     const args = [BUNDLE, '--root', root, '--manifest', join(root, 'node.yaml'), '--check'];
-    const volatile = /"time":\d+|"durationMs":[\d.]+|"(load|facts|plan|apply|handlers)Ms":[\d.]+/g;
+    const volatile = /"time":\d+|"durationMs":[\d.]+|"(load|facts|plan|apply|handlers|process|engine)Ms":[\d.]+|"codeCache":"\w+"/g;
     const first = node(args, { CACHE_DIRECTORY: cache });
     expect(first.code, first.out).toBe(2);
     const [file] = readdirSync(cache);
@@ -54,6 +54,9 @@ describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
     const second = node(args, { CACHE_DIRECTORY: cache });
     expect(second.code, second.out).toBe(2);
     expect(second.out.replace(volatile, '')).toBe(first.out.replace(volatile, ''));
+    // The start event says what became of the cache: absent (written at exit), then used.
+    expect(first.out).toContain('"codeCache":"absent"');
+    expect(second.out).toContain('"codeCache":"used"');
     expect(statSync(join(cache, file!)).ino).toBe(ino);
     // Compiled code only: nothing of the run's data (the manifest's secrets, its hostname).
     const bytes = readFileSync(join(cache, file!));

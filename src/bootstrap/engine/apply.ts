@@ -20,6 +20,20 @@ export interface TaskOutcome {
   notify: string[];
 }
 
+/** When each applied change was made (CLOCK_MONOTONIC µs, the clock systemd's timestamps use); kept out of the report. */
+const appliedAt = new WeakMap<TaskOutcome, number>();
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/** Handler name → when the last change that notified it was made (this run's changes only). */
+export function notifiedAt(outcomes: TaskOutcome[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const o of outcomes) {
+    const t = appliedAt.get(o);
+    if (t !== undefined) for (const n of o.notify) out.set(n, Math.max(out.get(n) ?? 0, t));
+  }
+  return out;
+}
+
 /** Carries out one task's change: the module's own apply when it is imperative, else the engine executes the actions. */
 export async function applyChange(mod: Module, args: unknown, ctx: Context, change: Change<unknown>): Promise<ApplyResult> {
   if (mod.apply) return (await mod.apply(args, ctx, change)) ?? {};
@@ -75,7 +89,9 @@ export async function applyPlan(plan: PlannedTask[], ctx: Context, opts: { handl
         failedAt = p.task.name;
         out.push({ ...base, ...facts, status: 'failed', reason: r.failed, durationMs });
       } else {
-        out.push({ ...base, ...facts, status: 'changed', reason: c.reason, durationMs });
+        const o: TaskOutcome = { ...base, ...facts, status: 'changed', reason: c.reason, durationMs };
+        appliedAt.set(o, monotonicUs());
+        out.push(o);
       }
     } catch (e) {
       failedAt = p.task.name;

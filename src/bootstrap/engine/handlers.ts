@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { MetisError } from '../../lib/errors.js';
 import type { Context } from '../types.js';
 import { applyPlan, type TaskOutcome } from './apply.js';
-import { buildPlan, type RenderedTask } from './plan.js';
+import { buildPlan, type PlannedTask, type RenderedTask } from './plan.js';
 
 export const PENDING_FILE = 'pending-handlers.json';
 
@@ -44,6 +44,7 @@ export async function runHandlers(
   tasksFailed: boolean,
   ctx: Context,
   data: unknown,
+  since: ReadonlyMap<string, number> = new Map(),
 ): Promise<TaskOutcome[]> {
   const due = handlers.filter((h) => notified.has(h.task.name));
   if (tasksFailed) {
@@ -58,11 +59,41 @@ export async function runHandlers(
       notify: [],
     }));
   }
-  const plan = await buildPlan(due, ctx, data);
+  const plan = await coveredByStart(await buildPlan(due, ctx, data), ctx, since);
   const outcomes = await applyPlan(plan, ctx, { handler: true });
   if (!ctx.checkMode) {
     const failedAt = outcomes.findIndex((o) => o.status === 'failed');
     await writePending(ctx.stateDir, failedAt < 0 ? [] : due.slice(failedAt).map((h) => h.task.name));
   }
   return outcomes;
+}
+
+const REFRESH = new Set(['try-restart', 'try-reload-or-restart']);
+
+/**
+ * A restart or reload handler is moot when the unit's running main process started after the
+ * change that notified it (`since`: handler name → when that change was made, this run only): it
+ * already runs with the new configuration. First boot, typically: k3s's config is written, the
+ * join starts k3s, and "restart k3s" would only restart it again. Judged by systemd's own start
+ * timestamp, so a unit that systemd (or socket activation) started before the change still gets
+ * its restart. A handler pending from an earlier run has no time here and always runs.
+ */
+export async function coveredByStart(plan: PlannedTask[], ctx: Context, since: ReadonlyMap<string, number>): Promise<PlannedTask[]> {
+  if (!ctx.live) return plan;
+  const out: PlannedTask[] = [];
+  for (const p of plan) {
+    const changedAt = since.get(p.task.name);
+    const c = p.check;
+    const units = c.status === 'change' ? c.actions.map((a) => (a.kind === 'systemctl' && REFRESH.has(a.verb) ? a.unit : null)) : [];
+    if (changedAt === undefined || !units.length || units.includes(null)) {
+      out.push(p);
+      continue;
+    }
+    const started: number[] = [];
+    for (const u of units) started.push((await ctx.facts.unit(u!)).mainStartedUs ?? 0);
+    if (started.every((t) => t > changedAt)) {
+      out.push({ ...p, check: { status: 'ok', reason: `${units.join(', ')} started after the change that notified this handler: already running with it` } });
+    } else out.push(p);
+  }
+  return out;
 }

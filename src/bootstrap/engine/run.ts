@@ -14,7 +14,7 @@ import { modules as builtinModules } from '../modules/index.js';
 import { buildReport, exitCodeFor, recapLine, writeReport, type PhaseTimings, type Report } from '../report.js';
 import type { Module } from '../types.js';
 import { VERSION } from '../../core/version.js';
-import { applyPlan } from './apply.js';
+import { applyPlan, notifiedAt } from './apply.js';
 import { notifiedBy, readPending, runHandlers } from './handlers.js';
 import { withHooks } from './hooks.js';
 import { decideReboot, readBootId, reboot, rebootFilesOf, trackRebootRequired } from './reboot.js';
@@ -135,9 +135,10 @@ export async function run(opts: RunOptions): Promise<Report> {
   const data = loaded.manifest;
   if (loaded.notice) log.warn({ kind: 'manifest-fallback', manifest: loaded.file }, loaded.notice);
   // processMs: time since this process started (node's own start, the engine's load, the manifest
-  // read); engineMs: when the engine was ready (set by main) — where a boot's start-up time goes.
+  // read); engineMs: when the engine was ready (set by main); codeCache: used | absent | rejected |
+  // off (src/bootstrap/code-cache.ts) — where a boot's start-up time goes.
   log.info(
-    { kind: 'start', version: VERSION, mode, root: opts.root, live, manifest: loaded.file, tags: opts.tags, processMs: Math.round(performance.now()), engineMs: opts.engineReadyMs },
+    { kind: 'start', version: VERSION, mode, root: opts.root, live, manifest: loaded.file, tags: opts.tags, processMs: Math.round(performance.now()), engineMs: opts.engineReadyMs, codeCache: (globalThis as { __METIS_CODE_CACHE__?: string }).__METIS_CODE_CACHE__ },
     `metis-bootstrap ${VERSION} ${mode}`,
   );
 
@@ -173,7 +174,7 @@ export async function run(opts: RunOptions): Promise<Report> {
     const notified = notifiedBy(outcomes);
     for (const name of await readPending(stateDir)) notified.add(name);
     const failed = outcomes.some((o) => o.status === 'failed');
-    outcomes.push(...(await runHandlers(renderedHandlers, notified, failed, ctx, data)));
+    outcomes.push(...(await runHandlers(renderedHandlers, notified, failed, ctx, data, notifiedAt(outcomes))));
     lap('handlersMs');
 
     for (const o of outcomes) {

@@ -11,6 +11,11 @@ export interface UnitState {
    * enabled unit still waiting on its ordering). Absent under --root.
    */
   job?: boolean;
+  /**
+   * Live only: when the unit's running main process started (CLOCK_MONOTONIC, µs; systemd's
+   * ExecMainStartTimestampMonotonic), for "did it start after that change?". Absent when none.
+   */
+  mainStartedUs?: number;
 }
 
 /** systemd is bringing the unit up already: active, activating, or a job queued for it at boot. */
@@ -29,7 +34,7 @@ export async function readUnits(fs: RootedFs, exec: Exec, live: boolean, units: 
   const out = new Map<string, UnitState>();
   if (units.length === 0) return out;
   if (live) {
-    const r = await exec('systemctl', ['show', '-p', 'Id,ActiveState,UnitFileState,Job', '--', ...units]);
+    const r = await exec('systemctl', ['show', '-p', 'Id,ActiveState,UnitFileState,Job,ExecMainStartTimestampMonotonic', '--', ...units]);
     return parseShow(r.stdout, units);
   }
   const present: string[] = [];
@@ -55,7 +60,8 @@ export function parseShow(stdout: string, units: string[]): Map<string, UnitStat
     units.map((u, i) => {
       const kv = Object.fromEntries((blocks[i] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
       const job = /^[1-9]\d*$/.test((kv.Job ?? '').trim());
-      return [u, { fileState: kv.UnitFileState || 'not-found', activeState: kv.ActiveState ?? null, ...(job ? { job } : {}) }];
+      const main = Number(kv.ExecMainStartTimestampMonotonic);
+      return [u, { fileState: kv.UnitFileState || 'not-found', activeState: kv.ActiveState ?? null, ...(job ? { job } : {}), ...(main > 0 ? { mainStartedUs: main } : {}) }];
     }),
   );
 }

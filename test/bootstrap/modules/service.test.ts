@@ -67,6 +67,14 @@ describe('systemctl show parsing (live state, one batched call)', () => {
       'c.service': { fileState: 'enabled', activeState: 'active' },
     });
   });
+
+  it('reads when the running main process started (0 = none)', () => {
+    const out = 'Id=a.service\nActiveState=active\nUnitFileState=enabled\nJob=\nExecMainStartTimestampMonotonic=53019283\n\nId=b.service\nActiveState=inactive\nUnitFileState=enabled\nJob=\nExecMainStartTimestampMonotonic=0';
+    expect(Object.fromEntries(parseShow(out, ['a.service', 'b.service']))).toEqual({
+      'a.service': { fileState: 'enabled', activeState: 'active', mainStartedUs: 53019283 },
+      'b.service': { fileState: 'enabled', activeState: 'inactive' },
+    });
+  });
 });
 
 describe('live check decisions (state as the batched read left it in ctx.facts; check only reads)', () => {
@@ -101,7 +109,7 @@ describe('live check decisions (state as the batched read left it in ctx.facts; 
     expect(r.status).toBe(status);
     const verbs = r.status === 'change' ? r.actions.flatMap((x) => (x.kind === 'systemctl' && x.verb !== 'enable' ? [x.verb] : [])) : [];
     expect(verbs).toEqual(action ? [{ start: 'start', stop: 'stop', restart: 'try-restart', reload: 'try-reload-or-restart' }[action]] : []);
-    expect(asked).toEqual([['systemctl', 'show', '-p', 'Id,ActiveState,UnitFileState,Job', '--', 'ssh.service']]);
+    expect(asked).toEqual([['systemctl', 'show', '-p', 'Id,ActiveState,UnitFileState,Job,ExecMainStartTimestampMonotonic', '--', 'ssh.service']]);
     expect(ctx.exec.count()).toBe(0);
   });
 });
