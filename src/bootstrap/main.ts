@@ -55,7 +55,8 @@ export async function main(argv: string[]): Promise<number> {
     const online = opts.check ? { ok: true, note: 'check mode: no wait' } : await waitOnline(await isLive(opts.root));
     const waitedMs = Math.round(performance.now() - t0);
     log[online.ok ? 'info' : 'warn']({ kind: 'boot-wait', target: ONLINE_TARGET, waitedMs, ok: online.ok }, `boot: ${online.note} after ${(waitedMs / 1000).toFixed(1)} s; full converge`);
-    const full = await run({ ...runOpts, memo }).finally(() => memo.lock?.release());
+    const bootWait = { target: ONLINE_TARGET, waitedMs, ok: online.ok };
+    const full = await run({ ...runOpts, memo, bootWait }).finally(() => memo.lock?.release());
     if (opts.diff && !human) out.write(formatDiffs(full));
     return bootExitCode(exitCodeFor(early), exitCodeFor(full));
   }

@@ -52,6 +52,8 @@ export interface Report {
   rebootRequired?: string[];
   /** What --reboot-if-required did: rebooting, or why not. */
   reboot?: string;
+  /** The boot run's full converge: how long it waited for metis-online.target before it began. */
+  bootWait?: { target: string; waitedMs: number; ok: boolean };
   /** What became of the report onto this node's own Node object (docs/fleet.md). */
   node?: NodeReportOutcome;
 }

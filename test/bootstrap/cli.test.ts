@@ -162,6 +162,8 @@ describe('metis-bootstrap --boot (the boot unit: both phases, one process)', () 
     expect(events.filter((e) => e.kind === 'recap')).toHaveLength(2);
     expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('titan-13\n');
     expect(runs()).toBe(2);
+    // The full run's report records the wait between the phases.
+    expect(JSON.parse(readFileSync(join(root, STATE, 'last-run.json'), 'utf8')).bootWait).toEqual({ target: 'metis-online.target', waitedMs: expect.any(Number), ok: true });
     const second = bootstrap(['--root', root, '--manifest', manifest, '--boot']);
     expect(second.code, second.stdout).toBe(0);
     expect(runs()).toBe(4);

@@ -49,6 +49,8 @@ export interface RunOptions {
   bootIdFile?: string;
   /** Report onto this node's own Node (default on; a --tags run never reports); options for tests. */
   nodeReport?: false | Pick<NodeReportOptions, 'kubeconfig' | 'timeoutMs'>;
+  /** The boot run's wait before this (full) run, recorded in its report. */
+  bootWait?: Report['bootWait'];
   /** performance.now() when the engine module had loaded (main's entry), for the start event. */
   engineReadyMs?: number;
   /** Shared by the runs of one process (the boot run's two phases): what they need not load twice. */
@@ -184,6 +186,7 @@ export async function run(opts: RunOptions): Promise<Report> {
       log.info(task, `${o.planned ? 'would change' : o.status}: ${o.name}`);
     }
     const report = buildReport({ ...base, ...ids, durationMs: Date.now() - started, phases }, outcomes, redact);
+    if (opts.bootWait) report.bootWait = opts.bootWait;
     const bootId = await readBootId(opts.bootIdFile);
     const required = await trackRebootRequired(stateDir, rebootFilesOf(outcomes), opts.checkMode, bootId);
     let rebootNow = false;

@@ -322,7 +322,7 @@ boot_node() {
   # The bootstrap's own share: each unit's start → exit this boot, less the boot run's wait for
   # metis-online.target (network online, data mounts settled: systemd's time, which the old full
   # unit spent before it started).
-  waited=$(gssh "$n" 'journalctl -b -o cat -u metis-bootstrap-early.service' 2>/dev/null | grep -o '"waitedMs":[0-9]*' | tail -1 | cut -d: -f2)
+  waited=$(gssh "$n" 'cat /var/lib/metis/last-run.json' 2>/dev/null | grep -o '"waitedMs": *[0-9]*' | tail -1 | grep -o '[0-9]*$')
   share=$(gssh "$n" 'for u in metis-bootstrap-early metis-bootstrap; do systemctl show -p ExecMainStartTimestampMonotonic,ExecMainExitTimestampMonotonic --value $u.service; done' |
     awk -v w="${waited:-0}" 'NR%2==1{s=$1} NR%2==0{t+=($1-s)} END{printf "%.1f", t/1e6 - w/1e3}')
   local k_conv
