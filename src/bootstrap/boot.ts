@@ -11,6 +11,12 @@
 // still alive to be attributed to the unit). The wait is one `systemctl start` of a target
 // ordered after what the old full unit was ordered after: the same boot order, one process.
 import { execa } from 'execa';
+import type { DestinationStream } from 'pino';
+import { Redactor } from '../lib/redact.js';
+import { isLive } from './context.js';
+import { exitCodeFor, run, type RunMemo, type RunOptions } from './engine/run.js';
+import { createLogger } from './log.js';
+import type { Report } from './report.js';
 
 /** Ordered after network-online.target, local-fs.target and every Metis data mount (fstab x-systemd.before=). */
 export const ONLINE_TARGET = 'metis-online.target';
@@ -58,4 +64,22 @@ export async function waitOnline(live: boolean, exec: Runner = runQuiet, timeout
 export function bootExitCode(early: number, full: number): number {
   if (full === 1) return 1;
   return (early === 1 ? 0 : early & 2) | full;
+}
+
+/**
+ * The boot run: the early tasks, READY=1, the wait, then every task — one memo (manifest, tasks,
+ * the apply lock) for both runs. Never throws; the exit code is bootExitCode's.
+ */
+export async function bootRun(opts: RunOptions, logDest: DestinationStream): Promise<{ early: Report; full: Report; code: number }> {
+  const memo: RunMemo = {};
+  const early = await run({ ...opts, tags: ['early'], memo });
+  const log = createLogger({ redact: new Redactor([]), secretPaths: [], dest: logDest });
+  const ready = await notifyReady();
+  if (!ready.ok) log.warn({ kind: 'boot', step: 'ready' }, ready.note);
+  const t0 = performance.now();
+  const online = opts.checkMode ? { ok: true, note: 'check mode: no wait' } : await waitOnline(await isLive(opts.root));
+  const waitedMs = Math.round(performance.now() - t0);
+  log[online.ok ? 'info' : 'warn']({ kind: 'boot-wait', target: ONLINE_TARGET, waitedMs, ok: online.ok }, `boot: ${online.note} after ${(waitedMs / 1000).toFixed(1)} s; full converge`);
+  const full = await run({ ...opts, memo, bootWait: { target: ONLINE_TARGET, waitedMs, ok: online.ok } }).finally(() => memo.lock?.release());
+  return { early, full, code: bootExitCode(exitCodeFor(early), exitCodeFor(full)) };
 }

@@ -2,13 +2,10 @@ import pino from 'pino';
 import { errorMessage } from '../lib/errors.js';
 import { parseCliArgs } from './args.js';
 import { formatDiffs } from './diff-text.js';
-import { exitCodeFor, run, type RunMemo } from './engine/run.js';
+import { exitCodeFor, run } from './engine/run.js';
 import { humanStream, wantsColor } from './output/human.js';
 import { installMain } from './install-main.js';
-import { bootExitCode, notifyReady, waitOnline, ONLINE_TARGET } from './boot.js';
-import { isLive } from './context.js';
-import { createLogger } from './log.js';
-import { Redactor } from '../lib/redact.js';
+import { bootRun } from './boot.js';
 
 /** Runs the CLI and returns the exit code; cli.ts owns process.exit. */
 export async function main(argv: string[]): Promise<number> {
@@ -45,20 +42,9 @@ export async function main(argv: string[]): Promise<number> {
     engineReadyMs,
   };
   if (opts.boot) {
-    // Both phases of a boot in one process (src/bootstrap/boot.ts).
-    const memo: RunMemo = {};
-    const early = await run({ ...runOpts, tags: ['early'], memo });
-    const log = createLogger({ redact: new Redactor([]), secretPaths: [], dest: logDest });
-    const ready = await notifyReady();
-    if (!ready.ok) log.warn({ kind: 'boot', step: 'ready' }, ready.note);
-    const t0 = performance.now();
-    const online = opts.check ? { ok: true, note: 'check mode: no wait' } : await waitOnline(await isLive(opts.root));
-    const waitedMs = Math.round(performance.now() - t0);
-    log[online.ok ? 'info' : 'warn']({ kind: 'boot-wait', target: ONLINE_TARGET, waitedMs, ok: online.ok }, `boot: ${online.note} after ${(waitedMs / 1000).toFixed(1)} s; full converge`);
-    const bootWait = { target: ONLINE_TARGET, waitedMs, ok: online.ok };
-    const full = await run({ ...runOpts, memo, bootWait }).finally(() => memo.lock?.release());
+    const { full, code } = await bootRun(runOpts, logDest);
     if (opts.diff && !human) out.write(formatDiffs(full));
-    return bootExitCode(exitCodeFor(early), exitCodeFor(full));
+    return code;
   }
   const report = await run(runOpts);
   if (opts.diff && !human) out.write(formatDiffs(report));
