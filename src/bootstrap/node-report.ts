@@ -1,5 +1,7 @@
 import { promises as fsp } from 'node:fs';
-import { Agent, request } from 'node:https';
+// node:https (with tls and http) is loaded when a report is sent, not with the engine: the boot run's
+// early phase never reports, and its full run loads it while waiting for the network (boot.ts).
+import type { Agent } from 'node:https';
 import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.js';
 import { manifestHash } from '../manifest/hash.js';
@@ -72,14 +74,16 @@ interface Reply {
   body: string;
 }
 
-function call(cred: NodeCredential, agent: Agent, method: string, path: string, signal: AbortSignal, body?: unknown, type?: string): Promise<Reply> {
+type Https = typeof import('node:https');
+
+function call(https: Https, cred: NodeCredential, agent: Agent, method: string, path: string, signal: AbortSignal, body?: unknown, type?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, cred.server);
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `metis-bootstrap/${VERSION}` };
     if (cred.token) headers.authorization = `Bearer ${cred.token}`;
     const data = body === undefined ? undefined : JSON.stringify(body);
     if (data !== undefined) headers['content-type'] = type ?? 'application/merge-patch+json';
-    const req = request(url, { method, headers, agent, signal }, (res) => {
+    const req = https.request(url, { method, headers, agent, signal }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
@@ -122,9 +126,10 @@ export async function reportOnNode(report: Report, o: NodeReportOptions): Promis
   let agent: Agent | undefined;
   try {
     const cred = await readNodeCredential(file, o.root);
-    agent = new Agent({ keepAlive: true, maxSockets: 1, ca: cred.ca, cert: cred.cert, key: cred.key });
+    const https = await import('node:https');
+    agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: cred.ca, cert: cred.cert, key: cred.key });
     const path = `/api/v1/nodes/${encodeURIComponent(name)}`;
-    const got = await call(cred, agent, 'GET', path, signal);
+    const got = await call(https, cred, agent, 'GET', path, signal);
     if (got.status !== 200) return { status: 'failed', node: name, reason: `read Node ${name}: ${apiMessage(got)}` };
     const prev = ((JSON.parse(got.body) as { status?: { conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }> } }).status?.conditions ?? []).find((c) => c.type === CONDITION);
     const now = (o.now ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -135,7 +140,7 @@ export async function reportOnNode(report: Report, o: NodeReportOptions): Promis
       lastHeartbeatTime: now,
       lastTransitionTime: prev && prev.status === cond.status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
     };
-    const st = await call(cred, agent, 'PATCH', `${path}/status`, signal, { status: { conditions: [condition] } }, 'application/strategic-merge-patch+json');
+    const st = await call(https, cred, agent, 'PATCH', `${path}/status`, signal, { status: { conditions: [condition] } }, 'application/strategic-merge-patch+json');
     if (st.status !== 200) return { status: 'failed', node: name, reason: `patch Node ${name} status: ${apiMessage(st)}` };
     const s = report.summary;
     const annotations = {
@@ -147,7 +152,7 @@ export async function reportOnNode(report: Report, o: NodeReportOptions): Promis
       [ANNOTATION.summary]: `ok=${s.ok} changed=${s.changed} failed=${s.failed} skipped=${s.skipped}`,
       [ANNOTATION.drift]: String(driftCount(report)),
     };
-    const md = await call(cred, agent, 'PATCH', path, signal, { metadata: { annotations } });
+    const md = await call(https, cred, agent, 'PATCH', path, signal, { metadata: { annotations } });
     if (md.status !== 200) return { status: 'failed', node: name, reason: `annotate Node ${name}: ${apiMessage(md)}` };
     return { status: 'reported', node: name, condition: cond.reason };
   } catch (e) {

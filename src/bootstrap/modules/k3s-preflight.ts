@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { request } from 'node:https';
 import { MetisError } from '../../lib/errors.js';
 import { K10_TOKEN } from '../../manifest/fields.js';
 
@@ -9,7 +8,9 @@ export interface PreflightOptions {
   retryMs?: number;
 }
 
-function getCacerts(serverUrl: string, timeoutMs: number): Promise<Buffer> {
+async function getCacerts(serverUrl: string, timeoutMs: number): Promise<Buffer> {
+  // Loaded when a join is checked (first boots), not with the engine.
+  const { request } = await import('node:https');
   return new Promise((resolve, reject) => {
     const url = new URL('/cacerts', serverUrl);
     // The CA is verified by its hash in the token, which is stronger than trusting any CA here.
