@@ -4,7 +4,7 @@ import type { Manifest } from '../manifest/schema.js';
 import type { Redactor } from '../lib/redact.js';
 import { RootedFs } from './rooted-fs.js';
 import { createExec } from './exec.js';
-import { createRenderer } from './engine/render.js';
+import { createRenderer, type TemplateRenderer } from './engine/render.js';
 import { executeActions } from './engine/execute.js';
 import { Facts, type FactSources } from './facts/index.js';
 import type { Context } from './types.js';
@@ -20,6 +20,8 @@ export interface ContextOptions {
   manifestPath: string;
   stateDir: string;
   templates: ReadonlyMap<string, string>;
+  /** The handlebars environment (its compiled templates); the boot run's two runs share one. */
+  renderer?: TemplateRenderer;
   /** Tests: where live facts are read from (a fake /proc, /sys, /run). */
   factSources?: Partial<FactSources>;
 }
@@ -49,7 +51,7 @@ export function createContext(o: ContextOptions): Context {
     log: o.log,
     facts: new Facts({ fs, exec, live: o.live, ...o.factSources }),
     redact: o.redact,
-    render: createRenderer(),
+    render: o.renderer ?? createRenderer(),
     manifest: o.manifest,
     manifestPath: o.manifestPath,
     stateDir: o.stateDir,

@@ -20,7 +20,7 @@ import { withHooks } from './hooks.js';
 import { decideReboot, readBootId, reboot, rebootFilesOf, trackRebootRequired } from './reboot.js';
 import { loadTasks } from './load-tasks.js';
 import { activeTasks, checkTasks, prepareModules, renderTask, selectTasks } from './plan.js';
-import { createRenderer } from './render.js';
+import { createRenderer, type TemplateRenderer } from './render.js';
 
 export { exitCodeFor };
 
@@ -66,6 +66,8 @@ export interface RunMemo {
   manifest?: { file: string; text: string; loaded: Awaited<ReturnType<typeof loadManifest>> };
   tasks?: ReturnType<typeof withHooks>;
   rendered?: Map<object, ReturnType<typeof renderTask>>;
+  /** One handlebars environment (compiled templates) for both runs. */
+  renderer?: TemplateRenderer;
   /** The apply lock, taken by the first run and held until the caller releases it (one flock for both). */
   lock?: Lock;
 }
@@ -79,6 +81,42 @@ async function loadManifestMemo(file: string, stateDir: string, memo: RunMemo | 
   memo.rendered = undefined;
   memo.manifest = text === null ? undefined : { file, text, loaded };
   return loaded;
+}
+
+/** The run's tasks and handlers and a render that caches into the memo (the boot run's two runs render each task once). */
+function taskSet(opts: RunOptions, loaded: Awaited<ReturnType<typeof loadManifest>>, assets: Assets) {
+  const memo = opts.memo;
+  const renderer = memo ? (memo.renderer ??= createRenderer()) : createRenderer();
+  const mods = opts.modules ?? builtinModules;
+  const { tasks, handlers } = memo?.tasks ?? withHooks(loadTasks(assets, mods), loaded.manifest, loaded.file, mods);
+  const cache = memo ? (memo.rendered ??= new Map()) : undefined;
+  if (memo) memo.tasks = { tasks, handlers };
+  const render = (t: (typeof tasks)[number]) => {
+    const hit = cache?.get(t);
+    if (hit) return hit;
+    const r = renderTask(t, renderer, loaded.manifest);
+    cache?.set(t, r);
+    return r;
+  };
+  return { tasks, handlers, render };
+}
+
+/**
+ * The boot run's warm-up, while it waits for metis-online.target: what the full run will need that
+ * depends on the manifest only — every task and handler rendered into the memo, and the HTTPS client
+ * the node report loads. Reads no system state (the full run's facts and checks come after the wait)
+ * and changes nothing. Never throws: whatever fails here fails again, reported, in the full run.
+ */
+export async function warmRun(opts: RunOptions & { memo: RunMemo }): Promise<void> {
+  try {
+    const stateDir = opts.stateDir ?? join(opts.root, 'var/lib/metis');
+    const loaded = await loadManifestMemo(opts.manifestPath ?? (await findManifest(opts.root)), stateDir, opts.memo);
+    const { tasks, handlers, render } = taskSet(opts, loaded, opts.assets ?? loadAssets());
+    for (const t of [...tasks, ...handlers]) render(t);
+    if (opts.nodeReport !== false && loaded.manifest.k3s) await import('node:https');
+  } catch {
+    // The full run loads, renders and reports this itself.
+  }
 }
 
 /**
@@ -133,6 +171,7 @@ export async function run(opts: RunOptions): Promise<Report> {
     manifestPath: loaded.file,
     stateDir,
     templates: assets.templates,
+    renderer: opts.memo?.renderer,
   });
   const data = loaded.manifest;
   if (loaded.notice) log.warn({ kind: 'manifest-fallback', manifest: loaded.file }, loaded.notice);
@@ -145,19 +184,7 @@ export async function run(opts: RunOptions): Promise<Report> {
   );
 
   try {
-    const renderer = createRenderer();
-    const mods = opts.modules ?? builtinModules;
-    const memo = opts.memo;
-    const { tasks, handlers } = memo?.tasks ?? withHooks(loadTasks(assets, mods), data, loaded.file, mods);
-    const cache = memo ? (memo.rendered ??= new Map()) : undefined;
-    if (memo) memo.tasks = { tasks, handlers };
-    const render = (t: (typeof tasks)[number]) => {
-      const hit = cache?.get(t);
-      if (hit) return hit;
-      const r = renderTask(t, renderer, data);
-      cache?.set(t, r);
-      return r;
-    };
+    const { tasks, handlers, render } = taskSet(opts, loaded, assets);
     const rendered = selectTasks(tasks, opts.tags).map(render);
     const renderedHandlers = handlers.map(render);
     if (!opts.checkMode) {
