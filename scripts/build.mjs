@@ -48,10 +48,17 @@ const common = {
 /**
  * The bootstrap's start-up allocates ~15 MB that all survives: with V8's default 1 MB young
  * generation that is about seven scavenges copying the same objects; a 16 MB one starts with room
- * for all of it (measured: 7 scavenges → 1, GC time about halved). `env -S` (coreutils ≥ 8.30,
- * Debian 11+) passes the flag from the shebang, so every run, by systemd or by hand, gets it.
+ * for all of it (measured: 7 scavenges → 1, GC time about halved).
+ * `--jitless`: a run lasts well under a second of JavaScript, too short for V8's optimising
+ * compilers to pay back what they cost (compile threads, and under emulation every freshly
+ * generated code page is translated again); V8's interpreter runs it whole. Measured with Debian
+ * 12's node 18 on a converged sysroot (`--boot --check`): about 17 % less wall time natively, more
+ * under QEMU (docs/performance.md). The bundle uses no WebAssembly, which --jitless turns off;
+ * `--no-expose-wasm` says so, or V8 warns about the conflict on stderr at every start.
+ * `env -S` (coreutils ≥ 8.30, Debian 11+) passes the flags from the shebang, so every run, by
+ * systemd or by hand, gets them.
  */
-const BOOTSTRAP_NODE_FLAGS = ['--min-semi-space-size=16'];
+const BOOTSTRAP_NODE_FLAGS = ['--min-semi-space-size=16', '--jitless', '--no-expose-wasm'];
 
 const targets = [
   { entry: 'src/bootstrap/cli.ts', out: 'dist/metis-bootstrap.js', assets: true, banner: { js: `#!/usr/bin/env -S node ${BOOTSTRAP_NODE_FLAGS.join(' ')}` } },
