@@ -1,9 +1,8 @@
 import { promises as fsp } from 'node:fs';
-// node:https (with tls and http) is loaded when a report is sent, not with the engine: the boot run's
-// early phase never reports, and its full run loads it while waiting for the network (boot.ts).
 import type { Agent } from 'node:https';
 import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.js';
+import { httpsModule } from './https.js';
 import { manifestHash } from '../manifest/hash.js';
 import type { Manifest } from '../manifest/schema.js';
 import { SUPPORTED_SCHEMA_VERSIONS } from '../manifest/schema.js';
@@ -76,6 +75,7 @@ interface Reply {
 
 type Https = typeof import('node:https');
 
+/** One API call; `https` loaded on first use (./https.ts). */
 function call(https: Https, cred: NodeCredential, agent: Agent, method: string, path: string, signal: AbortSignal, body?: unknown, type?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, cred.server);
@@ -126,7 +126,7 @@ export async function reportOnNode(report: Report, o: NodeReportOptions): Promis
   let agent: Agent | undefined;
   try {
     const cred = await readNodeCredential(file, o.root);
-    const https = await import('node:https');
+    const https = httpsModule();
     agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: cred.ca, cert: cred.cert, key: cred.key });
     const path = `/api/v1/nodes/${encodeURIComponent(name)}`;
     const got = await call(https, cred, agent, 'GET', path, signal);

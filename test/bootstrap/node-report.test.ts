@@ -8,7 +8,10 @@ import { run } from '../../src/bootstrap/engine/run.js';
 import { exampleManifest, exampleManifestText, tempRoot } from '../helpers/context.js';
 import { nodeObject, startKube, type KubeFixture } from '../helpers/kube.js';
 import { makeSysroot } from './sysroot.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { debianNode18 } from './debian-debs.js';
+import { BUNDLE, bundleNodeFlags, ensureBundle } from './bundle.js';
 
 // The report onto the Node, against metis-kube-standin (a named stand-in enforcing NodeRestriction)
 // with a real client certificate for system:node:NAME, as k3s's kubelet.kubeconfig carries.
@@ -134,5 +137,35 @@ describe('a bootstrap run reports onto its Node', () => {
     // A --tags run is partial: it does not claim convergence.
     const early = await run({ root, checkMode: false, tags: ['early'], logLevel: 'silent' });
     expect(early.node).toBeUndefined();
+  });
+});
+
+// The bundle as the node runs it: Debian's node 18, the shebang's flags, the engine compiled through
+// vm.Script. The HTTPS client is loaded on first use there (src/bootstrap/https.ts).
+const node18 = debianNode18();
+if ('skip' in node18) console.warn(`skip: node 18 report run: ${node18.skip}`);
+
+describe.skipIf('skip' in node18)('the bundle on Debian 12\'s node 18 reports onto its Node', () => {
+  it('a run of the bundle loads the HTTPS client when it reports, and the Node gets the condition', async () => {
+    ensureBundle();
+    makeSysroot(root);
+    kube.writeKubeletKubeconfig(root, 'titan-13');
+    const manifest = join(root, 'node.yaml');
+    writeFileSync(manifest, exampleManifestText);
+    const n = node18 as Exclude<typeof node18, { skip: string }>;
+    const [cmd, ...argv] = n.argv([...bundleNodeFlags(), BUNDLE, '--root', root, '--manifest', manifest]);
+    // Not spawnSync: the API stand-in answers from this process's event loop.
+    const child = spawn(cmd!, argv, { env: { ...process.env, ...n.env, NODE_EXTRA_CA_CERTS: '', CACHE_DIRECTORY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await new Promise<number | null>((r) => child.on('close', r)).finally(() => clearTimeout(timer));
+    expect(code, out).toBe(2);
+    const last = JSON.parse(readFileSync(join(root, 'var/lib/metis/last-run.json'), 'utf8')) as { node?: { status: string; node: string; reason?: string } };
+    expect(last.node, out).toMatchObject({ status: 'reported', node: 'titan-13' });
+    expect(cond()).toMatchObject({ type: CONDITION });
+    expect(out).not.toContain(TOKEN);
+    expect(out).not.toContain(NODE_PASSWORD);
   });
 });

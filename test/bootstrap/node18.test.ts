@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleManifestText, tempRoot } from '../helpers/context.js';
 import { debianNode18 } from './debian-debs.js';
 import { makeSysroot } from './sysroot.js';
-import { BUNDLE, ensureBundle } from './bundle.js';
+import { BUNDLE, bundleNodeFlags, ensureBundle } from './bundle.js';
 
 // The bundle must run on Debian 12's nodejs 18.20: run it with that very node, unpacked from the .debs.
 const node18 = debianNode18();
@@ -24,7 +24,7 @@ describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
   const run = (args: string[], extraEnv: Record<string, string> = {}) => node([...flags, BUNDLE, ...args], extraEnv);
   beforeAll(() => {
     ensureBundle();
-    flags = shebangFlags();
+    flags = bundleNodeFlags();
     makeSysroot(root);
     writeFileSync(join(root, 'node.yaml'), exampleManifestText);
   });
@@ -75,6 +75,10 @@ describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
     for (const m of ['https', 'tls', '_http_client']) expect(loaded).not.toContain(m);
   });
 
+  it('the engine has no dynamic import(): it runs compiled through vm.Script, where import() has no loader', () => {
+    expect(readFileSync(BUNDLE, 'utf8').match(/\bimport\(.{0,40}/g) ?? []).toEqual([]);
+  });
+
   it('--version', () => {
     const r = run(['--version']);
     expect(r.out).toMatch(/^metis-bootstrap \d/);
@@ -91,11 +95,3 @@ describe.skipIf('skip' in node18)("bundle on Debian 12's node 18", () => {
     expect(again.out).toMatch(/ok=\d+ changed=0 failed=0/);
   });
 });
-
-/** The node flags of the bundle's `#!/usr/bin/env -S node …` line. */
-function shebangFlags(): string[] {
-  const shebang = readFileSync(BUNDLE, 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+(?:=\S+)?)*)$/.exec(shebang);
-  if (!m) throw new Error(`unexpected shebang: ${shebang}`);
-  return m[1]!.trim().split(' ').filter(Boolean);
-}

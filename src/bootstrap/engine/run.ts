@@ -6,6 +6,7 @@ import { Redactor } from '../../lib/redact.js';
 import { loadAssets, type Assets } from '../assets.js';
 import { createContext, isLive } from '../context.js';
 import { findManifest, loadManifest } from '../load-manifest.js';
+import { httpsModule } from '../https.js';
 import { acquireLock, type Lock } from '../lock.js';
 import { cleanStaleTemps } from '../stale-temps.js';
 import { reportOnNode, type NodeReportOptions } from '../node-report.js';
@@ -113,7 +114,7 @@ export async function warmRun(opts: RunOptions & { memo: RunMemo }): Promise<voi
     const loaded = await loadManifestMemo(opts.manifestPath ?? (await findManifest(opts.root)), stateDir, opts.memo);
     const { tasks, handlers, render } = taskSet(opts, loaded, opts.assets ?? loadAssets());
     for (const t of [...tasks, ...handlers]) render(t);
-    if (opts.nodeReport !== false && loaded.manifest.k3s) await import('node:https');
+    if (opts.nodeReport !== false && loaded.manifest.k3s) httpsModule();
   } catch {
     // The full run loads, renders and reports this itself.
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MetisError } from '../../lib/errors.js';
+import { httpsModule } from '../https.js';
 import { K10_TOKEN } from '../../manifest/fields.js';
 
 export interface PreflightOptions {
@@ -8,9 +9,9 @@ export interface PreflightOptions {
   retryMs?: number;
 }
 
-async function getCacerts(serverUrl: string, timeoutMs: number): Promise<Buffer> {
-  // Loaded when a join is checked (first boots), not with the engine.
-  const { request } = await import('node:https');
+function getCacerts(serverUrl: string, timeoutMs: number): Promise<Buffer> {
+  // node:https is loaded when a join is checked (first boots), not with the engine.
+  const { request } = httpsModule();
   return new Promise((resolve, reject) => {
     const url = new URL('/cacerts', serverUrl);
     // The CA is verified by its hash in the token, which is stronger than trusting any CA here.
