@@ -322,7 +322,8 @@ boot_node() {
   # The bootstrap's own share: each unit's start → exit this boot, less the boot run's wait for
   # metis-online.target (network online, data mounts settled: systemd's time, which the old full
   # unit spent before it started).
-  waited=$(gssh "$n" 'cat /var/lib/metis/last-run.json' 2>/dev/null | grep -o '"waitedMs": *[0-9]*' | tail -1 | grep -o '[0-9]*$')
+  # Only a report written this boot (an older bootstrap, e.g. E2E_BOOT_BEFORE's, writes none with a wait).
+  waited=$(gssh "$n" 'f=/var/lib/metis/last-run.json; b=$(( $(date +%s) - $(cut -d. -f1 /proc/uptime) )); [ "$(stat -c %Y $f)" -ge "$b" ] && cat $f' 2>/dev/null | grep -o '"waitedMs": *[0-9]*' | tail -1 | grep -o '[0-9]*$')
   share=$(gssh "$n" 'for u in metis-bootstrap-early metis-bootstrap; do systemctl show -p ExecMainStartTimestampMonotonic,ExecMainExitTimestampMonotonic --value $u.service; done' |
     awk -v w="${waited:-0}" 'NR%2==1{s=$1} NR%2==0{t+=($1-s)} END{printf "%.1f", t/1e6 - w/1e3}')
   local k_conv
