@@ -28,21 +28,22 @@ export interface StepResult {
   note: string;
 }
 
-type Runner = (cmd: string, args: string[], timeoutMs: number) => Promise<{ exitCode: number; stderr: string; timedOut: boolean }>;
+type Runner = (cmd: string, args: string[], timeoutMs: number, env?: Record<string, string>) => Promise<{ exitCode: number; stderr: string; timedOut: boolean }>;
 
-const runQuiet: Runner = async (cmd, args, timeoutMs) => {
-  const r = await execa(cmd, args, { stdin: 'ignore', reject: false, timeout: timeoutMs, stripFinalNewline: true });
+const runQuiet: Runner = async (cmd, args, timeoutMs, env) => {
+  const r = await execa(cmd, args, { stdin: 'ignore', reject: false, timeout: timeoutMs, stripFinalNewline: true, ...(env ? { env } : {}) });
   return { exitCode: r.exitCode ?? 127, stderr: String(r.stderr ?? '').slice(0, 500), timedOut: r.timedOut === true };
 };
 
 /**
  * Tells systemd the early phase is done. Only under a Type=notify unit (NOTIFY_SOCKET set); the
- * variable is then removed so no child of the later phase inherits it.
+ * variable is removed first and handed to systemd-notify alone, so no other child inherits it.
  */
 export async function notifyReady(env: NodeJS.ProcessEnv = process.env, exec: Runner = runQuiet): Promise<StepResult> {
-  if (!env.NOTIFY_SOCKET) return { ok: true, note: 'not under a Type=notify unit (no NOTIFY_SOCKET)' };
-  const r = await exec('systemd-notify', ['--ready', '--status=early phase done; converging after metis-online.target'], 30_000);
+  const socket = env.NOTIFY_SOCKET;
+  if (!socket) return { ok: true, note: 'not under a Type=notify unit (no NOTIFY_SOCKET)' };
   delete env.NOTIFY_SOCKET;
+  const r = await exec('systemd-notify', ['--ready', '--status=early phase done; converging after metis-online.target'], 30_000, { NOTIFY_SOCKET: socket });
   if (r.exitCode !== 0) return { ok: false, note: `systemd-notify --ready exited ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr}` };
   return { ok: true, note: 'READY=1 sent' };
 }
@@ -75,8 +76,14 @@ export async function bootRun(opts: RunOptions, logDest: DestinationStream): Pro
   const memo: RunMemo = {};
   const early = await run({ ...opts, tags: ['early'], memo });
   const log = createLogger({ redact: new Redactor([]), secretPaths: [], dest: logDest });
-  const ready = await notifyReady();
-  if (!ready.ok) log.warn({ kind: 'boot', step: 'ready' }, ready.note);
+  // READY=1 is sent at once; systemd-notify then waits until systemd has read it, which can take a
+  // while on a busy boot. That wait overlaps the wait for metis-online.target (whose start job only
+  // waits behind this unit's READY, never the other way round) instead of coming before it.
+  const n0 = performance.now();
+  let notifyMs = 0;
+  const readying = notifyReady().finally(() => {
+    notifyMs = Math.round(performance.now() - n0);
+  });
   const t0 = performance.now();
   let waitedMs = 0;
   // The full run's manifest-only work (rendering, the HTTPS client) is done while systemd brings the
@@ -84,8 +91,9 @@ export async function bootRun(opts: RunOptions, logDest: DestinationStream): Pro
   const waiting = (opts.checkMode ? Promise.resolve({ ok: true, note: 'check mode: no wait' }) : isLive(opts.root).then((live) => waitOnline(live))).finally(() => {
     waitedMs = Math.round(performance.now() - t0);
   });
-  const [online] = await Promise.all([waiting, warmRun({ ...opts, memo })]);
-  log[online.ok ? 'info' : 'warn']({ kind: 'boot-wait', target: ONLINE_TARGET, waitedMs, ok: online.ok }, `boot: ${online.note} after ${(waitedMs / 1000).toFixed(1)} s; full converge`);
+  const [ready, online] = await Promise.all([readying, waiting, warmRun({ ...opts, memo })]);
+  if (!ready.ok) log.warn({ kind: 'boot', step: 'ready' }, ready.note);
+  log[online.ok ? 'info' : 'warn']({ kind: 'boot-wait', target: ONLINE_TARGET, waitedMs, notifyMs, ok: online.ok }, `boot: ${online.note} after ${(waitedMs / 1000).toFixed(1)} s; full converge`);
   const full = await run({ ...opts, memo, bootWait: { target: ONLINE_TARGET, waitedMs, ok: online.ok } }).finally(() => memo.lock?.release());
   return { early, full, code: bootExitCode(exitCodeFor(early), exitCodeFor(full)) };
 }

@@ -32,6 +32,8 @@ export interface PhaseTimings {
   /** carrying out the planned changes */
   applyMs: number;
   handlersMs: number;
+  /** the run's outcome sent onto its own Node (full runs; the node report) */
+  reportMs?: number;
 }
 
 export interface Report {

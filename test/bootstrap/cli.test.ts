@@ -151,11 +151,16 @@ describe('metis-bootstrap --boot (the boot unit: both phases, one process)', () 
     const runs = () => readdirSync(join(root, STATE, 'runs')).length;
     const first = bootstrap(['--root', root, '--manifest', manifest, '--boot']);
     expect(first.code, first.stderr + first.stdout).toBe(2);
-    const events = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind?: string; tags?: string[]; msg: string; waitedMs?: number });
+    const events = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind?: string; tags?: string[]; msg: string; waitedMs?: number; notifyMs?: number; phases?: Record<string, number> });
     const starts = events.filter((e) => e.kind === 'start');
     expect(starts.map((e) => e.tags ?? null)).toEqual([['early'], null]);
     const wait = events.find((e) => e.kind === 'boot-wait');
     expect(wait?.msg).toMatch(/not a live system: no wait after \d+\.\d s; full converge/);
+    expect(wait?.notifyMs).toEqual(expect.any(Number));
+    // The full run's phases end with the report onto the Node (skipped here: k3s never ran); the early run sends none.
+    const recaps = events.filter((e) => e.kind === 'recap');
+    expect(recaps[1]?.phases?.reportMs).toEqual(expect.any(Number));
+    expect(recaps[0]?.phases?.reportMs).toBeUndefined();
     // The wait lies between the two runs.
     expect(events.indexOf(wait!)).toBeGreaterThan(events.indexOf(starts[0]!));
     expect(events.indexOf(wait!)).toBeLessThan(events.indexOf(starts[1]!));

@@ -228,7 +228,10 @@ export async function run(opts: RunOptions): Promise<Report> {
       rebootNow = d.reboot;
       if (required.length) log.warn({ kind: 'reboot', reboot: d.reboot }, d.note);
     }
-    if (opts.nodeReport !== false && !opts.tags?.length) report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
+    if (opts.nodeReport !== false && !opts.tags?.length) {
+      report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
+      lap('reportMs');
+    }
     await writeReport(stateDir, report);
     log.info({ kind: 'recap', summary: report.summary, durationMs: report.durationMs, phases, spawned: ctx.exec.count(), node: report.node }, recapLine(report));
     if (rebootNow) await reboot(ctx);

@@ -38,7 +38,7 @@ for (const line of lines) {
         if (j.processMs !== undefined && r.processMs === undefined) Object.assign(r, { processMs: j.processMs, engineMs: j.engineMs, codeCache: j.codeCache });
       }
       else if (j.kind === 'recap' && r.runs.length) Object.assign(r.runs[r.runs.length - 1], { phases: j.phases, spawned: j.spawned });
-      else if (j.kind === 'boot-wait') r.runs.push({ waitedMs: j.waitedMs });
+      else if (j.kind === 'boot-wait') r.runs.push({ waitedMs: j.waitedMs, notifyMs: j.notifyMs });
     } catch {
       /* not a JSON line */
     }
@@ -46,13 +46,13 @@ for (const line of lines) {
   else if (/^Finished |Deactivated successfully|Main process exited/.test(msg)) r.finished ??= t;
 }
 const f = (s) => (s === undefined ? '?' : s.toFixed(2));
-const phasesOf = (p = {}) => ['loadMs', 'factsMs', 'planMs', 'applyMs', 'handlersMs'].map((k) => `${k.replace('Ms', '')} ${f((p[k] ?? NaN) / 1000)}`).join(', ');
+const phasesOf = (p = {}) => ['loadMs', 'factsMs', 'planMs', 'applyMs', 'handlersMs', 'reportMs'].filter((k) => k !== 'reportMs' || p[k] !== undefined).map((k) => `${k.replace('Ms', '')} ${f((p[k] ?? NaN) / 1000)}`).join(', ');
 for (const r of runs.values()) {
   if (r.starting === undefined) continue;
   r.finished = r.exited ?? r.finished;
   const parts = r.runs.map((x) =>
     x.waitedMs !== undefined
-      ? `waited ${f(x.waitedMs / 1000)} s for metis-online.target`
+      ? `waited ${f(x.waitedMs / 1000)} s for metis-online.target${x.notifyMs !== undefined ? ` (systemd-notify beside it: ${f(x.notifyMs / 1000)} s)` : ''}`
       : `${x.tags ? x.tags.join(',') : 'full'} run: phases ${phasesOf(x.phases)} s, spawned ${x.spawned ?? '?'}`,
   );
   console.log(
