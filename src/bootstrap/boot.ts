@@ -79,13 +79,12 @@ export async function bootRun(opts: RunOptions, logDest: DestinationStream): Pro
   // READY=1 is sent at once; systemd-notify then waits until systemd has read it, which can take a
   // while on a busy boot. That wait overlaps the wait for metis-online.target (whose start job only
   // waits behind this unit's READY, never the other way round) instead of coming before it.
-  const n0 = performance.now();
-  let notifyMs = 0;
-  const readying = notifyReady().finally(() => {
-    notifyMs = Math.round(performance.now() - n0);
-  });
   const t0 = performance.now();
+  let notifyMs = 0;
   let waitedMs = 0;
+  const readying = notifyReady().finally(() => {
+    notifyMs = Math.round(performance.now() - t0);
+  });
   // The full run's manifest-only work (rendering, the HTTPS client) is done while systemd brings the
   // network and the data mounts up: the wait is idle time for this process otherwise.
   const waiting = (opts.checkMode ? Promise.resolve({ ok: true, note: 'check mode: no wait' }) : isLive(opts.root).then((live) => waitOnline(live))).finally(() => {

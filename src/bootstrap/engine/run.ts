@@ -84,6 +84,8 @@ async function loadManifestMemo(file: string, stateDir: string, memo: RunMemo | 
   return loaded;
 }
 
+const stateDirOf = (opts: RunOptions): string => opts.stateDir ?? join(opts.root, 'var/lib/metis');
+
 /** The run's tasks and handlers and a render that caches into the memo (the boot run's two runs render each task once). */
 function taskSet(opts: RunOptions, loaded: Awaited<ReturnType<typeof loadManifest>>, assets: Assets) {
   const memo = opts.memo;
@@ -110,8 +112,7 @@ function taskSet(opts: RunOptions, loaded: Awaited<ReturnType<typeof loadManifes
  */
 export async function warmRun(opts: RunOptions & { memo: RunMemo }): Promise<void> {
   try {
-    const stateDir = opts.stateDir ?? join(opts.root, 'var/lib/metis');
-    const loaded = await loadManifestMemo(opts.manifestPath ?? (await findManifest(opts.root)), stateDir, opts.memo);
+    const loaded = await loadManifestMemo(opts.manifestPath ?? (await findManifest(opts.root)), stateDirOf(opts), opts.memo);
     const { tasks, handlers, render } = taskSet(opts, loaded, opts.assets ?? loadAssets());
     for (const t of [...tasks, ...handlers]) render(t);
     if (opts.nodeReport !== false && loaded.manifest.k3s) httpsModule();
@@ -128,7 +129,7 @@ export async function warmRun(opts: RunOptions & { memo: RunMemo }): Promise<voi
 export async function run(opts: RunOptions): Promise<Report> {
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
-  const stateDir = opts.stateDir ?? join(opts.root, 'var/lib/metis');
+  const stateDir = stateDirOf(opts);
   const mode = opts.checkMode ? 'check' : 'apply';
   const base = { version: VERSION, mode, manifestHash: null, manifestPath: opts.manifestPath ?? null, startedAt } as const;
   let redact = new Redactor([]);
