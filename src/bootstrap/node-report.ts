@@ -1,12 +1,10 @@
-import { promises as fsp } from 'node:fs';
-import type { Agent } from 'node:https';
 import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.js';
-import { httpsModule } from './https.js';
+import { apiMessage, NodeApi, nodePath } from './node-api.js';
 import { manifestHash } from '../manifest/hash.js';
 import type { Manifest } from '../manifest/schema.js';
 import { SUPPORTED_SCHEMA_VERSIONS } from '../manifest/schema.js';
-import { KUBELET_KUBECONFIG, readNodeCredential, type NodeCredential } from './node-kubeconfig.js';
+import { KUBELET_KUBECONFIG } from './node-kubeconfig.js';
 import type { Report } from './report.js';
 import { VERSION } from '../core/version.js';
 
@@ -39,6 +37,8 @@ export interface NodeReportOptions {
   kubeconfig?: string;
   /** The whole report (three requests) must finish in this time. Default 10 s. */
   timeoutMs?: number;
+  /** The run's connection to the API (opened before its plan; its read of the Node is reused). */
+  api?: NodeApi;
   now?: Date;
 }
 
@@ -68,45 +68,6 @@ export function conditionOf(r: Report): { status: 'True' | 'False'; reason: Conv
   return { status: 'True', reason: 'Converged', message: `${r.mode} ${counts} in ${secs}s` };
 }
 
-interface Reply {
-  status: number;
-  body: string;
-}
-
-type Https = typeof import('node:https');
-
-/** One API call; `https` loaded on first use (./https.ts). */
-function call(https: Https, cred: NodeCredential, agent: Agent, method: string, path: string, signal: AbortSignal, body?: unknown, type?: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(path, cred.server);
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `metis-bootstrap/${VERSION}` };
-    if (cred.token) headers.authorization = `Bearer ${cred.token}`;
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    if (data !== undefined) headers['content-type'] = type ?? 'application/merge-patch+json';
-    const req = https.request(url, { method, headers, agent, signal }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        if (text.length < 1 << 20) text += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-function apiMessage(r: Reply): string {
-  try {
-    const m = (JSON.parse(r.body) as { message?: string }).message;
-    if (m) return `HTTP ${r.status}: ${m.slice(0, 300)}`;
-  } catch {
-    // not JSON
-  }
-  return `HTTP ${r.status}`;
-}
-
 /**
  * After a run, once k3s has run on this node: writes the run's outcome onto its own Node with the
  * node's own credential (the kubelet's client certificate; NodeRestriction lets it patch only its
@@ -119,17 +80,30 @@ export async function reportOnNode(report: Report, o: NodeReportOptions): Promis
   if (!o.manifest.k3s) return { status: 'skipped', reason: 'the manifest has no k3s section' };
   const name = o.manifest.node.hostname;
   const file = o.kubeconfig ?? join(o.root, KUBELET_KUBECONFIG);
-  if (!(await fsp.stat(file).then((s) => s.isFile(), () => false))) {
-    return { status: 'skipped', node: name, reason: `k3s has not run here yet (no ${KUBELET_KUBECONFIG})` };
-  }
-  const signal = AbortSignal.timeout(o.timeoutMs ?? 10_000);
-  let agent: Agent | undefined;
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  // The run's connection (opened before its plan) when it is for this kubeconfig; else one of our own.
+  const own = o.api?.file !== file;
+  const api = own ? new NodeApi(file, o.root, timeoutMs) : o.api!;
+  if (!(await api.available())) return { status: 'skipped', node: name, reason: `k3s has not run here yet (no ${KUBELET_KUBECONFIG})` };
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<NodeReportOutcome>((resolve) => {
+    timer = setTimeout(() => {
+      api.close();
+      resolve({ status: 'failed', node: name, reason: `report to Node ${name}: no answer within ${timeoutMs} ms` });
+    }, timeoutMs);
+  });
   try {
-    const cred = await readNodeCredential(file, o.root);
-    const https = httpsModule();
-    agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: cred.ca, cert: cred.cert, key: cred.key });
-    const path = `/api/v1/nodes/${encodeURIComponent(name)}`;
-    const got = await call(https, cred, agent, 'GET', path, signal);
+    return await Promise.race([bound, send(api, report, name, o)]);
+  } finally {
+    clearTimeout(timer);
+    if (own) api.close();
+  }
+}
+
+async function send(api: NodeApi, report: Report, name: string, o: NodeReportOptions): Promise<NodeReportOutcome> {
+  try {
+    const path = nodePath(name);
+    const got = await api.node(name);
     if (got.status !== 200) return { status: 'failed', node: name, reason: `read Node ${name}: ${apiMessage(got)}` };
     const prev = ((JSON.parse(got.body) as { status?: { conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }> } }).status?.conditions ?? []).find((c) => c.type === CONDITION);
     const now = (o.now ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -140,11 +114,11 @@ export async function reportOnNode(report: Report, o: NodeReportOptions): Promis
       lastHeartbeatTime: now,
       lastTransitionTime: prev && prev.status === cond.status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
     };
-    const st = await call(https, cred, agent, 'PATCH', `${path}/status`, signal, { status: { conditions: [condition] } }, 'application/strategic-merge-patch+json');
+    const st = await api.request('PATCH', `${path}/status`, { status: { conditions: [condition] } }, 'application/strategic-merge-patch+json');
     if (st.status !== 200) return { status: 'failed', node: name, reason: `patch Node ${name} status: ${apiMessage(st)}` };
     const s = report.summary;
     const annotations = {
-      [ANNOTATION.hash]: manifestHash(o.manifest),
+      [ANNOTATION.hash]: manifestHash(o.manifest!),
       [ANNOTATION.version]: VERSION,
       [ANNOTATION.schemas]: SUPPORTED_SCHEMA_VERSIONS.join(','),
       [ANNOTATION.lastRun]: report.startedAt,
@@ -152,13 +126,10 @@ export async function reportOnNode(report: Report, o: NodeReportOptions): Promis
       [ANNOTATION.summary]: `ok=${s.ok} changed=${s.changed} failed=${s.failed} skipped=${s.skipped}`,
       [ANNOTATION.drift]: String(driftCount(report)),
     };
-    const md = await call(https, cred, agent, 'PATCH', path, signal, { metadata: { annotations } });
+    const md = await api.request('PATCH', path, { metadata: { annotations } });
     if (md.status !== 200) return { status: 'failed', node: name, reason: `annotate Node ${name}: ${apiMessage(md)}` };
     return { status: 'reported', node: name, condition: cond.reason };
   } catch (e) {
-    const why = signal.aborted ? `no answer within ${o.timeoutMs ?? 10_000} ms` : errorMessage(e);
-    return { status: 'failed', node: name, reason: `report to Node ${name}: ${why}` };
-  } finally {
-    agent?.destroy();
+    return { status: 'failed', node: name, reason: `report to Node ${name}: ${errorMessage(e)}` };
   }
 }

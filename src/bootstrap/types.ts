@@ -90,6 +90,11 @@ export interface Module<A = any, D = any> {
   /** Reads only. Must be exact: `change` iff carrying out its actions would change something. */
   check(args: A, ctx: Context): Promise<CheckResult<D>>;
   /**
+   * The plan checks tasks side by side (engine/plan.ts); a module whose check runs the user's own
+   * commands (`command`) is checked alone, after the checks before it and before those after it.
+   */
+  exclusiveCheck?: boolean;
+  /**
    * Only for truly imperative modules (activate a network and roll back, grow a disk and verify):
    * does the plan, its writes and commands through `ctx.execute`. Without it the engine carries
    * out `plan.actions` itself.

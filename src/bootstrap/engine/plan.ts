@@ -53,25 +53,53 @@ export function activeTasks(rendered: RenderedTask[], data: unknown): RenderedTa
   return rendered.filter((r) => !r.task.when || evalWhen(r.task.when, data));
 }
 
-/** Every task's `check`, in order (after prepareModules); `when`-false tasks are skipped. */
+/** Checks in flight at once: enough to overlap the plan's few processes and API reads with the rest. */
+export const CHECK_WINDOW = 4;
+
+/**
+ * Every task's `check` (after prepareModules); `when`-false tasks are skipped. Checks only read and
+ * all of them run before anything is applied, so none can see another's effect: they run side by
+ * side (up to CHECK_WINDOW; a module marked `exclusiveCheck` alone), and the plan keeps the tasks'
+ * order. A task's durationMs is its own check's time, overlapping others'. A check that throws
+ * fails the plan with the first such task in order, as a serial plan would.
+ */
 export async function checkTasks(rendered: RenderedTask[], ctx: Context, data: unknown): Promise<PlannedTask[]> {
-  const active = activeTasks(rendered, data);
-  const planned: PlannedTask[] = [];
+  const active = new Set(activeTasks(rendered, data));
+  const results: Array<Promise<PlannedTask>> = [];
+  const inFlight = new Set<Promise<unknown>>();
+  const settle = async (n: number) => {
+    while (inFlight.size > n) await Promise.race(inFlight);
+  };
   for (const r of rendered) {
-    const started = performance.now();
-    if (!active.includes(r)) {
-      planned.push({ ...r, check: { status: 'skip', reason: `when: ${r.task.whenSrc} is false` }, durationMs: 0 });
+    if (!active.has(r)) {
+      results.push(Promise.resolve({ ...r, check: { status: 'skip', reason: `when: ${r.task.whenSrc} is false` }, durationMs: 0 }));
       continue;
     }
-    let check: CheckResult<unknown>;
-    try {
-      check = await r.task.module.check(r.args, ctx);
-    } catch (e) {
-      throw new MetisError('E_CHECK', `${r.task.where}: check failed: ${errorMessage(e)}`, { file: r.task.file, line: r.task.line, cause: e });
-    }
-    planned.push({ ...r, check, durationMs: performance.now() - started });
+    const alone = r.task.module.exclusiveCheck === true;
+    await settle(alone ? 0 : CHECK_WINDOW - 1);
+    const started = performance.now();
+    const p = Promise.resolve()
+      .then(() => r.task.module.check(r.args, ctx))
+      .then(
+      (check): PlannedTask => ({ ...r, check, durationMs: performance.now() - started }),
+      (e: unknown) => {
+        throw new MetisError('E_CHECK', `${r.task.where}: check failed: ${errorMessage(e)}`, { file: r.task.file, line: r.task.line, cause: e });
+      },
+    );
+    const tracked = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    inFlight.add(tracked);
+    void tracked.then(() => inFlight.delete(tracked));
+    results.push(p);
+    if (alone) await settle(0);
   }
-  return planned;
+  // Every check has ended before the plan returns or throws (none still reading while a caller reports).
+  const settled = await Promise.allSettled(results);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<PlannedTask>).value);
 }
 
 /** Gives each module the args of all its tasks at once, for batched state reads. */
@@ -81,5 +109,6 @@ export async function prepareModules(tasks: RenderedTask[], ctx: Context): Promi
     if (!t.task.module.prepare) continue;
     byModule.set(t.task.module, [...(byModule.get(t.task.module) ?? []), t.args]);
   }
-  for (const [mod, args] of byModule) await mod.prepare!(args, ctx);
+  // Side by side: their reads coalesce (one `systemctl show` for every module's units).
+  await Promise.all([...byModule].map(([mod, args]) => mod.prepare!(args, ctx)));
 }

@@ -10,6 +10,7 @@ import { httpsModule } from '../https.js';
 import { acquireLock, type Lock } from '../lock.js';
 import { cleanStaleTemps } from '../stale-temps.js';
 import { reportOnNode, type NodeReportOptions } from '../node-report.js';
+import { KUBELET_KUBECONFIG } from '../node-kubeconfig.js';
 import { createLogger } from '../log.js';
 import { modules as builtinModules } from '../modules/index.js';
 import { buildReport, exitCodeFor, recapLine, writeReport, type PhaseTimings, type Report } from '../report.js';
@@ -185,6 +186,13 @@ export async function run(opts: RunOptions): Promise<Report> {
     `metis-bootstrap ${VERSION} ${mode}`,
   );
 
+  // The report's connection opens now, and its read of the Node runs beside the plan (the k3s_node
+  // check shares it): the TLS handshake is off the critical path (docs/bootstrap.md, "Boot time").
+  const reporting = opts.nodeReport !== false && !opts.tags?.length;
+  const reportOpts = { root: opts.root, manifest: loaded.manifest, ...(opts.nodeReport || {}) };
+  const api = reporting && data.k3s ? ctx.facts.nodeApi(reportOpts.kubeconfig ?? join(opts.root, KUBELET_KUBECONFIG), opts.root) : undefined;
+  if (api) void api.available().then((ok) => (ok ? api.node(data.node.hostname) : null)).catch(() => {});
+
   try {
     const { tasks, handlers, render } = taskSet(opts, loaded, assets);
     const rendered = selectTasks(tasks, opts.tags).map(render);
@@ -229,8 +237,8 @@ export async function run(opts: RunOptions): Promise<Report> {
       rebootNow = d.reboot;
       if (required.length) log.warn({ kind: 'reboot', reboot: d.reboot }, d.note);
     }
-    if (opts.nodeReport !== false && !opts.tags?.length) {
-      report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
+    if (reporting) {
+      report.node = await reportOnNode(report, { ...reportOpts, api });
       lap('reportMs');
     }
     await writeReport(stateDir, report);
@@ -239,9 +247,10 @@ export async function run(opts: RunOptions): Promise<Report> {
     return report;
   } catch (e) {
     const report = failRun(e, ids);
-    if (opts.nodeReport !== false && !opts.tags?.length) report.node = await reportOnNode(report, { root: opts.root, manifest: loaded.manifest, ...opts.nodeReport });
+    if (reporting) report.node = await reportOnNode(report, { ...reportOpts, api });
     return report;
   } finally {
+    ctx.facts.close();
     // A lock kept in the memo is the caller's to release (after its last run).
     if (!opts.memo?.lock) await lock?.release();
     log.flush?.();

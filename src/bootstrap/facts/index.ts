@@ -2,7 +2,8 @@ import type { Exec } from '../exec.js';
 import type { RootedFs } from '../rooted-fs.js';
 import { detectBackend, type NetworkBackend } from './network.js';
 import { rootDisk, type RootDisk } from './root-disk.js';
-import { containerName, kernelHostname } from './system.js';
+import { NodeApi } from '../node-api.js';
+import { containerName, iscsiSessionTargets, kernelHostname } from './system.js';
 import { readUnits, type UnitState } from './systemd.js';
 
 export type { NetworkBackend, RootDisk, UnitState };
@@ -26,6 +27,9 @@ export interface FactSources {
 export class Facts {
   private readonly memo = new Map<string, Promise<unknown>>();
   private readonly units = new Map<string, UnitState>();
+  private readonly apis = new Map<string, NodeApi>();
+  private readonly reading = new Map<string, Promise<void>>();
+  private batch: { names: string[]; read: Promise<void> } | null = null;
 
   constructor(private readonly src: FactSources) {}
 
@@ -48,6 +52,11 @@ export class Facts {
     return this.once('system.container', () => containerName(this.src.run));
   }
 
+  /** iscsi: the targets of the sessions logged in now (not kept: a login changes it). */
+  iscsiSessions(): Promise<string[]> {
+    return iscsiSessionTargets(this.src.sys);
+  }
+
   /** disk: the partition and disk under a mount point. */
   rootDisk(mount: string): Promise<RootDisk | null> {
     return this.once(`disk.${mount}`, () => rootDisk(mount, this.src.sys, this.src.proc));
@@ -58,16 +67,57 @@ export class Facts {
     return this.once('network.backend', () => detectBackend(this.src.fs));
   }
 
-  /** systemd: reads the states of many units with one process (prepare), kept for the run. */
+  /**
+   * systemd: reads the states of many units with one process (prepare), kept for the run. Units
+   * asked for in the same turn (the modules' prepares, run side by side) share one `systemctl
+   * show`; a unit already being read is waited for, not read again.
+   */
   async loadUnits(names: string[]): Promise<void> {
-    const missing = [...new Set(names)].filter((n) => !this.units.has(n));
-    for (const [u, s] of await readUnits(this.src.fs, this.src.exec, this.src.live, missing)) this.units.set(u, s);
+    const wanted = [...new Set(names)].filter((n) => !this.units.has(n));
+    const missing = wanted.filter((n) => !this.reading.has(n));
+    if (missing.length) {
+      if (!this.batch) {
+        const batch = { names: [] as string[], read: Promise.resolve() };
+        batch.read = Promise.resolve().then(async () => {
+          this.batch = null;
+          try {
+            for (const [u, st] of await readUnits(this.src.fs, this.src.exec, this.src.live, batch.names)) this.units.set(u, st);
+          } finally {
+            for (const n of batch.names) this.reading.delete(n);
+          }
+        });
+        this.batch = batch;
+      }
+      for (const n of missing) {
+        this.batch.names.push(n);
+        this.reading.set(n, this.batch.read);
+      }
+    }
+    await Promise.all(wanted.map((n) => this.reading.get(n)));
   }
 
   /** systemd: one unit's state (read on demand when prepare did not cover it). */
   async unit(name: string): Promise<UnitState> {
     if (!this.units.has(name)) await this.loadUnits([name]);
     return this.units.get(name)!;
+  }
+
+  /**
+   * kube: the API as this node's own kubeconfig FILE (a path on this host) reaches it — one
+   * connection per kubeconfig for the run, its read of the Node shared (node-api.ts). `close` ends them.
+   */
+  nodeApi(file: string, root: string): NodeApi {
+    let api = this.apis.get(file);
+    if (!api) {
+      api = new NodeApi(file, root);
+      this.apis.set(file, api);
+    }
+    return api;
+  }
+
+  close(): void {
+    for (const api of this.apis.values()) api.close();
+    this.apis.clear();
   }
 
   forget(fact: { hostname: true } | { rootDisk: string } | { unit: string }): void {

@@ -16,3 +16,15 @@ export function kernelHostname(proc = '/proc'): Promise<string | null> {
 export function containerName(run = '/run'): Promise<string | null> {
   return readTrim(`${run}/systemd/container`);
 }
+
+/**
+ * Target IQNs of the iSCSI sessions the kernel holds: what `iscsiadm -m session` lists, read from
+ * /sys/class/iscsi_session/session*\/targetname without a process. No such class (the iSCSI
+ * transport module not loaded) means no session.
+ */
+export async function iscsiSessionTargets(sys = '/sys'): Promise<string[]> {
+  const dir = `${sys}/class/iscsi_session`;
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  const targets = await Promise.all(names.map((n) => readTrim(`${dir}/${n}/targetname`)));
+  return targets.filter((t): t is string => !!t);
+}

@@ -58,6 +58,7 @@ const shown = (ctx: Context, argv: string[]) => ctx.redact.text(argv.join(' '));
 export const commandModule: Module<Args> = {
   name: 'command',
   args,
+  exclusiveCheck: true,
   async check(a, ctx): Promise<CheckResult> {
     const main = argvOf(a, a.argv);
     const words = [...main, ...(a.check ? argvOf(a, a.check) : [])];

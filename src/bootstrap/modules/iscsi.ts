@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import * as f from '../../manifest/fields.js';
-import type { Action, CheckResult, Context, DiffEntry, Module } from '../types.js';
+import type { Action, CheckResult, DiffEntry, Module } from '../types.js';
 import { combine } from './combine.js';
 import { checkFile } from './file.js';
 
@@ -17,11 +17,6 @@ type Args = z.output<typeof args>;
 export function currentName(text: string | null): string | null {
   const m = /^InitiatorName=(\S+)\s*$/m.exec(text ?? '');
   return m && f.iqn.safeParse(m[1]).success ? m[1]! : null;
-}
-
-async function sessions(ctx: Context): Promise<string> {
-  const r = await ctx.exec('iscsiadm', ['-m', 'session'], { allowFailure: true }).catch(() => null);
-  return r?.stdout ?? '';
 }
 
 export const iscsiModule: Module<Args> = {
@@ -42,8 +37,8 @@ export const iscsiModule: Module<Args> = {
       diff.push({ target: INITIATOR_FILE, before: text, after: 'InitiatorName=(generated once for this node)' });
     }
     if (ctx.live && a.targets.length) {
-      const s = await sessions(ctx);
-      for (const t of a.targets.filter((x) => !s.includes(x.iqn))) {
+      const s = new Set(await ctx.facts.iscsiSessions());
+      for (const t of a.targets.filter((x) => !s.has(x.iqn))) {
         actions.push(
           { kind: 'run', argv: ['iscsiadm', '-m', 'discovery', '-t', 'sendtargets', '-p', t.portal], timeoutMs: 30_000, okCodes: 'any' },
           // 15: already logged in (a session that appeared since check).

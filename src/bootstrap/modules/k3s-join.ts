@@ -20,6 +20,10 @@ const ENABLED = new Set(['enabled', 'enabled-runtime', 'static', 'alias', 'indir
 export const k3sJoinModule: Module<Args> = {
   name: 'k3s_join',
   args,
+  async prepare(all, ctx) {
+    // With the services' units, in the plan's one `systemctl show`.
+    await ctx.facts.loadUnits(all.map((a) => unitName(a.role))).catch(() => {});
+  },
   async check(a, ctx) {
     const unit = unitName(a.role);
     let s;

@@ -4,6 +4,8 @@ import * as f from '../../manifest/fields.js';
 import { k3sFields } from '../../manifest/schema.js';
 import { NOT_LIVE } from '../context.js';
 import type { Action, DiffEntry, Module } from '../types.js';
+import { errorMessage } from '../../lib/errors.js';
+import { apiMessage } from '../node-api.js';
 
 /** NodeRestriction: a kubelet may not set these on its own Node; an admin credential must. */
 const FORBIDDEN = /^(node-role\.kubernetes\.io|node-restriction\.kubernetes\.io)\//;
@@ -71,10 +73,15 @@ export const k3sNodeModule: Module<Args> = {
   args,
   async check(a, ctx) {
     if (!ctx.live) return { status: 'skip', reason: `live Node labels/taints: ${NOT_LIVE}` };
-    const kube = (argv: string[]) => ctx.exec(a.binary, ['kubectl', '--kubeconfig', a.kubeconfig, ...argv], { timeoutMs: 20_000, allowFailure: true });
-    const got = await kube(['get', 'node', a.nodeName, '-o', 'json']);
-    if (got.exitCode !== 0) return { status: 'skip', reason: `Node ${a.nodeName} not readable yet (not registered?): ${got.stderr.trim().slice(0, 200)}` };
-    const obj = JSON.parse(got.stdout) as { metadata?: { labels?: Record<string, string> }; spec?: { taints?: LiveNode['taints'] } };
+    // Read with the kubeconfig's own credential over the run's API connection (no `k3s kubectl`
+    // process: a k3s binary's start costs seconds on a Pi); the report reuses this read.
+    const api = ctx.facts.nodeApi(join(ctx.root, a.kubeconfig), ctx.root);
+    const notYet = (why: string) => ({ status: 'skip' as const, reason: `Node ${a.nodeName} not readable yet (not registered?): ${why.slice(0, 200)}` });
+    if (!(await api.available())) return notYet(`no ${a.kubeconfig} (k3s has not joined)`);
+    const got = await api.node(a.nodeName).catch((e: unknown) => e as Error);
+    if (got instanceof Error) return notYet(errorMessage(got));
+    if (got.status !== 200) return notYet(apiMessage(got));
+    const obj = JSON.parse(got.body) as { metadata?: { labels?: Record<string, string> }; spec?: { taints?: LiveNode['taints'] } };
     const node: LiveNode = { labels: obj.metadata?.labels ?? {}, taints: obj.spec?.taints ?? [] };
     const prevText = await ctx.host.readText(join(ctx.stateDir, OWNED_FILE));
     const prev = prevText ? (JSON.parse(prevText) as Owned) : { labels: [], taints: [] };
@@ -90,5 +97,13 @@ export const k3sNodeModule: Module<Args> = {
       { kind: 'state', file: OWNED_FILE, content: `${JSON.stringify(r.owned)}\n` },
     ];
     return { status: 'change', reason, diff: r.diff, actions };
+  },
+  async apply(a, ctx, plan) {
+    try {
+      await ctx.execute(plan.actions);
+    } finally {
+      // The Node read before the plan is stale now (the report reads it again).
+      ctx.facts.nodeApi(join(ctx.root, a.kubeconfig), ctx.root).forget(a.nodeName);
+    }
   },
 };

@@ -5,6 +5,7 @@ import { k3sFields } from '../../manifest/schema.js';
 import type { Module } from '../types.js';
 import { combine } from './combine.js';
 import { checkFile } from './file.js';
+import { binaryVersion } from '../binary-version.js';
 
 export const CONFIG = '/etc/rancher/k3s/config.yaml';
 export const TOKEN_FILE = '/etc/rancher/k3s/token';
@@ -72,8 +73,7 @@ export const k3sModule: Module<Args> = {
   async check(a, ctx) {
     if (!(await ctx.fs.exists(a.binary))) return { status: 'fail', reason: `${a.binary} is missing: the class image must carry k3s ${a.version} (Metis never downloads at boot)` };
     if (ctx.live) {
-      const r = await ctx.exec(a.binary, ['--version'], { allowFailure: true });
-      const got = parseVersion(r.stdout);
+      const got = await binaryVersion(ctx, a.binary, async () => parseVersion((await ctx.exec(a.binary, ['--version'], { allowFailure: true })).stdout));
       if (got !== a.version) return { status: 'fail', reason: `${a.binary} is ${got ?? 'not a working k3s'}, the class pins ${a.version}` };
     }
     if (a.clusterInit && a.serverUrl) return { status: 'fail', reason: 'clusterInit and serverUrl together: a joining server must not run cluster-init (it would start a new cluster)' };

@@ -49,4 +49,37 @@ describe('iscsi initiator name', () => {
     const a = iscsiModule.args.parse({});
     expect(await iscsiModule.check(a, ctx)).toEqual({ status: 'fail', reason: expect.stringMatching(/not installed/) });
   });
+
+  it('live: logs in only to targets without a session, as sysfs lists them (no iscsiadm -m session)', async () => {
+    const r = root('InitiatorName=iqn.1993-08.org.debian:01:abcdef012345\n');
+    const sys = join(r, 'fake-sys');
+    const session = (n: number, iqn: string) => {
+      mkdirSync(join(sys, `class/iscsi_session/session${n}`), { recursive: true });
+      writeFileSync(join(sys, `class/iscsi_session/session${n}/targetname`), `${iqn}\n`);
+    };
+    const a = iscsiModule.args.parse({
+      targets: [
+        { portal: '192.168.22.5', iqn: 'iqn.2026-01.lab:disk1' },
+        { portal: '192.168.22.5', iqn: 'iqn.2026-01.lab:disk10' },
+      ],
+    });
+    // live: true with a fake sysfs; check only reads, and its actions are not carried out here.
+    const ctx = () => ({ ...makeContext({ root: r, factSources: { sys } }), live: true });
+    // No iSCSI class in sysfs (module not loaded): no session, both targets are logged in.
+    const none = await iscsiModule.check(a, ctx());
+    expect(none.status).toBe('change');
+    expect(none.status === 'change' && none.diff!.map((d) => d.target)).toEqual(['iSCSI session iqn.2026-01.lab:disk1', 'iSCSI session iqn.2026-01.lab:disk10']);
+    // A session to disk10 only: disk1 is still missing (a name that is a prefix of another is not a match).
+    session(1, 'iqn.2026-01.lab:disk10');
+    const one = await iscsiModule.check(a, ctx());
+    expect(one.status === 'change' && one.diff!.map((d) => d.target)).toEqual(['iSCSI session iqn.2026-01.lab:disk1']);
+    expect(one.status === 'change' && one.actions.map((x) => x.kind === 'run' && x.argv.join(' '))).toEqual([
+      'iscsiadm -m discovery -t sendtargets -p 192.168.22.5',
+      'iscsiadm -m node -T iqn.2026-01.lab:disk1 -p 192.168.22.5 --login',
+    ]);
+    session(2, 'iqn.2026-01.lab:disk1');
+    const ctx2 = ctx();
+    expect(await iscsiModule.check(a, ctx2)).toEqual({ status: 'ok' });
+    expect(ctx2.exec.count()).toBe(0);
+  });
 });
