@@ -52,6 +52,11 @@ export type Action =
       /** Extra environment; a `{ secret: PATH }` value is looked up in the manifest only when the command runs. */
       env?: Record<string, EnvValue>;
     }
+  /**
+   * A JSON merge patch of this node's own Node's labels (null removes one), sent with the node's
+   * own kubeconfig (the kubelet's credential; NodeRestriction applies).
+   */
+  | { kind: 'node-labels'; kubeconfig: string; node: string; labels: Record<string, string | null> }
   /** A file in the run's state dir (0600, root-only), e.g. the keys Metis owns on the Node. */
   | { kind: 'state'; file: string; content: string }
   /** The fact `fact` = an SSH public key file's `ssh-keygen -l` line, computed without a process. */
@@ -90,6 +95,8 @@ export function describeAction(a: Action): string {
       const where = a.cwd ? ` (in ${a.cwd})` : '';
       return `run ${a.argv.map(quoteArg).join(' ')}${where}${env}${a.input !== undefined ? ' (with input)' : ''}`;
     }
+    case 'node-labels':
+      return `patch Node ${a.node} labels ${Object.entries(a.labels).map(([k, v]) => (v === null ? `${k}-` : `${k}=${v}`)).join(' ')} (with ${a.kubeconfig})`;
     case 'state':
       return `write state ${a.file}`;
     case 'fingerprint':

@@ -6,6 +6,7 @@ import { iqn } from '../../manifest/fields.js';
 import type { Action, Generated, Validator } from '../actions.js';
 import { validateSshd } from '../modules/sshd.js';
 import { inRootArgv, resolveEnv } from './in-root.js';
+import { apiMessage, nodePath } from '../node-api.js';
 import type { Context, FactValue } from '../types.js';
 
 /** Files whose change systemd must re-read before a unit starts: unit files and fstab (its generator). */
@@ -82,6 +83,17 @@ export async function executeActions(actions: readonly Action[], ctx: Context): 
       case 'fingerprint':
         facts[a.fact] = describePublicKey((await ctx.fs.readText(a.path)) ?? '', a.path);
         break;
+      case 'node-labels': {
+        const api = ctx.facts.nodeApi(join(ctx.root, a.kubeconfig), ctx.root);
+        try {
+          const r = await api.request('PATCH', nodePath(a.node), { metadata: { labels: a.labels } });
+          if (r.status !== 200) throw new MetisError('E_KUBE', `patch Node ${a.node} labels: ${apiMessage(r)}`);
+        } finally {
+          // The run's read of the Node is stale now (the report reads it again).
+          api.forget(a.node);
+        }
+        break;
+      }
       case 'state':
         await ctx.host.mkdir(ctx.stateDir, 0o700);
         await ctx.host.write(join(ctx.stateDir, a.file), a.content, { mode: 0o600, uid: 0, gid: 0 });

@@ -6,6 +6,7 @@ import type { Module } from '../types.js';
 import { combine } from './combine.js';
 import { checkFile } from './file.js';
 import { binaryVersion } from '../binary-version.js';
+import { registrationOwnership } from './k3s-node.js';
 
 export const CONFIG = '/etc/rancher/k3s/config.yaml';
 export const TOKEN_FILE = '/etc/rancher/k3s/token';
@@ -77,10 +78,15 @@ export const k3sModule: Module<Args> = {
       if (got !== a.version) return { status: 'fail', reason: `${a.binary} is ${got ?? 'not a working k3s'}, the class pins ${a.version}` };
     }
     if (a.clusterInit && a.serverUrl) return { status: 'fail', reason: 'clusterInit and serverUrl together: a joining server must not run cluster-init (it would start a new cluster)' };
-    return combine([
-      await checkFile(ctx, { dest: CONFIG, content: renderConfig(a), mode: 0o600 }),
-      await checkFile(ctx, { dest: TOKEN_FILE, content: `${a.token}\n`, mode: 0o600, secret: true }),
-      await checkFile(ctx, { dest: `/etc/systemd/system/${unitName(a.role)}`, content: renderUnit(a), mode: 0o644 }),
-    ]);
+    // The labels the config registers the Node with are Metis's from now on (k3s-node.ts).
+    const own = await registrationOwnership(ctx, a.labels);
+    return combine(
+      [
+        await checkFile(ctx, { dest: CONFIG, content: renderConfig(a), mode: 0o600 }),
+        await checkFile(ctx, { dest: TOKEN_FILE, content: `${a.token}\n`, mode: 0o600, secret: true }),
+        await checkFile(ctx, { dest: `/etc/systemd/system/${unitName(a.role)}`, content: renderUnit(a), mode: 0o644 }),
+      ],
+      own ? { actions: [own], reasons: ['record the Node labels Metis owns'] } : {},
+    );
   },
 };
