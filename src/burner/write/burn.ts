@@ -11,6 +11,7 @@ import { BurnAbortedError, CorruptImageError, ImageChangedError, VerifyError } f
 import { fileRangeReader, RangeVerifier, VERIFY_BATCH } from './verify.js';
 import { decompressStream, detectCompression, uncompressedSize } from '../../core/compression.js';
 import { type Follow, hashingReader } from './hashing-reader.js';
+import { pickBlocks, xzIndex, type XzBlock, type XzIndex } from '../../core/xz-index.js';
 
 /** A compressed source is decompressed while it is written: its 'writing' phase covers both. */
 export type BurnPhase = 'analyzing' | 'writing' | 'verifying' | 'finished';
@@ -54,6 +55,8 @@ export interface BurnResult {
   imageSize: number;
   verified: boolean;
   durationMs: number;
+  /** A compressed image: bytes the decompressor produced (less than imageSize when only the .xz blocks holding mapped data were decompressed). */
+  decompressed?: number;
 }
 
 /** Held back until everything else is on the card and synced: an interrupted burn doesn't boot. */
@@ -119,6 +122,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   };
   let imageSize = 0;
   let sha256 = '';
+  let decompressed: number | undefined;
   try {
     let head: Buffer;
     let sourceBytes: number;
@@ -130,7 +134,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     } else {
       if (!isBlock) await clearKeepingHead(fh);
       const r = await writeStream(opts, compression, sink, isBlock, progress);
-      ({ head, sha256, sourceBytes } = r);
+      ({ head, sha256, sourceBytes, decompressed } = r);
       imageSize = r.size;
       if (!isBlock) await fh.truncate(imageSize);
     }
@@ -194,7 +198,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     await fh.close();
   }
   progress({ phase: 'finished', bytes: bytesWritten, total: bytesWritten });
-  return { sha256, bytesWritten, imageSize, verified: opts.verify, durationMs: Date.now() - started };
+  return { sha256, bytesWritten, imageSize, verified: opts.verify, durationMs: Date.now() - started, ...(decompressed !== undefined ? { decompressed } : {}) };
 }
 
 /**
@@ -283,15 +287,22 @@ async function writeStream(
   sink: Sink,
   isBlock: boolean,
   progress: (e: BurnProgress) => void,
-): Promise<{ head: Buffer; size: number; sha256: string; sourceBytes: number }> {
+): Promise<{ head: Buffer; size: number; sha256: string; sourceBytes: number; decompressed: number }> {
+  // A multi-block .xz with a block map: only the blocks holding mapped data are decompressed.
+  const index = compression === 'xz' && opts.bmap && !opts.follow ? await xzIndex(opts.image) : null;
   // A file still arriving has no end to read the container's size from yet.
-  const expected = opts.imageSize ?? (opts.follow ? undefined : await uncompressedSize(opts.image, compression, { count: false }));
+  const expected = opts.imageSize ?? index?.size ?? (opts.follow ? undefined : await uncompressedSize(opts.image, compression, { count: false }));
   const total = expected ?? 0;
   // A bmap is the only allocation knowledge a stream has: chunks it leaves out are skipped even
   // on a block device (there, without a bmap, zeros must be written: the old card's bytes remain).
   const allocated = opts.bmap ? (await allocationFromBmap(opts.bmap, expected)).map : null;
+  const picked = index && allocated ? pickedBlocks(index, allocated) : null;
+  // Where the decompressed bytes go: one run from 0, or (picked blocks) each kept block's place.
+  const segments = picked ? mergeBlocks(picked) : [{ offset: 0, size: Infinity }];
   const source = hashingReader(opts.image, opts.observe, opts.follow);
-  const { stream, done } = decompressStream(opts.image, compression, source.stream);
+  const input = picked ? source.stream.pipe(pickBlocks(picked)) : source.stream;
+  if (picked) source.stream.on('error', (e: Error) => input.destroy(e));
+  const { stream, done } = decompressStream(opts.image, compression, input);
   const head = Buffer.alloc(HEAD);
   let headLen = 0;
   // The decompressed bytes are gathered in one reused staging buffer (STAGE, a whole number of
@@ -334,22 +345,34 @@ async function writeStream(
   // An error of ours (an abort, a failed write) stops the decompressor, which may then fail in its
   // own way (EPIPE, SIGPIPE): ours is the cause and wins. Only a failure of the stream itself is the image's.
   let own: unknown = null;
+  let seg = 0;
+  let segLeft = segments[0]!.size;
+  let decompressed = 0;
   try {
     for await (const piece of stream as AsyncIterable<Buffer>) {
       if (opts.signal?.aborted) {
         own = new BurnAbortedError();
         throw own;
       }
+      decompressed += piece.length;
       for (let off = 0; off < piece.length; ) {
-        const n = piece.copy(stage, fill, off, Math.min(piece.length, off + STAGE - fill));
+        if (segLeft === 0) throw new MetisError('E_DECOMPRESS', `${opts.image}: more data than its index records`, { file: opts.image });
+        const n = piece.copy(stage, fill, off, Math.min(piece.length, off + STAGE - fill, off + segLeft));
         fill += n;
         off += n;
-        if (fill === STAGE) {
+        segLeft -= n;
+        if (fill === STAGE || segLeft === 0) {
           await flushStage().catch((w: unknown) => {
             own = w;
             throw w;
           });
           progress({ phase: 'writing', bytes: pos, total });
+        }
+        // The next kept block's data starts at its own place in the image.
+        if (segLeft === 0 && seg + 1 < segments.length) {
+          seg++;
+          pos = segments[seg]!.offset;
+          segLeft = segments[seg]!.size;
         }
       }
     }
@@ -367,10 +390,48 @@ async function writeStream(
   const { sha256, bytes: sourceBytes } = await source.finish();
   if (fill) await flushStage();
   progress({ phase: 'writing', bytes: pos, total });
+  if (picked && (seg !== segments.length - 1 || segLeft !== 0)) {
+    throw new MetisError('E_DECOMPRESS', `${opts.image}: the decompressor ended before the blocks its index records`, { file: opts.image });
+  }
+  if (picked) pos = index!.size;
   if (allocated && pos !== allocated.size) {
     throw new MetisError('E_BMAP', `${opts.bmap}: ImageSize ${allocated.size} does not match the decompressed image (${pos} bytes)`, { file: opts.bmap, path: 'ImageSize' });
   }
-  return { head: head.subarray(0, Math.min(headLen, pos)), size: pos, sha256, sourceBytes };
+  return { head: head.subarray(0, Math.min(headLen, pos)), size: pos, sha256, sourceBytes, decompressed };
+}
+
+/**
+ * The blocks to decompress: every block with a mapped chunk, and those holding the first MiB (the
+ * head, written last, is always the image's own). The rest hold nothing the card gets.
+ */
+export function neededBlocks(index: XzIndex, map: { has(chunk: number): boolean }): XzBlock[] {
+  return index.blocks.filter((b) => {
+    if (b.imageOffset < HEAD) return true;
+    const end = Math.ceil((b.imageOffset + b.imageSize) / CHUNK);
+    for (let c = Math.floor(b.imageOffset / CHUNK); c < end; c++) if (map.has(c)) return true;
+    return false;
+  });
+}
+
+/**
+ * The blocks to decompress, or null when every block is needed (nothing to gain) or a run of kept
+ * blocks would start inside a chunk (the writer places data by whole chunks): then the whole file.
+ */
+function pickedBlocks(index: XzIndex, map: { has(chunk: number): boolean }): XzBlock[] | null {
+  const keep = neededBlocks(index, map);
+  if (keep.length === index.blocks.length) return null;
+  return mergeBlocks(keep).every((r) => r.offset % CHUNK === 0) ? keep : null;
+}
+
+/** Kept blocks that follow each other in the image, as runs of image bytes. */
+function mergeBlocks(keep: readonly XzBlock[]): Array<{ offset: number; size: number }> {
+  const out: Array<{ offset: number; size: number }> = [];
+  for (const b of keep) {
+    const last = out.at(-1);
+    if (last && last.offset + last.size === b.imageOffset) last.size += b.imageSize;
+    else out.push({ offset: b.imageOffset, size: b.imageSize });
+  }
+  return out;
 }
 
 /**
