@@ -100,7 +100,10 @@ try {
 
   // Between runs: drop the device's cache, and pause so the throttle's time slice left over from
   // the previous writer doesn't bill the next one.
+  // Also write back every dirty page first: a run must not pay for the previous one's files
+  // (a pulled blob, an image file written) being flushed to disk while it is timed.
   const fresh = () => {
+    sh('sync');
     sh('blockdev', ['--flushbufs', loop]);
     sh('sleep', ['3']);
   };

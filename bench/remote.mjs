@@ -80,7 +80,10 @@ try {
   writeFileSync(`${BLKIO}/blkio.throttle.write_bps_device`, `${devno} ${WRITE_BPS}`);
   writeFileSync(`${BLKIO}/blkio.throttle.read_bps_device`, `${devno} ${READ_BPS}`);
   console.log(`flashing host ${host.alias} (namespace ${host.ns}); emulated card ${loop} (${devno}): write ${WRITE_BPS / 1e6} MB/s, read ${(READ_BPS / 1e6).toFixed(1)} MB/s`);
+  // Also write back every dirty page first: a run must not pay for the previous one's files
+  // (a pulled blob, an image file written) being flushed to disk while it is timed.
   const fresh = () => {
+    sh('sync');
     sh('blockdev', ['--flushbufs', loop]);
     sh('sleep', ['3']);
   };
