@@ -46,6 +46,15 @@ export function mtype(img: string, path: string): Buffer {
   return execFileSync('mtype', ['-i', `${img}@@${BOOT_START * 512}`, `::${path}`], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
 }
 
+/** An image file standing for a card that booted: SIZE of 0xee with an MBR signature. */
+export function oldBootableCard(path: string, sizeMiB: number): string {
+  const old = Buffer.alloc(sizeMiB * MIB, 0xee);
+  old[510] = 0x55;
+  old[511] = 0xaa;
+  writeFileSync(path, old);
+  return path;
+}
+
 export const isRoot = process.getuid?.() === 0;
 
 /** For a test file: a maker of temp dirs that are all removed after each test. */

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { burn, HEAD } from '../../../src/burner/write/burn.js';
-import { makeImage, MIB, tempDirs } from '../fixtures.js';
+import { makeImage, MIB, oldBootableCard, tempDirs } from '../fixtures.js';
 
 const dir = tempDirs('metis-gate-');
 const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -41,10 +41,7 @@ describe('burn hashes the bytes it writes and gates the partition table on calle
     }
     const out = join(d, 'card.img');
     // The old card booted: its own MBR signature is in place.
-    const old = Buffer.alloc(100 * MIB, 0xee);
-    old[510] = 0x55;
-    old[511] = 0xaa;
-    writeFileSync(out, old);
+    oldBootableCard(out, 100);
     const refusal = new Error('refused by the test gate');
     await expect(burn({ image: img, target: out, verify: true, beforeCommit: () => Promise.reject(refusal) })).rejects.toBe(refusal);
     const head = headOf(out);

@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { burn, HEAD, neededBlocks } from '../../../src/burner/write/burn.js';
 import { allocationFromBmap } from '../../../src/core/ranges/allocation.js';
 import { CorruptImageError } from '../../../src/burner/write/errors.js';
 import { xzIndex } from '../../../src/core/xz-index.js';
-import { fsckBoot, makeImage, MIB, tempDir } from '../fixtures.js';
+import { fsckBoot, makeImage, MIB, oldBootableCard, tempDir } from '../fixtures.js';
 
 // A multi-block .xz (as `xz -T0` writes it) burned with a block map decompresses only the blocks
 // holding mapped data. Judged by cmp against the same burn from the raw image, e2fsck and fsck.fat,
@@ -79,10 +79,7 @@ describe('.xz burned block by block from its block map', () => {
     await flipIn(xz, skipped);
     // The old card booted: its own MBR signature is in place.
     const out = join(d, 'card.img');
-    const old = Buffer.alloc(160 * MIB, 0xee);
-    old[510] = 0x55;
-    old[511] = 0xaa;
-    writeFileSync(out, old);
+    oldBootableCard(out, 160);
     const refused = new Error('sha256 is not the pinned one');
     let seen = '';
     await expect(
