@@ -29,7 +29,7 @@ export function apiMessage(r: Reply): string {
  * and that connection (docs/bootstrap.md, "Boot time"). Credential material is never printed.
  */
 export class NodeApi {
-  private session: { cred: NodeCredential; agent: Agent } | null = null;
+  private session: Promise<{ cred: NodeCredential; agent: Agent }> | null = null;
   private readonly nodes = new Map<string, Promise<Reply>>();
 
   constructor(
@@ -44,14 +44,14 @@ export class NodeApi {
     return this.session !== null || (await fsp.stat(this.file).then((s) => s.isFile(), () => false));
   }
 
-  private async open(): Promise<{ cred: NodeCredential; agent: Agent }> {
-    if (this.session) return this.session;
-    const cred = await readNodeCredential(this.file, this.root);
-    const agent = new (httpsModule().Agent)({ keepAlive: true, maxSockets: 1, ca: cred.ca, cert: cred.cert, key: cred.key });
-    // Two callers racing here: the first one's session stays, the other agent is dropped unused.
-    if (this.session) agent.destroy();
-    else this.session = { cred, agent };
-    return this.session;
+  /** The credential and kept-alive agent, made once; a failure (no readable kubeconfig) is not kept. */
+  private open(): Promise<{ cred: NodeCredential; agent: Agent }> {
+    const opening = (this.session ??= readNodeCredential(this.file, this.root).then((cred) => ({
+      cred,
+      agent: new (httpsModule().Agent)({ keepAlive: true, maxSockets: 1, ca: cred.ca, cert: cred.cert, key: cred.key }),
+    })));
+    opening.catch(() => this.session === opening && (this.session = null));
+    return opening;
   }
 
   /** One API call on the shared connection; rejects on a transport error or after the timeout. */
@@ -102,7 +102,10 @@ export class NodeApi {
 
   /** Ends the kept-alive connection (the run's last step). */
   close(): void {
-    this.session?.agent.destroy();
+    this.session?.then(
+      (s) => s.agent.destroy(),
+      () => {},
+    );
     this.session = null;
     this.nodes.clear();
   }

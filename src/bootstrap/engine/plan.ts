@@ -81,17 +81,14 @@ export async function checkTasks(rendered: RenderedTask[], ctx: Context, data: u
     const p = Promise.resolve()
       .then(() => r.task.module.check(r.args, ctx))
       .then(
-      (check): PlannedTask => ({ ...r, check, durationMs: performance.now() - started }),
-      (e: unknown) => {
-        throw new MetisError('E_CHECK', `${r.task.where}: check failed: ${errorMessage(e)}`, { file: r.task.file, line: r.task.line, cause: e });
-      },
-    );
-    const tracked = p.then(
-      () => undefined,
-      () => undefined,
-    );
-    inFlight.add(tracked);
-    void tracked.then(() => inFlight.delete(tracked));
+        (check): PlannedTask => ({ ...r, check, durationMs: performance.now() - started }),
+        (e: unknown) => {
+          throw new MetisError('E_CHECK', `${r.task.where}: check failed: ${errorMessage(e)}`, { file: r.task.file, line: r.task.line, cause: e });
+        },
+      );
+    // In the window until it settles, either way (its rejection is the plan's, via `results`).
+    const slot: Promise<unknown> = p.catch(() => {}).then(() => inFlight.delete(slot));
+    inFlight.add(slot);
     results.push(p);
     if (alone) await settle(0);
   }

@@ -26,10 +26,9 @@ export interface FactSources {
  */
 export class Facts {
   private readonly memo = new Map<string, Promise<unknown>>();
-  private readonly units = new Map<string, UnitState>();
+  private readonly units = new Map<string, Promise<UnitState>>();
   private readonly apis = new Map<string, NodeApi>();
-  private readonly reading = new Map<string, Promise<void>>();
-  private batch: { names: string[]; read: Promise<void> } | null = null;
+  private batch: { names: string[]; read: Promise<Map<string, UnitState>> } | null = null;
 
   constructor(private readonly src: FactSources) {}
 
@@ -70,35 +69,31 @@ export class Facts {
   /**
    * systemd: reads the states of many units with one process (prepare), kept for the run. Units
    * asked for in the same turn (the modules' prepares, run side by side) share one `systemctl
-   * show`; a unit already being read is waited for, not read again.
+   * show`; a unit already being read is waited for, not read again. A failed read is not kept.
    */
   async loadUnits(names: string[]): Promise<void> {
-    const wanted = [...new Set(names)].filter((n) => !this.units.has(n));
-    const missing = wanted.filter((n) => !this.reading.has(n));
-    if (missing.length) {
-      if (!this.batch) {
-        const batch = { names: [] as string[], read: Promise.resolve() };
-        batch.read = Promise.resolve().then(async () => {
-          this.batch = null;
-          try {
-            for (const [u, st] of await readUnits(this.src.fs, this.src.exec, this.src.live, batch.names)) this.units.set(u, st);
-          } finally {
-            for (const n of batch.names) this.reading.delete(n);
-          }
-        });
-        this.batch = batch;
-      }
-      for (const n of missing) {
-        this.batch.names.push(n);
-        this.reading.set(n, this.batch.read);
-      }
+    for (const n of new Set(names)) if (!this.units.has(n)) this.units.set(n, this.queueUnit(n));
+    await Promise.all(names.map((n) => this.units.get(n)));
+  }
+
+  private queueUnit(name: string): Promise<UnitState> {
+    if (!this.batch) {
+      const names: string[] = [];
+      const read = Promise.resolve().then(() => {
+        this.batch = null;
+        return readUnits(this.src.fs, this.src.exec, this.src.live, names);
+      });
+      this.batch = { names, read };
     }
-    await Promise.all(wanted.map((n) => this.reading.get(n)));
+    this.batch.names.push(name);
+    const state = this.batch.read.then((m) => m.get(name)!);
+    state.catch(() => this.units.get(name) === state && this.units.delete(name));
+    return state;
   }
 
   /** systemd: one unit's state (read on demand when prepare did not cover it). */
   async unit(name: string): Promise<UnitState> {
-    if (!this.units.has(name)) await this.loadUnits([name]);
+    await this.loadUnits([name]);
     return this.units.get(name)!;
   }
 

@@ -26,7 +26,6 @@ interface LiveNode {
   taints: Array<{ key: string; value?: string; effect: string }>;
 }
 
-const taintId = (t: string) => t.replace(/=[^:]*/, ''); // key:Effect identifies a taint
 const taintStr = (t: LiveNode['taints'][number]) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`;
 
 async function readOwned(ctx: Context): Promise<{ owned: Owned; legacy: boolean }> {
