@@ -5,7 +5,7 @@ import type { Redactor } from '../lib/redact.js';
 import { RootedFs } from './rooted-fs.js';
 import { createExec } from './exec.js';
 import { createRenderer, type TemplateRenderer } from './engine/render.js';
-import { executeActions } from './engine/execute.js';
+import { executeActions, settleActions } from './engine/execute.js';
 import { Facts, type FactSources } from './facts/index.js';
 import type { Context } from './types.js';
 
@@ -61,6 +61,7 @@ export function createContext(o: ContextOptions): Context {
       if (ctx.checkMode) throw new Error('actions carried out in check mode');
       return executeActions(actions, ctx);
     },
+    settle: () => settleActions(ctx),
   };
   return ctx;
 }

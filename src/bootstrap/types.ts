@@ -80,6 +80,8 @@ export interface Context {
   templates: ReadonlyMap<string, string>;
   /** Carries out actions (engine/execute.ts); returns the facts they produced. */
   execute(actions: readonly Action[]): Promise<Record<string, FactValue>>;
+  /** Ends a batch of applied tasks (engine/execute.ts settleActions): unit → why its queued start failed. */
+  settle(): Promise<Map<string, string>>;
 }
 
 export interface Module<A = any, D = any> {

@@ -1,5 +1,6 @@
 import { errorMessage } from '../../lib/errors.js';
 import { describeAction } from '../actions.js';
+import type { Action } from '../actions.js';
 import type { ApplyResult, Change, Context, DiffEntry, FactValue, Module, TaskStatus } from '../types.js';
 import type { PlannedTask } from './plan.js';
 
@@ -100,5 +101,33 @@ export async function applyPlan(plan: PlannedTask[], ctx: Context, opts: { handl
       out.push({ ...base, status: 'failed', reason, durationMs: p.durationMs + performance.now() - started });
     }
   }
+  if (!ctx.checkMode) await settle(plan, out, ctx);
   return out;
+}
+
+/** The systemctl actions of a plan, parallel groups included. */
+function systemctlOf(actions: readonly Action[]): Extract<Action, { kind: 'systemctl' }>[] {
+  return actions.flatMap((a) => (a.kind === 'parallel' ? systemctlOf(a.groups.flat()) : a.kind === 'systemctl' ? [a] : []));
+}
+
+/**
+ * The batch's end (ctx.settle): the one reload for enablements, and the starts queued with
+ * --no-block awaited. A unit that did not come up fails the task that queued its start (a failed
+ * reload, the last task that enabled or disabled a unit), so the run fails and its handlers wait.
+ */
+async function settle(plan: PlannedTask[], out: TaskOutcome[], ctx: Context): Promise<void> {
+  const failed = await ctx.settle();
+  for (const [what, reason] of failed) {
+    const owns = (p: PlannedTask, i: number): boolean => {
+      if (p.check.status !== 'change' || out[i]?.status !== 'changed') return false;
+      const calls = systemctlOf(p.check.actions);
+      return what === 'daemon-reload' ? calls.some((a) => a.verb === 'enable' || a.verb === 'disable' || a.verb === 'enable-now') : calls.some((a) => a.noBlock && a.unit === what);
+    };
+    let owner = plan.length - 1;
+    while (owner >= 0 && !owns(plan[owner]!, owner)) owner--;
+    const o = out[owner];
+    if (!o) continue;
+    ctx.log.error({ kind: 'failed', task: o.name, module: o.module, err: reason }, `failed: ${o.name}`);
+    out[owner] = { ...o, status: 'failed', reason };
+  }
 }

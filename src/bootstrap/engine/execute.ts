@@ -1,7 +1,7 @@
 import { describePublicKey } from '../../core/ssh-key.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { MetisError } from '../../lib/errors.js';
+import { errorMessage, MetisError } from '../../lib/errors.js';
 import { iqn } from '../../manifest/fields.js';
 import type { Action, Generated, Validator } from '../actions.js';
 import { validateSshd } from '../modules/sshd.js';
@@ -16,6 +16,10 @@ const RELOAD_PATH = /^(\/(etc|run|usr\/lib|lib)\/systemd\/system\/|\/etc\/fstab$
 const reloaded = new WeakMap<Context, number>();
 /** Unit files and fstab removed or renamed by this run's actions: systemd must forget them as surely as re-read a written one. */
 const unlinked = new WeakMap<Context, string[]>();
+/** Contexts that enabled or disabled a unit since their last reload (`enable --no-reload`): settle reloads once for all of them. */
+const enabledSinceReload = new WeakSet<Context>();
+/** Start jobs queued with --no-block and not yet awaited (settleActions). */
+const queued = new WeakMap<Context, string[]>();
 
 function noteUnlinked(ctx: Context, ...paths: string[]): void {
   const hit = paths.filter((p) => RELOAD_PATH.test(p));
@@ -102,7 +106,7 @@ export async function executeActions(actions: readonly Action[], ctx: Context): 
         await daemonReload(ctx);
         break;
       case 'systemctl':
-        await systemctl(a.verb, a.unit, ctx);
+        await systemctl(a, ctx);
         break;
     }
   }
@@ -114,25 +118,68 @@ export async function executeActions(actions: readonly Action[], ctx: Context): 
  * or renamed since the last reload of this run, so a run reloads at most once per batch of unit
  * changes (usually once, often never). A removed drop-in counts: without the reload systemd keeps
  * acting on the drop-in that is gone (a removed RequiresMountsFor= would still hold k3s back).
+ * `enablement`: also when a unit was enabled or disabled since (settleActions, once per run).
  */
-export async function daemonReload(ctx: Context): Promise<boolean> {
+export async function daemonReload(ctx: Context, opts: { enablement?: boolean } = {}): Promise<boolean> {
   if (!ctx.live) return false;
   const written = ctx.fs.written.filter((p) => RELOAD_PATH.test(p)).length + (unlinked.get(ctx)?.length ?? 0);
-  if (written <= (reloaded.get(ctx) ?? 0)) return false;
+  if (written <= (reloaded.get(ctx) ?? 0) && !(opts.enablement && enabledSinceReload.has(ctx))) return false;
   await ctx.exec('systemctl', ['daemon-reload']);
   reloaded.set(ctx, written);
+  enabledSinceReload.delete(ctx);
   return true;
 }
 
-async function systemctl(verb: Extract<Action, { kind: 'systemctl' }>['verb'], unit: string, ctx: Context): Promise<void> {
+/**
+ * enable/disable: live with --no-reload (systemctl's own reload after each, several seconds under
+ * emulation, is not needed to start a unit whose file did not change; the wants symlinks only
+ * matter to this boot's manager at the run's one reload in settleActions, and to the next boot).
+ */
+async function systemctl(a: Extract<Action, { kind: 'systemctl' }>, ctx: Context): Promise<void> {
+  const { verb, unit } = a;
   ctx.facts.forget({ unit });
   if (verb === 'enable' || verb === 'disable') {
-    await ctx.exec('systemctl', ctx.live ? [verb, '--', unit] : [`--root=${ctx.root}`, verb, '--', unit]);
+    if (!ctx.live) return void (await ctx.exec('systemctl', [`--root=${ctx.root}`, verb, '--', unit]));
+    await ctx.exec('systemctl', [verb, '--no-reload', '--', unit]);
+    enabledSinceReload.add(ctx);
     return;
   }
   if (!ctx.live) throw new MetisError('E_NOT_LIVE', `systemctl ${verb} ${unit}: needs a live system (planned on one that is not)`);
   await daemonReload(ctx);
-  await ctx.exec('systemctl', verb === 'enable-now' ? ['enable', '--now', '--', unit] : [verb, '--', unit]);
+  if (verb === 'enable-now') {
+    await ctx.exec('systemctl', ['enable', '--no-reload', '--now', '--', unit]);
+    enabledSinceReload.add(ctx);
+  } else if (a.noBlock && verb === 'start') {
+    await ctx.exec('systemctl', ['start', '--no-block', '--', unit]);
+    queued.set(ctx, [...(queued.get(ctx) ?? []), unit]);
+  } else await ctx.exec('systemctl', [verb, '--', unit]);
+}
+
+/**
+ * The end of a batch of tasks (engine/apply.ts): one daemon-reload for the enablements made since
+ * the last, then the start jobs queued with --no-block, awaited together. A blocking `systemctl
+ * start` of the same unit joins the queued job (systemd merges them) and returns its result; a unit
+ * that is already up returns at once. Returns unit → why it did not come up; never throws.
+ */
+export async function settleActions(ctx: Context): Promise<Map<string, string>> {
+  const failed = new Map<string, string>();
+  if (!ctx.live || ctx.checkMode) return failed;
+  const units = [...new Set(queued.get(ctx) ?? [])];
+  queued.delete(ctx);
+  // The reload first: a reload while systemctl waits for a job's end is a needless risk.
+  try {
+    await daemonReload(ctx, { enablement: true });
+  } catch (e) {
+    failed.set('daemon-reload', errorMessage(e));
+  }
+  await Promise.all(
+    units.map(async (unit) => {
+      ctx.facts.forget({ unit });
+      const r = await ctx.exec('systemctl', ['start', '--', unit], { allowFailure: true, timeoutMs: 300_000 }).catch((e: unknown) => ({ exitCode: 1, stderr: errorMessage(e) }));
+      if (r.exitCode !== 0) failed.set(unit, `${unit} did not come up: systemctl start exited ${r.exitCode}${r.stderr.trim() ? `: ${ctx.redact.text(r.stderr).trim().split('\n').slice(-2).join(' ')}` : ''}`);
+    }),
+  );
+  return failed;
 }
 
 function validator(v: Validator | undefined, ctx: Context): ((tmp: string) => Promise<void>) | undefined {

@@ -17,8 +17,15 @@ const args = z
      * nothing to refresh and is left to its own start (or a `started` task).
      */
     state: z.enum(['started', 'stopped', 'restarted', 'reloaded']).optional(),
+    /**
+     * Ansible's `no_block`, for `started`: the start is queued and the next tasks run while the
+     * unit comes up; the run waits for it before the handlers, and a unit that did not come up
+     * fails this task. For a unit that later tasks do not need.
+     */
+    noBlock: z.boolean().optional(),
   })
-  .refine((a) => a.enabled !== undefined || a.state !== undefined, 'give enabled and/or state');
+  .refine((a) => a.enabled !== undefined || a.state !== undefined, 'give enabled and/or state')
+  .refine((a) => !a.noBlock || a.state === 'started', { message: 'noBlock goes with state: started', path: ['noBlock'] });
 type Args = z.output<typeof args>;
 
 interface Plan {
@@ -63,7 +70,7 @@ export const serviceModule: Module<Args> = {
       reasons.push(`${plan.action} ${a.name}`);
     }
     const liveNote = notLive ? `state ${a.state}: ${NOT_LIVE}` : undefined;
-    if (diff.length) return { status: 'change', reason: [...reasons, ...(liveNote ? [liveNote] : [])].join('; '), diff, actions: actionsFor(a.name, plan) };
+    if (diff.length) return { status: 'change', reason: [...reasons, ...(liveNote ? [liveNote] : [])].join('; '), diff, actions: actionsFor(a.name, plan, a.noBlock === true) };
     if (notLive && (a.state === 'restarted' || a.state === 'reloaded') && a.enabled === undefined) return { status: 'skip', reason: liveNote! };
     if (notRunning) return { status: 'ok', reason: `${a.name} is ${s.activeState}: nothing to ${a.state === 'restarted' ? 'restart' : 'reload'}` };
     return { status: 'ok', ...(liveNote ? { reason: liveNote } : {}) };
@@ -75,12 +82,12 @@ export const serviceModule: Module<Args> = {
  * restart of a unit ordered after this one (networkd during the early phase) would wait for us
  * forever. daemon-reload comes first, and runs only when a unit file changed in this run.
  */
-function actionsFor(unit: string, plan: Plan): Action[] {
+function actionsFor(unit: string, plan: Plan, noBlock: boolean): Action[] {
   const out: Action[] = [];
   if (plan.enable !== undefined) out.push({ kind: 'systemctl', verb: plan.enable ? 'enable' : 'disable', unit });
   if (plan.action) {
     const verb = ({ start: 'start', stop: 'stop', restart: 'try-restart', reload: 'try-reload-or-restart' } as const)[plan.action];
-    out.push({ kind: 'daemon-reload' }, { kind: 'systemctl', verb, unit });
+    out.push({ kind: 'daemon-reload' }, { kind: 'systemctl', verb, unit, ...(noBlock && verb === 'start' ? { noBlock } : {}) });
   }
   return out;
 }

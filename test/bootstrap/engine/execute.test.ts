@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeAction, type Action } from '../../../src/bootstrap/actions.js';
 import type { Exec } from '../../../src/bootstrap/exec.js';
-import { executeActions } from '../../../src/bootstrap/engine/execute.js';
+import { executeActions, settleActions } from '../../../src/bootstrap/engine/execute.js';
 import { makeContext } from '../../helpers/context.js';
 import { useSysroot } from '../sysroot.js';
 
@@ -89,10 +89,50 @@ describe('the engine carries out actions through ctx', () => {
     expect(calls).toEqual([
       'systemctl try-restart -- ssh.service',
       'systemctl daemon-reload',
-      'systemctl enable --now -- k3s-agent.service',
+      'systemctl enable --no-reload --now -- k3s-agent.service',
       'systemctl daemon-reload',
       'systemctl start -- x.service',
     ]);
+  });
+
+  it('enablement: no reload per enable; one reload at the batch end (settle), none when nothing was enabled', async () => {
+    const ctx = makeContext({ root: '/', live: true, checkMode: false });
+    const { exec, calls } = recorder();
+    ctx.exec = exec;
+    expect(await settleActions(ctx)).toEqual(new Map());
+    expect(calls).toEqual([]);
+    await executeActions([{ kind: 'systemctl', verb: 'enable', unit: 'iscsid.service' }, { kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'start', unit: 'iscsid.service' }], ctx);
+    await executeActions([{ kind: 'systemctl', verb: 'disable', unit: 'old.service' }], ctx);
+    expect(calls).toEqual(['systemctl enable --no-reload -- iscsid.service', 'systemctl start -- iscsid.service', 'systemctl disable --no-reload -- old.service']);
+    expect(await settleActions(ctx)).toEqual(new Map());
+    expect(await settleActions(ctx)).toEqual(new Map());
+    expect(calls.slice(3)).toEqual(['systemctl daemon-reload']);
+    // A unit file written since: its reload before a start covers the enablement too.
+    await executeActions([{ kind: 'systemctl', verb: 'enable', unit: 'a.service' }], ctx);
+    ctx.fs.written.push('/etc/systemd/system/a.service');
+    await executeActions([{ kind: 'systemctl', verb: 'start', unit: 'a.service' }], ctx);
+    await settleActions(ctx);
+    expect(calls.slice(4)).toEqual(['systemctl enable --no-reload -- a.service', 'systemctl daemon-reload', 'systemctl start -- a.service']);
+  });
+
+  it('--no-block starts are queued, then awaited by settle (a blocking start joins the queued job); a failed one is named', async () => {
+    const ctx = makeContext({ root: '/', live: true, checkMode: false });
+    const calls: string[] = [];
+    ctx.exec = Object.assign(
+      async (cmd: string, args: readonly string[]) => {
+        calls.push([cmd, ...args].join(' '));
+        const bad = args.join(' ') === 'start -- bad.service';
+        return { exitCode: bad ? 1 : 0, stdout: '', stderr: bad ? 'Job for bad.service failed because the control process exited with error code.\n' : '' };
+      },
+      { count: () => calls.length },
+    );
+    await executeActions([{ kind: 'systemctl', verb: 'start', unit: 'iscsid.service', noBlock: true }, { kind: 'systemctl', verb: 'start', unit: 'bad.service', noBlock: true }], ctx);
+    expect(calls).toEqual(['systemctl start --no-block -- iscsid.service', 'systemctl start --no-block -- bad.service']);
+    const failed = await settleActions(ctx);
+    expect(calls.slice(2).sort()).toEqual(['systemctl start -- bad.service', 'systemctl start -- iscsid.service']);
+    expect([...failed]).toEqual([['bad.service', 'bad.service did not come up: systemctl start exited 1: Job for bad.service failed because the control process exited with error code.']]);
+    expect(await settleActions(ctx)).toEqual(new Map());
+    expect(calls).toHaveLength(4);
   });
 
   it('daemon-reload also follows a removed or renamed unit file or drop-in, not only a write', async () => {
@@ -139,6 +179,7 @@ describe('describeAction: what --check --diff prints', () => {
     [{ kind: 'rename', from: '/a', to: '/b' }, 'rename /a -> /b'],
     [{ kind: 'systemctl', verb: 'enable-now', unit: 'k3s.service' }, 'systemctl enable --now k3s.service'],
     [{ kind: 'daemon-reload' }, 'systemctl daemon-reload (if a unit file changed)'],
+    [{ kind: 'systemctl', verb: 'start', unit: 'iscsid.service', noBlock: true }, 'systemctl start --no-block iscsid.service (its start awaited before the handlers)'],
   ])('%j', (a, text) => {
     expect(describeAction(a)).toBe(text);
   });

@@ -42,6 +42,16 @@ describe('service module under --root (systemctl --root, offline)', () => {
     expect(started.reason).toBe('enable ssh.service (is disabled); state started: not live (--root, or systemd not running)');
   });
 
+  it.each<[unknown, string | null]>([
+    [{ name: 'iscsid', state: 'started', noBlock: true }, null],
+    [{ name: 'iscsid', enabled: true, noBlock: true }, 'noBlock'],
+    [{ name: 'iscsid', state: 'restarted', noBlock: true }, 'noBlock'],
+    [{ name: 'iscsid', state: 'started', noBlock: 'yes' }, 'noBlock'],
+  ])('noBlock: %j → error at %s', (input, path) => {
+    const r = serviceModule.args.safeParse(input);
+    expect(r.success ? null : r.error.issues[0]!.path.join('.')).toBe(path);
+  });
+
   it('refuses args without enabled or state', () => {
     expect(serviceModule.args.safeParse({ name: 'ssh' }).success).toBe(false);
     expect(serviceModule.args.safeParse({ name: 'ssh; rm -rf /', enabled: true }).success).toBe(false);
@@ -111,5 +121,17 @@ describe('live check decisions (state as the batched read left it in ctx.facts; 
     expect(verbs).toEqual(action ? [{ start: 'start', stop: 'stop', restart: 'try-restart', reload: 'try-reload-or-restart' }[action]] : []);
     expect(asked).toEqual([['systemctl', 'show', '-p', 'Id,ActiveState,UnitFileState,Job,ExecMainStartTimestampMonotonic', '--', 'ssh.service']]);
     expect(ctx.exec.count()).toBe(0);
+  });
+
+  it('noBlock: the start is queued (awaited at the batch end, engine/apply.ts); the enable needs no reload of its own', async () => {
+    const show: Exec = Object.assign(async () => ({ exitCode: 0, stdout: 'Id=iscsid.service\nActiveState=inactive\nUnitFileState=disabled\nJob=\n', stderr: '' }), { count: () => 0 });
+    const ctx = makeContext({ root: '/', live: true, checkMode: true, factSources: { exec: show } });
+    const a = serviceModule.args.parse({ name: 'iscsid', enabled: true, state: 'started', noBlock: true });
+    const r = await serviceModule.check(a, ctx);
+    expect(r.status === 'change' && r.actions).toEqual([
+      { kind: 'systemctl', verb: 'enable', unit: 'iscsid.service' },
+      { kind: 'daemon-reload' },
+      { kind: 'systemctl', verb: 'start', unit: 'iscsid.service', noBlock: true },
+    ]);
   });
 });
