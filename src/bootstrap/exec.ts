@@ -23,6 +23,9 @@ export interface Exec {
   readonly count: () => number;
 }
 
+/** Commands taking at least this long are logged at info level (kind cmd-slow). */
+export const SLOW_MS = 1000;
+
 /** The one way the bootstrap starts a process: argv arrays only, never a shell; every command and its output pass the redactor before logging. */
 export function createExec(log: Logger, redact: Redactor): Exec {
   let spawned = 0;
@@ -32,6 +35,7 @@ export function createExec(log: Logger, redact: Redactor): Exec {
     // No input: the child gets no stdin at all, so one that prompts (ssh-keygen overwrite?,
     // sfdisk) fails at once instead of waiting for its timeout.
     const stdin = opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input };
+    const t0 = performance.now();
     const r = await execa(cmd, args, {
       ...stdin,
       env: opts.env,
@@ -40,7 +44,11 @@ export function createExec(log: Logger, redact: Redactor): Exec {
       stripFinalNewline: true,
     });
     const exitCode = r.exitCode ?? (r.failed ? 127 : 0);
-    log.debug({ kind: 'cmd', cmd: shown, exitCode }, 'exec');
+    const ms = Math.round(performance.now() - t0);
+    // A command that holds the run up for a second or more is worth a line in the journal: where a
+    // slow boot's time went (the e2e's boot timings list them).
+    if (ms >= SLOW_MS) log.info({ kind: 'cmd-slow', cmd: shown, exitCode, ms }, `slow command: ${shown} (${(ms / 1000).toFixed(1)} s)`);
+    else log.debug({ kind: 'cmd', cmd: shown, exitCode, ms }, 'exec');
     if (exitCode !== 0 && !opts.allowFailure) {
       const stderr = redact.text(String(r.stderr ?? '')).trim().slice(0, 2000);
       throw new MetisError('E_EXEC', `${shown} exited ${exitCode}${r.timedOut ? ' (timed out)' : ''}${stderr ? `: ${stderr}` : ''}`);

@@ -25,4 +25,15 @@ describe('exec: the one way the bootstrap starts a process', () => {
     await expect(exec('ls', ['/nonexistent-hunter2-secret'])).rejects.toThrow(/ls \/nonexistent-\[redacted\] exited 2: .*No such file/);
     expect((await exec('false', [], { allowFailure: true })).exitCode).toBe(1);
   });
+
+  it('a command of a second or more is logged at info level (kind cmd-slow, its time, secrets redacted); a quick one only at debug', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const x = createExec(log, new Redactor(['hunter2-secret']));
+    await x('true', []);
+    await x('sh', ['-c', 'sleep 1.1', 'hunter2-secret']);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ kind: 'cmd-slow', cmd: 'sh -c sleep 1.1 [redacted]', exitCode: 0 });
+    expect(lines[0]!.ms).toBeGreaterThanOrEqual(1000);
+  });
 });

@@ -1,7 +1,8 @@
 // Where one boot's bootstrap time went, from the node's journal (`journalctl -b -o json` of the
 // bootstrap units on stdin). Per unit: fork → first log line (runtime start + bundle load + manifest
 // read); per run in it (the boot run `--boot` has two: early, then full) the report's phases and
-// spawned processes; the boot run's wait for metis-online.target; last log line → process exit.
+// spawned processes; the boot run's wait for metis-online.target; the commands of a second or more;
+// last log line → process exit.
 // Prints one line per unit for the e2e timings; prints nothing it cannot read.
 import { readFileSync } from 'node:fs';
 
@@ -39,6 +40,7 @@ for (const line of lines) {
       }
       else if (j.kind === 'recap' && r.runs.length) Object.assign(r.runs[r.runs.length - 1], { phases: j.phases, spawned: j.spawned });
       else if (j.kind === 'boot-wait') r.runs.push({ waitedMs: j.waitedMs, notifyMs: j.notifyMs });
+      else if (j.kind === 'cmd-slow') (r.slow ??= []).push(`${j.cmd} ${(j.ms / 1000).toFixed(1)} s`);
     } catch {
       /* not a JSON line */
     }
@@ -61,4 +63,6 @@ for (const r of runs.values()) {
       `; ${parts.join('; ')}; ` +
       `last log line → finished ${f(r.finished - r.last)} s; unit total ${f(r.finished - r.starting)} s`,
   );
+  // Commands that took a second or more (the bootstrap logs them: kind cmd-slow).
+  if (r.slow) console.log(`    slow commands: ${r.slow.join('; ')}`);
 }
