@@ -70,7 +70,7 @@ export type Action =
    * (start only): the start job is queued and the run goes on; the run waits for it before the
    * handlers, and a unit that did not come up fails the task that started it (engine/apply.ts).
    */
-  | { kind: 'systemctl'; verb: 'enable' | 'disable' | 'start' | 'stop' | 'try-restart' | 'try-reload-or-restart' | 'enable-now'; unit: string; noBlock?: boolean };
+  | { kind: 'systemctl'; verb: 'enable' | 'disable' | 'start' | 'stop' | 'try-restart' | 'try-reload-or-restart'; unit: string; noBlock?: boolean };
 
 const octal = (m: number): string => `0${(m & 0o7777).toString(8).padStart(3, '0')}`;
 
@@ -110,7 +110,6 @@ export function describeAction(a: Action): string {
     case 'daemon-reload':
       return 'systemctl daemon-reload (if a unit file changed)';
     case 'systemctl':
-      if (a.verb === 'enable-now') return `systemctl enable --now ${a.unit}`;
       return a.noBlock ? `systemctl start --no-block ${a.unit} (its start awaited before the handlers)` : `systemctl ${a.verb} ${a.unit}`;
   }
 }

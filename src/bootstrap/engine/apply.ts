@@ -121,7 +121,7 @@ async function settle(plan: PlannedTask[], out: TaskOutcome[], ctx: Context): Pr
     const owns = (p: PlannedTask, i: number): boolean => {
       if (p.check.status !== 'change' || out[i]?.status !== 'changed') return false;
       const calls = systemctlOf(p.check.actions);
-      return what === 'daemon-reload' ? calls.some((a) => a.verb === 'enable' || a.verb === 'disable' || a.verb === 'enable-now') : calls.some((a) => a.noBlock && a.unit === what);
+      return what === 'daemon-reload' ? calls.some((a) => a.verb === 'enable' || a.verb === 'disable') : calls.some((a) => a.noBlock && a.unit === what);
     };
     let owner = plan.length - 1;
     while (owner >= 0 && !owns(plan[owner]!, owner)) owner--;

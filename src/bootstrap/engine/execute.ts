@@ -140,19 +140,30 @@ async function systemctl(a: Extract<Action, { kind: 'systemctl' }>, ctx: Context
   ctx.facts.forget({ unit });
   if (verb === 'enable' || verb === 'disable') {
     if (!ctx.live) return void (await ctx.exec('systemctl', [`--root=${ctx.root}`, verb, '--', unit]));
-    await ctx.exec('systemctl', [verb, '--no-reload', '--', unit]);
+    const env = (await hasNativeUnit(ctx, unit)) ? { env: { SYSTEMCTL_SKIP_SYSV: '1' } } : {};
+    await ctx.exec('systemctl', [verb, '--no-reload', '--', unit], env);
     enabledSinceReload.add(ctx);
     return;
   }
   if (!ctx.live) throw new MetisError('E_NOT_LIVE', `systemctl ${verb} ${unit}: needs a live system (planned on one that is not)`);
   await daemonReload(ctx);
-  if (verb === 'enable-now') {
-    await ctx.exec('systemctl', ['enable', '--no-reload', '--now', '--', unit]);
-    enabledSinceReload.add(ctx);
-  } else if (a.noBlock && verb === 'start') {
+  if (a.noBlock && verb === 'start') {
     await ctx.exec('systemctl', ['start', '--no-block', '--', unit]);
     queued.set(ctx, [...(queued.get(ctx) ?? []), unit]);
   } else await ctx.exec('systemctl', [verb, '--', unit]);
+}
+
+const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
+
+/**
+ * Whether `unit` has a native unit file. Then systemd ignores any SysV script of the same name, and
+ * enabling it need not run systemd-sysv-install (update-rc.d, a Perl run: 6 s of a first boot under
+ * emulation for iscsid, whose package ships /etc/init.d/iscsid too); SYSTEMCTL_SKIP_SYSV=1 tells
+ * systemctl so. A SysV-only service keeps systemctl's full behaviour.
+ */
+async function hasNativeUnit(ctx: Context, unit: string): Promise<boolean> {
+  for (const d of UNIT_DIRS) if (await ctx.fs.exists(`${d}/${unit}`)) return true;
+  return false;
 }
 
 /**

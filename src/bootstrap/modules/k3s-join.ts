@@ -37,7 +37,10 @@ export const k3sJoinModule: Module<Args> = {
     // activating or with its start job queued is joining already, not drift.
     if (enabled && (!ctx.live || s.activeState === 'active')) return { status: 'ok' };
     if (enabled && upOrComingUp(s)) return { status: 'ok', reason: `${unit} is starting (systemd ${s.activeState === 'activating' ? 'is activating it' : 'has its start job queued'})` };
-    const actions: Action[] = ctx.live ? [{ kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'enable-now', unit }] : [{ kind: 'systemctl', verb: 'enable', unit }];
+    // Live: enable (no reload of its own), then the one reload the unit files written by the tasks
+    // before need anyway (it takes the enablements along), then start.
+    const enable: Action[] = enabled ? [] : [{ kind: 'systemctl', verb: 'enable', unit }];
+    const actions: Action[] = ctx.live ? [...enable, { kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'start', unit }] : enable;
     return {
       status: 'change',
       reason: ctx.live ? `join: preflight, then enable and start ${unit}` : `enable ${unit} (start skipped: not live)`,

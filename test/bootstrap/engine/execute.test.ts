@@ -83,13 +83,14 @@ describe('the engine carries out actions through ctx', () => {
     await executeActions([{ kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'try-restart', unit: 'ssh.service' }], ctx);
     expect(calls).toEqual(['systemctl try-restart -- ssh.service']);
     ctx.fs.written.push('/etc/systemd/system/k3s-agent.service', '/etc/hostname');
-    await executeActions([{ kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'enable-now', unit: 'k3s-agent.service' }, { kind: 'daemon-reload' }], ctx);
+    await executeActions([{ kind: 'systemctl', verb: 'enable', unit: 'k3s-agent.service' }, { kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'start', unit: 'k3s-agent.service' }, { kind: 'daemon-reload' }], ctx);
     ctx.fs.written.push('/etc/fstab');
     await executeActions([{ kind: 'systemctl', verb: 'start', unit: 'x.service' }], ctx);
     expect(calls).toEqual([
       'systemctl try-restart -- ssh.service',
+      'systemctl enable --no-reload -- k3s-agent.service',
       'systemctl daemon-reload',
-      'systemctl enable --no-reload --now -- k3s-agent.service',
+      'systemctl start -- k3s-agent.service',
       'systemctl daemon-reload',
       'systemctl start -- x.service',
     ]);
@@ -113,6 +114,27 @@ describe('the engine carries out actions through ctx', () => {
     await executeActions([{ kind: 'systemctl', verb: 'start', unit: 'a.service' }], ctx);
     await settleActions(ctx);
     expect(calls.slice(4)).toEqual(['systemctl enable --no-reload -- a.service', 'systemctl daemon-reload', 'systemctl start -- a.service']);
+  });
+
+  it('enable/disable of a unit with a native file skip the SysV hooks (update-rc.d); a SysV-only service keeps them', async () => {
+    mkdirSync(join(root, 'lib/systemd/system'), { recursive: true });
+    mkdirSync(join(root, 'etc/init.d'), { recursive: true });
+    writeFileSync(join(root, 'lib/systemd/system/iscsid.service'), '[Service]\nExecStart=/sbin/iscsid\n');
+    writeFileSync(join(root, 'etc/init.d/iscsid'), '#!/bin/sh\n');
+    writeFileSync(join(root, 'etc/init.d/legacy'), '#!/bin/sh\n');
+    const ctx = makeContext({ root });
+    // The policy under test, on a temp root: pretend live, with a recorder of argv and environment.
+    ctx.live = true;
+    const seen: string[] = [];
+    ctx.exec = Object.assign(
+      async (cmd: string, args: readonly string[], opts: { env?: Record<string, string> } = {}) => {
+        seen.push(`${opts.env?.SYSTEMCTL_SKIP_SYSV ? 'SYSTEMCTL_SKIP_SYSV=1 ' : ''}${[cmd, ...args].join(' ')}`);
+        return { exitCode: 0, stdout: '', stderr: '' };
+      },
+      { count: () => seen.length },
+    );
+    await executeActions([{ kind: 'systemctl', verb: 'enable', unit: 'iscsid.service' }, { kind: 'systemctl', verb: 'disable', unit: 'legacy.service' }], ctx);
+    expect(seen).toEqual(['SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload -- iscsid.service', 'systemctl disable --no-reload -- legacy.service']);
   });
 
   it('--no-block starts are queued, then awaited by settle (a blocking start joins the queued job); a failed one is named', async () => {
@@ -177,7 +199,6 @@ describe('describeAction: what --check --diff prints', () => {
     [{ kind: 'run', argv: ['sfdisk', '-N', '2', '/dev/mmcblk0'], input: ', +\n' }, 'run sfdisk -N 2 /dev/mmcblk0 (with input)'],
     [{ kind: 'run', argv: ['ssh-keygen', '-N', '', '-C', 'a b'] }, "run ssh-keygen -N '' -C 'a b'"],
     [{ kind: 'rename', from: '/a', to: '/b' }, 'rename /a -> /b'],
-    [{ kind: 'systemctl', verb: 'enable-now', unit: 'k3s.service' }, 'systemctl enable --now k3s.service'],
     [{ kind: 'daemon-reload' }, 'systemctl daemon-reload (if a unit file changed)'],
     [{ kind: 'systemctl', verb: 'start', unit: 'iscsid.service', noBlock: true }, 'systemctl start --no-block iscsid.service (its start awaited before the handlers)'],
   ])('%j', (a, text) => {

@@ -54,7 +54,7 @@ describe('k3s_join module', () => {
     expect(ctx.logs()).not.toContain('join-secret-0001');
   });
 
-  it('live: enabled and active is ok; otherwise daemon-reload, then enable --now', async () => {
+  it('live: enabled and active is ok; otherwise enable (no reload of its own), the one reload, then start', async () => {
     const a = k3sJoinModule.args.parse({ role: 'agent', serverUrl: url, token: tokenFor(caPem) });
     const ok = makeContext({ root: '/', live: true, checkMode: true, factSources: { exec: showing('enabled', 'active') } });
     expect(await k3sJoinModule.check(a, ok)).toEqual({ status: 'ok' });
@@ -63,8 +63,11 @@ describe('k3s_join module', () => {
     expect(r).toMatchObject({
       status: 'change',
       diff: [{ target: 'k3s-agent.service', before: 'disabled, inactive', after: 'enabled, active' }],
-      actions: [{ kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'enable-now', unit: 'k3s-agent.service' }],
+      actions: [{ kind: 'systemctl', verb: 'enable', unit: 'k3s-agent.service' }, { kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'start', unit: 'k3s-agent.service' }],
     });
+    // Enabled but down (not coming up): no enable, only the start.
+    const down = await k3sJoinModule.check(a, makeContext({ root: '/', live: true, checkMode: true, factSources: { exec: showing('enabled', 'inactive\nJob=') } }));
+    expect(down).toMatchObject({ status: 'change', actions: [{ kind: 'daemon-reload' }, { kind: 'systemctl', verb: 'start', unit: 'k3s-agent.service' }] });
   });
 
   it.each([
