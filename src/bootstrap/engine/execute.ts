@@ -167,8 +167,9 @@ async function hasNativeUnit(ctx: Context, unit: string): Promise<boolean> {
 }
 
 /**
- * The end of a batch of tasks (engine/apply.ts): one daemon-reload for the enablements made since
- * the last, then the start jobs queued with --no-block, awaited together. A blocking `systemctl
+ * The end of a batch of tasks (engine/apply.ts): one daemon-reload for what changed since the last
+ * (unit files, fstab, enablements), so the manager leaves the run in step with the disk; then the
+ * start jobs queued with --no-block, awaited together. A blocking `systemctl
  * start` of the same unit joins the queued job (systemd merges them) and returns its result; a unit
  * that is already up returns at once. Returns unit → why it did not come up; never throws.
  */

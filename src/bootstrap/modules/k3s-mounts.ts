@@ -94,11 +94,12 @@ export const k3sMountsModule: Module<Args> = {
       reasons.push(`remove ${other} (role is ${a.role})`);
       diff.push({ target: other, before: (await ctx.fs.readText(other)) ?? '', after: null });
     }
-    // mkdir first, then the write; removals after. Then one daemon-reload (live only, only if a unit file changed).
+    // mkdir first, then the write; removals after. systemd re-reads the drop-in at the run's next
+    // reload: before the k3s join's start, or at the end of the tasks (engine/execute.ts settleActions).
     const mkdirs = extra.filter((x) => x.kind === 'mkdir');
     const removes = extra.filter((x) => x.kind === 'remove');
     const planned = combine(parts, { actions: removes, diff, reasons });
     if (planned.status !== 'change') return planned;
-    return { ...planned, actions: [...mkdirs, ...planned.actions, { kind: 'daemon-reload' }] };
+    return { ...planned, actions: [...mkdirs, ...planned.actions] };
   },
 };

@@ -34,6 +34,16 @@ export function renderFstab(current: string, mounts: Mount[]): string {
   return kept.length ? `${kept.join('\n')}\n` : '';
 }
 
+/** The mount points an fstab text names (second field of every entry). */
+export function fstabMountPoints(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const l of text.split('\n')) {
+    const f = l.trim().split(/\s+/);
+    if (f[0] && !f[0].startsWith('#') && f[1]) out.add(f[1]);
+  }
+  return out;
+}
+
 /** What is mounted at a mount point (the topmost mount), and whether it is the disk of the mount's UUID. */
 export interface MountState {
   fromUuid: boolean;
@@ -94,14 +104,19 @@ export const mountModule: Module<Args> = {
       diff.push(...(f.diff ?? []));
     }
     if (ctx.live) {
-      // systemd generates mount units from fstab: reload (when fstab changed) before mounting.
       const mountNow = [];
       for (const [i, m] of a.mounts.entries()) {
         if (states[i]?.fromUuid) continue;
         mountNow.push(m.path);
         diff.push({ target: `mount ${m.path}`, before: 'not mounted from UUID', after: `UUID=${m.uuid}` });
       }
-      if (mountNow.length) actions.push({ kind: 'daemon-reload' }, ...mountNow.map((p): Action => ({ kind: 'run', argv: ['mount', p], okCodes: 'any' })));
+      // A mount point the old fstab already named may have a mount unit from that line (another
+      // device, say): systemd must re-read fstab first, or it may unmount what we mount. A new mount
+      // point has no unit to fight; the reload before the next start (or at the tasks' end) reads
+      // the new fstab then: one reload for a first boot's mounts and k3s units together.
+      const before = fstabMountPoints(current);
+      const reload: Action[] = mountNow.some((p) => before.has(p)) ? [{ kind: 'daemon-reload' }] : [];
+      if (mountNow.length) actions.push(...reload, ...mountNow.map((p): Action => ({ kind: 'run', argv: ['mount', p], okCodes: 'any' })));
     }
     if (!diff.length) return { status: 'ok' };
     return { status: 'change', reason: diff.map((d) => d.target).join(', '), diff, actions };

@@ -114,6 +114,10 @@ describe('the engine carries out actions through ctx', () => {
     await executeActions([{ kind: 'systemctl', verb: 'start', unit: 'a.service' }], ctx);
     await settleActions(ctx);
     expect(calls.slice(4)).toEqual(['systemctl enable --no-reload -- a.service', 'systemctl daemon-reload', 'systemctl start -- a.service']);
+    // A drop-in written and no start after it: the batch's end reloads it.
+    ctx.fs.written.push('/etc/systemd/system/k3s-agent.service.d/metis-mounts.conf');
+    await settleActions(ctx);
+    expect(calls.slice(7)).toEqual(['systemctl daemon-reload']);
   });
 
   it('enable/disable of a unit with a native file skip the SysV hooks (update-rc.d); a SysV-only service keeps them', async () => {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mountModule, renderFstab } from '../../../src/bootstrap/modules/mount.js';
+import { fstabMountPoints, mountModule, renderFstab } from '../../../src/bootstrap/modules/mount.js';
 import { convergeLoop, makeContext, tempRoot } from '../../helpers/context.js';
 
 const A = '3a1f0c2e-5b7d-4e8f-9a10-b2c3d4e5f601';
@@ -48,6 +48,27 @@ describe('mount', () => {
     expect(out.split('\n')).toEqual(['a', `UUID=${A} /mnt/astreae ext4 defaults,nofail,x-systemd.device-timeout=10s,x-systemd.before=metis-online.target,x-systemd.before=metis-bootstrap.service 0 2 # metis`, 'b', '']);
     expect(renderFstab(out, [{ uuid: A, path: '/mnt/astreae', fstype: 'ext4', options: ['defaults'], deviceTimeoutSec: 10 }])).toBe(out);
   });
+
+  it('live: a reload before mounting only when the old fstab already named a mount point (its unit could fight the mount)', async () => {
+    const root = sysroot([[A, 'ext4'], [B, 'ext4']]);
+    const ctx = makeContext({ root, checkMode: true });
+    // The plan under test, on a temp root: pretend live (nothing is carried out in check mode).
+    ctx.live = true;
+    const a = mountModule.args.parse({ mounts });
+    const kinds = async () => {
+      const r = await mountModule.check(a, ctx);
+      return r.status === 'change' ? r.actions.map((x) => (x.kind === 'run' ? x.argv.join(' ') : x.kind)) : [];
+    };
+    // First boot: neither path in fstab, no unit to fight: no reload of its own.
+    expect(await kinds()).toEqual(['mkdir', 'mkdir', 'write', 'mount /mnt/astreae', 'mount /mnt/asteria']);
+    writeFileSync(join(root, 'etc/fstab'), `UUID=old-disk /mnt/asteria ext4 defaults 0 2 # metis\n`);
+    expect(await kinds()).toEqual(['mkdir', 'mkdir', 'write', 'daemon-reload', 'mount /mnt/astreae', 'mount /mnt/asteria']);
+  });
+
+  it.each<[string, string[]]>([
+    ['UUID=a / ext4 defaults 0 1\n# UUID=b /mnt/x ext4\n\n  UUID=c\t/mnt/y ext4 defaults 0 2 # metis\n', ['/', '/mnt/y']],
+    ['', []],
+  ])('fstabMountPoints(%j)', (text, want) => expect([...fstabMountPoints(text)]).toEqual(want));
 
   it.each([
     ['missing disk', [[A, 'ext4']] as Array<[string, string]>, `no block device with UUID ${B}`],
