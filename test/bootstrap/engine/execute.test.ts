@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeAction, type Action } from '../../../src/bootstrap/actions.js';
 import type { Exec } from '../../../src/bootstrap/exec.js';
@@ -9,18 +9,37 @@ import { useSysroot } from '../sysroot.js';
 
 let root: string;
 useSysroot('metis-execute-', (r) => (root = r));
+/** A file under the test's root, its directories made. */
+const put = (path: string, text: string) => {
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), text);
+};
 
-/** Records commands instead of running them (for live-only verbs; this machine's manager is never asked). */
-function recorder(): { exec: Exec; calls: string[] } {
+/**
+ * Records commands instead of running them (for live-only verbs; this machine's manager is never
+ * asked). `failing`: command line → its stderr, exit 1. `showEnv`: a SYSTEMCTL_SKIP_SYSV=1 prefix.
+ */
+function recorder(o: { failing?: Record<string, string>; showEnv?: boolean } = {}): { exec: Exec; calls: string[] } {
   const calls: string[] = [];
   const exec = Object.assign(
-    async (cmd: string, args: readonly string[]) => {
-      calls.push([cmd, ...args].join(' '));
-      return { exitCode: 0, stdout: '', stderr: '' };
+    async (cmd: string, args: readonly string[], opts: { env?: Record<string, string> } = {}) => {
+      const line = [cmd, ...args].join(' ');
+      calls.push(`${o.showEnv && opts.env?.SYSTEMCTL_SKIP_SYSV ? 'SYSTEMCTL_SKIP_SYSV=1 ' : ''}${line}`);
+      const stderr = o.failing?.[line];
+      return { exitCode: stderr === undefined ? 0 : 1, stdout: '', stderr: stderr ?? '' };
     },
     { count: () => calls.length },
   );
   return { exec, calls };
+}
+
+/** The policy under test on the test's temp root: pretend live, with a recorder instead of this machine's systemctl. */
+function pretendLive(o: Parameters<typeof recorder>[0] = {}) {
+  const ctx = makeContext({ root });
+  ctx.live = true;
+  const { exec, calls } = recorder(o);
+  ctx.exec = exec;
+  return { ctx, calls };
 }
 
 describe('the engine carries out actions through ctx', () => {
@@ -121,37 +140,18 @@ describe('the engine carries out actions through ctx', () => {
   });
 
   it('enable/disable of a unit with a native file skip the SysV hooks (update-rc.d); a SysV-only service keeps them', async () => {
-    mkdirSync(join(root, 'lib/systemd/system'), { recursive: true });
-    mkdirSync(join(root, 'etc/init.d'), { recursive: true });
-    writeFileSync(join(root, 'lib/systemd/system/iscsid.service'), '[Service]\nExecStart=/sbin/iscsid\n');
-    writeFileSync(join(root, 'etc/init.d/iscsid'), '#!/bin/sh\n');
-    writeFileSync(join(root, 'etc/init.d/legacy'), '#!/bin/sh\n');
-    const ctx = makeContext({ root });
-    // The policy under test, on a temp root: pretend live, with a recorder of argv and environment.
-    ctx.live = true;
-    const seen: string[] = [];
-    ctx.exec = Object.assign(
-      async (cmd: string, args: readonly string[], opts: { env?: Record<string, string> } = {}) => {
-        seen.push(`${opts.env?.SYSTEMCTL_SKIP_SYSV ? 'SYSTEMCTL_SKIP_SYSV=1 ' : ''}${[cmd, ...args].join(' ')}`);
-        return { exitCode: 0, stdout: '', stderr: '' };
-      },
-      { count: () => seen.length },
-    );
+    put('lib/systemd/system/iscsid.service', '[Service]\nExecStart=/sbin/iscsid\n');
+    put('etc/init.d/iscsid', '#!/bin/sh\n');
+    put('etc/init.d/legacy', '#!/bin/sh\n');
+    const { ctx, calls: seen } = pretendLive({ showEnv: true });
     await executeActions([{ kind: 'systemctl', verb: 'enable', unit: 'iscsid.service' }, { kind: 'systemctl', verb: 'disable', unit: 'legacy.service' }], ctx);
     expect(seen).toEqual(['SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload -- iscsid.service', 'systemctl disable --no-reload -- legacy.service']);
   });
 
   it('--no-block starts are queued, then awaited by settle (a blocking start joins the queued job); a failed one is named', async () => {
     const ctx = makeContext({ root: '/', live: true, checkMode: false });
-    const calls: string[] = [];
-    ctx.exec = Object.assign(
-      async (cmd: string, args: readonly string[]) => {
-        calls.push([cmd, ...args].join(' '));
-        const bad = args.join(' ') === 'start -- bad.service';
-        return { exitCode: bad ? 1 : 0, stdout: '', stderr: bad ? 'Job for bad.service failed because the control process exited with error code.\n' : '' };
-      },
-      { count: () => calls.length },
-    );
+    const { exec, calls } = recorder({ failing: { 'systemctl start -- bad.service': 'Job for bad.service failed because the control process exited with error code.\n' } });
+    ctx.exec = exec;
     await executeActions([{ kind: 'systemctl', verb: 'start', unit: 'iscsid.service', noBlock: true }, { kind: 'systemctl', verb: 'start', unit: 'bad.service', noBlock: true }], ctx);
     expect(calls).toEqual(['systemctl start --no-block -- iscsid.service', 'systemctl start --no-block -- bad.service']);
     const failed = await settleActions(ctx);
@@ -162,15 +162,10 @@ describe('the engine carries out actions through ctx', () => {
   });
 
   it('daemon-reload also follows a removed or renamed unit file or drop-in, not only a write', async () => {
-    mkdirSync(join(root, 'etc/systemd/system/k3s-agent.service.d'), { recursive: true });
-    writeFileSync(join(root, 'etc/systemd/system/k3s-agent.service.d/metis-mounts.conf'), '[Unit]\nRequiresMountsFor=/var/lib/longhorn\n');
-    writeFileSync(join(root, 'etc/systemd/system/old.service'), '[Service]\nExecStart=/bin/true\n');
-    writeFileSync(join(root, 'etc/motd'), 'hi\n');
-    const ctx = makeContext({ root });
-    // The policy under test, on a temp root: pretend live, with a recorder instead of this machine's systemctl.
-    ctx.live = true;
-    const { exec, calls } = recorder();
-    ctx.exec = exec;
+    put('etc/systemd/system/k3s-agent.service.d/metis-mounts.conf', '[Unit]\nRequiresMountsFor=/var/lib/longhorn\n');
+    put('etc/systemd/system/old.service', '[Service]\nExecStart=/bin/true\n');
+    put('etc/motd', 'hi\n');
+    const { ctx, calls } = pretendLive();
     await executeActions([{ kind: 'remove', path: '/etc/motd' }, { kind: 'daemon-reload' }], ctx);
     expect(calls).toEqual([]);
     await executeActions([{ kind: 'remove', path: '/etc/systemd/system/k3s-agent.service.d/metis-mounts.conf' }, { kind: 'daemon-reload' }, { kind: 'daemon-reload' }], ctx);
