@@ -19,8 +19,9 @@ interface DownloadOptions {
 
 /** Streams a response body to a cache temp file while hashing it, then commits it (digest checked). */
 export async function streamToCache(cache: ImageCache, body: ReadableStream<Uint8Array>, opts: DownloadOptions): Promise<{ path: string; sha256: string }> {
+  const source = locked(body);
   const tmp = await cache.tempPath();
-  const sha256 = await download(body, tmp, opts);
+  const sha256 = await download(source, tmp, opts);
   return { path: await cache.commit(tmp, sha256, opts.expected, opts.what), sha256 };
 }
 
@@ -39,11 +40,12 @@ export interface StreamingDownload {
  * (renamed into the store) only by `publish`, after the whole download hashed to `expected`.
  */
 export async function startStreamToCache(cache: ImageCache, body: ReadableStream<Uint8Array>, opts: DownloadOptions): Promise<StreamingDownload> {
+  const source = locked(body);
   const tmp = await cache.tempPath();
   const file = new GrowingFile(tmp);
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-  const done = download(body, tmp, { ...opts, signal }, file);
+  const done = download(source, tmp, { ...opts, signal }, file);
   done.then(() => file.end(), (e: unknown) => file.end(e));
   return {
     file,
@@ -59,8 +61,21 @@ export async function startStreamToCache(cache: ImageCache, body: ReadableStream
   };
 }
 
-/** The body into `tmp`, hashed on the way; the sha256. A broken download removes `tmp`. */
-async function download(body: ReadableStream<Uint8Array>, tmp: string, opts: DownloadOptions, grow?: GrowingFile): Promise<string> {
+/**
+ * The body as a node stream, its reader taken now, before the caller's first await. Callers keep
+ * only `res.body`: once the Response is garbage collected, undici cancels a body nobody has locked
+ * yet (its FinalizationRegistry), and a cancelled body reads as a clean, empty end of stream.
+ */
+function locked(body: ReadableStream<Uint8Array>): Readable {
+  return Readable.fromWeb(body as import('node:stream/web').ReadableStream);
+}
+
+/**
+ * The body into `tmp`, hashed on the way; the sha256. A broken download removes `tmp`, and so does
+ * one that ends short of its announced length (Content-Length, or the OCI blob's size): a body cut
+ * off without an error must not reach the digest check as if it were the image.
+ */
+async function download(source: Readable, tmp: string, opts: DownloadOptions, grow?: GrowingFile): Promise<string> {
   const hash = createHash('sha256');
   let bytes = 0;
   let last = 0;
@@ -76,7 +91,8 @@ async function download(body: ReadableStream<Uint8Array>, tmp: string, opts: Dow
     },
   });
   try {
-    await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream), tap, fileWriter(tmp, grow), { signal: opts.signal });
+    await pipeline(source, tap, fileWriter(tmp, grow), { signal: opts.signal });
+    if (opts.total > 0 && bytes !== opts.total) throw new Error(`the body ended after ${bytes} of ${opts.total} bytes`);
   } catch (e) {
     await rm(tmp, { force: true });
     if (opts.signal?.aborted) throw e;

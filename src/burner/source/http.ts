@@ -13,7 +13,9 @@ export async function fetchHttp(
     throw new SourceError('E_HTTP', `${url}: ${describeNetError(e)}`, { cause: e });
   });
   if (!res.ok || !res.body) throw new SourceError('E_HTTP', `${url}: HTTP ${res.status} ${res.statusText}`);
-  const total = Number(res.headers.get('content-length') ?? 0);
+  // fetch decodes a Content-Encoding itself: the length on the wire is then not the body's.
+  const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  const total = encoded ? 0 : Number(res.headers.get('content-length') ?? 0);
   return streamToCache(cache, res.body, { ...opts, what: url, total });
 }
 

@@ -4,6 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCacheDir, ImageCache } from '../../../src/burner/source/cache.js';
 import { resolveImage } from '../../../src/burner/source/resolve.js';
@@ -57,6 +59,25 @@ describe('image sources', () => {
     expect((await resolveImage({ ref: `${base}/img`, sha256: hex(body), cache })).from).toBe('cache');
     expect(hits).toBe(before);
     expect((await cache.list()).map((b) => b.sha256)).toEqual([hex(body)]);
+  });
+
+  it('HTTP: a garbage collection between the response and the first read loses nothing (undici cancels the body of a collected Response)', async () => {
+    // Seen once as a flaky empty download: only `res.body` was kept, and a GC while the cache made
+    // its temp path collected the Response; undici's FinalizationRegistry then cancelled the unread
+    // body, which read as an empty stream. Forced here: a GC, and time for the registry, at that await.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const cache = new ImageCache(join(work, 'c7'));
+    const tempPath = cache.tempPath.bind(cache);
+    cache.tempPath = async () => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return tempPath();
+    };
+    const got = await resolveImage({ ref: `${base}/img`, sha256: hex(body), cache });
+    expect((await readFile(got.path)).equals(body)).toBe(true);
   });
 
   it('HTTP: a digest mismatch leaves nothing in the cache; 404 is an error naming the URL', async () => {
