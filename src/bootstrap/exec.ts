@@ -24,7 +24,7 @@ export interface Exec {
 }
 
 /** Commands taking at least this long are logged at info level (kind cmd-slow). */
-export const SLOW_MS = 1000;
+const SLOW_MS = 1000;
 
 /** The one way the bootstrap starts a process: argv arrays only, never a shell; every command and its output pass the redactor before logging. */
 export function createExec(log: Logger, redact: Redactor): Exec {

@@ -5,6 +5,7 @@ import { errorMessage, MetisError } from '../../lib/errors.js';
 import { iqn } from '../../manifest/fields.js';
 import type { Action, Generated, Validator } from '../actions.js';
 import { validateSshd } from '../modules/sshd.js';
+import { hasUnitFile } from '../facts/systemd.js';
 import { inRootArgv, resolveEnv } from './in-root.js';
 import { apiMessage, nodePath } from '../node-api.js';
 import type { Context, FactValue } from '../types.js';
@@ -140,7 +141,10 @@ async function systemctl(a: Extract<Action, { kind: 'systemctl' }>, ctx: Context
   ctx.facts.forget({ unit });
   if (verb === 'enable' || verb === 'disable') {
     if (!ctx.live) return void (await ctx.exec('systemctl', [`--root=${ctx.root}`, verb, '--', unit]));
-    const env = (await hasNativeUnit(ctx, unit)) ? { env: { SYSTEMCTL_SKIP_SYSV: '1' } } : {};
+    // A unit with a native file: systemd ignores a SysV script of the same name, so enabling it
+    // need not run systemd-sysv-install (update-rc.d, a Perl run: 6 s of a first boot under
+    // emulation for iscsid, whose package ships /etc/init.d/iscsid too). SysV-only keeps the hook.
+    const env = (await hasUnitFile(ctx.fs, unit)) ? { env: { SYSTEMCTL_SKIP_SYSV: '1' } } : {};
     await ctx.exec('systemctl', [verb, '--no-reload', '--', unit], env);
     enabledSinceReload.add(ctx);
     return;
@@ -151,19 +155,6 @@ async function systemctl(a: Extract<Action, { kind: 'systemctl' }>, ctx: Context
     await ctx.exec('systemctl', ['start', '--no-block', '--', unit]);
     queued.set(ctx, [...(queued.get(ctx) ?? []), unit]);
   } else await ctx.exec('systemctl', [verb, '--', unit]);
-}
-
-const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
-
-/**
- * Whether `unit` has a native unit file. Then systemd ignores any SysV script of the same name, and
- * enabling it need not run systemd-sysv-install (update-rc.d, a Perl run: 6 s of a first boot under
- * emulation for iscsid, whose package ships /etc/init.d/iscsid too); SYSTEMCTL_SKIP_SYSV=1 tells
- * systemctl so. A SysV-only service keeps systemctl's full behaviour.
- */
-async function hasNativeUnit(ctx: Context, unit: string): Promise<boolean> {
-  for (const d of UNIT_DIRS) if (await ctx.fs.exists(`${d}/${unit}`)) return true;
-  return false;
 }
 
 /**

@@ -25,6 +25,13 @@ export function upOrComingUp(s: UnitState): boolean {
 
 const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
 
+/** Whether a native unit file (or the template of an instance) exists for `unit` under the root. */
+export async function hasUnitFile(fs: RootedFs, unit: string): Promise<boolean> {
+  const template = unit.replace(/@[^.]+\./, '@.');
+  for (const p of UNIT_DIRS.flatMap((d) => [`${d}/${unit}`, `${d}/${template}`])) if (await fs.exists(p)) return true;
+  return false;
+}
+
 /**
  * Reads the state of many units with one process: live `systemctl show` (blocks in argument
  * order); under --root `systemctl --root=DIR is-enabled`, which stops at the first unknown unit,
@@ -39,10 +46,7 @@ export async function readUnits(fs: RootedFs, exec: Exec, live: boolean, units: 
   }
   const present: string[] = [];
   for (const u of units) {
-    const template = u.replace(/@[^.]+\./, '@.');
-    let found = false;
-    for (const p of UNIT_DIRS.flatMap((d) => [`${d}/${u}`, `${d}/${template}`])) if (!found && (await fs.exists(p))) found = true;
-    if (found) present.push(u);
+    if (await hasUnitFile(fs, u)) present.push(u);
     else out.set(u, { fileState: 'not-found', activeState: null });
   }
   if (present.length) {
