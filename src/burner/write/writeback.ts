@@ -1,7 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
 
-/** Bytes written between two flushes of a card: large enough to batch, small next to a page cache. */
+/** Most bytes that wait in memory for a flush already in flight: a full backlog waits for it. */
 const EVERY = 32 * 1024 * 1024;
+/** Least bytes a new flush covers when none is in flight (the first one starts after the first write of this size). */
+const MIN = 4 * 1024 * 1024;
 
 export interface PacedWriter {
   write(buf: Buffer, offset: number, length: number, position: number): Promise<unknown>;
@@ -17,29 +19,34 @@ export interface Durable {
 
 /**
  * Buffered writes to a card otherwise pile up in the page cache and only start draining at the
- * final fsync, so reading and hashing the image happen before the card writes instead of alongside
- * it. With one fdatasync always in flight (a new one every EVERY bytes, after the previous ended)
- * the card writes continuously and at most about 2 × EVERY bytes wait in memory. `durable` learns
- * after each flush which writes reached the device (the overlapped read-back starts on them).
+ * final fsync (or when the kernel's dirty thresholds say so), so the card sits idle while the image
+ * is read and hashed. Here a flush (fdatasync) is started as soon as MIN bytes wait and none is in
+ * flight, so the card starts writing within the first MIN bytes and then never idles while written
+ * bytes wait; when EVERY bytes wait behind the flush in flight, the writer waits for it (at most
+ * about EVERY + MIN bytes in memory). `durable` learns after each flush which writes reached the
+ * device (the overlapped read-back starts on them).
  */
 export function pacedWriter(fh: FileHandle, isBlock: boolean, durable?: Durable): PacedWriter {
   let since = 0;
   let inflight: Promise<void> | null = null;
+  const flush = () => {
+    since = 0;
+    const mark = durable?.mark();
+    const p: Promise<void> = fh.datasync().then(() => {
+      if (mark !== undefined) durable?.settle(mark);
+      if (inflight === p) inflight = null;
+    });
+    // Observed now: an abort may leave it unawaited until drain().
+    p.catch(() => {});
+    inflight = p;
+  };
   return {
     async write(buf, offset, length, position) {
       const r = await fh.write(buf, offset, length, position);
       if (!isBlock) return r;
       since += length;
-      if (since >= EVERY) {
-        since = 0;
-        if (inflight) await inflight;
-        const mark = durable?.mark();
-        inflight = fh.datasync().then(() => {
-          if (mark !== undefined) durable?.settle(mark);
-        });
-        // Observed now: an abort may leave it unawaited until drain().
-        inflight.catch(() => {});
-      }
+      if (inflight && since >= EVERY) await inflight;
+      if (!inflight && since >= MIN) flush();
       return r;
     },
     async drain() {
