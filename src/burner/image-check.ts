@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Compression, decompressStream, detectCompression, uncompressedSize } from '../core/compression.js';
-import { readPartitionTable } from '../core/partition-table.js';
+import { type Partition, readPartitionTable } from '../core/partition-table.js';
 import { MetisError } from '../lib/errors.js';
 import { allocationFromBmap } from '../core/ranges/allocation.js';
 import type { Follow } from './write/hashing-reader.js';
@@ -14,6 +14,8 @@ export interface ImageFacts {
   size: number | undefined;
   /** The last byte any partition reaches. */
   tableEnd: number;
+  /** The image's partitions: the card's once its first MiB is written (the manifest goes into the FAT one before that). */
+  partitions: Partition[];
 }
 
 /** Enough of the head for MBR, EBR chains close by, and GPT with its 128 entries. */
@@ -94,5 +96,5 @@ async function inspect(path: string, opts: { label?: string; bmap?: string; foll
     );
   }
   if (opts.bmap) await allocationFromBmap(opts.bmap, size);
-  return { compression, size, tableEnd };
+  return { compression, size, tableEnd, partitions: table.partitions };
 }

@@ -7,7 +7,7 @@ import { VERSION } from '../core/version.js';
 import { MetisError } from '../lib/errors.js';
 import type { Manifest } from '../manifest/schema.js';
 import { inspectImage } from './image-check.js';
-import { injectManifest } from './inject.js';
+import { injectManifest, readBackManifest } from './inject.js';
 import type { Inventory } from '../inventory/load.js';
 import { nodeManifest } from '../inventory/merge.js';
 import type { SecretResolver } from '../inventory/secrets.js';
@@ -91,9 +91,11 @@ export class WriteFailedError extends MetisError {
 
 /** The manifest could not be put on the card (FAT full, no FAT, no table, read-back differs): exit 6. */
 export class InjectFailedError extends MetisError {
-  constructor(target: string, cause: unknown) {
+  /** `sealed`: the card's first MiB was already written (a failed read-back); else it was left without a partition table. */
+  constructor(target: string, cause: unknown, sealed = false) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super('E_INJECT_FAILED', `${why}; the image is on ${target} but ${MANIFEST_PATH} is missing or damaged: the node will not come up as itself; burn again`, { path: target, cause });
+    const state = sealed ? `the image is on ${target} but ${MANIFEST_PATH} is missing or damaged: the node will not come up as itself` : `${MANIFEST_PATH} could not be written, so ${target} was left without a partition table and will not boot`;
+    super('E_INJECT_FAILED', `${why}; ${state}; burn again`, { path: target, cause });
     this.injectCode = cause instanceof MetisError ? cause.code : undefined;
   }
   readonly injectCode: string | undefined;
@@ -255,8 +257,8 @@ export interface CardWrite {
   confirm?: (target: TargetInfo) => Promise<void>;
   /** After all but the first MiB is written and synced (a flashing host asks its workstation); a throw keeps the old head. */
   beforeHead?: () => Promise<void>;
-  /** The manifest to inject, given what was written (its digest is stamped into it). */
-  manifest: (written: BurnResult) => Manifest | Promise<Manifest>;
+  /** The manifest to inject, given the digest of the bytes written (it is stamped into it). */
+  manifest: (written: { sha256: string }) => Manifest | Promise<Manifest>;
   onProgress?: (e: BurnEvent) => void;
   signal?: AbortSignal;
 }
@@ -281,6 +283,7 @@ export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; writt
   }
   emit({ event: 'stage', stage: 'write' });
   let written: BurnResult;
+  let text = '';
   try {
     written = await burn({
       image: c.image,
@@ -292,6 +295,15 @@ export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; writt
       signal: c.signal,
       observe: c.gate?.observe,
       beforeCommit: c.gate?.beforeCommit,
+      // Before the first MiB: the card boots only once it carries its manifest.
+      inject: async (card, source) => {
+        emit({ event: 'stage', stage: 'inject' });
+        try {
+          text = await injectManifest(card, facts.partitions, await c.manifest(source));
+        } catch (e) {
+          throw new InjectFailedError(c.target, e);
+        }
+      },
       beforeHead: c.beforeHead,
       follow: c.follow,
       // The card image holds the join token: it is the operator's alone before a byte goes in.
@@ -299,17 +311,17 @@ export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; writt
     });
   } catch (e) {
     // Refusals with their own exit code (signature, digest of the bytes written, corrupt image) pass as they are.
+    if (e instanceof InjectFailedError) throw e;
     if (e instanceof MetisError && (e.code === 'E_ABORTED' || e.code === 'E_VERIFY' || typeof (e as { exitCode?: unknown }).exitCode === 'number')) throw e;
     throw new WriteFailedError(c.target, info.isBlockDevice, e);
   }
 
-  emit({ event: 'stage', stage: 'inject' });
-  try {
-    await injectManifest(c.target, await c.manifest(written));
-  } catch (e) {
-    throw new InjectFailedError(c.target, e);
-  }
   emit({ event: 'stage', stage: 'verify-card' });
+  try {
+    await readBackManifest(c.target, text);
+  } catch (e) {
+    throw new InjectFailedError(c.target, e, true);
+  }
   return { info, written };
 }
 

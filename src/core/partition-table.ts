@@ -39,23 +39,33 @@ export async function readPartitionTable(disk: string): Promise<PartitionTable> 
 
 export type FsKind = 'fat12' | 'fat16' | 'fat32' | 'ext' | 'unknown';
 
+/** Where a probe reads: a device or image path, or anything with positional reads (a card not yet whole). */
+export interface ByteReader {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<unknown>;
+}
+
 /** Identifies a partition's filesystem from its own superblock, not from the table's type byte. */
-export async function probeFilesystem(disk: string, offset: number): Promise<FsKind> {
+export async function probeFilesystem(disk: string | ByteReader, offset: number): Promise<FsKind> {
+  if (typeof disk !== 'string') return probeWith(disk, offset);
   const fh = await open(disk, 'r');
   try {
-    const boot = Buffer.alloc(512);
-    await fh.read(boot, 0, 512, offset);
-    if (boot.readUInt16LE(510) === 0xaa55 && boot.readUInt16LE(11) >= 512) {
-      if (boot.toString('ascii', 82, 87) === 'FAT32') return 'fat32';
-      const t = boot.toString('ascii', 54, 59);
-      if (t === 'FAT16') return 'fat16';
-      if (t === 'FAT12') return 'fat12';
-    }
-    const sb = Buffer.alloc(2);
-    await fh.read(sb, 0, 2, offset + 1024 + 0x38);
-    if (sb.readUInt16LE(0) === 0xef53) return 'ext';
-    return 'unknown';
+    return await probeWith(fh, offset);
   } finally {
     await fh.close();
   }
+}
+
+async function probeWith(r: ByteReader, offset: number): Promise<FsKind> {
+  const boot = Buffer.alloc(512);
+  await r.read(boot, 0, 512, offset);
+  if (boot.readUInt16LE(510) === 0xaa55 && boot.readUInt16LE(11) >= 512) {
+    if (boot.toString('ascii', 82, 87) === 'FAT32') return 'fat32';
+    const t = boot.toString('ascii', 54, 59);
+    if (t === 'FAT16') return 'fat16';
+    if (t === 'FAT12') return 'fat12';
+  }
+  const sb = Buffer.alloc(2);
+  await r.read(sb, 0, 2, offset + 1024 + 0x38);
+  if (sb.readUInt16LE(0) === 0xef53) return 'ext';
+  return 'unknown';
 }

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { MetisError } from '../../lib/errors.js';
-import { probeFilesystem, readPartitionTable, type Partition } from '../../core/partition-table.js';
-import { FatVolume } from './volume.js';
+import { type ByteReader, probeFilesystem, readPartitionTable, type Partition } from '../../core/partition-table.js';
+import { type BlockIo, FatVolume } from './volume.js';
 
 /**
  * The boot partition is the first FAT partition (what Raspberry Pi firmware reads). Files in it
@@ -9,11 +9,25 @@ import { FatVolume } from './volume.js';
  */
 export async function findBootPartition(target: string): Promise<Partition> {
   const table = await readPartitionTable(target);
-  for (const p of table.partitions) {
-    const fs = await probeFilesystem(target, p.offset);
+  return bootPartitionOf(target, table.partitions, `${table.kind}, ${table.partitions.length} partitions`);
+}
+
+/** The first FAT16/FAT32 partition of `partitions`, probed through `disk`. */
+export async function bootPartitionOf(disk: string | ByteReader, partitions: Partition[], what: string, name = typeof disk === 'string' ? disk : 'the card'): Promise<Partition> {
+  for (const p of partitions) {
+    const fs = await probeFilesystem(disk, p.offset);
     if (fs === 'fat16' || fs === 'fat32') return p;
   }
-  throw new MetisError('E_NO_BOOT_PARTITION', `${target}: no FAT16/FAT32 boot partition found (${table.kind}, ${table.partitions.length} partitions)`);
+  throw new MetisError('E_NO_BOOT_PARTITION', `${name}: no FAT16/FAT32 boot partition found (${what})`);
+}
+
+/**
+ * Writes a file into the boot partition of a card that is not whole yet (its table known from the
+ * image, its first MiB still in memory: see write/head-overlay.ts); no barriers, the caller syncs.
+ */
+export async function writeBootFileVia(io: BlockIo, partitions: Partition[], path: string, data: Buffer): Promise<void> {
+  const p = await bootPartitionOf(io, partitions, `the image's ${partitions.length} partitions`);
+  await (await FatVolume.open(io, p.offset)).writeFile(path, data);
 }
 
 export async function writeBootFile(target: string, path: string, data: Buffer): Promise<void> {

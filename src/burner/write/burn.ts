@@ -6,6 +6,8 @@ import { CHUNK } from '../../core/ranges/chunk-map.js';
 import { MetisError } from '../../lib/errors.js';
 import { exec } from '../../core/exec.js';
 import { DirectReader } from './direct-read.js';
+import { headOverlay } from './head-overlay.js';
+import type { BlockIo } from '../fat/volume.js';
 import { pacedWriter } from './writeback.js';
 import { BurnAbortedError, CorruptImageError, ImageChangedError, VerifyError } from './errors.js';
 import { fileRangeReader, RangeVerifier, VERIFY_BATCH } from './verify.js';
@@ -39,6 +41,13 @@ export interface BurnOptions {
    * the card, with the sha256 of the bytes that were written. A throw wipes the first MiB instead.
    */
   beforeCommit?: (source: { sha256: string; bytes: number }) => Promise<void> | void;
+  /**
+   * The card's own bytes (the node's manifest into its FAT partition), after the gate passed and
+   * before the first MiB: written through `card` (the head still in memory below 1 MiB, the card
+   * above) and synced with the last sync ahead of the head, so the card only becomes bootable
+   * whole. A throw leaves no partition table (the first MiB is wiped) and is rethrown as it is.
+   */
+  inject?: (card: BlockIo, source: { sha256: string; bytes: number }) => Promise<void>;
   /** Called after everything but the first MiB is on the card and synced; throwing keeps the old head (a remote burn asks the workstation here). */
   beforeHead?: () => Promise<void>;
   /**
@@ -149,9 +158,13 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
         await verifier.finish();
       }
       await opts.beforeCommit?.({ sha256, bytes: sourceBytes });
+      if (opts.inject) {
+        await opts.inject(headOverlay(fh, head), { sha256, bytes: sourceBytes });
+        await fh.sync();
+      }
     } catch (refused) {
-      // Everything but the first MiB now holds bytes that failed their check: make sure nothing of
-      // the card boots (the old table would point at half-new partitions).
+      // Everything but the first MiB now holds bytes that failed their check (or a half-written
+      // manifest): make sure nothing of the card boots (the old table would point at half-new partitions).
       await wipeHead(fh);
       throw refused;
     }
