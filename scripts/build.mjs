@@ -60,39 +60,55 @@ const common = {
  */
 const BOOTSTRAP_NODE_FLAGS = ['--min-semi-space-size=16', '--jitless', '--no-expose-wasm'];
 
-const targets = [
-  { entry: 'src/bootstrap/cli.ts', out: 'dist/metis-bootstrap.js', assets: true, banner: { js: `#!/usr/bin/env -S node ${BOOTSTRAP_NODE_FLAGS.join(' ')}` } },
-  { entry: 'src/burner/cli.ts', out: 'dist/metis.js', assets: false },
-];
 
 /**
  * Cold start: V8 must scan every function in a file before running it, and the engine with zod,
- * pino, handlebars and yaml is ~2 MB of code. So the bootstrap's main module is bundled on its own
- * and embedded in the CLI as one string literal (scanning a string is far cheaper than scanning
- * code), compiled only when a run needs it (--version/--help never pay), through a V8 code cache
- * when systemd gives the run a cache directory (src/bootstrap/code-cache.ts). The code's hash names
- * the cache, so a new bundle never reads an old one's.
+ * pino, handlebars and yaml is ~2 MB of code. So the bootstrap's main module (and the metis CLI's
+ * commands) are bundled on their own and embedded in the entry file as one string literal (scanning
+ * a string is far cheaper than scanning code), compiled only when a run needs it (the bootstrap's
+ * --version/--help never pay), through a V8 code cache (src/core/code-cache.ts: where systemd gives
+ * the bootstrap a cache directory, src/bootstrap/code-cache.ts; the user's cache directory for the
+ * CLI, src/burner/code-cache.ts). The code's hash names the cache, so a new bundle never reads an
+ * old one's.
  */
-function lazyMainPlugin(define) {
+function lazyMainPlugin(define, { importer, request, entry, loader, call }) {
   return {
     name: 'metis-lazy-main',
     setup(b) {
-      b.onResolve({ filter: /^\.\/main\.js$/ }, (args) => (args.importer.endsWith('src/bootstrap/cli.ts') ? { path: 'main', namespace: 'metis-lazy' } : undefined));
+      b.onResolve({ filter: new RegExp(`^${request.replace(/[./]/g, '\\$&')}$`) }, (args) => (args.importer.endsWith(importer) ? { path: 'main', namespace: 'metis-lazy' } : undefined));
       b.onLoad({ filter: /.*/, namespace: 'metis-lazy' }, async () => {
-        const r = await build({ ...common, banner: {}, define, entryPoints: [join(repo, 'src/bootstrap/main.ts')], write: false, minifyWhitespace: true, minifySyntax: true });
+        const r = await build({ ...common, banner: {}, define, entryPoints: [join(repo, entry)], write: false, minifyWhitespace: true, minifySyntax: true });
         const code = r.outputFiles[0].text;
         const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
         return {
           loader: 'js',
-          resolveDir: join(repo, 'src/bootstrap'),
-          contents: `const { loadWithCodeCache } = require('./code-cache.ts');
-module.exports = loadWithCodeCache(${JSON.stringify(code)}, ${JSON.stringify(hash)}, require, __filename, __dirname).exports;
+          resolveDir: join(repo, loader.dir),
+          contents: `const { loadWithCodeCache } = require('${loader.file}');
+${call ? `const { ${call.name} } = require('${call.file}');
+` : ''}module.exports = loadWithCodeCache(${JSON.stringify(code)}, ${JSON.stringify(hash)}, require, __filename, __dirname${call ? `, ${call.expr}` : ''}).exports;
 `,
         };
       });
     },
   };
 }
+
+/** The bootstrap's engine, and the CLI's commands: each one string behind a small entry file. */
+const LAZY = {
+  bootstrap: { importer: 'src/bootstrap/cli.ts', request: './main.js', entry: 'src/bootstrap/main.ts', loader: { dir: 'src/bootstrap', file: './code-cache.ts' } },
+  metis: {
+    importer: 'src/burner/cli.ts',
+    request: './commands/main.js',
+    entry: 'src/burner/commands/main.ts',
+    loader: { dir: 'src/burner', file: '../core/code-cache.ts' },
+    call: { name: 'cliCacheSpec', file: './code-cache.ts', expr: 'cliCacheSpec(process.argv.slice(2), process.env)' },
+  },
+};
+
+const targets = [
+  { entry: 'src/bootstrap/cli.ts', out: 'dist/metis-bootstrap.js', assets: true, lazy: LAZY.bootstrap, banner: { js: `#!/usr/bin/env -S node ${BOOTSTRAP_NODE_FLAGS.join(' ')}` } },
+  { entry: 'src/burner/cli.ts', out: 'dist/metis.js', assets: false, lazy: LAZY.metis },
+];
 
 /**
  * Every task file parsed once here, with the engine's own parser (src/bootstrap/engine/load-tasks.ts
@@ -116,7 +132,7 @@ await writeFile(join(repo, 'dist/package.json'), '{ "type": "commonjs" }\n');
 for (const t of targets) {
   const outfile = join(repo, t.out);
   const define = { ...common.define, ...(t.assets ? { __METIS_ASSETS__: JSON.stringify(assets), __METIS_TASKS_PARSED__: JSON.stringify(parsedTasks) } : {}) };
-  await build({ ...common, ...(t.banner ? { banner: t.banner } : {}), entryPoints: [join(repo, t.entry)], outfile, define, plugins: t.assets ? [lazyMainPlugin(define)] : [] });
+  await build({ ...common, ...(t.banner ? { banner: t.banner } : {}), entryPoints: [join(repo, t.entry)], outfile, define, plugins: [lazyMainPlugin(define, t.lazy)] });
   await chmod(outfile, 0o755);
 }
 console.log(`built ${targets.map((t) => t.out).join(', ')} (${Object.keys(assets).length} embedded assets)`);

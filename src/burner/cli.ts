@@ -2,6 +2,8 @@ import { runMetis } from './commands/main.js';
 import { processIo } from '../inventory/io.js';
 
 // The one place that exits. Ctrl-C aborts the burn before the partition table goes down.
+// In the bundle, `./commands/main.js` (everything but this file) is one string compiled through a V8
+// code cache (scripts/build.mjs, src/burner/code-cache.ts); `../inventory/io.js` is small and stays here.
 const abort = new AbortController();
 process.once('SIGINT', () => abort.abort());
 process.once('SIGTERM', () => abort.abort());

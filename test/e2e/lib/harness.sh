@@ -17,6 +17,8 @@ declare -A NODE_IP=() NODE_NAME=() NODE_LABEL=()
 node_ip() { echo "${NODE_IP[$1]:-$NET.1$1}"; }
 node_name() { echo "${NODE_NAME[$1]:-e2e-node-$1}"; }
 FAILED=0
+# The operator CLI's V8 code cache would go to root's ~/.cache (src/burner/code-cache.ts): the e2e leaves none.
+export METIS_CODE_CACHE=off
 
 log() { printf '[e2e %4ss] %s\n' "$(($(date +%s) - T_START))" "$*"; }
 

@@ -1,0 +1,82 @@
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliCacheSpec } from '../../src/burner/code-cache.js';
+import { ensureBundle } from '../bootstrap/bundle.js';
+import { tempDirs } from './fixtures.js';
+
+const dir = tempDirs('metis-cli-cache-');
+const uid = process.geteuid!();
+const METIS = join(process.cwd(), 'dist/metis.js');
+const TOKEN = `K10${'cd'.repeat(32)}::server:cachetest`;
+const inventory = join(process.cwd(), 'inventory');
+
+describe('cliCacheSpec: where the CLI keeps its V8 code cache', () => {
+  it.each([
+    ['XDG_CACHE_HOME owned by the user', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: d }), (d: string) => join(d, 'metis/v8'), 'nodes'],
+    ['HOME/.cache when XDG_CACHE_HOME is unset', ['burn', 'x'], (d: string) => (mkdirSync(join(d, '.cache')), { HOME: d, XDG_CACHE_HOME: '' }), (d: string) => join(d, '.cache/metis/v8'), 'burn'],
+    ['turned off', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: d, METIS_CODE_CACHE: 'off' }), () => undefined, 'nodes'],
+    ['a base that does not exist (nothing is created above metis/)', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: join(d, 'missing') }), () => undefined, 'nodes'],
+    ['a relative XDG_CACHE_HOME is ignored (HOME/.cache missing too)', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: 'rel', HOME: d }), () => undefined, 'nodes'],
+    ['an odd first word is the variant "other"', ['--version'], (d: string) => ({ XDG_CACHE_HOME: d }), (d: string) => join(d, 'metis/v8'), 'other'],
+    ['the flashing host agent: inside its --cache', ['burn-agent', 'burn', '--cache', '@'], (d: string) => ({ XDG_CACHE_HOME: '/nonexistent' }), (d: string) => join(d, 'v8'), 'agent-burn'],
+    ['the agent with a relative --cache: none', ['burn-agent', 'receive', '--cache', 'rel'], () => ({}), () => undefined, 'other'],
+  ])('%s', (_name, argv, envOf, want, variant) => {
+    const d = dir();
+    const env = envOf(d) as NodeJS.ProcessEnv;
+    const spec = cliCacheSpec(argv.map((a) => (a === '@' ? d : a)), env, uid);
+    expect(spec.dir).toBe(want(d));
+    if (spec.dir) expect(spec.variant).toBe(variant);
+  });
+
+  it.runIf(uid === 0)('never writes into a base another user owns (sudo with the user\'s HOME)', () => {
+    const d = dir();
+    chownSync(d, 65534, 65534);
+    expect(cliCacheSpec(['nodes'], { XDG_CACHE_HOME: d }, 0).dir).toBeUndefined();
+    expect(cliCacheSpec(['burn-agent', 'burn', '--cache', d], {}, 0).dir).toBeUndefined();
+    expect(cliCacheSpec(['nodes'], { XDG_CACHE_HOME: d }, 65534).dir).toBe(join(d, 'metis/v8'));
+  });
+});
+
+describe('the CLI bundle with its code cache (real node, real bundle)', () => {
+  beforeAll(() => {
+    ensureBundle();
+  });
+  const run = (args: string[], env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, [METIS, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, METIS_CODE_CACHE: '', METIS_K3S_TOKEN: TOKEN, ...env } });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  it('the first run of a command writes its cache (0600 in a 0700 dir), the next uses it unchanged, output identical', () => {
+    const d = dir();
+    const args = ['nodes', '--inventory', inventory];
+    const plain = run(args, { XDG_CACHE_HOME: d, METIS_CODE_CACHE: 'off' });
+    expect(plain.code).toBe(0);
+    expect(readdirSync(d)).toEqual([]);
+    const first = run(args, { XDG_CACHE_HOME: d });
+    expect(first).toEqual(plain);
+    const v8 = join(d, 'metis/v8');
+    expect(statSync(v8).mode & 0o777).toBe(0o700);
+    const files = readdirSync(v8);
+    expect(files).toEqual([expect.stringMatching(new RegExp(`^metis-[0-9a-f]{16}-nodes-${process.version}-${process.arch}\\.v8$`))]);
+    const st = statSync(join(v8, files[0]!));
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(st.size).toBeGreaterThan(10_000);
+    expect(run(args, { XDG_CACHE_HOME: d })).toEqual(plain);
+    // Accepted by V8: not written again (a rewrite is a new file renamed over it).
+    expect(statSync(join(v8, files[0]!)).ino).toBe(st.ino);
+  });
+
+  it('holds no secret of the run: a manifest shown with --reveal-secrets leaves no token in the cache', () => {
+    const d = dir();
+    const r = run(['manifest', 'titan-13', '--inventory', inventory, '--reveal-secrets'], { XDG_CACHE_HOME: d, SOPS_AGE_KEY_FILE: join(inventory, 'demo-age-key.txt') });
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(TOKEN);
+    const v8 = join(d, 'metis/v8');
+    const files = readdirSync(v8);
+    expect(files).toHaveLength(1);
+    const bytes = readFileSync(join(v8, files[0]!));
+    for (const needle of [TOKEN, 'cachetest', 'titan-13']) expect(bytes.includes(Buffer.from(needle))).toBe(false);
+  });
+});
