@@ -15,9 +15,11 @@ export async function haveBlob(cache: ImageCache, sha256: string): Promise<boole
 /**
  * `receive`: stdin (gzip-compressed when `gunzip`) becomes the blob, hashed on the way in and
  * committed by rename only when the digest matches; all-zero blocks stay holes, so a raw image
- * sent compressed takes only its allocated size on the host.
+ * sent compressed takes only its allocated size on the host. The temp file is written in
+ * increasing offset order and only grows, so a burn agent can follow it (`onStart` names it;
+ * src/remote/polled-file.ts): every byte below its size is final.
  */
-export async function receiveBlob(cache: ImageCache, sha256: string, input: Readable, gunzip: boolean, signal: AbortSignal): Promise<number> {
+export async function receiveBlob(cache: ImageCache, sha256: string, input: Readable, gunzip: boolean, signal: AbortSignal, onStart?: (tmp: string) => void): Promise<number> {
   const tmp = await cache.tempPath();
   const fh = await open(tmp, 'w', 0o644);
   const hash = createHash('sha256');
@@ -40,6 +42,7 @@ export async function receiveBlob(cache: ImageCache, sha256: string, input: Read
     pos += b.length;
   };
   try {
+    onStart?.(tmp);
     const src = gunzip ? input.pipe(createGunzip()) : input;
     for await (const piece of src as AsyncIterable<Buffer>) {
       if (signal.aborted) throw new Error('aborted');

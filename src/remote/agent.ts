@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage, MetisError } from '../lib/errors.js';
 import { ImageCache, HEX64 } from '../burner/source/cache.js';
@@ -9,7 +9,7 @@ import { haveBlob, receiveBlob } from './agent-receive.js';
 import { BurnAbortedError } from '../burner/write/errors.js';
 import { type AgentCommand, type AgentEvent, COMMIT_SEC, lineReader, WATCHDOG_SEC } from './protocol.js';
 
-const USAGE = 'usage (internal, run by metis burn --host over SSH): metis burn-agent receive|burn --cache DIR --sha256 HEX [...]';
+const USAGE = 'usage (internal, run by metis burn --host over SSH): metis burn-agent receive|burn --cache DIR --sha256 HEX [...] [--follow PATH --follow-size N]';
 
 /**
  * Hidden `metis burn-agent`: what `metis burn --host` runs on the flashing host, from the same
@@ -30,11 +30,14 @@ export async function burnAgentCommand(argv: string[], io: Io): Promise<number> 
       target: { type: 'string' },
       kind: { type: 'string' },
       'no-verify': { type: 'boolean', default: false },
+      follow: { type: 'string' },
+      'follow-size': { type: 'string' },
     },
   });
   if (!v.cache || !v.sha256 || !HEX64.test(v.sha256)) throw new UsageError(USAGE);
   if (v['bmap-sha256'] && !HEX64.test(v['bmap-sha256'])) throw new UsageError(USAGE);
   const cache = new ImageCache(resolve(v.cache));
+  const follow = followFlag(sub, v.follow, v['follow-size'], cache);
   const ac = new AbortController();
   let broken = false;
   const emit = (e: AgentEvent) => {
@@ -60,14 +63,14 @@ export async function burnAgentCommand(argv: string[], io: Io): Promise<number> 
         return 0;
       }
       emit({ event: 'have', sha256: v.sha256, have: false });
-      const bytes = await receiveBlob(cache, v.sha256, process.stdin, v.gunzip, ac.signal);
+      const bytes = await receiveBlob(cache, v.sha256, process.stdin, v.gunzip, ac.signal, (path) => emit({ event: 'receiving', path }));
       emit({ event: 'stored', sha256: v.sha256, bytes });
       return 0;
     }
     if (sub !== 'burn' || !v.target || (v.kind !== 'device' && v.kind !== 'file')) throw new UsageError(USAGE);
     emit({ event: 'ready', pid: process.pid, uid: process.getuid?.() ?? -1 });
     const { go, commit } = commandChannel(ac, emit);
-    await agentBurn({ cache, sha256: v.sha256, bmapSha256: v['bmap-sha256'], target: v.target, kind: v.kind, verify: !v['no-verify'], emit, go, commit, signal: ac.signal });
+    await agentBurn({ cache, sha256: v.sha256, bmapSha256: v['bmap-sha256'], target: v.target, kind: v.kind, verify: !v['no-verify'], follow, emit, go, commit, signal: ac.signal });
     return 0;
   } catch (err) {
     emit({ event: 'error', code: err instanceof MetisError ? err.code : 'E_AGENT', message: errorMessage(err), exitCode: exitCodeOf(err) });
@@ -75,6 +78,23 @@ export async function burnAgentCommand(argv: string[], io: Io): Promise<number> 
   } finally {
     process.stdin.destroy();
   }
+}
+
+/**
+ * `--follow PATH --follow-size N` (burn only, both or neither): the image is still arriving in
+ * the receive's temp file PATH, N bytes when whole. Checked before anything is opened: PATH
+ * must be exactly a temp name of this cache (the agent runs as root; the name comes from the
+ * receive, run as the SSH user), N a positive integer.
+ */
+export function followFlag(sub: string | undefined, path: string | undefined, size: string | undefined, cache: ImageCache): { path: string; size: number } | undefined {
+  if (path === undefined && size === undefined) return undefined;
+  const usage = (why: string) => new UsageError(`burn-agent: ${why}\n${USAGE}`);
+  if (sub !== 'burn') throw usage('--follow belongs to burn');
+  if (path === undefined || size === undefined) throw usage('--follow and --follow-size go together');
+  if (!isAbsolute(path) || !cache.isTempPath(path)) throw usage(`--follow ${path}: not a temp file of the cache ${cache.dir}`);
+  const n = /^[1-9][0-9]{0,15}$/.test(size) ? Number(size) : NaN;
+  if (!Number.isSafeInteger(n)) throw usage(`--follow-size ${size}: not a positive whole number of bytes`);
+  return { path, size: n };
 }
 
 /**

@@ -8,6 +8,8 @@ export type AgentEvent =
   | { event: 'ready'; pid: number; uid: number }
   | { event: 'have'; sha256: string; have: boolean }
   | { event: 'stored'; sha256: string; bytes: number }
+  /** The receive's temp file exists (absolute path on the host): a burn agent may follow it as it grows. */
+  | { event: 'receiving'; path: string }
   | { event: 'progress'; phase: string; bytes: number; total: number }
   | { event: 'target'; info: { path: string; kind: 'block' | 'file'; size: number; isBlockDevice: boolean }; model: string; transport: string }
   | { event: 'commit' }

@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { sha256File } from '../../core/hash-file.js';
 import { DigestMismatchError } from '../../core/source-errors.js';
 
 export const HEX64 = /^[0-9a-f]{64}$/;
+/** The file names tempPath() makes: `PID-RANDOM`. */
+const TEMP_NAME = /^[0-9]+-[0-9a-f]{12}$/;
 
 /** --cache DIR, else METIS_CACHE_DIR, else $XDG_CACHE_HOME/metis, else ~/.cache/metis. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -82,6 +84,11 @@ export class ImageCache {
   async tempPath(): Promise<string> {
     await mkdir(join(this.dir, 'tmp'), { recursive: true });
     return join(this.dir, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Whether `path` is exactly a name tempPath() could have returned (no `..`, no trailing `/`, nothing nested). */
+  isTempPath(path: string): boolean {
+    return TEMP_NAME.test(basename(path)) && path === join(this.dir, 'tmp', basename(path));
   }
 
   /** Moves a fully written, already hashed temp file into the store after checking the expected digest. */
