@@ -7,11 +7,12 @@ import { manifestSecrets, serializeManifest } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
 import { NotConfirmedError, UsageError } from '../core/cli-errors.js';
 import { humanSize, type Io } from '../inventory/io.js';
-import { progressReporter } from '../burner/progress.js';
+import { type ProgressEvent, progressReporter } from '../burner/progress.js';
 import { HostError } from './errors.js';
 import { type FlasherDef, resolveFlasher } from './flashers.js';
 import { probeHost } from './probe.js';
-import { runBurnAgent, type TargetEvent } from './run-agent.js';
+import { type DoneEvent, runBurnAgent, type TargetEvent } from './run-agent.js';
+import { sendAndBurn } from './send-and-burn.js';
 import { askHidden } from './secret-prompt.js';
 import { bundleId, localBundle, sendBlob, shipBundle } from './ship.js';
 
@@ -34,9 +35,10 @@ export interface HostBurnRequest {
 }
 
 /**
- * `metis burn NODE --host H`: probe (node ≥ 18, privilege) → ship the bundle (content-addressed)
- * → send the image once (content-addressed cache, re-hashed there) → one agent under one sudo:
- * checks, confirmation here, write, verify, manifest injection there. Returns the exit code.
+ * `metis burn NODE --host H`: probe (node ≥ 18, privilege, what is cached) → ship the bundle
+ * (content-addressed) → the bmap → the sudo password → one agent under one sudo: checks,
+ * confirmation here, write, verify, manifest injection there. An image the host lacks is sent
+ * into its cache while the agent writes it (send-and-burn.ts). Returns the exit code.
  */
 export async function burnOnHost(r: HostBurnRequest): Promise<number> {
   const { io } = r;
@@ -73,11 +75,8 @@ async function burnThrough(
   say(`flashing host ${flasher.name} (${host}): node ${facts.nodeVersion}, ${facts.privilege}, cache ${facts.cacheDir}`, { event: 'host', host: flasher.name, ssh: host, node: facts.nodeVersion, privilege: facts.privilege, cache: facts.cacheDir });
   if (await shipBundle(target, facts, bundle, io.env, io.signal)) say(`shipped metis bundle ${bundle.sha256.slice(0, 16)} to ${facts.bundlePath}`, { event: 'bundle', path: facts.bundlePath, sha256: bundle.sha256, sent: true });
 
-  const sent = await sendBlob(target, facts, { path: r.image.path, sha256: r.image.sha256 }, { env: io.env, signal: io.signal, onProgress: (e) => progress.event(e) });
-  progress.end();
+  // The bmap first (small), then the password: nothing is asked once image bytes flow.
   if (r.bmap && bmapSha256) await sendBlob(target, facts, { path: r.bmap, sha256: bmapSha256 }, { env: io.env, signal: io.signal });
-  say(sent ? `image sent to ${flasher.name}: ${(sent / 1e6).toFixed(1)} MB on the wire` : `image already cached on ${flasher.name}: nothing sent`, { event: 'image-sent', host: flasher.name, sha256: r.image.sha256, bytesSent: sent });
-
   let password: string | undefined;
   if (facts.privilege === 'sudo-password') {
     const answer = await askHidden(io, `[sudo] password for ${facts.user} on ${flasher.name}: `);
@@ -94,19 +93,26 @@ async function burnThrough(
     if (answer === null) throw new NotConfirmedError(`not burning ${r.node} to ${what}: no terminal to confirm on; pass --yes`);
     if (answer.trim().toLowerCase() !== 'yes') throw new NotConfirmedError(`not burning ${r.node}: not confirmed`);
   };
-  const done = await runBurnAgent(target, facts, {
-    env: io.env,
-    sha256: r.image.sha256,
-    bmapSha256,
-    target: r.target,
-    kind: r.kind,
-    verify: r.verify,
-    password,
-    manifest: manifestText,
-    confirm,
-    onProgress: (e) => progress.event(e),
-    signal: io.signal,
-  });
+  const agent = { sha256: r.image.sha256, bmapSha256, target: r.target, kind: r.kind, verify: r.verify, password, manifest: manifestText, confirm, onProgress: (e: ProgressEvent) => progress.event(e) };
+  const sentSay = (n: number) => say(n ? `image sent to ${flasher.name}: ${(n / 1e6).toFixed(1)} MB on the wire` : `image already cached on ${flasher.name}: nothing sent`, { event: 'image-sent', host: flasher.name, sha256: r.image.sha256, bytesSent: n });
+  let sent = 0;
+  let done: DoneEvent;
+  if (facts.cached.has(r.image.sha256)) {
+    sentSay(0);
+    done = await runBurnAgent(target, facts, { ...agent, env: io.env, signal: io.signal });
+  } else {
+    // Written while it is sent: only the write's progress is drawn (a sending bar would cut through
+    // the confirmation prompt); on a terminal the transfer is reported once the burn is over.
+    ({ sent, done } = await sendAndBurn(target, facts, r.image, {
+      env: io.env,
+      signal: io.signal,
+      agent,
+      onReceiving: (bytes) => say(`sending the image to ${flasher.name} (${(bytes / 1e6).toFixed(1)} MB); the card is written as it arrives`, { event: 'image-sending', host: flasher.name, sha256: r.image.sha256, bytes }),
+      onSent: (n) => r.json && sentSay(n),
+    }));
+    progress.end();
+    if (!r.json) sentSay(sent);
+  }
   progress.end();
   const result = { event: 'done', node: r.node, host: flasher.name, target: r.target, image: r.image.ref, imageSha256: r.image.sha256, bytesSent: sent, bytesWritten: done.bytesWritten, imageSize: done.imageSize, verified: done.verified, durationMs: done.durationMs, manifest: 'metis/node.yaml' };
   if (r.json) io.out(`${redact.text(JSON.stringify(result))}\n`);

@@ -20,12 +20,16 @@ export interface RunAgentOptions {
   manifest: string;
   /** Called with the host's view of the target; throws to decline (nothing is written). */
   confirm: (e: TargetEvent) => Promise<void>;
+  /** The image is still arriving in the receive's temp file on the host (`--follow PATH --follow-size N`). */
+  follow?: { path: string; size: number };
+  /** Awaited before the agent may write the first MiB (`commit`); a rejection aborts instead (the old first MiB stays). */
+  beforeCommit?: () => Promise<void>;
   onProgress: (e: { phase: string; bytes: number; total: number }) => void;
   signal?: AbortSignal;
 }
 
 /** The privilege prefix: nothing for root, `sudo -n` when passwordless, `sudo -S` (password on stdin) otherwise. */
-export function agentArgv(facts: HostFacts, o: Pick<RunAgentOptions, 'sha256' | 'bmapSha256' | 'target' | 'kind' | 'verify'>): string[] {
+export function agentArgv(facts: HostFacts, o: Pick<RunAgentOptions, 'sha256' | 'bmapSha256' | 'target' | 'kind' | 'verify' | 'follow'>): string[] {
   const sudo = facts.privilege === 'root' ? [] : facts.privilege === 'sudo-nopasswd' ? ['sudo', '-n', '--'] : ['sudo', '-S', '-p', '', '--'];
   return [
     ...sudo,
@@ -43,6 +47,7 @@ export function agentArgv(facts: HostFacts, o: Pick<RunAgentOptions, 'sha256' | 
     '--kind',
     o.kind,
     ...(o.verify ? [] : ['--no-verify']),
+    ...(o.follow ? ['--follow', o.follow.path, '--follow-size', String(o.follow.size)] : []),
   ];
 }
 
@@ -112,7 +117,10 @@ export async function runBurnAgent(target: SshTarget, facts: HostFacts, o: RunAg
           },
         );
       } else if (e.event === 'commit') {
-        if (!aborted) send({ cmd: 'commit' });
+        (o.beforeCommit?.() ?? Promise.resolve()).then(
+          () => (aborted ? undefined : send({ cmd: 'commit' })),
+          () => (aborted ? undefined : onAbort()),
+        );
       } else if (e.event === 'done') done = e;
       else if (e.event === 'error') failure = e;
     }),

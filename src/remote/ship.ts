@@ -45,13 +45,14 @@ export async function shipBundle(target: SshTarget, facts: HostFacts, bundle: { 
  * Puts a verified local file into the host's content-addressed cache unless it is there already.
  * Compressed images travel as they are; a raw image travels gzip-compressed (zeros cost nothing)
  * and is stored sparse. The host hashes what it receives and keeps it only when the digest matches.
+ * `onReceiving` hears the host's temp file as soon as it exists (a burn agent may follow it).
  * Returns the bytes put on the wire (0 when cached: the probe saw it there, or the host says so).
  */
 export async function sendBlob(
   target: SshTarget,
   facts: HostFacts,
   file: { path: string; sha256: string },
-  opts: { env: NodeJS.ProcessEnv; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void },
+  opts: { env: NodeJS.ProcessEnv; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void; onReceiving?: (path: string) => void },
 ): Promise<number> {
   if (facts.cached.has(file.sha256)) return 0;
   const host = formatSshTarget(target);
@@ -68,6 +69,7 @@ export async function sendBlob(
       const e = JSON.parse(l) as AgentEvent;
       events.push(e);
       first(e);
+      if (e.event === 'receiving') opts.onReceiving?.(e.path);
     } catch {
       /* not ours */
     }
@@ -96,7 +98,11 @@ export async function sendBlob(
     await (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch(() => {});
   } else proc.stdin.end();
   const code = await proc.exited;
-  if (opts.signal?.aborted) throw new MetisError('E_ABORTED', `${host}: interrupted while sending the image (the host keeps no partial copy); nothing was written to the card`);
+  if (opts.signal?.aborted) {
+    // Followed by a burn agent, the card may hold the image's beginning: never its first MiB (the agent stops as aborted).
+    const card = opts.onReceiving ? "the card's first MiB (its partition table) was not written" : 'nothing was written to the card';
+    throw new MetisError('E_ABORTED', `${host}: interrupted while sending the image (the host keeps no partial copy); ${card}`);
+  }
   const last = events[events.length - 1];
   if (last?.event === 'error') throw new RemoteAgentError(last.code, host, last.message, last.exitCode);
   if (code === 255 && !events.length) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDemoImage } from '../../src/demo/image.js';
 import { parseManifest } from '../../src/manifest/load.js';
-import { fsckBoot, mtype } from '../burner/fixtures.js';
+import { BOOT_START, fsckBoot, MIB, mtype } from '../burner/fixtures.js';
 import { startSshHost, type SshHost } from '../helpers/ssh-host.js';
 import { filesContaining, firstMiB, METIS, runMetis, SSH_WRAPPER, sshLog } from './harness.js';
 
@@ -105,7 +105,10 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     const events = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.find((e) => e.event === 'image-sent')).toMatchObject({ bytesSent: readFileSync(imgXz).length });
     const phases = new Set(events.filter((e) => e.event === 'progress').map((e) => e.phase));
-    for (const p of ['sending', 'writing', 'verifying']) expect(phases).toContain(p);
+    for (const p of ['writing', 'verifying']) expect(phases).toContain(p);
+    // Written as it is sent: only the write's progress is reported (a sending bar would cut through the prompt).
+    expect(phases).not.toContain('sending');
+    expect(events.find((e) => e.event === 'image-sending')).toMatchObject({ bytes: readFileSync(imgXz).length });
     expect(events.at(-1)).toMatchObject({ event: 'done', verified: true, host: 'flash-root', imageSha256: xzSha });
     // The write's own duration, measured on the host (it was reported as 0).
     expect(events.at(-1)!.durationMs).toBeGreaterThan(0);
@@ -178,6 +181,126 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     }
     return left;
   };
+
+  /**
+   * A first burn's image: the demo image with a 16 MiB file of random bytes on its FAT (read back
+   * with mtools), xz-compressed: ~16 MiB on the wire, which the host's receive stores in 4 MiB steps.
+   */
+  let streamXz = '';
+  let streamData = Buffer.alloc(0);
+  const streamImage = () => {
+    if (streamXz) return streamXz;
+    const raw = join(work, 'stream.img');
+    cpSync(img, raw);
+    streamData = randomBytes(16 * MIB);
+    writeFileSync(join(work, 'random.bin'), streamData);
+    execFileSync('mcopy', ['-i', `${raw}@@${BOOT_START * 512}`, join(work, 'random.bin'), '::random.bin'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+    rmSync(join(work, 'random.bin'));
+    execFileSync('xz', ['-0', '-T1', raw]);
+    streamXz = `${raw}.xz`;
+    return streamXz;
+  };
+  const jsonEvents = (out: string) => out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const tmpLeft = () => (existsSync(join(rootCache, 'tmp')) ? readdirSync(join(rootCache, 'tmp')) : []);
+  /** Env for a transfer held after 8 MiB until the host writes the card (or `release` appears otherwise). */
+  const heldMidway = (release: string, extra: NodeJS.ProcessEnv = {}) => env({ METIS_TEST_SSH_HOLD_AT: String(8 * MIB), METIS_TEST_SSH_HOLD_UNTIL: release, ...extra });
+  /** Creates `release` once the agent reports written bytes; says whether that happened. */
+  const releaseOnWrite = (release: string) => {
+    const seen = { writing: false };
+    return {
+      seen,
+      onOutput: (all: string) => {
+        if (!seen.writing && /"phase":"writing","bytes":[1-9]/.test(all)) {
+          seen.writing = true;
+          writeFileSync(release, '');
+        }
+      },
+    };
+  };
+
+  it('a first burn writes the card while the image still arrives (the transfer, held midway, goes on only once the host writes); the card judged by fsck.fat, mtools, e2fsck; the image cached, no temp file, no token on the host', { timeout: 900_000 }, async () => {
+    const xz = streamImage();
+    const sha = hex(xz);
+    rmSync(join(rootCache, 'blobs/sha256', sha), { force: true });
+    const card = loop(128);
+    const release = join(work, `release-${randomBytes(4).toString('hex')}`);
+    const w = releaseOnWrite(release);
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', xz, '--sha256', sha, '--yes', '--json', ...common()], { env: heldMidway(release), onOutput: w.onOutput });
+    expect(r.code, r.err + r.out).toBe(0);
+    expect(w.seen.writing).toBe(true);
+    const events = jsonEvents(r.out);
+    // The agent wrote bytes before the host had the whole image: impossible when the send came first.
+    const firstWrite = events.findIndex((e) => e.event === 'progress' && e.phase === 'writing' && (e.bytes as number) > 0);
+    const sent = events.findIndex((e) => e.event === 'image-sent');
+    expect(firstWrite).toBeGreaterThan(-1);
+    expect(sent).toBeGreaterThan(firstWrite);
+    expect(events[sent]).toMatchObject({ bytesSent: readFileSync(xz).length });
+    expect(events.at(-1)).toMatchObject({ event: 'done', verified: true, bytesSent: readFileSync(xz).length, imageSha256: sha });
+    // The card, judged from its backing file's bytes.
+    head(card);
+    const bytes = backingOf.get(card)!;
+    expect(fsckBoot(bytes, work).status).toBe(0);
+    expect(parseManifest(mtype(bytes, 'metis/node.yaml').toString('utf8')).manifest.node.hostname).toBe('titan-13');
+    const copied = join(work, 'random.back');
+    execFileSync('mcopy', ['-n', '-i', `${bytes}@@${BOOT_START * 512}`, '::random.bin', copied], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+    expect(readFileSync(copied).equals(streamData)).toBe(true);
+    rmSync(copied);
+    const rootPart = join(work, 'root.part');
+    const sectors = execFileSync('sfdisk', ['-d', bytes], { encoding: 'utf8' }).match(/start=\s*(\d+), size=\s*(\d+), type=83/)!;
+    execFileSync('dd', [`if=${bytes}`, `of=${rootPart}`, 'bs=512', `skip=${sectors[1]}`, `count=${sectors[2]}`, 'status=none']);
+    expect(execFileSync('e2fsck', ['-fn', rootPart], { encoding: 'utf8' })).toMatch(/clean|files/);
+    rmSync(rootPart);
+    // Stored under its digest by the receive; nothing else left behind.
+    expect(hex(join(rootCache, 'blobs/sha256', sha))).toBe(sha);
+    expect(await noAgentWithin(5000)).toEqual([]);
+    expect(tmpLeft()).toEqual([]);
+    expect(filesContaining(PW, hostDirs())).toEqual([]);
+  });
+
+  it.each<[string, number, RegExp]>([
+    ['eof', 4, /sha256 mismatch.*stopped before the card's partition table was written/],
+    ['kill', 7, /sending .* failed.*stopped before the card's partition table was written/],
+  ])('a transfer that fails while the card is written (%s) stops the agent: exit %d, first MiB unchanged, no metis process or temp file left, nothing cached', { timeout: 900_000 }, async (cut, code, message) => {
+    const xz = streamImage();
+    const sha = hex(xz);
+    rmSync(join(rootCache, 'blobs/sha256', sha), { force: true });
+    const card = loop(128);
+    const before = head(card);
+    const release = join(work, `release-${randomBytes(4).toString('hex')}`);
+    const w = releaseOnWrite(release);
+    // eof: the image ends short after 8 MiB (the host's digest check refuses it); kill: the channel drops there.
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', xz, '--sha256', sha, '--yes', '--json', ...common()], { env: heldMidway(release, { METIS_TEST_SSH_CUT: cut }), onOutput: w.onOutput });
+    expect(w.seen.writing, r.out + r.err).toBe(true);
+    expect(r.code, r.err).toBe(code);
+    expect(r.err).toMatch(message);
+    expect(await noAgentWithin(30_000)).toEqual([]);
+    expect(head(card)).toBe(before);
+    expect(existsSync(join(rootCache, 'blobs/sha256', sha))).toBe(false);
+    expect(tmpLeft()).toEqual([]);
+    expect(filesContaining(PW, hostDirs())).toEqual([]);
+  });
+
+  it('declining the confirmation while the image is being sent stops both: exit 5, the card untouched, no temp file, no process left', { timeout: 900_000 }, async () => {
+    const xz = streamImage();
+    const sha = hex(xz);
+    rmSync(join(rootCache, 'blobs/sha256', sha), { force: true });
+    const card = loop(128);
+    const before = head(card);
+    // Held midway for good: the answer comes while the transfer is still open.
+    const r = await onTerminal(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', xz, '--sha256', sha, ...common()], {
+      PTY_PROMPT: 'Type "yes" to continue',
+      PTY_ANSWER: 'no',
+      METIS_TEST_SSH_HOLD_AT: String(8 * MIB),
+      METIS_TEST_SSH_HOLD_UNTIL: join(work, 'never-released'),
+    });
+    expect(r.code, r.out).toBe(5);
+    expect(r.out).toMatch(/not confirmed/);
+    expect(r.out.match(/Type "yes"/g)).toHaveLength(1);
+    expect(await noAgentWithin(30_000)).toEqual([]);
+    expect(head(card)).toBe(before);
+    expect(existsSync(join(rootCache, 'blobs/sha256', sha))).toBe(false);
+    expect(tmpLeft()).toEqual([]);
+  });
 
   it('a non-root user: one sudo password prompt on the terminal, the card burned and judged by fsck.fat, mtype, e2fsck; no token on the host', { timeout: 900_000 }, async () => {
     const card = loop(128);
@@ -297,7 +420,7 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     rmSync(rootCache, { recursive: true, force: true });
     const big = join(work, 'big.img');
     execFileSync('sh', ['-c', `cp --sparse=always ${img} ${big} && dd if=/dev/urandom of=${big} bs=1M seek=70 count=16 conv=notrunc status=none`]);
-    const t = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', big, '--yes', ...common()], { env: env({ METIS_TEST_SSH_RATE: String(2 * 1024 * 1024), PTY_INTERRUPT_ON: 'sending +[1-9][0-9]?%' }), viaPty: true });
+    const t = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', big, '--yes', ...common()], { env: env({ METIS_TEST_SSH_RATE: String(2 * 1024 * 1024), PTY_INTERRUPT_ON: 'sending the image to' }), viaPty: true });
     expect(t.code, t.out).toBe(6);
     expect(t.out).toMatch(/interrupted while sending the image/);
     expect(head(card)).toBe(before);

@@ -36,6 +36,12 @@ describe('the agent command line', () => {
     expect(agentArgv(facts('sudo-password'), o).slice(0, 5)).toEqual(['sudo', '-S', '-p', '', '--']);
     expect(agentArgv(facts('root'), { ...o, verify: false, bmapSha256: 'b'.repeat(64) })).toEqual(expect.arrayContaining(['--no-verify', '--bmap-sha256', 'b'.repeat(64)]));
   });
+  it('a first burn follows the receive\'s temp file: --follow PATH --follow-size N, both or neither', () => {
+    const tmp = '/home/pi/.cache/metis-flasher/tmp/812-0123456789ab';
+    const argv = agentArgv(facts('sudo-password'), { ...o, follow: { path: tmp, size: 98566144 } });
+    expect(argv.slice(argv.indexOf('--follow'))).toEqual(['--follow', tmp, '--follow-size', '98566144']);
+    expect(agentArgv(facts('sudo-password'), o).some((a) => a.startsWith('--follow'))).toBe(false);
+  });
 });
 
 describe('protocol and exit codes', () => {
