@@ -6,7 +6,7 @@ import { InjectFailedError, WriteFailedError, writeCard } from '../../src/burner
 import { exitCodeOf } from '../../src/burner/commands/exit-codes.js';
 import { parseManifest, serializeManifest } from '../../src/manifest/load.js';
 import { exampleManifest } from '../helpers/context.js';
-import { BOOT_START, makeImage, MIB, mtype, oldBootableCard, tempDirs } from './fixtures.js';
+import { BOOT_START, isRoot, makeImage, MIB, mtype, oldBootableCard, tempDirs } from './fixtures.js';
 
 const dir = tempDirs('metis-pipeline-');
 const mtools = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
@@ -63,6 +63,32 @@ describe('writeCard: the manifest goes in before the partition table', () => {
     const part = join(d, 'boot.part');
     execFileSync('dd', [`if=${target}`, `of=${part}`, 'bs=512', 'skip=64', 'count=65536', 'status=none']);
     expect(spawnSync('fsck.fat', ['-n', part]).status).toBe(0);
+  });
+
+  it.runIf(isRoot)('the same on a card with a block map: free clusters in the first MiB stay old unless the manifest went into them', async () => {
+    const d = dir();
+    const img = join(d, 'low.img');
+    execFileSync('truncate', ['-s', '40M', img]);
+    execFileSync('sfdisk', ['-q', img], { input: 'label: dos\nstart=64,size=65536,type=6\nstart=65600,type=83\n' });
+    execFileSync('mkfs.vfat', ['-F', '16', '--offset', '64', img, '32768'], { stdio: 'ignore' });
+    writeFileSync(join(d, 'config.txt'), 'arm_64bit=1\n');
+    execFileSync('mcopy', ['-i', `${img}@@${64 * 512}`, join(d, 'config.txt'), '::/config.txt'], { env: mtools });
+    const bmap = join(d, 'low.bmap');
+    execFileSync('bmaptool', ['-q', 'create', '-o', bmap, img]);
+    const backing = join(d, 'card.img');
+    writeFileSync(backing, Buffer.alloc(40 * MIB, 0x5a));
+    const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+    try {
+      const m = exampleManifest();
+      await writeCard({ target: loop, want: 'device', image: img, bmap, label: 'low.img', verify: true, manifest: () => m });
+      execFileSync('blockdev', ['--flushbufs', loop]);
+    } finally {
+      execFileSync('losetup', ['-d', loop]);
+    }
+    expect(manifestAt(backing, 64 * 512).stdout).toBe(serializeManifest(exampleManifest()));
+    expect(spawnSync('mtype', ['-i', `${backing}@@${64 * 512}`, '::config.txt'], { env: mtools, encoding: 'utf8' }).stdout).toBe('arm_64bit=1\n');
+    // Free space of the first MiB was not written (the old card's bytes are still somewhere in it).
+    expect(readFileSync(backing).subarray(0, MIB).includes(Buffer.alloc(4096, 0x5a))).toBe(true);
   });
 
   it('an injection that fails leaves no partition table (exit 6, the message says so), not the old card\'s table over new partitions', async () => {

@@ -131,19 +131,24 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   };
   let imageSize = 0;
   let sha256 = '';
+  // Spans of the held-back first MiB the injection wrote (a FAT partition that starts inside it).
+  const touched: Array<[number, number]> = [];
   let decompressed: number | undefined;
   try {
     let head: Buffer;
     let sourceBytes: number;
+    // Which chunks of the first MiB the image maps (a bmap, or the raw file's allocation): on a card
+    // only those go down with the table, as for every other range (a file target takes it whole).
+    let mapped: ((chunk: number) => boolean) | undefined;
     if (compression === null) {
       imageSize = (await stat(opts.image)).size;
       if (!isBlock) await clearKeepingHead(fh).then(() => fh.truncate(imageSize));
-      ({ head, sha256 } = await writeRaw(opts, sink, imageSize, progress));
+      ({ head, sha256, mapped } = await writeRaw(opts, sink, imageSize, progress));
       sourceBytes = imageSize;
     } else {
       if (!isBlock) await clearKeepingHead(fh);
       const r = await writeStream(opts, compression, sink, isBlock, progress);
-      ({ head, sha256, sourceBytes, decompressed } = r);
+      ({ head, sha256, sourceBytes, decompressed, mapped } = r);
       imageSize = r.size;
       if (!isBlock) await fh.truncate(imageSize);
     }
@@ -159,7 +164,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
       }
       await opts.beforeCommit?.({ sha256, bytes: sourceBytes });
       if (opts.inject) {
-        await opts.inject(headOverlay(fh, head), { sha256, bytes: sourceBytes });
+        await opts.inject(headOverlay(fh, head, (at, n) => touched.push([at, n])), { sha256, bytes: sourceBytes });
         await fh.sync();
       }
     } catch (refused) {
@@ -173,11 +178,12 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     // A remote burn asks the workstation here; a refusal keeps the old head.
     if (opts.beforeHead) await opts.beforeHead();
     if (opts.signal?.aborted) throw new BurnAbortedError();
-    await fh.write(head, 0, head.length, 0);
+    const headRuns = isBlock && mapped ? headRanges(head.length, mapped, touched) : [[0, head.length] as [number, number]];
+    for (const [at, n] of headRuns) await fh.write(head, at, n, at);
     await fh.sync();
-    bytesWritten += head.length;
+    for (const [, n] of headRuns) bytesWritten += n;
     if (verifier) {
-      verifier.add({ offset: 0, length: head.length, sha256: sha(head) });
+      for (const [at, n] of headRuns) verifier.add({ offset: at, length: n, sha256: sha(head.subarray(at, at + n)) });
       await verifier.finish().catch(async (e: unknown) => {
         await wipeHead(fh);
         throw e;
@@ -214,6 +220,33 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   return { sha256, bytesWritten, imageSize, verified: opts.verify, durationMs: Date.now() - started, ...(decompressed !== undefined ? { decompressed } : {}) };
 }
 
+/** Always written: MBR, or protective MBR + GPT header and its 128 entries (LBA 0–33), whatever a block map says. */
+const TABLE_BYTES = 64 * 1024;
+
+/**
+ * The runs of the first MiB a card gets: the partition table's sectors always, then every chunk
+ * the image maps or the injection wrote, merged.
+ */
+export function headRanges(length: number, mapped: (chunk: number) => boolean, touched: Array<[number, number]>): Array<[number, number]> {
+  const chunks = Math.ceil(length / CHUNK);
+  const keep = new Uint8Array(chunks);
+  keep.fill(1, 0, Math.min(chunks, TABLE_BYTES / CHUNK));
+  for (let c = 0; c < chunks; c++) if (mapped(c)) keep[c] = 1;
+  for (const [at, n] of touched) if (n > 0 && at < length) keep.fill(1, Math.floor(at / CHUNK), Math.min(chunks, Math.ceil((at + n) / CHUNK)));
+  const runs: Array<[number, number]> = [];
+  for (let c = 0; c < chunks; ) {
+    if (!keep[c]) {
+      c++;
+      continue;
+    }
+    let e = c;
+    while (e < chunks && keep[e]) e++;
+    runs.push([c * CHUNK, Math.min(e * CHUNK, length) - c * CHUNK]);
+    c = e;
+  }
+  return runs;
+}
+
 /**
  * The read-back: a block device with O_DIRECT, so the bytes come from the card itself and not
  * from the page cache; an image file through a descriptor of its own.
@@ -238,7 +271,7 @@ const STAGE = 1024 * 1024;
  * The whole image is read once, in order: every byte is hashed (the digest the gate checks is of
  * the bytes written, not of an earlier read), and only the allocated chunks go to the card.
  */
-async function writeRaw(opts: BurnOptions, sink: Sink, size: number, progress: (e: BurnProgress) => void): Promise<{ head: Buffer; sha256: string }> {
+async function writeRaw(opts: BurnOptions, sink: Sink, size: number, progress: (e: BurnProgress) => void): Promise<{ head: Buffer; sha256: string; mapped: (chunk: number) => boolean }> {
   progress({ phase: 'analyzing', bytes: 0, total: size });
   const { map } = opts.bmap ? await allocationFromBmap(opts.bmap, size) : await allocationOf(opts.image, size);
   const total = map.markedBytes;
@@ -281,7 +314,7 @@ async function writeRaw(opts: BurnOptions, sink: Sink, size: number, progress: (
       progress({ phase: 'writing', bytes: done, total });
     }
     if ((await src.stat()).size !== size) throw new ImageChangedError(opts.image, `its size changed from ${size} bytes while being written`);
-    return { head, sha256: hash.digest('hex') };
+    return { head, sha256: hash.digest('hex'), mapped: (c) => map.has(c) };
   } finally {
     await src.close();
   }
@@ -300,7 +333,7 @@ async function writeStream(
   sink: Sink,
   isBlock: boolean,
   progress: (e: BurnProgress) => void,
-): Promise<{ head: Buffer; size: number; sha256: string; sourceBytes: number; decompressed: number }> {
+): Promise<{ head: Buffer; size: number; sha256: string; sourceBytes: number; decompressed: number; mapped?: (chunk: number) => boolean }> {
   // A multi-block .xz with a block map: only the blocks holding mapped data are decompressed.
   const index = compression === 'xz' && opts.bmap && !opts.follow ? await xzIndex(opts.image) : null;
   // A file still arriving has no end to read the container's size from yet.
@@ -410,7 +443,7 @@ async function writeStream(
   if (allocated && pos !== allocated.size) {
     throw new MetisError('E_BMAP', `${opts.bmap}: ImageSize ${allocated.size} does not match the decompressed image (${pos} bytes)`, { file: opts.bmap, path: 'ImageSize' });
   }
-  return { head: head.subarray(0, Math.min(headLen, pos)), size: pos, sha256, sourceBytes, decompressed };
+  return { head: head.subarray(0, Math.min(headLen, pos)), size: pos, sha256, sourceBytes, decompressed, ...(allocated ? { mapped: (c: number) => allocated.has(c) } : {}) };
 }
 
 /**

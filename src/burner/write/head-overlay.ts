@@ -7,7 +7,8 @@ import type { BlockIo } from '../fat/volume.js';
  * No `sync`: the card cannot boot before its head is written, so nothing done through this view
  * needs barriers between its steps (one sync before the head covers them all).
  */
-export function headOverlay(fh: FileHandle, head: Buffer): BlockIo {
+/** `wrote`: told each span written into the head (those chunks must go down with it). */
+export function headOverlay(fh: FileHandle, head: Buffer, wrote?: (position: number, length: number) => void): BlockIo {
   const split = async (buf: Buffer, offset: number, length: number, position: number, onCard: (o: number, l: number, p: number) => Promise<unknown>, inHead: (o: number, l: number, p: number) => void) => {
     const below = Math.max(0, Math.min(length, head.length - position));
     if (below > 0) inHead(offset, below, position);
@@ -30,6 +31,9 @@ export function headOverlay(fh: FileHandle, head: Buffer): BlockIo {
       split(buf, offset, length, position, async (o, l, p) => {
         let put = 0;
         while (put < l) put += (await fh.write(buf, o + put, l - put, p + put)).bytesWritten;
-      }, (o, l, p) => buf.copy(head, p, o, o + l)),
+      }, (o, l, p) => {
+        buf.copy(head, p, o, o + l);
+        wrote?.(p, l);
+      }),
   };
 }

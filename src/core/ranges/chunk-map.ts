@@ -2,7 +2,7 @@
  * Which parts of an image must reach the card, at CHUNK granularity. A chunk is written when any
  * byte of it is needed; adjacent chunks are merged into runs for large sequential writes.
  */
-export const CHUNK = 64 * 1024;
+export const CHUNK = 4 * 1024;
 
 export class ChunkMap {
   readonly bits: Uint8Array;

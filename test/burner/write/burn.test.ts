@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { openSync, readFileSync, readSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { batchRanges, burn, HEAD } from '../../../src/burner/write/burn.js';
+import { batchRanges, burn, HEAD, headRanges } from '../../../src/burner/write/burn.js';
 import { BurnAbortedError, VerifyError } from '../../../src/burner/write/errors.js';
 import { fsckBoot, isRoot, makeImage, MIB, tempDir } from '../fixtures.js';
 
@@ -292,5 +292,43 @@ describe.skipIf(!isRoot)('overlapped read-back on a loop device (a range is read
     // Neither the old card's head (0xee) nor the image's: zeros, so nothing boots half-written.
     const head = readFileSync(backing).subarray(0, HEAD);
     expect(head.every((b) => b === 0)).toBe(true);
+  });
+});
+
+describe('headRanges (what of the first MiB a card gets)', () => {
+  const K = 4096;
+  it.each([
+    ['nothing mapped: the table sectors (64 KiB) only', () => false, [], [[0, 64 * 1024]]],
+    ['mapped chunks past the table, merged', (c: number) => c === 20 || c === 21 || c === 100, [], [[0, 64 * 1024], [20 * K, 2 * K], [100 * K, K]]],
+    ['chunks the injection wrote count as mapped', () => false, [[200 * K + 10, 5000]], [[0, 64 * 1024], [200 * K, 2 * K]]],
+    ['a head shorter than the table (a tiny image)', () => true, [], [[0, 10_000]]],
+  ] as Array<[string, (c: number) => boolean, Array<[number, number]>, Array<[number, number]>]>)('%s', (_n, mapped, touched, want) => {
+    const len = want.at(-1)![0] + want.at(-1)![1] === 10_000 ? 10_000 : HEAD;
+    expect(headRanges(len, mapped, touched)).toEqual(want);
+  });
+});
+
+describe.skipIf(!isRoot)('the first MiB on a card, with a block map', () => {
+  if (!isRoot) console.warn('skip: needs root: loop devices');
+  it('the table and the mapped chunks of the first MiB are written, the rest keeps the old card\'s bytes; the card reads clean', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 96, dataMiB: 2 });
+    // A block map that maps everything but [256 KiB, 1 MiB) of the head (bmaptool would skip those too).
+    const size = statSync(img).size;
+    const blocks = size / 4096;
+    const bmap = join(d, 'class.bmap');
+    writeFileSync(bmap, `<?xml version="1.0" ?>\n<bmap version="2.0">\n<ImageSize> ${size} </ImageSize>\n<BlockSize> 4096 </BlockSize>\n<BlocksCount> ${blocks} </BlocksCount>\n<MappedBlocksCount> ${blocks - 192} </MappedBlocksCount>\n<ChecksumType> sha256 </ChecksumType>\n<BmapFileChecksum> ${'0'.repeat(64)} </BmapFileChecksum>\n<BlockMap>\n<Range> 0-63 </Range>\n<Range> 256-${blocks - 1} </Range>\n</BlockMap>\n</bmap>\n`);
+    const backing = join(d, 'card.img');
+    writeFileSync(backing, Buffer.alloc(96 * MIB, 0x5a));
+    const loop = attachLoop(backing);
+    const r = await burn({ image: img, target: loop, bmap, verify: true, imageSize: size });
+    execFileSync('blockdev', ['--flushbufs', loop]);
+    const card = readFileSync(backing);
+    const image = readFileSync(img);
+    expect(card.subarray(0, 256 * 1024).equals(image.subarray(0, 256 * 1024))).toBe(true);
+    expect(card.subarray(256 * 1024, MIB).every((b) => b === 0x5a)).toBe(true);
+    expect(r.bytesWritten).toBe(size - 768 * 1024);
+    const { status, report } = fsckBoot(backing, d);
+    expect(status, report).toBe(0);
   });
 });

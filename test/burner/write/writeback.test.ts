@@ -63,8 +63,9 @@ describe('pacedWriter', () => {
         written++;
       }
     })();
-    await new Promise((r) => setTimeout(r, 50));
-    // 32 MiB wait behind the held flush: the 9th block's write returned to the page cache but waits for the flush.
+    // 32 MiB wait behind the held flush: the 9th block's write went to the page cache, then waits for the flush.
+    for (let i = 0; i < 200 && written < 8; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
     expect(written).toBe(8);
     expect(syncs).toBe(1);
     release();

@@ -118,12 +118,14 @@ describe('allocationOf (image filesystems judge what must be written)', () => {
 
 describe('allocationFromBmap', () => {
   const bmap = (body: string) => `<?xml version="1.0" ?>\n<bmap version="2.0">\n${body}\n</bmap>\n`;
-  it('marks each range (inclusive, in blocks) and single-block ranges', async () => {
+  it('marks each range (inclusive, in blocks) and single-block ranges, exactly (4 KiB chunks: no rounding up)', async () => {
     const d = dir();
     const f = join(d, 'x.bmap');
     writeFileSync(f, bmap(`<ImageSize> ${8 * MIB} </ImageSize><BlockSize> 4096 </BlockSize><BlocksCount>2048</BlocksCount><BlockMap>\n<Range chksum="ab"> 0-15 </Range>\n<Range chksum="cd"> 512 </Range>\n</BlockMap>`));
     const { map } = await allocationFromBmap(f, 8 * MIB);
-    expect(map.runs()).toEqual([[0, CHUNK], [2 * MIB, CHUNK]]);
+    expect(CHUNK).toBe(4096);
+    expect(map.runs()).toEqual([[0, 16 * 4096], [2 * MIB, 4096]]);
+    expect(map.markedBytes).toBe(17 * 4096);
   });
   it.each([
     ['no BlockSize', '<ImageSize>1024</ImageSize>', 'BlockSize'],
