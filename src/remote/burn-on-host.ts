@@ -8,6 +8,7 @@ import type { Manifest } from '../manifest/schema.js';
 import { NotConfirmedError, UsageError } from '../core/cli-errors.js';
 import { humanSize, type Io } from '../inventory/io.js';
 import { type ProgressEvent, progressReporter } from '../burner/progress.js';
+import { detectCompression } from '../core/compression.js';
 import { HostError } from './errors.js';
 import { type FlasherDef, resolveFlasher } from './flashers.js';
 import { probeHost } from './probe.js';
@@ -97,8 +98,11 @@ async function burnThrough(
   const sentSay = (n: number) => say(n ? `image sent to ${flasher.name}: ${(n / 1e6).toFixed(1)} MB on the wire` : `image already cached on ${flasher.name}: nothing sent`, { event: 'image-sent', host: flasher.name, sha256: r.image.sha256, bytesSent: n });
   let sent = 0;
   let done: DoneEvent;
-  if (facts.cached.has(r.image.sha256)) {
-    sentSay(0);
+  if (facts.cached.has(r.image.sha256) || !(await canFollow(r))) {
+    // Cached (a repeat burn), or an image the host must hold whole before its target can be judged.
+    sent = await sendBlob(target, facts, { path: r.image.path, sha256: r.image.sha256 }, { env: io.env, signal: io.signal, onProgress: (e) => progress.event(e) });
+    progress.end();
+    sentSay(sent);
     done = await runBurnAgent(target, facts, { ...agent, env: io.env, signal: io.signal });
   } else {
     // Written while it is sent: only the write's progress is drawn (a sending bar would cut through
@@ -121,4 +125,15 @@ async function burnThrough(
     io.out(redact.text(`burned ${r.node} to ${r.target} on ${flasher.name}: sent ${mb(sent)} MB, wrote ${mb(done.bytesWritten)} of ${mb(done.imageSize)} MB in ${(done.durationMs / 1000).toFixed(1)} s, ${done.verified ? 'verified' : 'NOT verified (--no-verify)'}; metis/node.yaml written and read back\n`));
   }
   return 0;
+}
+
+/**
+ * Whether the card may be written as the image arrives: a raw image (the agent reads it only once
+ * whole, its size is the file's) or a compressed one with a bmap (its decompressed size). A
+ * compressed image without one records its size only at its end (or not at all, gzip): the target
+ * could not be refused as too small, nor the image as truncated, before writing. As for a local
+ * cold pull (docs/writing.md), it is received whole first.
+ */
+async function canFollow(r: HostBurnRequest): Promise<boolean> {
+  return Boolean(r.bmap) || (await detectCompression(r.image.path)) === null;
 }

@@ -105,10 +105,9 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     const events = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.find((e) => e.event === 'image-sent')).toMatchObject({ bytesSent: readFileSync(imgXz).length });
     const phases = new Set(events.filter((e) => e.event === 'progress').map((e) => e.phase));
-    for (const p of ['writing', 'verifying']) expect(phases).toContain(p);
-    // Written as it is sent: only the write's progress is reported (a sending bar would cut through the prompt).
-    expect(phases).not.toContain('sending');
-    expect(events.find((e) => e.event === 'image-sending')).toMatchObject({ bytes: readFileSync(imgXz).length });
+    for (const p of ['sending', 'writing', 'verifying']) expect(phases).toContain(p);
+    // A compressed image without a bmap names its size only at its end: received whole, then burned.
+    expect(events.some((e) => e.event === 'image-sending')).toBe(false);
     expect(events.at(-1)).toMatchObject({ event: 'done', verified: true, host: 'flash-root', imageSha256: xzSha });
     // The write's own duration, measured on the host (it was reported as 0).
     expect(events.at(-1)!.durationMs).toBeGreaterThan(0);
@@ -184,9 +183,12 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
 
   /**
    * A first burn's image: the demo image with a 16 MiB file of random bytes on its FAT (read back
-   * with mtools), xz-compressed: ~16 MiB on the wire, which the host's receive stores in 4 MiB steps.
+   * with mtools), xz-compressed: ~16 MiB on the wire, which the host's receive stores in 4 MiB
+   * steps; with its bmap (bmaptool's, of the copy, whose holes the copy filled: everything mapped),
+   * which names the decompressed size the target is judged against before writing.
    */
   let streamXz = '';
+  let streamBmap = '';
   let streamData = Buffer.alloc(0);
   const streamImage = () => {
     if (streamXz) return streamXz;
@@ -196,6 +198,8 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     writeFileSync(join(work, 'random.bin'), streamData);
     execFileSync('mcopy', ['-i', `${raw}@@${BOOT_START * 512}`, join(work, 'random.bin'), '::random.bin'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
     rmSync(join(work, 'random.bin'));
+    streamBmap = join(work, 'stream.bmap');
+    execFileSync('bmaptool', ['-q', 'create', '-o', streamBmap, raw], { stdio: 'ignore' });
     execFileSync('xz', ['-0', '-T1', raw]);
     streamXz = `${raw}.xz`;
     return streamXz;
@@ -225,7 +229,7 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     const card = loop(128);
     const release = join(work, `release-${randomBytes(4).toString('hex')}`);
     const w = releaseOnWrite(release);
-    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', xz, '--sha256', sha, '--yes', '--json', ...common()], { env: heldMidway(release), onOutput: w.onOutput });
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', xz, '--bmap', streamBmap, '--sha256', sha, '--yes', '--json', ...common()], { env: heldMidway(release), onOutput: w.onOutput });
     expect(r.code, r.err + r.out).toBe(0);
     expect(w.seen.writing).toBe(true);
     const events = jsonEvents(r.out);
@@ -269,7 +273,7 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     const release = join(work, `release-${randomBytes(4).toString('hex')}`);
     const w = releaseOnWrite(release);
     // eof: the image ends short after 8 MiB (the host's digest check refuses it); kill: the channel drops there.
-    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', xz, '--sha256', sha, '--yes', '--json', ...common()], { env: heldMidway(release, { METIS_TEST_SSH_CUT: cut }), onOutput: w.onOutput });
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', xz, '--bmap', streamBmap, '--sha256', sha, '--yes', '--json', ...common()], { env: heldMidway(release, { METIS_TEST_SSH_CUT: cut }), onOutput: w.onOutput });
     expect(w.seen.writing, r.out + r.err).toBe(true);
     expect(r.code, r.err).toBe(code);
     expect(r.err).toMatch(message);
@@ -280,6 +284,31 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     expect(filesContaining(PW, hostDirs())).toEqual([]);
   });
 
+  it('a card too small for a first burn is refused before a byte is written (exit 24): followed (bmap), the transfer is stopped and leaves nothing; a compressed image without a bmap is received whole first, then refused', { timeout: 900_000 }, async () => {
+    const xz = streamImage();
+    const sha = hex(xz);
+    rmSync(join(rootCache, 'blobs/sha256', sha), { force: true });
+    const small = loop(16);
+    const before = head(small);
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', small, '--image', xz, '--bmap', streamBmap, '--sha256', sha, '--yes', '--json', ...common()], { env: heldMidway(join(work, 'never-released')) });
+    expect(r.code, r.err).toBe(24);
+    expect(r.err).toMatch(/the image needs/);
+    expect(jsonEvents(r.out).some((e) => e.event === 'image-sending')).toBe(true);
+    expect(await noAgentWithin(30_000)).toEqual([]);
+    expect(existsSync(join(rootCache, 'blobs/sha256', sha))).toBe(false);
+    expect(tmpLeft()).toEqual([]);
+    expect(head(small)).toBe(before);
+
+    rmSync(join(rootCache, 'blobs/sha256', xzSha), { force: true });
+    const whole = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--device', small, '--image', imgXz, '--sha256', xzSha, '--yes', '--json', ...common()], { env: env() });
+    expect(whole.code, whole.err).toBe(24);
+    expect(whole.err).toMatch(/the image needs/);
+    const events = jsonEvents(whole.out);
+    expect(events.some((e) => e.event === 'image-sending')).toBe(false);
+    expect(events.find((e) => e.event === 'image-sent')).toMatchObject({ bytesSent: readFileSync(imgXz).length });
+    expect(head(small)).toBe(before);
+  });
+
   it('declining the confirmation while the image is being sent stops both: exit 5, the card untouched, no temp file, no process left', { timeout: 900_000 }, async () => {
     const xz = streamImage();
     const sha = hex(xz);
@@ -287,7 +316,7 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     const card = loop(128);
     const before = head(card);
     // Held midway for good: the answer comes while the transfer is still open.
-    const r = await onTerminal(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', xz, '--sha256', sha, ...common()], {
+    const r = await onTerminal(['burn', 'titan-13', '--host', 'flash-root', '--device', card, '--image', xz, '--bmap', streamBmap, '--sha256', sha, ...common()], {
       PTY_PROMPT: 'Type "yes" to continue',
       PTY_ANSWER: 'no',
       METIS_TEST_SSH_HOLD_AT: String(8 * MIB),
