@@ -46,6 +46,9 @@ describe('systemd units', () => {
     expect(d.get('NotifyAccess')).toEqual(['all']);
     expect(d.get('RuntimeMaxSec')).toEqual(['1200']);
     expect(d.get('WantedBy')).toEqual(['sysinit.target']);
+    // The boot's critical path gets the CPU first while the machine boots (docs/bootstrap.md, "Boot time").
+    expect(d.get('StartupCPUWeight')).toEqual(['1000']);
+    expect(d.get('Nice')).toEqual(['-5']);
   });
 
   it('the target the boot run waits for stands where the full unit stood: after the network and local mounts', () => {
