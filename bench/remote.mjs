@@ -125,6 +125,22 @@ try {
   const [tRepeatNv] = await seconds(() => runMetis(['--no-verify']));
   rows.push(['metis burn --host, repeat --no-verify', tRepeatNv]);
 
+  // BENCH_TRACE=1: one more repeat burn with --json, each event's time since the CLI started (where the remote overhead goes).
+  if (process.env.BENCH_TRACE) {
+    fresh();
+    const t0 = BigInt(Date.now()) * 1000000n;
+    const out = execFileSync('sh', ['-c', 'node "$@" | while IFS= read -r l; do printf "%s %s\\n" "$(date +%s%N)" "$l"; done', 'sh', metis, ...burnArgs, '--json'], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+    let last = '';
+    for (const line of out.split('\n').filter(Boolean)) {
+      const [ns, ...rest] = line.split(' ');
+      const ev = rest.join(' ');
+      const key = /"event":"(\w+)"(?:,"(?:stage|phase)":"([\w-]+)")?/.exec(ev)?.slice(1).filter(Boolean).join(' ') ?? ev.slice(0, 40);
+      if (key === last) continue;
+      last = key;
+      console.log(`  trace ${((Number(BigInt(ns) - t0)) / 1e6).toFixed(0).padStart(6)} ms  ${key}`);
+    }
+  }
+
   // Attribution: the same burn run locally on this machine (no SSH): what is left is the remote overhead.
   fresh();
   const [tLocal] = await seconds(() => sh('node', [metis, 'burn', 'titan-13', '--device', loop, '--image', zst, '--bmap', bmap, '--yes', '--inventory', inv, '--cache', join(work, 'ws-cache')], { env, stdio: ['ignore', 'pipe', 'pipe'] }));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Redactor } from '../lib/redact.js';
-import { type SshTarget, formatSshTarget, withSshSession } from '../lib/ssh.js';
+import { type SshSession, type SshTarget, formatSshTarget, openSshSession } from '../lib/ssh.js';
 import { VERSION as METIS_VERSION } from '../core/version.js';
 import { manifestSecrets, serializeManifest } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -33,6 +33,28 @@ export interface HostBurnRequest {
   yes: boolean;
   json: boolean;
   verify: boolean;
+  /** The connection, opened while the workstation prepared the image (connectEarly); its owner closes it. */
+  connection?: EarlyConnection;
+}
+
+/** An SSH master to the flashing host, opening while the caller does its local work. */
+export interface EarlyConnection {
+  session: Promise<SshSession>;
+  /** Closes the master if it opened (idempotent; its failure to open is ignored here). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts the one SSH connection of a burn before the image is resolved and hashed on the
+ * workstation (the handshake takes a few hundred ms, the hash of a compressed image as long): the
+ * two overlap. Connecting changes nothing on the host; ssh runs with BatchMode, so it never prompts
+ * beside the workstation's own prompts. An unusable host name fails here, at once.
+ */
+export function connectEarly(hostArg: string, flashers: Record<string, FlasherDef> | undefined, env: NodeJS.ProcessEnv, signal?: AbortSignal): EarlyConnection {
+  const { target } = resolveFlasher(hostArg, flashers);
+  const session = openSshSession(target, { env, signal });
+  session.catch(() => {});
+  return { session, dispose: async () => (await session.catch(() => null))?.close() };
 }
 
 /**
@@ -53,7 +75,12 @@ export async function burnOnHost(r: HostBurnRequest): Promise<number> {
   const host = formatSshTarget(flasher.target);
   const bundle = await bundleId(localBundle(io.env));
   // One SSH connection for the whole burn: probe, bundle, image and agent ride one master.
-  return withSshSession(flasher.target, { env: io.env, signal: io.signal }, (target) => burnThrough(target, { r, redact, manifestText, say, progress, flasher, host, bundle }));
+  const conn = r.connection ?? connectEarly(r.host, r.flashers, io.env, io.signal);
+  try {
+    return await burnThrough((await conn.session).target, { r, redact, manifestText, say, progress, flasher, host, bundle });
+  } finally {
+    if (!r.connection) await conn.dispose();
+  }
 }
 
 async function burnThrough(

@@ -43,6 +43,8 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
   const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    // No CLI code cache in root's home from a test (vitest.config.ts).
+    METIS_CODE_CACHE: process.env.METIS_CODE_CACHE,
     METIS_K3S_TOKEN: TOKEN,
     METIS_SSH_CONFIG: host.sshConfig,
     METIS_SSH: SSH_WRAPPER,
@@ -140,6 +142,24 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     expect(parseManifest(mtype(join(work, 'out-2.img'), 'metis/node.yaml').toString('utf8')).manifest.node.hostname).toBe('titan-15');
     for (const c of sshLog(log())) expect(c.argv.join(' ')).not.toContain(PW);
     expect(filesContaining(PW, hostDirs().filter((d) => d !== work))).toEqual([]);
+  });
+
+  it('the connection opens while the image is hashed here; a local refusal after it (a wrong --sha256) closes it: exit 4, no master or socket dir left, nothing sent', { timeout: 300_000 }, async () => {
+    const tmp = mkdtempSync(join(work, 'ws-tmp-'));
+    const before = sshLog(log()).length;
+    const auth0 = auths();
+    const wrong = 'f'.repeat(64);
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', join(work, 'never.img'), '--image', imgXz, '--sha256', wrong, '--yes', '--json', ...common()], { env: env({ TMPDIR: tmp }) });
+    expect(r.code, r.err + r.out).toBe(4);
+    expect(r.err).toMatch(/sha256/);
+    // The master ran (it was started before the hash: the host saw the login) and is gone with its socket dir.
+    expect(auths() - auth0).toBe(1);
+    expect(readdirSync(tmp)).toEqual([]);
+    // ("[C]": the pattern does not match pgrep's own shell.)
+    expect(execFileSync('sh', ['-c', `pgrep -f -- '[C]ontrolPath=${tmp}' || true`], { encoding: 'utf8' }).trim()).toBe('');
+    // No remote command ran: the master alone carries none.
+    expect(sshLog(log()).slice(before).filter((c) => c.argv.some((a) => a.includes('burn-agent')))).toEqual([]);
+    expect(existsSync(join(work, 'never.img'))).toBe(false);
   });
 
   it('a cached copy changed on the host is caught by the re-hash that feeds the write: exit 4, card made unbootable (head wiped, no table), copy dropped', { timeout: 900_000 }, async () => {

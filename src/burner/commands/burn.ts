@@ -4,7 +4,7 @@ import { Redactor } from '../../lib/redact.js';
 import { manifestSecrets } from '../../manifest/load.js';
 import { loadInventory } from '../../inventory/load.js';
 import { type BurnEvent, burnNode, fetchNodeImage, planNodeImage } from '../pipeline.js';
-import { burnOnHost } from '../../remote/burn-on-host.js';
+import { burnOnHost, connectEarly } from '../../remote/burn-on-host.js';
 import { progressReporter } from '../progress.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
 import { confirmBurn } from './confirm.js';
@@ -88,10 +88,16 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
   if (v.host) {
     // The source stage runs here (the image verified whole, its signature judged); the device
     // stage (writeCard) runs on the flashing host in the shipped bundle (src/remote/agent-burn.ts).
-    const plan = await planNodeImage({ inventory: inv, node, secrets: resolverFor(io, dir), image: v.image, sha256: v.sha256, requireDigest: v['require-digest'] });
-    const got = await fetchNodeImage(plan, { inventory: inv, cache, bmap: v.bmap, env: io.env, signal: io.signal, onProgress: onEvent, verifyNow: true });
-    progress.end();
-    return burnOnHost({ io, host: v.host, flashers: inv.cluster.def.flashers, node, manifest: plan.manifest, image: { path: got.img.path, sha256: got.sha256!, ref: got.img.ref }, bmap: got.bmap, target: (v.device ?? v.to)!, kind: v.device ? 'device' : 'file', yes: v.yes, json, verify: !v['no-verify'] });
+    // The SSH handshake runs while the image is resolved and hashed here.
+    const connection = connectEarly(v.host, inv.cluster.def.flashers, io.env, io.signal);
+    try {
+      const plan = await planNodeImage({ inventory: inv, node, secrets: resolverFor(io, dir), image: v.image, sha256: v.sha256, requireDigest: v['require-digest'] });
+      const got = await fetchNodeImage(plan, { inventory: inv, cache, bmap: v.bmap, env: io.env, signal: io.signal, onProgress: onEvent, verifyNow: true });
+      progress.end();
+      return await burnOnHost({ io, host: v.host, flashers: inv.cluster.def.flashers, node, manifest: plan.manifest, image: { path: got.img.path, sha256: got.sha256!, ref: got.img.ref }, bmap: got.bmap, target: (v.device ?? v.to)!, kind: v.device ? 'device' : 'file', yes: v.yes, json, verify: !v['no-verify'], connection });
+    } finally {
+      await connection.dispose();
+    }
   }
   try {
     const result = await burnNode({
