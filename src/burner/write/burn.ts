@@ -78,6 +78,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** Where the image's ranges go: the card, and (verify) the read-back that follows them. */
 interface Sink {
   write(piece: Buffer, at: number): Promise<void>;
+  /** The bytes the body will write, when known (see writeback.ts: the read-back's tail). */
+  expect(total: number): void;
 }
 
 async function openTarget(target: string, mode = 0o644): Promise<{ fh: FileHandle; isBlock: boolean; created: boolean }> {
@@ -128,6 +130,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
       // A written range's own hash is only for the read-back: --no-verify doesn't pay for it.
       verifier?.add({ offset: at, length: piece.length, sha256: sha(piece) });
     },
+    expect: (total) => out.expect(total),
   };
   let imageSize = 0;
   let sha256 = '';
@@ -275,6 +278,7 @@ async function writeRaw(opts: BurnOptions, sink: Sink, size: number, progress: (
   progress({ phase: 'analyzing', bytes: 0, total: size });
   const { map } = opts.bmap ? await allocationFromBmap(opts.bmap, size) : await allocationOf(opts.image, size);
   const total = map.markedBytes;
+  sink.expect(total);
   const src = await open(opts.image, 'r');
   const buf = Buffer.allocUnsafe(BLOCK);
   const hash = createHash('sha256');
@@ -342,6 +346,7 @@ async function writeStream(
   // A bmap is the only allocation knowledge a stream has: chunks it leaves out are skipped even
   // on a block device (there, without a bmap, zeros must be written: the old card's bytes remain).
   const allocated = opts.bmap ? (await allocationFromBmap(opts.bmap, expected)).map : null;
+  if (allocated) sink.expect(allocated.markedBytes);
   const picked = index && allocated ? pickedBlocks(index, allocated) : null;
   // Where the decompressed bytes go: one run from 0, or (picked blocks) each kept block's place.
   const segments = picked ? mergeBlocks(picked) : [{ offset: 0, size: Infinity }];

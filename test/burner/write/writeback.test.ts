@@ -76,6 +76,39 @@ describe('pacedWriter', () => {
     await fh.close();
   });
 
+  it('with a read-back and a known total, the last 48 MiB wait behind 8 MiB, not 32 (a short verify tail); without a read-back the total changes nothing', async () => {
+    const block = Buffer.alloc(4 * MIB, 9);
+    /** Blocks written before the writer waits behind the first (held) flush. */
+    const aheadOfFlush = async (durable: boolean, expectTotal: boolean) => {
+      const fh = await open(join(dir(), 'f'), 'w+');
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      fh.datasync = () => gate;
+      const w = pacedWriter(fh, true, durable ? { mark: () => 0, settle: () => {} } : undefined);
+      if (expectTotal) w.expect(40 * MIB);
+      let written = 0;
+      const writer = (async () => {
+        for (let i = 0; i < 10; i++) {
+          await w.write(block, 0, block.length, i * block.length);
+          written++;
+        }
+      })();
+      for (let last = -1, i = 0; i < 200 && last !== written; i++) {
+        last = written;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const ahead = written;
+      release();
+      await writer;
+      await w.drain();
+      await fh.close();
+      return ahead;
+    };
+    expect(await aheadOfFlush(true, false)).toBe(8); // 4 MiB start the flush, 28 more, the 8th write waits (32 MiB)
+    expect(await aheadOfFlush(true, true)).toBe(2); // the whole 40 MiB are the tail: 8 MiB
+    expect(await aheadOfFlush(false, true)).toBe(8);
+  });
+
   it('on an image file: no syncs while writing (the final fsync is enough)', async () => {
     const { fh, stats } = await countingHandle(dir());
     const w = pacedWriter(fh, false);
