@@ -12,6 +12,17 @@ const dir = tempDirs('metis-pipeline-');
 const mtools = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
 const manifestAt = (file: string, offset: number) => spawnSync('mtype', ['-i', `${file}@@${offset}`, '::metis/node.yaml'], { env: mtools, encoding: 'utf8' });
 
+/** A 40 MiB image whose FAT16 starts at sector 64 (32 KiB): boot sector, FATs and root directory lie in the held-back first MiB. */
+function lowFatImage(d: string): string {
+  const img = join(d, 'low.img');
+  execFileSync('truncate', ['-s', '40M', img]);
+  execFileSync('sfdisk', ['-q', img], { input: 'label: dos\nstart=64,size=65536,type=6\nstart=65600,type=83\n' });
+  execFileSync('mkfs.vfat', ['-F', '16', '--offset', '64', img, '32768'], { stdio: 'ignore' });
+  writeFileSync(join(d, 'config.txt'), 'arm_64bit=1\n');
+  execFileSync('mcopy', ['-i', `${img}@@${64 * 512}`, join(d, 'config.txt'), '::/config.txt'], { env: mtools });
+  return img;
+}
+
 describe('writeCard: the manifest goes in before the partition table', () => {
   it('the manifest is on the card (synced) before its first MiB: a burn stopped at the head keeps the old head and already carries the new manifest', async () => {
     const d = dir();
@@ -48,13 +59,7 @@ describe('writeCard: the manifest goes in before the partition table', () => {
 
   it('a FAT partition that starts inside the first MiB: its tables go down with the head, and the card reads whole', async () => {
     const d = dir();
-    const img = join(d, 'low.img');
-    execFileSync('truncate', ['-s', '40M', img]);
-    // FAT16 from sector 64 (32 KiB): its boot sector, FATs and root directory lie in the held-back first MiB.
-    execFileSync('sfdisk', ['-q', img], { input: 'label: dos\nstart=64,size=65536,type=6\nstart=65600,type=83\n' });
-    execFileSync('mkfs.vfat', ['-F', '16', '--offset', '64', img, '32768'], { stdio: 'ignore' });
-    writeFileSync(join(d, 'config.txt'), 'arm_64bit=1\n');
-    execFileSync('mcopy', ['-i', `${img}@@${64 * 512}`, join(d, 'config.txt'), '::/config.txt'], { env: mtools });
+    const img = lowFatImage(d);
     const target = join(d, 'card.img');
     const m = exampleManifest();
     await writeCard({ target, want: 'file', image: img, label: 'low.img', verify: true, manifest: () => m });
@@ -67,12 +72,7 @@ describe('writeCard: the manifest goes in before the partition table', () => {
 
   it.runIf(isRoot)('the same on a card with a block map: free clusters in the first MiB stay old unless the manifest went into them', async () => {
     const d = dir();
-    const img = join(d, 'low.img');
-    execFileSync('truncate', ['-s', '40M', img]);
-    execFileSync('sfdisk', ['-q', img], { input: 'label: dos\nstart=64,size=65536,type=6\nstart=65600,type=83\n' });
-    execFileSync('mkfs.vfat', ['-F', '16', '--offset', '64', img, '32768'], { stdio: 'ignore' });
-    writeFileSync(join(d, 'config.txt'), 'arm_64bit=1\n');
-    execFileSync('mcopy', ['-i', `${img}@@${64 * 512}`, join(d, 'config.txt'), '::/config.txt'], { env: mtools });
+    const img = lowFatImage(d);
     const bmap = join(d, 'low.bmap');
     execFileSync('bmaptool', ['-q', 'create', '-o', bmap, img]);
     const backing = join(d, 'card.img');
