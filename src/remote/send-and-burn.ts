@@ -51,15 +51,20 @@ export async function sendAndBurn(target: SshTarget, facts: HostFacts, image: { 
 
     const size = (await stat(image.path)).size;
     o.onReceiving?.(size);
+    // Set before the burn hears of it: the burn's abort that follows is the transfer's doing, not its own failure.
+    let sendFailed = false;
     send.then(
       (n) => o.onSent?.(n),
-      () => burnStop.abort(),
+      () => {
+        sendFailed = true;
+        burnStop.abort();
+      },
     );
     let sendStopped = false;
     const burn = runBurnAgent(target, facts, { ...o.agent, env: o.env, signal: burnStop.signal, follow: { path, size }, beforeCommit: () => send.then(() => undefined) });
     burn.catch((e: unknown) => {
       // The agent lost the file it followed: the transfer failed and will say why as it ends.
-      if (e instanceof RemoteAgentError && e.code === 'E_IMAGE_MISSING') return;
+      if (sendFailed || (e instanceof RemoteAgentError && e.code === 'E_IMAGE_MISSING')) return;
       sendStopped = true;
       sendStop.abort();
     });
