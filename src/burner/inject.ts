@@ -20,9 +20,8 @@ export async function injectManifest(card: BlockIo, partitions: Partition[], man
  * Reads the manifest back from the finished card, through its own partition table, and validates
  * the bytes the bootstrap will read. A failure here means a card that must be burned again.
  */
-export async function readBackManifest(target: string, text: string): Promise<{ path: string; bytes: number }> {
+export async function readBackManifest(target: string, text: string): Promise<void> {
   const back = await readBootFile(target, MANIFEST_PATH);
   if (!back || back.toString('utf8') !== text) throw new MetisError('E_MANIFEST_READBACK', `${target}: ${MANIFEST_PATH} read back differs from what was written`);
   parseManifest(back.toString('utf8'), `${target}:${MANIFEST_PATH}`);
-  return { path: MANIFEST_PATH, bytes: Buffer.byteLength(text) };
 }

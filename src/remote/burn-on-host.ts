@@ -34,7 +34,7 @@ export interface HostBurnRequest {
   json: boolean;
   verify: boolean;
   /** The connection, opened while the workstation prepared the image (connectEarly); its owner closes it. */
-  connection?: EarlyConnection;
+  connection: EarlyConnection;
 }
 
 /** An SSH master to the flashing host, opening while the caller does its local work. */
@@ -75,12 +75,7 @@ export async function burnOnHost(r: HostBurnRequest): Promise<number> {
   const host = formatSshTarget(flasher.target);
   const bundle = await bundleId(localBundle(io.env));
   // One SSH connection for the whole burn: probe, bundle, image and agent ride one master.
-  const conn = r.connection ?? connectEarly(r.host, r.flashers, io.env, io.signal);
-  try {
-    return await burnThrough((await conn.session).target, { r, redact, manifestText, say, progress, flasher, host, bundle });
-  } finally {
-    if (!r.connection) await conn.dispose();
-  }
+  return burnThrough((await r.connection.session).target, { r, redact, manifestText, say, progress, flasher, host, bundle });
 }
 
 async function burnThrough(

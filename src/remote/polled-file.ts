@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { BurnAbortedError } from '../burner/write/errors.js';
 import type { Follow } from '../burner/write/hashing-reader.js';
+import { GrowingFile } from '../burner/source/growing-file.js';
 import { SourceError } from '../core/source-errors.js';
 
 export interface PolledFileOptions {
@@ -17,12 +17,10 @@ export interface PolledFileOptions {
   pollMs?: number;
 }
 
-type State = 'growing' | 'whole' | 'lost' | 'stopped' | 'closed';
-
 /**
  * A file another process writes (the image a `burn-agent receive` stores as the SSH user, read by
- * the burn agent under sudo): the in-process GrowingFile's counterpart, learning of growth by
- * polling fstat. The writer writes in increasing offset order and only grows the file, so every
+ * the burn agent under sudo): a GrowingFile (the in-process follower a cold registry pull uses)
+ * told of growth by polling fstat, since the writer is another process. The writer writes in increasing offset order and only grows the file, so every
  * byte below its size is final. Opened once: `path` is /proc/self/fd/N, which still names the
  * same inode after the writer renames it into the cache. Whole only when it holds `size` bytes
  * AND the writer committed it (renamed it to `committedAt`, its digest matched); lost when the
@@ -47,22 +45,20 @@ export class PolledFile implements Follow {
   readonly path: string;
   /** Resolves when the file is whole and committed; rejects when it was lost or the burn stopped. */
   readonly complete: Promise<void>;
-  private seen = 0;
-  private state: State = 'growing';
-  private failure: unknown = null;
+  /** What readers see: grown by the poll, ended whole, lost or stopped. */
+  private readonly file: GrowingFile;
+  private polling = true;
   private lostError: SourceError | null = null;
-  private waiters: Array<() => void> = [];
-  private settle!: { resolve: () => void; reject: (e: unknown) => void };
   private nap: { timer: NodeJS.Timeout; wake: () => void } | null = null;
-  private readonly onAbort = () => this.end('stopped', new BurnAbortedError());
+  private readonly onAbort = () => this.end(new BurnAbortedError());
 
   private constructor(
     private readonly fh: FileHandle,
     private readonly o: PolledFileOptions,
   ) {
     this.path = `/proc/self/fd/${fh.fd}`;
-    this.complete = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.complete.catch(() => {});
+    this.file = new GrowingFile(this.path);
+    this.complete = this.file.complete;
     if (o.signal.aborted) this.onAbort();
     else {
       o.signal.addEventListener('abort', this.onAbort, { once: true });
@@ -72,11 +68,11 @@ export class PolledFile implements Follow {
 
   /** Bytes readable now (at most `size`). */
   get bytes(): number {
-    return this.seen;
+    return this.file.bytes;
   }
 
   get failed(): unknown {
-    return this.failure;
+    return this.file.failed;
   }
 
   /** The writer's failure (the file removed before it was committed), once seen. */
@@ -85,53 +81,34 @@ export class PolledFile implements Follow {
   }
 
   /** Waits until `n` bytes (at most `size`) are readable, or the file will not grow any more. */
-  async until(n: number): Promise<void> {
-    while (this.seen < Math.min(n, this.o.size) && this.state === 'growing') await this.wait();
+  until(n: number): Promise<void> {
+    return this.file.until(Math.min(n, this.o.size));
   }
 
-  /** The bytes from the start, as they arrive, `size` at most; ends early when the file was lost or the burn stopped. */
-  stream(highWaterMark = 1 << 20): Readable {
-    const self = this;
-    async function* bytes(): AsyncGenerator<Buffer> {
-      let pos = 0;
-      while (pos < self.o.size) {
-        if (self.state !== 'growing' && self.state !== 'whole') return;
-        if (pos >= self.seen) {
-          await self.wait();
-          continue;
-        }
-        const buf = Buffer.allocUnsafe(Math.min(highWaterMark, self.seen - pos));
-        const { bytesRead } = await self.fh.read(buf, 0, buf.length, pos);
-        if (bytesRead === 0) throw new Error(`${self.path}: ended at ${pos} bytes, below the ${self.seen} its size said`);
-        pos += bytesRead;
-        yield buf.subarray(0, bytesRead);
-      }
-    }
-    return Readable.from(bytes(), { objectMode: false });
+  /** The bytes from the start, as they arrive, `size` at most; ends when the file is whole, lost or the burn stopped. */
+  stream(highWaterMark = 1 << 20): ReturnType<GrowingFile['stream']> {
+    return this.file.stream(highWaterMark);
   }
 
   /** Stops polling and closes the file: only once every reader is done with it (the name /proc/self/fd/N dies with it). */
   async close(): Promise<void> {
-    this.end('closed', new BurnAbortedError());
+    this.end(new BurnAbortedError());
     await this.fh.close();
   }
 
   /** One fstat each `pollMs` (default 25 ms) until whole, lost, stopped or closed: bounded by the burn's signal. */
   private async poll(): Promise<void> {
-    while (this.state === 'growing') {
+    while (this.polling) {
       const st = await this.fh.stat().catch(() => null);
-      if (this.state !== 'growing') return;
-      if (!st) return this.end('stopped', new SourceError('E_IMAGE_MISSING', `${this.path}: the image being received can no longer be read`));
+      if (!this.polling) return;
+      if (!st) return this.end(new SourceError('E_IMAGE_MISSING', `${this.path}: the image being received can no longer be read`));
       const size = Math.min(st.size, this.o.size);
-      if (size > this.seen) {
-        this.seen = size;
-        this.wakeAll();
-      }
+      if (size > this.file.bytes) this.file.grew(size - this.file.bytes);
       if (st.nlink === 0) return this.lose();
       if (st.size >= this.o.size) {
         const at = await stat(this.o.committedAt).catch(() => null);
-        if (this.state !== 'growing') return;
-        if (at && at.ino === st.ino && at.dev === st.dev) return this.end('whole');
+        if (!this.polling) return;
+        if (at && at.ino === st.ino && at.dev === st.dev) return this.end();
       }
       await new Promise<void>((wake) => (this.nap = { timer: setTimeout(wake, this.o.pollMs ?? 25), wake }));
       this.nap = null;
@@ -145,33 +122,18 @@ export class PolledFile implements Follow {
     // abort, when onLost raises it on our own signal, must not be taken for the reason).
     this.o.signal.removeEventListener('abort', this.onAbort);
     this.o.onLost?.(e);
-    this.end('lost', e);
+    this.end(e);
   }
 
-  private end(state: Exclude<State, 'growing'>, error?: unknown): void {
-    if (this.state !== 'growing') {
-      if (state === 'closed') this.state = 'closed';
-      return;
-    }
-    this.state = state;
+  /** Whole (no error), or lost or stopped: the first call decides; later ones only stop the poll. */
+  private end(error?: unknown): void {
+    if (!this.polling) return;
+    this.polling = false;
     this.o.signal.removeEventListener('abort', this.onAbort);
     if (this.nap) {
       clearTimeout(this.nap.timer);
       this.nap.wake();
     }
-    if (state === 'whole') this.settle.resolve();
-    else {
-      this.failure = error;
-      this.settle.reject(error);
-    }
-    this.wakeAll();
-  }
-
-  private wait(): Promise<void> {
-    return new Promise<void>((r) => this.waiters.push(r));
-  }
-
-  private wakeAll(): void {
-    for (const w of this.waiters.splice(0)) w();
+    this.file.end(error);
   }
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { allocationFromBmap, allocationOf } from '../../core/ranges/allocation.js';
-import { CHUNK } from '../../core/ranges/chunk-map.js';
+import { CHUNK, ChunkMap } from '../../core/ranges/chunk-map.js';
 import { MetisError } from '../../lib/errors.js';
 import { exec } from '../../core/exec.js';
 import { DirectReader } from './direct-read.js';
@@ -231,23 +231,11 @@ const TABLE_BYTES = 64 * 1024;
  * the image maps or the injection wrote, merged.
  */
 export function headRanges(length: number, mapped: (chunk: number) => boolean, touched: Array<[number, number]>): Array<[number, number]> {
-  const chunks = Math.ceil(length / CHUNK);
-  const keep = new Uint8Array(chunks);
-  keep.fill(1, 0, Math.min(chunks, TABLE_BYTES / CHUNK));
-  for (let c = 0; c < chunks; c++) if (mapped(c)) keep[c] = 1;
-  for (const [at, n] of touched) if (n > 0 && at < length) keep.fill(1, Math.floor(at / CHUNK), Math.min(chunks, Math.ceil((at + n) / CHUNK)));
-  const runs: Array<[number, number]> = [];
-  for (let c = 0; c < chunks; ) {
-    if (!keep[c]) {
-      c++;
-      continue;
-    }
-    let e = c;
-    while (e < chunks && keep[e]) e++;
-    runs.push([c * CHUNK, Math.min(e * CHUNK, length) - c * CHUNK]);
-    c = e;
-  }
-  return runs;
+  const keep = new ChunkMap(length);
+  keep.mark(0, TABLE_BYTES);
+  for (let c = 0; c < keep.bits.length; c++) if (mapped(c)) keep.bits[c] = 1;
+  for (const [at, n] of touched) keep.mark(at, n);
+  return keep.runs();
 }
 
 /**

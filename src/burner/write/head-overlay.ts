@@ -5,9 +5,9 @@ import type { BlockIo } from '../fat/volume.js';
  * The card as it will be once its first MiB goes down: reads and writes below `head.length` go to
  * the head still held in memory (written last, with the partition table), the rest to the card.
  * No `sync`: the card cannot boot before its head is written, so nothing done through this view
- * needs barriers between its steps (one sync before the head covers them all).
+ * needs barriers between its steps (one sync before the head covers them all). `wrote` is told
+ * each span written into the head (those chunks must go down with it).
  */
-/** `wrote`: told each span written into the head (those chunks must go down with it). */
 export function headOverlay(fh: FileHandle, head: Buffer, wrote?: (position: number, length: number) => void): BlockIo {
   const split = async (buf: Buffer, offset: number, length: number, position: number, onCard: (o: number, l: number, p: number) => Promise<unknown>, inHead: (o: number, l: number, p: number) => void) => {
     const below = Math.max(0, Math.min(length, head.length - position));
