@@ -1,3 +1,4 @@
+import '../core/zod-setup.js';
 import pino from 'pino';
 import { errorMessage } from '../lib/errors.js';
 import { parseCliArgs } from './args.js';

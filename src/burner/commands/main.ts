@@ -1,3 +1,4 @@
+import '../../core/zod-setup.js';
 import { closestFlag } from '../../core/flags.js';
 import { VERSION } from '../../core/version.js';
 import { errorMessage } from '../../lib/errors.js';
