@@ -11,8 +11,8 @@ import { type ProgressEvent, progressReporter } from '../burner/progress.js';
 import { detectCompression } from '../core/compression.js';
 import { HostError } from './errors.js';
 import { type FlasherDef, resolveFlasher } from './flashers.js';
-import { probeHost } from './probe.js';
-import { type DoneEvent, runBurnAgent, type TargetEvent } from './run-agent.js';
+import type { HostFacts } from './probe.js';
+import { type DoneEvent, probeThenBurn, runBurnAgent, type TargetEvent } from './run-agent.js';
 import { sendAndBurn } from './send-and-burn.js';
 import { askHidden } from './secret-prompt.js';
 import { bundleId, localBundle, sendBlob, shipBundle } from './ship.js';
@@ -94,8 +94,37 @@ async function burnThrough(
   const { r, redact, manifestText, say, progress, flasher, host, bundle } = c;
   const { io } = r;
   const bmapSha256 = r.bmap ? createHash('sha256').update(await readFile(r.bmap)).digest('hex') : undefined;
-  const facts = await probeHost(target, { env: io.env, cacheDir: flasher.cacheDir, bundleName: bundle.name, blobs: [r.image.sha256, ...(bmapSha256 ? [bmapSha256] : [])], signal: io.signal });
-  say(`flashing host ${flasher.name} (${host}): node ${facts.nodeVersion}, ${facts.privilege}, cache ${facts.cacheDir}`, { event: 'host', host: flasher.name, ssh: host, node: facts.nodeVersion, privilege: facts.privilege, cache: facts.cacheDir });
+  const confirm = async (e: TargetEvent) => {
+    if (r.yes) return;
+    const what = e.info.isBlockDevice
+      ? `device ${e.info.path} on ${flasher.name} (${e.model || 'unknown model'}, ${humanSize(e.info.size)}${e.transport ? `, ${e.transport}` : ''})`
+      : `image file ${e.info.path} on ${flasher.name}${e.info.size ? ` (${humanSize(e.info.size)}, overwritten)` : ' (new)'}`;
+    const answer = await io.ask(`Burn node ${r.node} to ${what}? Everything on it is lost. Type "yes" to continue: `);
+    if (answer === null) throw new NotConfirmedError(`not burning ${r.node} to ${what}: no terminal to confirm on; pass --yes`);
+    if (answer.trim().toLowerCase() !== 'yes') throw new NotConfirmedError(`not burning ${r.node}: not confirmed`);
+  };
+  const sayHost = (facts: HostFacts) => say(`flashing host ${flasher.name} (${host}): node ${facts.nodeVersion}, ${facts.privilege}, cache ${facts.cacheDir}`, { event: 'host', host: flasher.name, ssh: host, node: facts.nodeVersion, privilege: facts.privilege, cache: facts.cacheDir });
+  const sentSay = (n: number) => say(n ? `image sent to ${flasher.name}: ${(n / 1e6).toFixed(1)} MB on the wire` : `image already cached on ${flasher.name}: nothing sent`, { event: 'image-sent', host: flasher.name, sha256: r.image.sha256, bytesSent: n });
+  const agent = { sha256: r.image.sha256, bmapSha256, target: r.target, kind: r.kind, verify: r.verify, manifest: manifestText, confirm, onProgress: (e: ProgressEvent) => progress.event(e) };
+  const finish = (sent: number, done: DoneEvent): number => {
+    progress.end();
+    const result = { event: 'done', node: r.node, host: flasher.name, target: r.target, image: r.image.ref, imageSha256: r.image.sha256, bytesSent: sent, bytesWritten: done.bytesWritten, imageSize: done.imageSize, verified: done.verified, durationMs: done.durationMs, manifest: 'metis/node.yaml' };
+    if (r.json) io.out(`${redact.text(JSON.stringify(result))}\n`);
+    else {
+      const mb = (n: number) => (n / 1e6).toFixed(1);
+      io.out(redact.text(`burned ${r.node} to ${r.target} on ${flasher.name}: sent ${mb(sent)} MB, wrote ${mb(done.bytesWritten)} of ${mb(done.imageSize)} MB in ${(done.durationMs / 1000).toFixed(1)} s, ${done.verified ? 'verified' : 'NOT verified (--no-verify)'}; metis/node.yaml written and read back\n`));
+    }
+    return 0;
+  };
+  // A repeat burn (bundle and image cached there, no password to ask): the probe becomes the agent.
+  const blobs = [r.image.sha256, ...(bmapSha256 ? [bmapSha256] : [])];
+  const probed = await probeThenBurn(target, { cacheDir: flasher.cacheDir, bundleName: bundle.name, bundleSha256: bundle.sha256, blobs }, { ...agent, env: io.env, signal: io.signal }, (facts) => {
+    sayHost(facts);
+    sentSay(0);
+  });
+  if (probed.done) return finish(0, probed.done);
+  const { facts } = probed;
+  sayHost(facts);
   if (await shipBundle(target, facts, bundle, io.env, io.signal)) say(`shipped metis bundle ${bundle.sha256.slice(0, 16)} to ${facts.bundlePath}`, { event: 'bundle', path: facts.bundlePath, sha256: bundle.sha256, sent: true });
 
   // The bmap first (small), then the password: nothing is asked once image bytes flow.
@@ -107,17 +136,6 @@ async function burnThrough(
     password = answer;
   }
 
-  const confirm = async (e: TargetEvent) => {
-    if (r.yes) return;
-    const what = e.info.isBlockDevice
-      ? `device ${e.info.path} on ${flasher.name} (${e.model || 'unknown model'}, ${humanSize(e.info.size)}${e.transport ? `, ${e.transport}` : ''})`
-      : `image file ${e.info.path} on ${flasher.name}${e.info.size ? ` (${humanSize(e.info.size)}, overwritten)` : ' (new)'}`;
-    const answer = await io.ask(`Burn node ${r.node} to ${what}? Everything on it is lost. Type "yes" to continue: `);
-    if (answer === null) throw new NotConfirmedError(`not burning ${r.node} to ${what}: no terminal to confirm on; pass --yes`);
-    if (answer.trim().toLowerCase() !== 'yes') throw new NotConfirmedError(`not burning ${r.node}: not confirmed`);
-  };
-  const agent = { sha256: r.image.sha256, bmapSha256, target: r.target, kind: r.kind, verify: r.verify, password, manifest: manifestText, confirm, onProgress: (e: ProgressEvent) => progress.event(e) };
-  const sentSay = (n: number) => say(n ? `image sent to ${flasher.name}: ${(n / 1e6).toFixed(1)} MB on the wire` : `image already cached on ${flasher.name}: nothing sent`, { event: 'image-sent', host: flasher.name, sha256: r.image.sha256, bytesSent: n });
   let sent = 0;
   let done: DoneEvent;
   if (facts.cached.has(r.image.sha256) || !(await canFollow(r))) {
@@ -125,28 +143,21 @@ async function burnThrough(
     sent = await sendBlob(target, facts, { path: r.image.path, sha256: r.image.sha256 }, { env: io.env, signal: io.signal, onProgress: (e) => progress.event(e) });
     progress.end();
     sentSay(sent);
-    done = await runBurnAgent(target, facts, { ...agent, env: io.env, signal: io.signal });
+    done = await runBurnAgent(target, facts, { ...agent, password, env: io.env, signal: io.signal });
   } else {
     // Written while it is sent: only the write's progress is drawn (a sending bar would cut through
     // the confirmation prompt); on a terminal the transfer is reported once the burn is over.
     ({ sent, done } = await sendAndBurn(target, facts, r.image, {
       env: io.env,
       signal: io.signal,
-      agent,
+      agent: { ...agent, password },
       onReceiving: (bytes) => say(`sending the image to ${flasher.name} (${(bytes / 1e6).toFixed(1)} MB); the card is written as it arrives`, { event: 'image-sending', host: flasher.name, sha256: r.image.sha256, bytes }),
       onSent: (n) => r.json && sentSay(n),
     }));
     progress.end();
     if (!r.json) sentSay(sent);
   }
-  progress.end();
-  const result = { event: 'done', node: r.node, host: flasher.name, target: r.target, image: r.image.ref, imageSha256: r.image.sha256, bytesSent: sent, bytesWritten: done.bytesWritten, imageSize: done.imageSize, verified: done.verified, durationMs: done.durationMs, manifest: 'metis/node.yaml' };
-  if (r.json) io.out(`${redact.text(JSON.stringify(result))}\n`);
-  else {
-    const mb = (n: number) => (n / 1e6).toFixed(1);
-    io.out(redact.text(`burned ${r.node} to ${r.target} on ${flasher.name}: sent ${mb(sent)} MB, wrote ${mb(done.bytesWritten)} of ${mb(done.imageSize)} MB in ${(done.durationMs / 1000).toFixed(1)} s, ${done.verified ? 'verified' : 'NOT verified (--no-verify)'}; metis/node.yaml written and read back\n`));
-  }
-  return 0;
+  return finish(sent, done);
 }
 
 /**

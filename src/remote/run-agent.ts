@@ -1,7 +1,7 @@
 import { MetisError } from '../lib/errors.js';
 import { type SshTarget, classifySshFailure, formatSshTarget, sshSpawn } from '../lib/ssh.js';
 import { HostError, RemoteAgentError } from './errors.js';
-import type { HostFacts } from './probe.js';
+import { type HostFacts, type ProbeRequest, parseProbe, probeArgv } from './probe.js';
 import { type AgentEvent, lineReader, PING_SEC } from './protocol.js';
 
 export type TargetEvent = Extract<AgentEvent, { event: 'target' }>;
@@ -28,17 +28,9 @@ export interface RunAgentOptions {
   signal?: AbortSignal;
 }
 
-/** The privilege prefix: nothing for root, `sudo -n` when passwordless, `sudo -S` (password on stdin) otherwise. */
-export function agentArgv(facts: HostFacts, o: Pick<RunAgentOptions, 'sha256' | 'bmapSha256' | 'target' | 'kind' | 'verify' | 'follow'>): string[] {
-  const sudo = facts.privilege === 'root' ? [] : facts.privilege === 'sudo-nopasswd' ? ['sudo', '-n', '--'] : ['sudo', '-S', '-p', '', '--'];
+/** The burn agent's own arguments after `burn --cache DIR` (what the probe's fast path passes on). */
+export function agentArgs(o: Pick<RunAgentOptions, 'sha256' | 'bmapSha256' | 'target' | 'kind' | 'verify' | 'follow'>): string[] {
   return [
-    ...sudo,
-    facts.node,
-    facts.bundlePath,
-    'burn-agent',
-    'burn',
-    '--cache',
-    facts.cacheDir,
     '--sha256',
     o.sha256,
     ...(o.bmapSha256 ? ['--bmap-sha256', o.bmapSha256] : []),
@@ -51,6 +43,12 @@ export function agentArgv(facts: HostFacts, o: Pick<RunAgentOptions, 'sha256' | 
   ];
 }
 
+/** The privilege prefix: nothing for root, `sudo -n` when passwordless, `sudo -S` (password on stdin) otherwise. */
+export function agentArgv(facts: HostFacts, o: Pick<RunAgentOptions, 'sha256' | 'bmapSha256' | 'target' | 'kind' | 'verify' | 'follow'>): string[] {
+  const sudo = facts.privilege === 'root' ? [] : facts.privilege === 'sudo-nopasswd' ? ['sudo', '-n', '--'] : ['sudo', '-S', '-p', '', '--'];
+  return [...sudo, facts.node, facts.bundlePath, 'burn-agent', 'burn', '--cache', facts.cacheDir, ...agentArgs(o)];
+}
+
 const SUDO_REFUSED = /Sorry, try again|incorrect password|a password is required|is not in the sudoers|may not run sudo|not allowed to execute/i;
 
 /**
@@ -59,8 +57,41 @@ const SUDO_REFUSED = /Sorry, try again|incorrect password|a password is required
  * outlives the burn; a dropped channel makes the agent abort on its own (EOF / watchdog).
  */
 export async function runBurnAgent(target: SshTarget, facts: HostFacts, o: RunAgentOptions): Promise<DoneEvent> {
+  return (await driveAgent(target, agentArgv(facts, o), o)).done!;
+}
+
+/**
+ * A repeat burn in one remote command: the probe (probe.ts), which becomes the agent when the host
+ * holds the bundle and every blob and needs no password. `onFacts` hears the host's facts as soon
+ * as the probe has printed them and said "fast=go", before any agent event. Otherwise (any other
+ * case, e.g. a first burn, a password to ask): `done` is absent, and the caller goes on from
+ * `facts` as after a plain probe; nothing was started on the host.
+ */
+export async function probeThenBurn(target: SshTarget, probe: ProbeRequest, o: RunAgentOptions, onFacts: (facts: HostFacts) => void): Promise<{ facts: HostFacts; done?: DoneEvent }> {
   const host = formatSshTarget(target);
-  const proc = sshSpawn(target, agentArgv(facts, o), { env: o.env });
+  let text = '';
+  let facts: HostFacts | undefined;
+  let fast: boolean | undefined;
+  const r = await driveAgent(target, probeArgv(probe, agentArgs(o)), o, (line) => {
+    if (fast !== undefined) return;
+    if (line === 'fast=go' || line === 'fast=no') {
+      fast = line === 'fast=go';
+      // fast=go: the probe checked node, privilege, bundle and blobs; these facts parse.
+      if (fast) onFacts((facts = parseProbe(host, text, 0, '', probe.blobs)));
+    } else text += `${line}\n`;
+  }, () => !fast);
+  if (fast) return { facts: facts!, done: r.done! };
+  // No agent ran: the probe's own outcome, judged as a plain probe is.
+  return { facts: parseProbe(host, text, r.code, r.stderr, probe.blobs) };
+}
+
+/**
+ * One SSH channel running `argv` (an agent, or a probe that may become one): `onText` hears its
+ * non-JSON lines; when `notStarted` says no agent ran, its end is returned, not judged.
+ */
+async function driveAgent(target: SshTarget, argv: string[], o: RunAgentOptions, onText?: (line: string) => void, notStarted?: () => boolean): Promise<{ done?: DoneEvent; code: number | null; stderr: string }> {
+  const host = formatSshTarget(target);
+  const proc = sshSpawn(target, argv, { env: o.env });
   let stderr = '';
   let sudoRefused = false;
   proc.stderr.on('data', (b: Buffer) => {
@@ -101,6 +132,7 @@ export async function runBurnAgent(target: SshTarget, facts: HostFacts, o: RunAg
       try {
         e = JSON.parse(line) as AgentEvent;
       } catch {
+        onText?.(line);
         return;
       }
       if (e.event === 'ready') {
@@ -131,13 +163,14 @@ export async function runBurnAgent(target: SshTarget, facts: HostFacts, o: RunAg
   o.signal?.removeEventListener('abort', onAbort);
   proc.stdin.destroy();
   if (declined) throw declined;
-  if (done) return done;
+  if (done) return { done, code, stderr };
   const f = failure as Extract<AgentEvent, { event: 'error' }> | null;
   if (f) throw new RemoteAgentError(f.code, host, f.message, f.exitCode);
   if (sudoRefused) throw new HostError('E_HOST_SUDO', host, `sudo refused: ${stderr.trim().split('\n').pop()}; nothing was written`);
   if (aborted) throw new MetisError('E_ABORTED', `${host}: burn interrupted; the agent stopped before the partition table was written`);
   const ssh = classifySshFailure(host, code, stderr);
   if (ssh) throw ssh;
+  if (notStarted?.()) return { code, stderr };
   if (!ready && /sudo/.test(stderr)) throw new HostError('E_HOST_SUDO', host, `sudo failed: ${stderr.trim()}; nothing was written`);
   throw new HostError('E_HOST_PROTOCOL', host, `the burn agent ended without a result (exit ${code}): ${stderr.trim() || 'no message'}`);
 }

@@ -131,6 +131,11 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     expect(auths() - auth1).toBe(1);
     expect(readdirSync(tmp)).toEqual([]);
     const calls = sshLog(log()).slice(before);
+    // One remote command (the master carries none): the probe found bundle and image there and
+    // became the agent (probe.ts, fast=go), with the same checks and events as a separate agent.
+    const commands = calls.map((c) => c.argv.join(' ')).filter((a) => /metis-probe|metis-ship|burn-agent/.test(a));
+    expect(commands).toHaveLength(1);
+    expect(commands[0]).toMatch(/metis-probe.*--target/);
     // The probe found the image in the host's cache: no receive command at all (the agent re-hashes
     // what it writes before the partition table).
     expect(calls.filter((c) => c.argv.join(' ').includes('burn-agent receive'))).toEqual([]);
