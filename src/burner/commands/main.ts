@@ -2,23 +2,9 @@ import '../../core/zod-setup.js';
 import { closestFlag } from '../../core/flags.js';
 import { VERSION } from '../../core/version.js';
 import { errorMessage } from '../../lib/errors.js';
-import { IMAGE_USAGE, imageCommand } from '../../image/cli.js';
-import { burnAgentCommand } from '../../remote/agent.js';
-import { checkCommand } from '../../fleet/check.js';
-import { pushCommand } from '../../fleet/push.js';
-import { statusCommand } from '../../fleet/status.js';
-import { uiCommand } from '../../ui/command.js';
 import { takeAgeKey } from './age-key.js';
-import { BURN_USAGE, burnCommand } from './burn.js';
-import { CACHE_USAGE, cacheCommand } from './cache.js';
-import { DEVICES_USAGE, devicesCommand } from './devices.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
-import { identityCommand } from './identity.js';
 import type { Io } from '../../inventory/io.js';
-import { MANIFEST_USAGE, manifestCommand } from './manifest.js';
-import { NODES_USAGE, nodesCommand } from './nodes.js';
-import { replaceCommand } from './replace.js';
-import { waitCommand } from './wait.js';
 
 export const USAGE = `usage: metis COMMAND [options]      (metis help COMMAND, or COMMAND --help, for one command)
 
@@ -52,30 +38,39 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 invalid inventory/manifest/secret, 4 image
 30-34 signature refused, 40 cluster preflight refused, 41 wait timed out, 130/143 interrupted.
 status/check/push: OR of 2 drift/changes, 4 failed, 8 not judged (unreachable, stale…); 64 usage (docs/fleet.md).`;
 
-const USAGES: Record<string, string> = {
-  nodes: NODES_USAGE,
-  manifest: MANIFEST_USAGE,
-  devices: DEVICES_USAGE,
-  burn: BURN_USAGE,
-  cache: CACHE_USAGE,
-  image: IMAGE_USAGE,
+type Command = (argv: string[], io: Io) => Promise<number>;
+
+// Each command's module (and what only it needs: the image builder, SSH, kubectl, the UI server)
+// is loaded when that command runs: a burn's first write does not wait for the other commands'
+// modules, schemas and node built-ins to be set up (the bundle keeps them; esbuild turns these
+// imports into calls that initialise the module on first use).
+const USAGES: Record<string, () => Promise<string>> = {
+  nodes: async () => (await import('./nodes.js')).NODES_USAGE,
+  manifest: async () => (await import('./manifest.js')).MANIFEST_USAGE,
+  devices: async () => (await import('./devices.js')).DEVICES_USAGE,
+  burn: async () => (await import('./burn.js')).BURN_USAGE,
+  cache: async () => (await import('./cache.js')).CACHE_USAGE,
+  image: async () => (await import('../../image/cli.js')).IMAGE_USAGE,
 };
 
-const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
-  nodes: nodesCommand,
-  manifest: manifestCommand,
-  devices: devicesCommand,
-  burn: burnCommand,
-  cache: cacheCommand,
-  identity: identityCommand,
-  replace: replaceCommand,
-  wait: waitCommand,
-  status: statusCommand,
-  check: checkCommand,
-  push: pushCommand,
-  ui: (argv, io) => uiCommand(argv, io, runMetis),
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  nodes: async () => (await import('./nodes.js')).nodesCommand,
+  manifest: async () => (await import('./manifest.js')).manifestCommand,
+  devices: async () => (await import('./devices.js')).devicesCommand,
+  burn: async () => (await import('./burn.js')).burnCommand,
+  cache: async () => (await import('./cache.js')).cacheCommand,
+  identity: async () => (await import('./identity.js')).identityCommand,
+  replace: async () => (await import('./replace.js')).replaceCommand,
+  wait: async () => (await import('./wait.js')).waitCommand,
+  status: async () => (await import('../../fleet/status.js')).statusCommand,
+  check: async () => (await import('../../fleet/check.js')).checkCommand,
+  push: async () => (await import('../../fleet/push.js')).pushCommand,
+  ui: async () => {
+    const { uiCommand } = await import('../../ui/command.js');
+    return (argv, io) => uiCommand(argv, io, runMetis);
+  },
   // Hidden: what `burn --host` runs on the flashing host (src/remote/agent.ts).
-  'burn-agent': burnAgentCommand,
+  'burn-agent': async () => (await import('../../remote/agent.js')).burnAgentCommand,
 };
 
 /** The whole `metis` CLI as a function: returns the exit code, never exits (cli.ts does). */
@@ -86,8 +81,8 @@ export async function runMetis(argv: string[], io: Io): Promise<number> {
     return EXIT.OK;
   }
   if (cmd === 'help' && rest[0]) {
-    const text = USAGES[rest[0]];
-    if (!text) {
+    const text = Object.hasOwn(USAGES, rest[0]) ? await USAGES[rest[0]]!() : undefined;
+    if (text === undefined) {
       io.err(`metis: no command ${rest[0]}\n${USAGE}\n`);
       return EXIT.USAGE;
     }
@@ -101,18 +96,20 @@ export async function runMetis(argv: string[], io: Io): Promise<number> {
   }
   // COMMAND --help anywhere before a `--`: that command's usage, nothing else runs.
   const flags = rest.indexOf('--') < 0 ? rest : rest.slice(0, rest.indexOf('--'));
-  if (USAGES[cmd] && (flags.includes('--help') || flags.includes('-h'))) {
-    io.out(`${USAGES[cmd]}\n`);
+  const usage = Object.hasOwn(USAGES, cmd) ? USAGES[cmd] : undefined;
+  if (usage && (flags.includes('--help') || flags.includes('-h'))) {
+    io.out(`${await usage()}\n`);
     return EXIT.OK;
   }
-  if (cmd === 'image') return imageCommand(rest, { out: (l) => io.out(`${l}\n`), err: (l) => io.err(`${l}\n`), distDir: distDir() });
-  const run = COMMANDS[cmd];
-  if (!run) {
+  if (cmd === 'image') return (await import('../../image/cli.js')).imageCommand(rest, { out: (l) => io.out(`${l}\n`), err: (l) => io.err(`${l}\n`), distDir: distDir() });
+  const load = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!load) {
     const near = closestFlag(cmd, Object.keys(USAGES));
     io.err(`metis: unknown command ${cmd}${near ? ` (did you mean ${near}?)` : ''}\n${USAGE}\n`);
     return EXIT.USAGE;
   }
   try {
+    const run = await load();
     return await run(...takeAgeKey(rest, io));
   } catch (err) {
     const code = exitCodeOf(err);

@@ -54,6 +54,18 @@ describe('help and flags', () => {
     expect(b.out).toBe(a.out);
   });
 
+  it('names of Object.prototype are no commands: help toString, constructor (exit 2, the usage)', async () => {
+    const h = await metis(['help', 'toString']);
+    expect(h.code).toBe(2);
+    expect(h.err).toMatch(/^metis: no command toString\nusage: metis COMMAND/);
+    const c = await metis(['constructor']);
+    expect(c.code).toBe(2);
+    expect(c.err).toMatch(/^metis: unknown command constructor/);
+    const p = await metis(['hasOwnProperty', '--help']);
+    expect(p.code).toBe(2);
+    expect(p.out).toBe('');
+  });
+
   it('an unknown flag names the closest valid one, not the parser internals (exit 2)', async () => {
     const r = await metis(['burn', 'titan-13', '--devcie', '/dev/sdz']);
     expect(r.code).toBe(2);
