@@ -1,7 +1,7 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { execa, execaSync } from 'execa';
 import { MetisError } from '../lib/errors.js';
 
 /**
@@ -47,15 +47,39 @@ const base = (o: ExecOptions) => ({
   stripFinalNewline: true,
 });
 
-/** Runs to completion and reports; never throws for a failing child (a missing program is exit 127). */
+/**
+ * Runs to completion and reports; never throws for a failing child (a missing program is exit 127).
+ * execa is loaded on the first call, not with this module: setting it up costs a burn ~8 ms before
+ * its first write, where nothing runs through it (the claim's flock(1) and the decompressors use
+ * node's child_process; see claim.ts and spawnStream).
+ */
 export async function exec(cmd: string, args: string[], o: ExecOptions = {}): Promise<ExecResult> {
+  const { execa } = await import('execa');
   const r = await execa(cmd, args, base(o));
   return shape(r);
 }
 
-/** Synchronous variant, for cleanups that must finish before anything else runs. */
+/** Synchronous variant, for cleanups that must finish before anything else runs (node's spawnSync, same result shape as exec). */
 export function execSync(cmd: string, args: string[], o: ExecOptions = {}): ExecResult {
-  return shape(execaSync(cmd, args, base(o)));
+  const r = spawnSync(cmd, args, {
+    input: o.input,
+    stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(o.fds ?? [])],
+    env: o.fullEnv ?? { ...process.env, ...o.env },
+    timeout: o.timeout,
+    maxBuffer: o.maxBuffer ?? 64 << 20,
+    encoding: 'utf8',
+  });
+  const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
+  const strip = (t: string | null) => (t ?? '').replace(/\r?\n$/, '');
+  const spawnFailed = r.status === null && !r.signal;
+  return {
+    exitCode: r.status ?? (spawnFailed ? 127 : 128),
+    signal: r.signal ?? undefined,
+    timedOut: code === 'ETIMEDOUT',
+    spawnError: spawnFailed ? (code ?? 'error') : undefined,
+    stdout: strip(r.stdout),
+    stderr: strip(r.stderr) || (spawnFailed ? String(r.error?.message ?? '') : ''),
+  };
 }
 
 function shape(r: { exitCode?: number; signal?: string; timedOut?: boolean; stdout?: unknown; stderr?: unknown; code?: string; failed?: boolean; message?: string }): ExecResult {
@@ -86,12 +110,20 @@ export async function run(log: Log, cmd: string, args: string[], opts: ExecOptio
  * piped to its stdin; a child that stops early closes it, and that EPIPE is not news.
  */
 export function spawnStream(cmd: string, args: string[], input?: Readable): { stdout: Readable; stderr: Readable; done: Promise<void>; kill: () => void } {
-  const proc = execa(cmd, args, { buffer: false, stdin: input ? 'pipe' : 'ignore', stdout: 'pipe', stderr: 'pipe' });
+  const proc = spawn(cmd, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   if (input) {
     proc.stdin!.on('error', () => {});
     input.pipe(proc.stdin!);
   }
-  return { stdout: proc.stdout!, stderr: proc.stderr!, done: proc.then(() => undefined), kill: () => proc.kill() };
+  // Rejects as a failed child does: with its signal (a reader that stopped early gives SIGPIPE), exit code, or spawn error.
+  const done = new Promise<void>((resolve, reject) => {
+    proc.once('error', (e: NodeJS.ErrnoException) => reject(Object.assign(new Error(`${cmd} could not be started: ${e.code ?? e.message}`), { code: e.code })));
+    proc.once('close', (exitCode: number | null, signal: NodeJS.Signals | null) => {
+      if (exitCode === 0) resolve();
+      else reject(Object.assign(new Error(`${cmd} ${signal ? `was killed by ${signal}` : `failed with exit code ${exitCode}`}`), { exitCode: exitCode ?? undefined, signal: signal ?? undefined }));
+    });
+  });
+  return { stdout: proc.stdout!, stderr: proc.stderr!, done, kill: () => proc.kill() };
 }
 
 /** Whether an executable of that name is on PATH (what `command -v` answers, without a shell). */

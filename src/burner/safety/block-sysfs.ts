@@ -1,7 +1,8 @@
-import { readdir, readFile, realpath } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { devno } from '../../core/mountinfo.js';
 import { basename, dirname, join } from 'node:path';
 
-export { devno } from '../../core/mountinfo.js';
+export { devno };
 
 const read = (p: string) => readFile(p, 'utf8').then((s) => s.trim()).catch(() => null);
 
@@ -42,15 +43,20 @@ export async function sysBlock(disk: string): Promise<SysBlock> {
   };
 }
 
+/**
+ * A block device's capacity in bytes, from sysfs (what `blockdev --getsize64` prints, without
+ * starting a process); 0 when sysfs does not know the device.
+ */
+export async function deviceBytes(path: string): Promise<number> {
+  const st = await stat(path);
+  return Number(await read(`/sys/dev/block/${devno(st.rdev)}/size`)) * 512;
+}
+
 /** Every loop device with its backing file (for "same file, other loop" checks). */
 export async function loopBackings(): Promise<Array<{ disk: string; file: string }>> {
-  const out: Array<{ disk: string; file: string }> = [];
-  for (const e of await readdir('/sys/class/block').catch(() => [] as string[])) {
-    if (!e.startsWith('loop')) continue;
-    const file = await read(`/sys/class/block/${e}/loop/backing_file`);
-    if (file) out.push({ disk: e, file });
-  }
-  return out;
+  const loops = (await readdir('/sys/class/block').catch(() => [] as string[])).filter((e) => e.startsWith('loop'));
+  const files = await Promise.all(loops.map((e) => read(`/sys/class/block/${e}/loop/backing_file`)));
+  return loops.flatMap((disk, i) => (files[i] ? [{ disk, file: files[i]! }] : []));
 }
 
 /**

@@ -4,7 +4,7 @@ import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { allocationFromBmap, allocationOf } from '../../core/ranges/allocation.js';
 import { CHUNK, ChunkMap } from '../../core/ranges/chunk-map.js';
 import { MetisError } from '../../lib/errors.js';
-import { exec } from '../../core/exec.js';
+import { deviceBytes } from '../safety/block-sysfs.js';
 import { DirectReader } from './direct-read.js';
 import { headOverlay } from './head-overlay.js';
 import type { BlockIo } from '../fat/volume.js';
@@ -244,8 +244,7 @@ export function headRanges(length: number, mapped: (chunk: number) => boolean, t
  */
 async function openReader(target: string, isBlock: boolean) {
   if (!isBlock) return fileRangeReader(target);
-  const size = Number((await exec('blockdev', ['--getsize64', target])).stdout);
-  return DirectReader.open(target, VERIFY_BATCH, size);
+  return DirectReader.open(target, VERIFY_BATCH, await deviceBytes(target));
 }
 
 async function wipeHead(fh: FileHandle): Promise<void> {

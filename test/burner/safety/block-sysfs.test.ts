@@ -1,8 +1,9 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { baseDisks } from '../../../src/burner/safety/block-sysfs.js';
-import { tempDir } from '../fixtures.js';
+import { execFileSync } from 'node:child_process';
+import { baseDisks, deviceBytes, loopBackings } from '../../../src/burner/safety/block-sysfs.js';
+import { isRoot, tempDir } from '../fixtures.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -64,5 +65,20 @@ describe('baseDisks', () => {
     const disks = await baseDisks(root[2]!);
     if (disks.length === 0) console.warn(`skip: / is on ${root[2]}, not a block device (container overlay)`);
     for (const d of disks) expect(readFileSync(`/sys/class/block/${d}/dev`, 'utf8')).toMatch(/^\d+:\d+/);
+  });
+});
+
+describe.skipIf(!isRoot)('deviceBytes and loopBackings on a loop device', () => {
+  if (!isRoot) console.warn('skip: needs root: loop devices');
+  it('deviceBytes is what blockdev --getsize64 says; loopBackings lists the loop with its file', async () => {
+    const t = tempDir('metis-sysfsl-');
+    cleanups.push(t.cleanup);
+    const file = join(t.dir, 'card.img');
+    writeFileSync(file, Buffer.alloc(3 * 1024 * 1024 + 512));
+    const dev = execFileSync('losetup', ['-f', '--show', '--sizelimit', String(3 * 1024 * 1024), file], { encoding: 'utf8' }).trim();
+    cleanups.push(() => execFileSync('losetup', ['-d', dev]));
+    expect(await deviceBytes(dev)).toBe(Number(execFileSync('blockdev', ['--getsize64', dev], { encoding: 'utf8' })));
+    expect(await deviceBytes(dev)).toBe(3 * 1024 * 1024);
+    expect(await loopBackings()).toContainEqual({ disk: dev.replace('/dev/', ''), file });
   });
 });
