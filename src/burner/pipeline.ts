@@ -11,7 +11,7 @@ import { injectManifest, readBackManifest } from './inject.js';
 import type { Inventory } from '../inventory/load.js';
 import { nodeManifest } from '../inventory/merge.js';
 import type { SecretResolver } from '../inventory/secrets.js';
-import { claimTarget } from './safety/claim.js';
+import { claimTarget, type TargetClaim } from './safety/claim.js';
 import { checkTarget, type TargetInfo } from './safety/check-target.js';
 import type { ImageCache } from './source/cache.js';
 import { type ResolvedImage, resolveImage } from './source/resolve.js';
@@ -56,6 +56,12 @@ export interface BurnNodeOptions {
   confirm?: (target: TargetInfo, manifest: Manifest) => Promise<void>;
   onProgress?: (e: BurnEvent) => void;
   signal?: AbortSignal;
+  /**
+   * `target` already being claimed and checked (claimTargetEarly, started by the caller while it
+   * read the inventory): awaited after the manifest is built, so an invalid inventory or manifest is
+   * still the error reported. Released by burnNode whatever happens, as its own claim would be.
+   */
+  claimed?: Promise<TargetClaim>;
 }
 
 export interface BurnNodeResult {
@@ -112,15 +118,19 @@ export class InjectFailedError extends MetisError {
 export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
   const started = Date.now();
   const emit = o.onProgress ?? (() => {});
-  const want = 'device' in o.target ? 'device' : 'file';
-  const target = resolve('device' in o.target ? o.target.device : o.target.file);
-  const plan = await planNodeImage(o);
+  const { want, target } = targetOf(o.target);
+  let plan: NodeImagePlan;
+  try {
+    plan = await planNodeImage(o);
+  } catch (e) {
+    await o.claimed?.then((c) => c.release(), () => {});
+    throw e;
+  }
 
   emit({ event: 'stage', stage: 'target' });
-  const claim = await claimTarget(target, o.env);
+  // Before any download or hash: a wrong device is found in a second, not after minutes.
+  const claim = await (o.claimed ?? claimChecked(target, want, o.env));
   try {
-    // Before any download or hash: a wrong device is found in a second, not after minutes.
-    await checkKind(target, want, await checkTarget(target, { want }));
     const { img, gate, bmap } = await fetchNodeImage(plan, o);
     // A cold registry pull arrives while it is written: published to the cache only after a burn
     // that read it whole (its digest checked on the way in), else stopped and removed.
@@ -158,6 +168,35 @@ export async function burnNode(o: BurnNodeOptions): Promise<BurnNodeResult> {
   } finally {
     await claim.release();
   }
+}
+
+function targetOf(t: BurnTarget): { want: 'device' | 'file'; target: string } {
+  return 'device' in t ? { want: 'device', target: resolve(t.device) } : { want: 'file', target: resolve(t.file) };
+}
+
+/** The target claimed (claimTarget) and checked for what was asked (--device a whole disk, --to a file); a refusal releases the claim. */
+async function claimChecked(target: string, want: 'device' | 'file', env?: NodeJS.ProcessEnv): Promise<TargetClaim> {
+  const claim = await claimTarget(target, env);
+  try {
+    await checkKind(target, want, await checkTarget(target, { want }));
+    return claim;
+  } catch (e) {
+    await claim.release();
+    throw e;
+  }
+}
+
+/**
+ * Starts burnNode's claim and first check of `target` now, for its `claimed` option: a CLI that
+ * still has the inventory to read overlaps the two (flock(1) and the sysfs reads wait on the
+ * kernel while the YAML is parsed). Only claims and reads: nothing is written before burnNode's
+ * own checks. A refusal is kept for burnNode to report in its place (never an unhandled rejection).
+ */
+export function claimTargetEarly(t: BurnTarget, env?: NodeJS.ProcessEnv): Promise<TargetClaim> {
+  const { want, target } = targetOf(t);
+  const p = claimChecked(target, want, env);
+  p.catch(() => {});
+  return p;
 }
 
 /** The node's manifest (secrets resolved) and which image it needs, with the digest policy applied. */

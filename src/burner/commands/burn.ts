@@ -3,7 +3,7 @@ import { parseFlags } from '../../core/flags.js';
 import { Redactor } from '../../lib/redact.js';
 import { manifestSecrets } from '../../manifest/load.js';
 import { loadInventory } from '../../inventory/load.js';
-import { type BurnEvent, burnNode, fetchNodeImage, planNodeImage } from '../pipeline.js';
+import { type BurnEvent, burnNode, claimTargetEarly, fetchNodeImage, planNodeImage } from '../pipeline.js';
 import { burnOnHost, connectEarly } from '../../remote/burn-on-host.js';
 import { progressReporter } from '../progress.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
@@ -50,6 +50,8 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
+type BurnFlags = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
+
 /** `metis burn`: arguments, prompt, progress and exit code; the burn itself is burnNode (src/burner/pipeline.ts). */
 export async function burnCommand(argv: string[], io: Io): Promise<number> {
   const { values: v, positionals } = parseFlags('burn', argv, FLAGS);
@@ -61,9 +63,20 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
   if (Boolean(v.device) === Boolean(v.to)) throw new UsageError(`give exactly one of --device DEV or --to FILE\n${BURN_USAGE}`);
   if (v.sha256 && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(v.sha256)) throw new UsageError('--sha256 must be 64 hex characters (optionally prefixed sha256:)');
   const node = positionals[0]!;
+  const dir = inventoryDir(v.inventory);
+  // A local burn claims and checks its target while the inventory is read (burnNode still reports
+  // an invalid inventory or manifest first, and releases the claim whatever happens).
+  const claimed = v.host ? undefined : claimTargetEarly(v.device ? { device: v.device } : { file: v.to! }, io.env);
+  try {
+    return await burnWith(io, v, node, dir, claimed);
+  } finally {
+    await claimed?.then((c) => c.release(), () => {});
+  }
+}
+
+async function burnWith(io: Io, v: BurnFlags, node: string, dir: string, claimed: ReturnType<typeof claimTargetEarly> | undefined): Promise<number> {
   const json = v.json;
   const progress = progressReporter(json ? 'json' : io.isTTY ? 'tty' : 'plain', json ? io.out : io.err);
-  const dir = inventoryDir(v.inventory);
   const inv = await loadInventory(dir, { only: node });
   for (const w of inv.warnings) say(io, json, `warning: ${w.message}`, { event: 'warning', code: 'W_INVENTORY', file: w.file, message: w.message });
   let redact = new Redactor([]);
@@ -119,6 +132,7 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
       },
       onProgress: onEvent,
       signal: io.signal,
+      claimed,
     });
     progress.end();
     const done = { event: 'done', node, target: result.target, image: result.image.ref, imageSha256: result.image.sha256, digestKnown: result.image.digestKnown, bytesWritten: result.bytesWritten, imageSize: result.imageSize, verified: result.verified, durationMs: result.durationMs, manifest: result.manifest, ...(result.fileMode ? { fileMode: result.fileMode } : {}) };

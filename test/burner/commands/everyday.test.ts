@@ -165,6 +165,33 @@ describe('errors that point the right way', () => {
     expect(r.err).not.toMatch(/fetch|refused/);
   });
 
+  it('the target is claimed while the inventory is read, yet a bad inventory or manifest is still the error reported; the claim is let go', async () => {
+    const inv = inventoryCopy('inv-early-claim');
+    writeFileSync(join(inv, 'cluster.yaml'), `${readFileSync(join(inv, 'cluster.yaml'), 'utf8')}\nnot-a-field: 1\n`);
+    const missing = await metis(['burn', 'titan-13', '--device', '/dev/mev-no-such-card', '--image', img, '--inventory', inv, '--yes'], { env });
+    expect(missing.code, missing.err).toBe(3);
+    expect(missing.err).toMatch(/cluster\.yaml/);
+    expect(missing.err).not.toMatch(/does not exist/);
+    const target = join(t.dir, 'early-claim.img');
+    const held = await claimTarget(target);
+    try {
+      const busy = await metis(['burn', 'titan-13', '--to', target, '--image', img, '--inventory', inv, '--yes'], { env });
+      expect(busy.code, busy.err).toBe(3);
+      expect(busy.err).not.toMatch(/in use by another metis burn/);
+    } finally {
+      await held.release();
+    }
+    // The manifest (a bad token) before a missing device, as before the claim moved up.
+    const token = await metis(['burn', 'titan-13', '--device', '/dev/mev-no-such-card', '--image', img, ...common()], { env: { METIS_K3S_TOKEN: 'K10abc' } });
+    expect(token.code, token.err).toBe(3);
+    // Each failed run let its early claim go: the target can be claimed at once.
+    const bad = await metis(['burn', 'titan-13', '--to', target, '--image', img, '--inventory', inv, '--yes'], { env });
+    expect(bad.code).toBe(3);
+    const free = await claimTarget(target);
+    await free.release();
+    expect(existsSync(target)).toBe(false);
+  });
+
   it('a network failure names its cause and exits 4', async () => {
     const r = await metis(['burn', 'titan-13', '--to', join(t.dir, 'net.img'), '--image', `http://127.0.0.1:${closedPort}/x.img`, ...common()], { env });
     expect(r.code, r.err).toBe(4);
