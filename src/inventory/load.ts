@@ -37,6 +37,11 @@ export interface LoadOptions {
    * that names that node's hostname or address, or is named after it, still stops the run.
    */
   only?: string;
+  /**
+   * Hears cluster.yaml as soon as it is read and valid, before the classes and nodes are: a burn
+   * through a flashing host starts its SSH handshake there (the host may be a `flashers:` name).
+   */
+  onCluster?: (cluster: Sourced<ClusterDef>) => void;
 }
 
 /** hostname and address of a node file that failed validation, read as leniently as possible. */
@@ -81,6 +86,7 @@ function issueAt(s: Sourced<unknown>, path: (string | number)[], message: string
 /** Reads and cross-checks DIR/cluster.yaml, DIR/classes/*.yaml, DIR/nodes/*.yaml. Throws on the first bad file. */
 export async function loadInventory(dir: string, opts: LoadOptions = {}): Promise<Inventory> {
   const cluster = await readYaml(clusterSchema, join(dir, 'cluster.yaml'));
+  opts.onCluster?.(cluster);
   const classes = new Map<string, Sourced<ClassDef>>();
   for (const file of await yamlFiles(join(dir, 'classes'))) {
     const c = await readYaml(classSchema, file);

@@ -167,6 +167,25 @@ describe.skipIf(!root || !existsSync(METIS))('metis burn --host / devices --host
     expect(existsSync(join(work, 'never.img'))).toBe(false);
   });
 
+  it('the connection opens once cluster.yaml is read; a bad node file after it (exit 3, file and field named) closes it: no master or socket dir left, no remote command', { timeout: 300_000 }, async () => {
+    const tmp = mkdtempSync(join(work, 'ws-tmp-'));
+    const bad = join(work, 'inv-bad-node');
+    cpSync(inv, bad, { recursive: true });
+    const file = join(bad, 'nodes/titan-13.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('address: 192.168.22.13/24', 'address: 192.168.22.300/24'));
+    const before = sshLog(log()).length;
+    const r = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', join(work, 'never-2.img'), '--image', imgXz, '--sha256', xzSha, '--yes', '--inventory', bad, '--cache', join(work, 'ws-cache')], { env: env({ TMPDIR: tmp }) });
+    expect(r.code, r.err + r.out).toBe(3);
+    expect(r.err).toContain('titan-13.yaml');
+    expect(r.err).toMatch(/address/);
+    // The master was started from cluster.yaml's flashers (flash-root resolved by name) before the node file failed.
+    expect(sshLog(log()).slice(before).length).toBeGreaterThan(0);
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(execFileSync('sh', ['-c', `pgrep -f -- '[C]ontrolPath=${tmp}' || true`], { encoding: 'utf8' }).trim()).toBe('');
+    expect(sshLog(log()).slice(before).filter((c) => c.argv.some((a) => /burn-agent|metis-probe/.test(a)))).toEqual([]);
+    expect(existsSync(join(work, 'never-2.img'))).toBe(false);
+  });
+
   it('a cached copy changed on the host is caught by the re-hash that feeds the write: exit 4, card made unbootable (head wiped, no table), copy dropped', { timeout: 900_000 }, async () => {
     const sha = hex(img);
     const warm = await runMetis(['burn', 'titan-13', '--host', 'flash-root', '--to', join(work, 'warm.img'), '--image', img, '--sha256', sha, '--yes', ...common()], { env: env() });

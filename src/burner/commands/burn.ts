@@ -4,7 +4,7 @@ import { Redactor } from '../../lib/redact.js';
 import { manifestSecrets } from '../../manifest/load.js';
 import { loadInventory } from '../../inventory/load.js';
 import { type BurnEvent, burnNode, claimTargetEarly, fetchNodeImage, planNodeImage } from '../pipeline.js';
-import { burnOnHost, connectEarly } from '../../remote/burn-on-host.js';
+import { burnOnHost, connectEarly, type EarlyConnection } from '../../remote/burn-on-host.js';
 import { progressReporter } from '../progress.js';
 import { defaultCacheDir, ImageCache } from '../source/cache.js';
 import { confirmBurn } from './confirm.js';
@@ -67,17 +67,22 @@ export async function burnCommand(argv: string[], io: Io): Promise<number> {
   // A local burn claims and checks its target while the inventory is read (burnNode still reports
   // an invalid inventory or manifest first, and releases the claim whatever happens).
   const claimed = v.host ? undefined : claimTargetEarly(v.device ? { device: v.device } : { file: v.to! }, io.env);
+  // Through a flashing host, the SSH handshake starts as soon as cluster.yaml (its `flashers:`) is
+  // read: beside the rest of the inventory, the manifest and the image's resolution and hash.
+  const early: { connection?: EarlyConnection } = {};
   try {
-    return await burnWith(io, v, node, dir, claimed);
+    return await burnWith(io, v, node, dir, claimed, early);
   } finally {
     await claimed?.then((c) => c.release(), () => {});
+    await early.connection?.dispose();
   }
 }
 
-async function burnWith(io: Io, v: BurnFlags, node: string, dir: string, claimed: ReturnType<typeof claimTargetEarly> | undefined): Promise<number> {
+async function burnWith(io: Io, v: BurnFlags, node: string, dir: string, claimed: ReturnType<typeof claimTargetEarly> | undefined, early: { connection?: EarlyConnection }): Promise<number> {
   const json = v.json;
   const progress = progressReporter(json ? 'json' : io.isTTY ? 'tty' : 'plain', json ? io.out : io.err);
-  const inv = await loadInventory(dir, { only: node });
+  const host = v.host;
+  const inv = await loadInventory(dir, { only: node, onCluster: host ? (c) => (early.connection = connectEarly(host, c.def.flashers, io.env, io.signal)) : undefined });
   for (const w of inv.warnings) say(io, json, `warning: ${w.message}`, { event: 'warning', code: 'W_INVENTORY', file: w.file, message: w.message });
   let redact = new Redactor([]);
   const identity = await escrowNotice(dir, node);
@@ -101,16 +106,11 @@ async function burnWith(io: Io, v: BurnFlags, node: string, dir: string, claimed
   if (v.host) {
     // The source stage runs here (the image verified whole, its signature judged); the device
     // stage (writeCard) runs on the flashing host in the shipped bundle (src/remote/agent-burn.ts).
-    // The SSH handshake runs while the image is resolved and hashed here.
-    const connection = connectEarly(v.host, inv.cluster.def.flashers, io.env, io.signal);
-    try {
-      const plan = await planNodeImage({ inventory: inv, node, secrets: resolverFor(io, dir), image: v.image, sha256: v.sha256, requireDigest: v['require-digest'] });
-      const got = await fetchNodeImage(plan, { inventory: inv, cache, bmap: v.bmap, env: io.env, signal: io.signal, onProgress: onEvent, verifyNow: true });
-      progress.end();
-      return await burnOnHost({ io, host: v.host, flashers: inv.cluster.def.flashers, node, manifest: plan.manifest, image: { path: got.img.path, sha256: got.sha256!, ref: got.img.ref }, bmap: got.bmap, target: (v.device ?? v.to)!, kind: v.device ? 'device' : 'file', yes: v.yes, json, verify: !v['no-verify'], connection });
-    } finally {
-      await connection.dispose();
-    }
+    // The SSH connection opened when cluster.yaml was read (burnCommand closes it).
+    const plan = await planNodeImage({ inventory: inv, node, secrets: resolverFor(io, dir), image: v.image, sha256: v.sha256, requireDigest: v['require-digest'] });
+    const got = await fetchNodeImage(plan, { inventory: inv, cache, bmap: v.bmap, env: io.env, signal: io.signal, onProgress: onEvent, verifyNow: true });
+    progress.end();
+    return await burnOnHost({ io, host: v.host, flashers: inv.cluster.def.flashers, node, manifest: plan.manifest, image: { path: got.img.path, sha256: got.sha256!, ref: got.img.ref }, bmap: got.bmap, target: (v.device ?? v.to)!, kind: v.device ? 'device' : 'file', yes: v.yes, json, verify: !v['no-verify'], connection: early.connection! });
   }
   try {
     const result = await burnNode({
