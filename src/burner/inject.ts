@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { MANIFEST_PATH } from '../core/card.js';
 import type { Partition } from '../core/partition-table.js';
 import { MetisError } from '../lib/errors.js';
@@ -14,6 +15,47 @@ export async function injectManifest(card: BlockIo, partitions: Partition[], man
   const text = serializeManifest(manifest);
   await writeBootFileVia(card, partitions, MANIFEST_PATH, Buffer.from(text));
   return text;
+}
+
+/**
+ * The injection and the read-back's validation done once on scratch: the manifest serialized and
+ * parsed, and (for a raw image, whose bytes are the card's) written into the image's own FAT
+ * partition through a view that reads the image file and keeps every write in memory. Nothing is
+ * written anywhere. A burn runs it while its last flush reaches the card (write/burn.ts
+ * `whileDraining`): the real injection and read-back then run on warm code (a first run of the
+ * YAML and FAT code is several times slower), which shortens the burn's end.
+ */
+export async function rehearseInjection(rawImage: string | null, partitions: Partition[], manifest: Manifest): Promise<void> {
+  const text = serializeManifest(manifest);
+  parseManifest(text, 'rehearsal');
+  if (!rawImage) return;
+  const fh = await open(rawImage, 'r');
+  try {
+    await writeBootFileVia(scratchOver(fh), partitions, MANIFEST_PATH, Buffer.from(text));
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A BlockIo that reads `fh` and keeps writes in memory (later reads see them). */
+export function scratchOver(fh: { read(b: Buffer, o: number, l: number, p: number): Promise<{ bytesRead: number }> }): BlockIo {
+  const writes: Array<{ at: number; data: Buffer }> = [];
+  return {
+    async read(buf, offset, length, position) {
+      const { bytesRead } = await fh.read(buf, offset, length, position);
+      buf.fill(0, offset + bytesRead, offset + length);
+      for (const w of writes) {
+        const from = Math.max(position, w.at);
+        const to = Math.min(position + length, w.at + w.data.length);
+        if (from < to) w.data.copy(buf, offset + from - position, from - w.at, to - w.at);
+      }
+      return undefined;
+    },
+    async write(buf, offset, length, position) {
+      writes.push({ at: position, data: Buffer.from(buf.subarray(offset, offset + length)) });
+      return undefined;
+    },
+  };
 }
 
 /**

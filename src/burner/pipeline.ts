@@ -7,7 +7,7 @@ import { VERSION } from '../core/version.js';
 import { MetisError } from '../lib/errors.js';
 import type { Manifest } from '../manifest/schema.js';
 import { inspectImage } from './image-check.js';
-import { injectManifest, readBackManifest } from './inject.js';
+import { injectManifest, readBackManifest, rehearseInjection } from './inject.js';
 import type { Inventory } from '../inventory/load.js';
 import { nodeManifest } from '../inventory/merge.js';
 import type { SecretResolver } from '../inventory/secrets.js';
@@ -296,7 +296,7 @@ export interface CardWrite {
   confirm?: (target: TargetInfo) => Promise<void>;
   /** After all but the first MiB is written and synced (a flashing host asks its workstation); a throw keeps the old head. */
   beforeHead?: () => Promise<void>;
-  /** The manifest to inject, given the digest of the bytes written (it is stamped into it). */
+  /** The manifest to inject, given the digest of the bytes written (it is stamped into it). Pure: also called with a placeholder digest to rehearse the injection (inject.ts). */
   manifest: (written: { sha256: string }) => Manifest | Promise<Manifest>;
   onProgress?: (e: BurnEvent) => void;
   signal?: AbortSignal;
@@ -344,6 +344,8 @@ export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; writt
         }
       },
       beforeHead: c.beforeHead,
+      // While the last flush reaches the card: the same injection on the image's bytes, in memory.
+      whileDraining: async () => rehearseInjection(facts.compression ? null : c.image, facts.partitions, await c.manifest({ sha256: '0'.repeat(64) })),
       follow: c.follow,
       // The card image holds the join token: it is the operator's alone before a byte goes in.
       ...(info.isBlockDevice ? {} : { fileMode: 0o600 }),

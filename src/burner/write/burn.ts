@@ -48,6 +48,13 @@ export interface BurnOptions {
    * whole. A throw leaves no partition table (the first MiB is wiped) and is rethrown as it is.
    */
   inject?: (card: BlockIo, source: { sha256: string; bytes: number }) => Promise<void>;
+  /**
+   * Work that may run while the last flush reaches a card (the CPU is idle then, for up to ~1 s at
+   * card speed): the pipeline rehearses its manifest injection on the image's own bytes, so the
+   * real one after the gate runs on warm code. Only on a block device; it must not touch the target,
+   * and its failure is ignored (the real step reports).
+   */
+  whileDraining?: () => Promise<void>;
   /** Called after everything but the first MiB is on the card and synced; throwing keeps the old head (a remote burn asks the workstation here). */
   beforeHead?: () => Promise<void>;
   /**
@@ -155,7 +162,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
       imageSize = r.size;
       if (!isBlock) await fh.truncate(imageSize);
     }
-    await out.drain();
+    await Promise.all([out.drain(), isBlock && opts.whileDraining?.().catch(() => {})]);
     if (opts.signal?.aborted) throw new BurnAbortedError();
     await fh.sync();
     try {

@@ -121,6 +121,36 @@ describe('burn', () => {
       expect(got.subarray(0, MIB).equals(readFileSync(img).subarray(0, MIB))).toBe(true);
       expect(got.subarray(100 * MIB, 101 * MIB).every((b) => b === 0x5a)).toBe(true);
     });
+
+    it('whileDraining runs once on a block device, after the last range is written, and its failure does not fail the burn; never on a file', async () => {
+      const d = dir();
+      const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
+      const backing = join(d, 'loop-backing.img');
+      writeFileSync(backing, Buffer.alloc(128 * MIB, 0x5a));
+      const loop = attachLoop(backing);
+      const seen: number[] = [];
+      let written = 0;
+      const r = await burn({
+        image: img,
+        target: loop,
+        verify: false,
+        onProgress: (e) => e.phase === 'writing' && (written = e.bytes),
+        whileDraining: async () => {
+          seen.push(written);
+          throw new Error('a rehearsal that fails');
+        },
+      });
+      expect(r.bytesWritten).toBeGreaterThan(0);
+      expect(seen).toHaveLength(1);
+      // Everything but the first MiB had been written (buffered) when it ran: no 'writing' progress came after it.
+      expect(seen[0]).toBeGreaterThan(0);
+      expect(seen[0]).toBe(written);
+      expect(readFileSync(backing).subarray(0, MIB).equals(readFileSync(img).subarray(0, MIB))).toBe(true);
+      const file = join(d, 'out.img');
+      let called = false;
+      await burn({ image: img, target: file, verify: false, whileDraining: async () => void (called = true) });
+      expect(called).toBe(false);
+    });
   });
 });
 
