@@ -45,7 +45,7 @@ export async function readBootFile(target: string, path: string): Promise<Buffer
   const p = await findBootPartition(target);
   const fh = await open(target, 'r');
   try {
-    return await (await FatVolume.open(fh, p.offset)).readFile(path);
+    return await (await FatVolume.openForRead(fh, p.offset)).readFile(path);
   } finally {
     await fh.close();
   }

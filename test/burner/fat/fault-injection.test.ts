@@ -96,8 +96,11 @@ describe('space and FAT copies', () => {
     expect(judge(lossy, []).fsck).toMatch(/FATs differ/);
     const io = lossy.fork();
     await expect((await FatVolume.open(io, 0)).readFile(PATH)).rejects.toMatchObject({ code: 'E_FAT_COPIES', message: expect.stringMatching(/FAT copy #2/) });
+    // The same when the copies are read only where the chains go (a burn's read-back).
+    await expect((await FatVolume.openForRead(io, 0)).readFile(PATH)).rejects.toMatchObject({ code: 'E_FAT_COPIES', message: expect.stringMatching(/FAT copy #2/) });
     await write(io, PATH, data);
     expect((await (await FatVolume.open(io, 0)).readFile(PATH))?.equals(data)).toBe(true);
+    expect((await (await FatVolume.openForRead(io, 0)).readFile(PATH))?.equals(data)).toBe(true);
     const healed = judge(io, []);
     expect(healed.fsckStatus, healed.fsck).toBe(0);
   });

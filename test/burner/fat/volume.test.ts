@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readBootFile, writeBootFile } from '../../../src/burner/fat/boot-file.js';
@@ -82,5 +82,38 @@ describe('FAT32 boot partition', () => {
     await expect(writeBootFile(img, 'metis/node.yaml', Buffer.from('y'))).rejects.toMatchObject({ code: 'E_FAT_NOTDIR' });
     await expect(writeBootFile(img, 'a:b.txt', Buffer.from('y'))).rejects.toMatchObject({ code: 'E_FAT_NAME' });
     expectClean(img, d);
+  });
+});
+
+describe('FatVolume.openForRead (a burn\'s read-back)', () => {
+  it('reads a file behind a 16 MiB one with a few KiB of each FAT copy, not the whole copies; refuses to write', async () => {
+    const { open } = await import('node:fs/promises');
+    const { FatVolume } = await import('../../../src/burner/fat/volume.js');
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 96, dataMiB: 2 });
+    const big = join(d, 'big.bin');
+    writeFileSync(big, randomBytes(16 * MIB));
+    execFileSync('mcopy', ['-i', `${img}@@${BOOT_START * 512}`, big, '::/firmware.bin'], { env: mtools });
+    const text = Buffer.from('schemaVersion: 1\nhostname: titan-13\n');
+    await writeBootFile(img, 'metis/node.yaml', text);
+    const fh = await open(img, 'r');
+    try {
+      let bytes = 0;
+      const io = { read: (b: Buffer, o: number, l: number, p: number) => ((bytes += l), fh.read(b, o, l, p)), write: () => Promise.reject(new Error('no writes')) };
+      const lazy = await FatVolume.openForRead(io, BOOT_START * 512);
+      expect((await lazy.readFile('metis/node.yaml'))?.equals(text)).toBe(true);
+      const lazyBytes = bytes;
+      // A long chain crosses many FAT sectors, each read once per copy.
+      expect((await lazy.readFile('firmware.bin'))?.equals(readFileSync(big))).toBe(true);
+      bytes = 0;
+      await (await FatVolume.open(io, BOOT_START * 512)).readFile('metis/node.yaml');
+      // Whole copies: 2 × the FAT (≈ 505 KiB each on this 64 MiB FAT32); on demand: the runs the chains cross.
+      expect(bytes).toBeGreaterThan(1000 * 1024);
+      expect(lazyBytes).toBeLessThan(64 * 1024);
+      expect(await readBootFile(img, 'metis/node.yaml')).toEqual(text);
+      await expect(lazy.writeFile('x.txt', text)).rejects.toMatchObject({ code: 'E_FAT_READ_ONLY' });
+    } finally {
+      await fh.close();
+    }
   });
 });
