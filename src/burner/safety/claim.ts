@@ -50,9 +50,10 @@ async function openLock(path: string): Promise<FileHandle> {
  * errno of a failed start. Spawned with node's child_process, not through core/exec (execa): execa
  * costs a burn ~10 ms of CPU for this one call before its first write.
  */
-function flockFd(fd: number): Promise<{ exitCode: number | null; spawnError?: string }> {
+function flockFd(fd: number, env: NodeJS.ProcessEnv): Promise<{ exitCode: number | null; spawnError?: string }> {
   return new Promise((resolve) => {
-    const child = spawn('flock', ['--nonblock', '--exclusive', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+    // Found on the caller's PATH (flock needs nothing else from the environment).
+    const child = spawn('flock', ['--nonblock', '--exclusive', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd], env: { PATH: env.PATH ?? process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
     child.once('error', (e: NodeJS.ErrnoException) => resolve({ exitCode: null, spawnError: e.code ?? e.message }));
     child.once('exit', (exitCode) => resolve({ exitCode }));
   });
@@ -69,7 +70,7 @@ export async function claimTarget(target: string, env: NodeJS.ProcessEnv = proce
   const lockFile = join(await lockDir(env), `metis-burn-${createHash('sha256').update(key).digest('hex').slice(0, 20)}.lock`);
   const fh = await openLock(lockFile);
   try {
-    const r = await flockFd(fh.fd);
+    const r = await flockFd(fh.fd, env);
     if (r.spawnError) throw new TargetRefusedError('E_TARGET_BUSY', target, `cannot take the burn claim: flock(1) is missing (util-linux): ${r.spawnError}`);
     if (r.exitCode !== 0) {
       const buf = Buffer.alloc(64);

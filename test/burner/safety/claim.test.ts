@@ -63,9 +63,7 @@ describe('claimTarget', () => {
 
   it('without flock(1) on PATH nothing is claimed: refused as E_TARGET_BUSY naming util-linux', async () => {
     const d = dir();
-    const path = process.env.PATH;
-    process.env.PATH = d;
-    const e = await claimTarget(join(d, 'card.img'), { METIS_LOCK_DIR: d }).then(() => null, (x: unknown) => x).finally(() => (process.env.PATH = path));
+    const e = await claimTarget(join(d, 'card.img'), { METIS_LOCK_DIR: d, PATH: d }).then(() => null, (x: unknown) => x);
     expect(e).toBeInstanceOf(TargetRefusedError);
     expect((e as TargetRefusedError).code).toBe('E_TARGET_BUSY');
     expect((e as Error).message).toMatch(/flock\(1\) is missing \(util-linux\): ENOENT/);
