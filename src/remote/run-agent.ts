@@ -1,5 +1,5 @@
 import { MetisError } from '../lib/errors.js';
-import { type SshTarget, classifySshFailure, formatSshTarget, sshSpawn } from '../lib/ssh.js';
+import { type SshTarget, SshError, classifySshFailure, formatSshTarget, sshSpawn } from '../lib/ssh.js';
 import { HostError, RemoteAgentError } from './errors.js';
 import { type HostFacts, type ProbeRequest, parseProbe, probeArgv } from './probe.js';
 import { type AgentEvent, lineReader, PING_SEC } from './protocol.js';
@@ -48,6 +48,9 @@ export function agentArgv(facts: HostFacts, o: Pick<RunAgentOptions, 'sha256' | 
   const sudo = facts.privilege === 'root' ? [] : facts.privilege === 'sudo-nopasswd' ? ['sudo', '-n', '--'] : ['sudo', '-S', '-p', '', '--'];
   return [...sudo, facts.node, facts.bundlePath, 'burn-agent', 'burn', '--cache', facts.cacheDir, ...agentArgs(o)];
 }
+
+/** A probe (a few reads) that has not said fast=go/no by then is stopped, as a plain probe was. */
+export const PROBE_TIMEOUT_MS = 60_000;
 
 const SUDO_REFUSED = /Sorry, try again|incorrect password|a password is required|is not in the sudoers|may not run sudo|not allowed to execute/i;
 
@@ -158,7 +161,16 @@ async function driveAgent(target: SshTarget, argv: string[], o: RunAgentOptions,
     }),
   );
 
+  // Only the probe part is bounded: an agent that started is watched by its pings.
+  let timedOut = false;
+  const probeTimer = notStarted ? setTimeout(() => {
+    if (!notStarted()) return;
+    timedOut = true;
+    proc.kill('SIGTERM');
+  }, PROBE_TIMEOUT_MS) : null;
   const code = await proc.exited;
+  if (probeTimer) clearTimeout(probeTimer);
+  if (timedOut) throw new SshError('E_SSH_TIMEOUT', host, `${host}: probing the host did not finish within ${PROBE_TIMEOUT_MS / 1000} s; nothing was written`, stderr);
   if (ping) clearInterval(ping);
   o.signal?.removeEventListener('abort', onAbort);
   proc.stdin.destroy();
