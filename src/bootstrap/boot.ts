@@ -11,7 +11,6 @@
 // NotifyAccess=all; systemd-notify waits until systemd has read the message, so the sender is
 // still alive to be attributed to the unit). The wait is one `systemctl start` of a target
 // ordered after what the old full unit was ordered after: the same boot order, one process.
-import { execa } from 'execa';
 import type { DestinationStream } from 'pino';
 import { Redactor } from '../lib/redact.js';
 import { isLive } from './context.js';
@@ -31,6 +30,7 @@ export interface StepResult {
 type Runner = (cmd: string, args: string[], timeoutMs: number, env?: Record<string, string>) => Promise<{ exitCode: number; stderr: string; timedOut: boolean }>;
 
 const runQuiet: Runner = async (cmd, args, timeoutMs, env) => {
+  const { execa } = await import('execa');
   const r = await execa(cmd, args, { stdin: 'ignore', reject: false, timeout: timeoutMs, stripFinalNewline: true, ...(env ? { env } : {}) });
   return { exitCode: r.exitCode ?? 127, stderr: String(r.stderr ?? '').slice(0, 500), timedOut: r.timedOut === true };
 };

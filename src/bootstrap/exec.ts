@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import type { Logger } from 'pino';
 import type { Redactor } from '../lib/redact.js';
 import { MetisError } from '../lib/errors.js';
@@ -36,6 +35,10 @@ export function createExec(log: Logger, redact: Redactor): Exec {
     // sfdisk) fails at once instead of waiting for its timeout.
     const stdin = opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input };
     const t0 = performance.now();
+    // execa is loaded on the first spawn, not with the engine: a no-op boot's early phase spawns
+    // nothing, and execa with node's child_process, tty and v8 modules is part of node's start-up
+    // under emulation (docs/bootstrap.md, "Boot time").
+    const { execa } = await import('execa');
     const r = await execa(cmd, args, {
       ...stdin,
       env: opts.env,
