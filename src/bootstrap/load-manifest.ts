@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
 import { MetisError, ValidationError } from '../lib/errors.js';
-import { MAX_YAML_BYTES, parseBounded } from '../manifest/bounded-yaml.js';
+import { MAX_YAML_BYTES } from '../manifest/bounded-yaml.js';
 import { manifestSecrets, parseManifest, type LoadedManifest } from '../manifest/load.js';
 import { readBounded } from '../manifest/read-bounded.js';
 import { LAST_GOOD, readPending, scrubText } from './card-scrub.js';
@@ -33,15 +31,13 @@ async function readText(file: string): Promise<string> {
 
 /**
  * Validates manifest text; secrets scrubbed from the card after the first converge are restored
- * from STATE/secrets.json before validation, so validation sees the real values. The hash is of
- * the text as given.
+ * from STATE/secrets.json into the parsed data before validation (one parse of the card's text),
+ * so validation sees the real values and errors name the card's lines. The hash is of the text as given.
  */
 async function loadText(text: string, file: string, stateDir: string): Promise<LoadedManifest> {
   if (!text.includes(SCRUBBED)) return parseManifest(text, file);
-  const { data } = parseBounded(text, file);
-  const restored = restoreScrubbed(data, await readSecretStore(stateDir), file);
-  const loaded = parseManifest(stringify(restored, { lineWidth: 0 }), file);
-  return { ...loaded, hash: createHash('sha256').update(text).digest('hex') };
+  const store = await readSecretStore(stateDir);
+  return parseManifest(text, file, (data) => restoreScrubbed(data, store, file));
 }
 
 /**

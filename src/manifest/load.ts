@@ -93,13 +93,18 @@ export function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, p
   return undefined;
 }
 
-export function parseManifest(text: string, file = 'node.yaml'): LoadedManifest {
+/**
+ * Parses and validates manifest text. `restore` may rewrite the parsed data before validation (the
+ * bootstrap puts secrets scrubbed from the card back): one parse, and errors still name the
+ * file's lines. The hash is of the text as given.
+ */
+export function parseManifest(text: string, file = 'node.yaml', restore?: (data: unknown) => unknown): LoadedManifest {
   const b = parseBounded(text, file);
   const version = b.data && typeof b.data === 'object' ? (b.data as { schemaVersion?: unknown }).schemaVersion : undefined;
   if (typeof version === 'number' && !(SUPPORTED_SCHEMA_VERSIONS as readonly number[]).includes(version)) {
     throw new SchemaVersionError(file, version, SUPPORTED_SCHEMA_VERSIONS);
   }
-  const manifest = validateParsed(manifestSchema, b, file);
+  const manifest = validateParsed(manifestSchema, restore ? { ...b, data: restore(b.data) } : b, file);
   return {
     manifest,
     hash: createHash('sha256').update(text).digest('hex'),
