@@ -6,7 +6,7 @@ import type { ImageSpec } from '../core/image-spec.js';
 export interface Payload {
   /** dist/metis-bootstrap.js, installed as /usr/local/bin/metis-bootstrap. */
   bundle: string;
-  /** Directory with the metis-bootstrap*.service/.timer units. */
+  /** Directory with the metis-bootstrap*.service/.timer units, their start wrapper and snapshot entry. */
   unitsDir: string;
   /** Directories copied over the root tree, in order (test NIC names, extra units, …). */
   overlays: string[];
@@ -94,6 +94,12 @@ export async function customize(root: string, spec: ImageSpec, payload: Payload,
   if (spec.k3sBinary) {
     await copyFile(spec.k3sBinary, join(root, 'usr/local/bin/k3s'));
     await chmod(join(root, 'usr/local/bin/k3s'), 0o755);
+  }
+  // The units' ExecStart: the start wrapper and its startup snapshot's entry (docs/bootstrap.md, "Boot time").
+  await mkdir(join(root, 'usr/local/lib/metis'), { recursive: true });
+  for (const [f, mode] of [['metis-bootstrap-start', 0o755], ['metis-bootstrap-snapshot.js', 0o644]] as const) {
+    await copyFile(join(payload.unitsDir, f), join(root, 'usr/local/lib/metis', f));
+    await chmod(join(root, 'usr/local/lib/metis', f), mode);
   }
   const units = (await readdir(payload.unitsDir)).filter((f) => /\.(service|timer|target)$/.test(f));
   for (const u of units) await copyFile(join(payload.unitsDir, u), join(root, 'etc/systemd/system', u));

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempRoot } from '../helpers/context.js';
@@ -25,11 +25,13 @@ describe('systemd units', () => {
   it.skipIf(!canVerify)('pass systemd-analyze verify without a warning', () => {
     cpSync(HOST_UNITS, join(root, 'lib/systemd/system'), { recursive: true });
     mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
-    for (const u of readdirSync(UNITS)) copyFileSync(join(UNITS, u), join(root, 'etc/systemd/system', u));
-    mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
-    writeFileSync(join(root, 'usr/local/bin/metis-bootstrap'), '#!/bin/sh\n');
-    chmodSync(join(root, 'usr/local/bin/metis-bootstrap'), 0o755);
-    const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, ...readdirSync(UNITS)], { encoding: 'utf8' });
+    const units = readdirSync(UNITS).filter((u) => /\.(service|timer|target)$/.test(u));
+    for (const u of units) copyFileSync(join(UNITS, u), join(root, 'etc/systemd/system', u));
+    // ExecStart's wrapper, as the image installs it (src/image/customize.ts).
+    mkdirSync(join(root, 'usr/local/lib/metis'), { recursive: true });
+    copyFileSync(join(UNITS, 'metis-bootstrap-start'), join(root, 'usr/local/lib/metis/metis-bootstrap-start'));
+    chmodSync(join(root, 'usr/local/lib/metis/metis-bootstrap-start'), 0o755);
+    const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, ...units], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
   });
@@ -40,7 +42,7 @@ describe('systemd units', () => {
     expect(d.get('Before')).toEqual(expect.arrayContaining(['network-pre.target', 'systemd-networkd.service', 'NetworkManager.service']));
     expect(d.get('Wants')).toContain('network-pre.target');
     expect(d.get('After')).toContain('local-fs.target');
-    expect(d.get('ExecStart')).toEqual(['/usr/local/bin/metis-bootstrap', '--boot']);
+    expect(d.get('ExecStart')).toEqual(['/usr/local/lib/metis/metis-bootstrap-start', '--boot']);
     // READY=1 is sent by systemd-notify, a child of the run.
     expect(d.get('Type')).toEqual(['notify']);
     expect(d.get('NotifyAccess')).toEqual(['all']);
@@ -64,6 +66,7 @@ describe('systemd units', () => {
     expect(d.get('After')).toEqual(expect.arrayContaining(['network-online.target', 'metis-bootstrap-early.service']));
     expect(d.get('Wants')).toContain('network-online.target');
     expect(d.get('Type')).toEqual(['oneshot']);
+    expect(d.get('ExecStart')).toEqual(['/usr/local/lib/metis/metis-bootstrap-start']);
     expect(d.get('SuccessExitStatus')).toEqual(['2']);
     const t = directives('metis-bootstrap.timer');
     expect(t.get('OnBootSec')).toEqual(['15min']);

@@ -80,6 +80,10 @@ describe.skipIf(!isRoot)('image build on a vendor base (real loop mount, mtools,
     const cat = (p: string) => sh('debugfs', ['-R', `cat ${p}`, rootAt]);
     expect(cat('/usr/bin/vendor-tool')).toBe('tool');
     expect(cat('/usr/local/bin/metis-bootstrap')).toBe('#!/usr/bin/env node\n');
+    // The units' ExecStart wrapper and its snapshot entry, as in the repo.
+    expect(cat('/usr/local/lib/metis/metis-bootstrap-start')).toBe(await readFile('systemd/metis-bootstrap-start', 'utf8'));
+    expect(cat('/usr/local/lib/metis/metis-bootstrap-snapshot.js')).toBe(await readFile('systemd/metis-bootstrap-snapshot.js', 'utf8'));
+    expect(sh('debugfs', ['-R', 'stat /usr/local/lib/metis/metis-bootstrap-start', rootAt])).toMatch(/Mode:\s+0755/);
     expect(cat('/etc/machine-id')).toBe('');
     expect(cat('/etc/hostname')).toBe('localhost\n');
     expect(sh('debugfs', ['-R', 'ls /etc/ssh', rootAt])).not.toContain('ssh_host_');

@@ -180,9 +180,10 @@ export async function run(opts: RunOptions): Promise<Report> {
   if (loaded.notice) log.warn({ kind: 'manifest-fallback', manifest: loaded.file }, loaded.notice);
   // processMs: time since this process started (node's own start, the engine's load, the manifest
   // read); engineMs: when the engine was ready (set by main); codeCache: used | absent | rejected |
-  // off (src/bootstrap/code-cache.ts) — where a boot's start-up time goes.
+  // off (src/bootstrap/code-cache.ts); startupSnapshot: node started from the node's own V8 startup
+  // snapshot (systemd/metis-bootstrap-start) — where a boot's start-up time goes.
   log.info(
-    { kind: 'start', version: VERSION, mode, root: opts.root, live, manifest: loaded.file, tags: opts.tags, processMs: Math.round(performance.now()), engineMs: opts.engineReadyMs, codeCache: (globalThis as { __METIS_CODE_CACHE__?: string }).__METIS_CODE_CACHE__ },
+    { kind: 'start', version: VERSION, mode, root: opts.root, live, manifest: loaded.file, tags: opts.tags, processMs: Math.round(performance.now()), engineMs: opts.engineReadyMs, codeCache: (globalThis as { __METIS_CODE_CACHE__?: string }).__METIS_CODE_CACHE__, startupSnapshot: process.execArgv.includes('--snapshot-blob') },
     `metis-bootstrap ${VERSION} ${mode}`,
   );
 
