@@ -36,7 +36,7 @@ for (const line of lines) {
       if (j.kind === 'start') {
         r.runs.push({ tags: j.tags });
         // The first run's marks: node and the engine ready, first log line, in process time.
-        if (j.processMs !== undefined && r.processMs === undefined) Object.assign(r, { processMs: j.processMs, engineMs: j.engineMs, codeCache: j.codeCache });
+        if (j.processMs !== undefined && r.processMs === undefined) Object.assign(r, { processMs: j.processMs, engineMs: j.engineMs, codeCache: j.codeCache, startupSnapshot: j.startupSnapshot });
       }
       else if (j.kind === 'recap' && r.runs.length) Object.assign(r.runs[r.runs.length - 1], { phases: j.phases, spawned: j.spawned });
       else if (j.kind === 'boot-wait') r.runs.push({ waitedMs: j.waitedMs, notifyMs: j.notifyMs });
@@ -59,7 +59,7 @@ for (const r of runs.values()) {
   );
   console.log(
     `  ${r.unit.replace('.service', '')}: start → first log line ${f(r.first - r.starting)} s` +
-      (r.processMs !== undefined ? ` (in the process: engine loaded at ${f(r.engineMs / 1000)} s, code cache ${r.codeCache ?? '?'}, first log line at ${f(r.processMs / 1000)} s)` : '') +
+      (r.processMs !== undefined ? ` (in the process: engine loaded at ${f(r.engineMs / 1000)} s, code cache ${r.codeCache ?? '?'}, startup snapshot ${r.startupSnapshot === undefined ? '?' : r.startupSnapshot ? 'used' : 'no'}, first log line at ${f(r.processMs / 1000)} s)` : '') +
       `; ${parts.join('; ')}; ` +
       `last log line → finished ${f(r.finished - r.last)} s; unit total ${f(r.finished - r.starting)} s`,
   );

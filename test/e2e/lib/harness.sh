@@ -369,7 +369,7 @@ boot_before() {
   echo "before = $ref ($(git rev-parse --short "$ref")), no-op reboot in this same run:" >>"$WORK/timings"
   local u
   gssh "$n" 'cat >/usr/local/bin/metis-bootstrap' <"$src/dist/metis-bootstrap.js" &&
-    for u in "$src"/systemd/*; do gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u" || return 1; done &&
+    for u in "$src"/systemd/*.service "$src"/systemd/*.timer "$src"/systemd/*.target; do [[ -e $u ]] || continue; gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u" || return 1; done &&
     gssh "$n" "systemctl daemon-reload && systemctl reenable $BOOT_UNITS && rm -rf /var/cache/metis" || { result FAIL "7c reboot with $ref's bootstrap (before)" "could not install it"; return 1; }
   # One converge by REF's bundle first: where the two versions write a managed file differently
   # (an fstab option), the measured reboot is then a no-op for REF too.
@@ -379,7 +379,8 @@ boot_before() {
     check "7c reboot with $ref's bootstrap: both runs exit 0, changed=0" c_reboot "$n"
   fi
   gssh "$n" 'cat >/usr/local/bin/metis-bootstrap' <dist/metis-bootstrap.js
-  for u in systemd/*; do gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u"; done
+  for u in systemd/*.service systemd/*.timer systemd/*.target; do gssh "$n" "cat >/etc/systemd/system/$(basename "$u")" <"$u"; done
+  for u in metis-bootstrap-start metis-bootstrap-snapshot.js; do gssh "$n" "cat >/usr/local/lib/metis/$u" <"systemd/$u"; done
   gssh "$n" "systemctl daemon-reload && systemctl reenable $BOOT_UNITS && metis-bootstrap >/dev/null 2>&1"
 }
 # Re-enabled when units are swapped: which of them runs at boot is their [Install] section's say.
