@@ -5,6 +5,7 @@
 // nothing of Metis: no manifest, no environment, no module of the bundle (the bundle is loaded and
 // run after the snapshot is restored, as `node BUNDLE` would, with its own V8 code cache).
 const fs = require('fs');
+const path = require('path');
 const v8 = require('v8');
 
 // The node binary this snapshot was built by. A node upgraded in place keeps the V8 version (a
@@ -33,6 +34,7 @@ v8.startupSnapshot.setDeserializeMainFunction(() => {
     process.emitWarning = warn;
   }
   // process.argv is [node, BUNDLE, ...args] (`node --snapshot-blob B -- BUNDLE ARGS`): run BUNDLE
-  // as the main module.
+  // as the main module, its path made absolute as node does for `node BUNDLE`.
+  process.argv[1] = path.resolve(process.argv[1]);
   Module.runMain();
 });

@@ -36,13 +36,13 @@ describe.skipIf('skip' in node18)("startup snapshot (metis-bootstrap-start, Debi
     writeFileSync(join(dir, 'node'), `#!/bin/sh\n${env}\nexec ${argv.map(q).join(' ')} "$@"\n`);
     chmodSync(join(dir, 'node'), 0o755);
   }
-  const start = (argv: string[], opts: { cache?: boolean; bin?: string } = {}) => {
+  const start = (argv: string[], opts: { cache?: boolean; bin?: string; bundle?: string } = {}) => {
     const r = spawnSync('sh', [START, ...argv], {
       encoding: 'utf8',
       timeout: 60_000,
       env: {
         PATH: `${opts.bin ?? bins.node18}:${process.env.PATH}`,
-        METIS_BOOTSTRAP_BIN: BUNDLE,
+        METIS_BOOTSTRAP_BIN: opts.bundle ?? BUNDLE,
         METIS_SNAPSHOT_ENTRY: ENTRY,
         NODE_EXTRA_CA_CERTS: '',
         ...(opts.cache === false ? {} : { CACHE_DIRECTORY: cache }),
@@ -118,6 +118,10 @@ describe.skipIf('skip' in node18)("startup snapshot (metis-bootstrap-start, Debi
     expect(first.snapshot).toBe('true');
     expect(first.err).toBe('');
     expect(first.out.replace(VOLATILE, '')).toBe(plain.out.replace(VOLATILE, ''));
+    // The bundle's path as given (relative here: the wrapper's cwd) is the main module's, as with `node BUNDLE`.
+    const relative = start([...args, '--check'], { bundle: 'dist/metis-bootstrap.js' });
+    expect(relative.code, relative.err).toBe(2);
+    expect(relative.snapshot).toBe('true');
     // Exit 1 (could not run) from the run itself is not a refused snapshot.
     const bad = start(['--root', sys, '--manifest', join(sys, 'missing.yaml'), '--check']);
     expect(bad.code).toBe(1);
