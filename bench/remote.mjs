@@ -69,7 +69,7 @@ try {
   console.log(`image 640 MiB, bmap maps ${(mapped / MIB).toFixed(1)} MiB, zstd -3 ${(statSync(zst).size / MIB).toFixed(1)} MiB`);
 
   const cleanLogin = process.env.BENCH_LOGIN !== 'machine';
-  host = await startSshHost({ prefix: 'mrmb', users: [], cleanLogin });
+  host = await startSshHost({ prefix: 'mrmb', users: [], login: cleanLogin ? 'empty' : 'machine' });
   console.log(`root's login environment on the host: ${cleanLogin ? 'an empty ~/.bashrc (BENCH_LOGIN=machine: this machine\'s)' : "this machine's ~/.bashrc"}`);
   const env = { ...process.env, METIS_SSH_CONFIG: host.sshConfig, METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:bench-pw` };
   const ssh = (cmd, input) => execFileSync('ssh', ['-F', host.sshConfig, host.alias, cmd], { stdio: [input ?? 'ignore', 'pipe', 'inherit'] });

@@ -27,7 +27,7 @@ const median = (a: number[]) => {
 
 it.skipIf(process.getuid?.() !== 0)(`metis check --all vs ansible-playbook --check, ${HOSTS} hosts`, async () => {
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const fleet = await startFleet(HOSTS, { prefix: 'mfb', cleanLogin: LOGIN === 'clean' });
+  const fleet = await startFleet(HOSTS, { prefix: 'mfb', login: LOGIN === 'clean' ? 'empty' : 'machine' });
   try {
     // 1. Burn and converge every node; collect what the first converge wrote.
     const written = new Map<string, string[]>();

@@ -60,7 +60,7 @@ journald:
   systemMaxUse: 64M
 `;
 
-export async function startFleet(count: number, opts: { prefix?: string; cleanLogin?: boolean } = {}): Promise<Fleet> {
+export async function startFleet(count: number, opts: { prefix?: string; login?: 'debian' | 'empty' | 'machine' } = {}): Promise<Fleet> {
   ensureBundle();
   const dir = mkdtempSync(join(tmpdir(), 'metis-fleet-'));
   const inventory = join(dir, 'inventory');
@@ -77,7 +77,7 @@ export async function startFleet(count: number, opts: { prefix?: string; cleanLo
   };
   try {
     for (let i = 0; i < count; i += 5) {
-      hosts.push(...(await Promise.all(Array.from({ length: Math.min(5, count - i) }, () => startSshHost({ prefix: opts.prefix ?? 'mfl', users: [], cleanLogin: opts.cleanLogin })))));
+      hosts.push(...(await Promise.all(Array.from({ length: Math.min(5, count - i) }, () => startSshHost({ prefix: opts.prefix ?? 'mfl', users: [], login: opts.login })))));
     }
     writeFileSync(join(inventory, 'cluster.yaml'), `name: fleet-test\nserverUrl: https://127.0.0.1:6443\ntoken: env:METIS_TEST_TOKEN\n`);
     writeFileSync(join(inventory, 'classes/fleet-test.yaml'), CLASS_YAML);

@@ -40,10 +40,15 @@ export interface SshHostOptions {
   /** sshd port inside the namespace. Default: random 20000–29999. */
   port?: number;
   /**
-   * Give root's logins an empty `~/.bashrc` (bound over it in sshd's own mount namespace, which
-   * `ip netns exec` makes private). Debian's bash reads it for every SSH command; on this machine it
-   * runs `pyenv init`, a cost a node's root does not have. For benchmarks; tests keep the real one.
+   * Root's `~/.bashrc` for SSH logins (bound over it in sshd's own mount namespace, which `ip netns
+   * exec` makes private; Debian's bash reads it for every SSH command). Default `debian`: Debian's
+   * own root `.bashrc` (base-files), what a flashing host or node has. This machine's runs `pyenv
+   * init`, whose rehash waits 60 s on a lock that a login killed mid-rehash (a test's timeout) leaves
+   * behind: every later SSH command then takes a minute. `empty` for benchmarks (`cleanLogin`),
+   * `machine` to keep this machine's (BENCH_LOGIN=machine).
    */
+  login?: 'debian' | 'empty' | 'machine';
+  /** Same as `login: 'empty'`. */
   cleanLogin?: boolean;
 }
 
@@ -83,6 +88,9 @@ export interface SshHost {
   pids(): Promise<number[]>;
   stop(): Promise<void>;
 }
+
+/** Debian's default `.bashrc` for root (package base-files). */
+const DEBIAN_ROOT_BASHRC = '/usr/share/base-files/dot.bashrc';
 
 const run = async (cmd: string, args: string[], input?: string) => {
   const r = await execa(cmd, args, { reject: false, input, stdin: input === undefined ? 'ignore' : 'pipe' });
@@ -206,10 +214,13 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     );
 
     const sshdArgv = ['/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')];
-    if (opts.cleanLogin) writeFileSync(join(dir, 'empty.bashrc'), '');
+    const login = opts.login ?? (opts.cleanLogin ? 'empty' : 'debian');
+    const bashrc = join(dir, 'root.bashrc');
+    if (login === 'empty') writeFileSync(bashrc, '');
+    else if (login === 'debian') writeFileSync(bashrc, existsSync(DEBIAN_ROOT_BASHRC) ? readFileSync(DEBIAN_ROOT_BASHRC) : '');
     const argv =
-      opts.cleanLogin && existsSync('/root/.bashrc')
-        ? ['sh', '-c', 'mount --bind "$0" /root/.bashrc && exec "$@"', join(dir, 'empty.bashrc'), ...sshdArgv]
+      login !== 'machine' && existsSync('/root/.bashrc')
+        ? ['sh', '-c', 'mount --bind "$0" /root/.bashrc && exec "$@"', bashrc, ...sshdArgv]
         : sshdArgv;
     sshd = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
     const proc = sshd;
