@@ -90,9 +90,18 @@ export async function bootRun(opts: RunOptions, logDest: DestinationStream): Pro
   const waiting = (opts.checkMode ? Promise.resolve({ ok: true, note: 'check mode: no wait' }) : isLive(opts.root).then((live) => waitOnline(live))).finally(() => {
     waitedMs = Math.round(performance.now() - t0);
   });
-  const [ready, online] = await Promise.all([readying, waiting, warmRun({ ...opts, memo })]);
+  // The API connection is opened during the wait too, as soon as the network lets it (apiWarm:
+  // connected, or why not; apiWarmMs: when the attempts ended).
+  let apiWarmMs = 0;
+  const warming = warmRun({ ...opts, memo }, waiting).finally(() => {
+    apiWarmMs = Math.round(performance.now() - t0);
+  });
+  const [ready, online, apiWarm] = await Promise.all([readying, waiting, warming]);
   if (!ready.ok) log.warn({ kind: 'boot', step: 'ready' }, ready.note);
-  log[online.ok ? 'info' : 'warn']({ kind: 'boot-wait', target: ONLINE_TARGET, waitedMs, notifyMs, ok: online.ok }, `boot: ${online.note} after ${(waitedMs / 1000).toFixed(1)} s; full converge`);
+  log[online.ok ? 'info' : 'warn'](
+    { kind: 'boot-wait', target: ONLINE_TARGET, waitedMs, notifyMs, ok: online.ok, ...(apiWarm ? { apiWarm, apiWarmMs } : {}) },
+    `boot: ${online.note} after ${(waitedMs / 1000).toFixed(1)} s; full converge`,
+  );
   const full = await run({ ...opts, memo, bootWait: { target: ONLINE_TARGET, waitedMs, ok: online.ok } }).finally(() => memo.lock?.release());
   return { early, full, code: bootExitCode(exitCodeFor(early), exitCodeFor(full)) };
 }

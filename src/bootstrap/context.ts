@@ -7,6 +7,7 @@ import { createExec } from './exec.js';
 import { createRenderer, type TemplateRenderer } from './engine/render.js';
 import { executeActions, settleActions } from './engine/execute.js';
 import { Facts, type FactSources } from './facts/index.js';
+import type { NodeApi } from './node-api.js';
 import type { Context } from './types.js';
 
 export interface ContextOptions {
@@ -22,6 +23,8 @@ export interface ContextOptions {
   templates: ReadonlyMap<string, string>;
   /** The handlebars environment (its compiled templates); the boot run's two runs share one. */
   renderer?: TemplateRenderer;
+  /** API connections opened before the run (by kubeconfig file): the boot run's, opened during its wait. */
+  nodeApis?: Map<string, NodeApi>;
   /** Tests: where live facts are read from (a fake /proc, /sys, /run). */
   factSources?: Partial<FactSources>;
 }
@@ -49,7 +52,7 @@ export function createContext(o: ContextOptions): Context {
     host: new RootedFs('/'),
     exec,
     log: o.log,
-    facts: new Facts({ fs, exec, live: o.live, ...o.factSources }),
+    facts: new Facts({ fs, exec, live: o.live, ...o.factSources }, o.nodeApis),
     redact: o.redact,
     render: o.renderer ?? createRenderer(),
     manifest: o.manifest,

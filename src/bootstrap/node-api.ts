@@ -55,7 +55,7 @@ export class NodeApi {
   }
 
   /** One API call on the shared connection; rejects on a transport error or after the timeout. */
-  async request(method: string, path: string, body?: unknown, type?: string): Promise<Reply> {
+  async request(method: string, path: string, body?: unknown, type?: string, timeoutMs = this.timeoutMs): Promise<Reply> {
     const { cred, agent } = await this.open();
     const https = httpsModule();
     return new Promise((resolve, reject) => {
@@ -64,7 +64,7 @@ export class NodeApi {
       if (cred.token) headers.authorization = `Bearer ${cred.token}`;
       const data = body === undefined ? undefined : JSON.stringify(body);
       if (data !== undefined) headers['content-type'] = type ?? 'application/merge-patch+json';
-      const signal = AbortSignal.timeout(this.timeoutMs);
+      const signal = AbortSignal.timeout(timeoutMs);
       const req = https.request(url, { method, headers, agent, signal }, (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -74,7 +74,7 @@ export class NodeApi {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
         res.on('error', reject);
       });
-      req.on('error', (e) => reject(signal.aborted ? new Error(`no answer within ${this.timeoutMs} ms`) : e));
+      req.on('error', (e) => reject(signal.aborted ? new Error(`no answer within ${timeoutMs} ms`) : e));
       req.end(data);
     });
   }
@@ -95,6 +95,42 @@ export class NodeApi {
     return p;
   }
 
+  /**
+   * Opens the kept-alive connection ahead of use: the boot run does this while it waits for the
+   * network (docs/bootstrap.md, "Boot time"), so the full run finds the TLS handshake done. One
+   * read of the Node per attempt, its answer dropped (the run reads the Node afresh after the
+   * wait); attempts every `retryMs` while there is no kubeconfig yet or no answer, none started
+   * once `until` has settled. Resolves as soon as `until` settles or an attempt is answered; an
+   * attempt still in flight then goes on beside the run (bounded by `attemptMs`).
+   */
+  async warm(name: string, until: Promise<unknown>, retryMs = 500, attemptMs = 3_000): Promise<WarmOutcome> {
+    let done = false;
+    const ended = until.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    let outcome: WarmOutcome = 'no kubeconfig';
+    const attempts = (async () => {
+      while (!done) {
+        const kubeconfig = await this.available();
+        if (done) break;
+        if (kubeconfig) {
+          const r = await this.request('GET', nodePath(name), undefined, undefined, attemptMs).then(
+            (reply) => reply,
+            (e: Error) => e,
+          );
+          if (!(r instanceof Error)) return (outcome = 'connected');
+          outcome = 'no answer';
+        }
+        if (done) break;
+        await new Promise<void>((res) => setTimeout(res, retryMs).unref());
+      }
+      return outcome;
+    })();
+    await Promise.race([attempts, ended]);
+    return outcome;
+  }
+
   /** After a write to the Node: the next read asks the server again. */
   forget(name: string): void {
     this.nodes.delete(name);
@@ -110,5 +146,8 @@ export class NodeApi {
     this.nodes.clear();
   }
 }
+
+/** What NodeApi.warm found: the connection open, or why not (yet). */
+export type WarmOutcome = 'connected' | 'no kubeconfig' | 'no answer';
 
 export const nodePath = (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`;

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { manifestHash } from '../../src/manifest/hash.js';
 import { ANNOTATION, CONDITION, reportOnNode } from '../../src/bootstrap/node-report.js';
 import type { Report } from '../../src/bootstrap/report.js';
-import { run } from '../../src/bootstrap/engine/run.js';
+import { run, warmRun, type RunMemo } from '../../src/bootstrap/engine/run.js';
 import { exampleManifest, exampleManifestText, tempRoot } from '../helpers/context.js';
 import { nodeObject, startKube, type KubeFixture } from '../helpers/kube.js';
 import { makeSysroot } from './sysroot.js';
@@ -137,6 +137,27 @@ describe('a bootstrap run reports onto its Node', () => {
     // A --tags run is partial: it does not claim convergence.
     const early = await run({ root, checkMode: false, tags: ['early'], logLevel: 'silent' });
     expect(early.node).toBeUndefined();
+  });
+
+  it("the boot run's connection, opened during its wait, is the full run's: one TLS handshake for the read and the report", async () => {
+    makeSysroot(root);
+    kube.writeKubeletKubeconfig(root, 'titan-13');
+    mkdirSync(join(root, 'boot/firmware/metis'), { recursive: true });
+    writeFileSync(join(root, 'boot/firmware/metis/node.yaml'), exampleManifestText);
+    const memo: RunMemo = {};
+    await run({ root, checkMode: false, tags: ['early'], logLevel: 'silent', memo });
+    const from = kube.state.log.length;
+    const log = kube.state.log;
+    expect(await warmRun({ root, checkMode: false, logLevel: 'silent', memo }, new Promise((r) => setTimeout(r, 1_500)))).toBe('connected');
+    expect(log.slice(from).filter((l: { event: string }) => l.event === 'tls-connection')).toHaveLength(1);
+    const r = await run({ root, checkMode: false, logLevel: 'silent', memo });
+    memo.lock?.release();
+    expect(r.node).toMatchObject({ status: 'reported', node: 'titan-13' });
+    const after = log.slice(from);
+    expect(after.filter((l: { event: string }) => l.event === 'tls-connection')).toHaveLength(1);
+    expect(after.filter((l: { event: string; user?: string }) => l.event === 'node-patched' && l.user === 'system:node:titan-13').length).toBeGreaterThan(0);
+    // The run closed it: nothing is kept for a later run.
+    expect(memo.apis?.size ?? 0).toBe(0);
   });
 });
 

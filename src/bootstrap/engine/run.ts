@@ -6,11 +6,11 @@ import { Redactor } from '../../lib/redact.js';
 import { loadAssets, type Assets } from '../assets.js';
 import { createContext, isLive } from '../context.js';
 import { findManifest, loadManifest } from '../load-manifest.js';
-import { httpsModule } from '../https.js';
 import { acquireLock, type Lock } from '../lock.js';
 import { cleanStaleTemps } from '../stale-temps.js';
 import { reportOnNode, type NodeReportOptions } from '../node-report.js';
 import { KUBELET_KUBECONFIG } from '../node-kubeconfig.js';
+import { NodeApi, type WarmOutcome } from '../node-api.js';
 import { createLogger } from '../log.js';
 import { modules as builtinModules } from '../modules/index.js';
 import { buildReport, exitCodeFor, recapLine, writeReport, type PhaseTimings, type Report } from '../report.js';
@@ -72,6 +72,8 @@ export interface RunMemo {
   renderer?: TemplateRenderer;
   /** The apply lock, taken by the first run and held until the caller releases it (one flock for both). */
   lock?: Lock;
+  /** The API connection opened during the boot's wait (by kubeconfig file), used and closed by the full run. */
+  apis?: Map<string, NodeApi>;
 }
 
 async function loadManifestMemo(file: string, stateDir: string, memo: RunMemo | undefined): Promise<Awaited<ReturnType<typeof loadManifest>>> {
@@ -111,15 +113,28 @@ function taskSet(opts: RunOptions, loaded: Awaited<ReturnType<typeof loadManifes
  * the node report loads. Reads no system state (the full run's facts and checks come after the wait)
  * and changes nothing. Never throws: whatever fails here fails again, reported, in the full run.
  */
-export async function warmRun(opts: RunOptions & { memo: RunMemo }): Promise<void> {
+export async function warmRun(opts: RunOptions & { memo: RunMemo }, until: Promise<unknown> = Promise.resolve()): Promise<WarmOutcome | null> {
+  let loaded;
   try {
-    const loaded = await loadManifestMemo(opts.manifestPath ?? (await findManifest(opts.root)), stateDirOf(opts), opts.memo);
+    loaded = await loadManifestMemo(opts.manifestPath ?? (await findManifest(opts.root)), stateDirOf(opts), opts.memo);
     const { tasks, handlers, render } = taskSet(opts, loaded, opts.assets ?? loadAssets());
     for (const t of [...tasks, ...handlers]) render(t);
-    if (opts.nodeReport !== false && loaded.manifest.k3s) httpsModule();
   } catch {
     // The full run loads, renders and reports this itself.
+    return null;
   }
+  if (opts.nodeReport === false || !loaded.manifest.k3s) return null;
+  // The full run's API connection (the Node's read, the report): its TLS handshake is done now,
+  // while systemd brings the network up, instead of on the converge's critical path.
+  const file = reportKubeconfig(opts);
+  const api = new NodeApi(file, opts.root);
+  (opts.memo.apis ??= new Map()).set(file, api);
+  return api.warm(loaded.manifest.node.hostname, until).catch(() => 'no answer' as const);
+}
+
+/** The kubeconfig the node report (and its read of the Node) uses. */
+function reportKubeconfig(opts: RunOptions): string {
+  return (opts.nodeReport || {}).kubeconfig ?? join(opts.root, KUBELET_KUBECONFIG);
 }
 
 /**
@@ -175,6 +190,7 @@ export async function run(opts: RunOptions): Promise<Report> {
     stateDir,
     templates: assets.templates,
     renderer: opts.memo?.renderer,
+    nodeApis: opts.memo?.apis,
   });
   const data = loaded.manifest;
   if (loaded.notice) log.warn({ kind: 'manifest-fallback', manifest: loaded.file }, loaded.notice);
@@ -191,7 +207,7 @@ export async function run(opts: RunOptions): Promise<Report> {
   // check shares it): the TLS handshake is off the critical path (docs/bootstrap.md, "Boot time").
   const reporting = opts.nodeReport !== false && !opts.tags?.length;
   const reportOpts = { root: opts.root, manifest: loaded.manifest, ...(opts.nodeReport || {}) };
-  const api = reporting && data.k3s ? ctx.facts.nodeApi(reportOpts.kubeconfig ?? join(opts.root, KUBELET_KUBECONFIG), opts.root) : undefined;
+  const api = reporting && data.k3s ? ctx.facts.nodeApi(reportKubeconfig(opts), opts.root) : undefined;
   if (api) void api.available().then((ok) => (ok ? api.node(data.node.hostname) : null)).catch(() => {});
 
   try {

@@ -27,10 +27,13 @@ export interface FactSources {
 export class Facts {
   private readonly memo = new Map<string, Promise<unknown>>();
   private readonly units = new Map<string, Promise<UnitState>>();
-  private readonly apis = new Map<string, NodeApi>();
   private batch: { names: string[]; read: Promise<Map<string, UnitState>> } | null = null;
 
-  constructor(private readonly src: FactSources) {}
+  /** `apis`: connections opened before the run (the boot run's, during its wait), used and closed by it. */
+  constructor(
+    private readonly src: FactSources,
+    private readonly apis = new Map<string, NodeApi>(),
+  ) {}
 
   private once<T>(key: string, gather: () => Promise<T>): Promise<T> {
     let p = this.memo.get(key) as Promise<T> | undefined;

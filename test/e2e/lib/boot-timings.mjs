@@ -39,7 +39,7 @@ for (const line of lines) {
         if (j.processMs !== undefined && r.processMs === undefined) Object.assign(r, { processMs: j.processMs, engineMs: j.engineMs, codeCache: j.codeCache, startupSnapshot: j.startupSnapshot });
       }
       else if (j.kind === 'recap' && r.runs.length) Object.assign(r.runs[r.runs.length - 1], { phases: j.phases, spawned: j.spawned });
-      else if (j.kind === 'boot-wait') r.runs.push({ waitedMs: j.waitedMs, notifyMs: j.notifyMs });
+      else if (j.kind === 'boot-wait') r.runs.push({ waitedMs: j.waitedMs, notifyMs: j.notifyMs, apiWarm: j.apiWarm, apiWarmMs: j.apiWarmMs });
       else if (j.kind === 'cmd-slow') (r.slow ??= []).push(`${j.cmd} ${(j.ms / 1000).toFixed(1)} s`);
     } catch {
       /* not a JSON line */
@@ -54,7 +54,7 @@ for (const r of runs.values()) {
   r.finished = r.exited ?? r.finished;
   const parts = r.runs.map((x) =>
     x.waitedMs !== undefined
-      ? `waited ${f(x.waitedMs / 1000)} s for metis-online.target${x.notifyMs !== undefined ? ` (systemd-notify beside it: ${f(x.notifyMs / 1000)} s)` : ''}`
+      ? `waited ${f(x.waitedMs / 1000)} s for metis-online.target${x.notifyMs !== undefined ? ` (systemd-notify beside it: ${f(x.notifyMs / 1000)} s)` : ''}${x.apiWarm ? ` (API connection beside it: ${x.apiWarm} at ${f(x.apiWarmMs / 1000)} s)` : ''}`
       : `${x.tags ? x.tags.join(',') : 'full'} run: phases ${phasesOf(x.phases)} s, spawned ${x.spawned ?? '?'}`,
   );
   console.log(
