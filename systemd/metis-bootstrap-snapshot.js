@@ -18,10 +18,11 @@ const nodeId = () => {
 const builtBy = nodeId();
 
 v8.startupSnapshot.setDeserializeMainFunction(() => {
-  const started = process.env.METIS_SNAPSHOT_STARTED;
-  delete process.env.METIS_SNAPSHOT_STARTED;
+  const pending = process.env.METIS_SNAPSHOT_PENDING;
+  delete process.env.METIS_SNAPSHOT_PENDING;
   if (nodeId() !== builtBy) process.exit(75);
-  if (started) fs.writeFileSync(started, '', { mode: 0o600 });
+  // The wrapper's mark that the run has not started yet: gone means it has.
+  if (pending) fs.rmSync(pending, { force: true });
   // node 18 warns that `module` is "not yet supported in user snapshots": true while building, not
   // for a load after the snapshot is restored, which is a plain load; the warning would reach the
   // journal at every start.
