@@ -1,8 +1,9 @@
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MetisError, ValidationError } from '../lib/errors.js';
-import { MAX_YAML_BYTES } from '../manifest/bounded-yaml.js';
-import { manifestSecrets, parseManifest, type LoadedManifest } from '../manifest/load.js';
+import { MAX_YAML_BYTES, parseBounded } from '../manifest/bounded-yaml.js';
+import { manifestFromParsed, manifestSecrets, secretShapes, type LoadedManifest } from '../manifest/load.js';
+import { keepParsed, readParsed } from './manifest-cache.js';
 import { readBounded } from '../manifest/read-bounded.js';
 import { LAST_GOOD, readPending, scrubText } from './card-scrub.js';
 import { readSecretStore, restoreScrubbed, SCRUBBED } from './secret-store.js';
@@ -30,14 +31,19 @@ async function readText(file: string): Promise<string> {
 }
 
 /**
- * Validates manifest text; secrets scrubbed from the card after the first converge are restored
+ * Validates manifest text (its parse kept in the cache directory for the next run: manifest-cache.ts); secrets scrubbed from the card after the first converge are restored
  * from STATE/secrets.json into the parsed data before validation (one parse of the card's text),
  * so validation sees the real values and errors name the card's lines. The hash is of the text as given.
  */
 async function loadText(text: string, file: string, stateDir: string): Promise<LoadedManifest> {
-  if (!text.includes(SCRUBBED)) return parseManifest(text, file);
-  const store = await readSecretStore(stateDir);
-  return parseManifest(text, file, (data) => restoreScrubbed(data, store, file));
+  const store = text.includes(SCRUBBED) ? await readSecretStore(stateDir) : undefined;
+  const restore = store ? (data: unknown) => restoreScrubbed(data, store, file) : undefined;
+  const kept = readParsed(text);
+  if (kept) return manifestFromParsed(kept, text, file, restore);
+  const parsed = parseBounded(text, file);
+  const loaded = manifestFromParsed(parsed, text, file, restore);
+  keepParsed(text, parsed.data, [...loaded.secrets.map((s) => s.value), ...secretShapes(text)]);
+  return loaded;
 }
 
 /**

@@ -54,6 +54,8 @@ export function loadWithCodeCache(code: string, hash: string, req: NodeRequire, 
       cachedData = undefined;
     }
   }
+  // Which engine this is, for caches of what it computes (the bootstrap's parsed manifest).
+  (globalThis as { __METIS_ENGINE_HASH__?: string }).__METIS_ENGINE_HASH__ = hash;
   const script = new Script(HEAD + code + TAIL, { filename: `${filename}#main`, ...(cachedData ? { cachedData } : {}) });
   const mod = { exports: {} as unknown };
   (script.runInThisContext() as (...a: unknown[]) => void)(mod.exports, req, mod, filename, dirname);

@@ -38,6 +38,11 @@ function validateParsed<S extends z.ZodType>(schema: S, b: BoundedDoc, file: str
 
 const SECRET_SHAPES = [/K10[0-9a-f]{64}::[^:\s]+:\S+/g, /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g];
 
+/** Strings in `text` shaped like a secret (a k3s token, a private key), wherever they are. */
+export function secretShapes(text: string): string[] {
+  return SECRET_SHAPES.flatMap((re) => [...text.matchAll(re)].map((m) => m[0]));
+}
+
 /** Secrets in a document that may not validate: values at secret fields, and anything shaped like one (keys too). */
 export function rawSecrets(schema: z.ZodType, data: unknown): Redactor {
   const values = findSecrets(schema, data).map((s) => s.value);
@@ -99,12 +104,26 @@ export function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, p
  * file's lines. The hash is of the text as given.
  */
 export function parseManifest(text: string, file = 'node.yaml', restore?: (data: unknown) => unknown): LoadedManifest {
-  const b = parseBounded(text, file);
+  return manifestFromParsed(parseBounded(text, file), text, file, restore);
+}
+
+/**
+ * parseManifest's second half, for `data` parsed from `text` earlier (a cache of the parse: the
+ * bootstrap's, src/bootstrap/manifest-cache.ts). Without the document (no line numbers to give), a
+ * manifest that does not validate is parsed again for its error.
+ */
+export function manifestFromParsed(b: BoundedDoc | { data: unknown }, text: string, file: string, restore?: (data: unknown) => unknown): LoadedManifest {
   const version = b.data && typeof b.data === 'object' ? (b.data as { schemaVersion?: unknown }).schemaVersion : undefined;
-  if (typeof version === 'number' && !(SUPPORTED_SCHEMA_VERSIONS as readonly number[]).includes(version)) {
-    throw new SchemaVersionError(file, version, SUPPORTED_SCHEMA_VERSIONS);
+  const supported = typeof version !== 'number' || (SUPPORTED_SCHEMA_VERSIONS as readonly number[]).includes(version);
+  if (!('doc' in b)) {
+    const r = supported ? manifestSchema.safeParse(restore ? restore(b.data) : b.data) : undefined;
+    return r?.success ? loadedManifest(r.data, text, file) : parseManifest(text, file, restore);
   }
-  const manifest = validateParsed(manifestSchema, restore ? { ...b, data: restore(b.data) } : b, file);
+  if (!supported) throw new SchemaVersionError(file, version as number, SUPPORTED_SCHEMA_VERSIONS);
+  return loadedManifest(validateParsed(manifestSchema, restore ? { ...b, data: restore(b.data) } : b, file), text, file);
+}
+
+function loadedManifest(manifest: Manifest, text: string, file: string): LoadedManifest {
   return {
     manifest,
     hash: createHash('sha256').update(text).digest('hex'),
