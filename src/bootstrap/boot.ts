@@ -85,8 +85,8 @@ export async function bootRun(opts: RunOptions, logDest: DestinationStream): Pro
   const readying = notifyReady().finally(() => {
     notifyMs = Math.round(performance.now() - t0);
   });
-  // The full run's manifest-only work (rendering, the HTTPS client) is done while systemd brings the
-  // network and the data mounts up: the wait is idle time for this process otherwise.
+  // The full run's manifest-only work (rendering, the API connection) is done while systemd brings
+  // the network and the data mounts up: the wait is idle time for this process otherwise.
   const waiting = (opts.checkMode ? Promise.resolve({ ok: true, note: 'check mode: no wait' }) : isLive(opts.root).then((live) => waitOnline(live))).finally(() => {
     waitedMs = Math.round(performance.now() - t0);
   });

@@ -108,10 +108,12 @@ function taskSet(opts: RunOptions, loaded: Awaited<ReturnType<typeof loadManifes
 }
 
 /**
- * The boot run's warm-up, while it waits for metis-online.target: what the full run will need that
- * depends on the manifest only — every task and handler rendered into the memo, and the HTTPS client
- * the node report loads. Reads no system state (the full run's facts and checks come after the wait)
- * and changes nothing. Never throws: whatever fails here fails again, reported, in the full run.
+ * The boot run's warm-up, while it waits for metis-online.target (`until`): what the full run will
+ * need — every task and handler rendered into the memo, and the connection to the API its read of
+ * the Node and its report use, opened as soon as the network lets it (NodeApi.warm; its outcome is
+ * returned, null when the run has none to open). Reads no other system state (the full run's facts
+ * and checks come after the wait) and changes nothing. Never throws: whatever fails here fails
+ * again, reported, in the full run.
  */
 export async function warmRun(opts: RunOptions & { memo: RunMemo }, until: Promise<unknown> = Promise.resolve()): Promise<WarmOutcome | null> {
   let loaded;
