@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../src/bootstrap/load-manifest.js';
 import { ValidationError } from '../../src/lib/errors.js';
 import { parseManifest } from '../../src/manifest/load.js';
 import { exampleManifestText, tempRoot } from '../helpers/context.js';
+import { writeCard } from './card-fixture.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -17,13 +16,7 @@ const scrubbedText = exampleManifestText.replace(token, 'metis:scrubbed').replac
 function card(text: string, store?: Record<string, string>): { file: string; stateDir: string } {
   const { root, cleanup } = tempRoot();
   cleanups.push(cleanup);
-  const file = join(root, 'boot/firmware/metis/node.yaml');
-  const stateDir = join(root, 'var/lib/metis');
-  mkdirSync(join(file, '..'), { recursive: true });
-  mkdirSync(stateDir, { recursive: true });
-  writeFileSync(file, text);
-  if (store) writeFileSync(join(stateDir, 'secrets.json'), JSON.stringify(store), { mode: 0o600 });
-  return { file, stateDir };
+  return writeCard(root, text, store);
 }
 
 async function failure(p: Promise<unknown>): Promise<ValidationError> {

@@ -5,6 +5,7 @@ import { loadManifest } from '../../src/bootstrap/load-manifest.js';
 import { ValidationError } from '../../src/lib/errors.js';
 import { parseManifest } from '../../src/manifest/load.js';
 import { exampleManifestText, tempRoot } from '../helpers/context.js';
+import { writeCard } from './card-fixture.js';
 
 // The card's parsed manifest kept in the run's cache directory (src/bootstrap/manifest-cache.ts):
 // used only for the very text and the very engine that made it, validated again on every run, never
@@ -34,15 +35,7 @@ afterEach(() => {
   cleanup();
 });
 
-function card(text: string, secrets?: Record<string, string>): { file: string; stateDir: string } {
-  const file = join(root, 'boot/firmware/metis/node.yaml');
-  const stateDir = join(root, 'var/lib/metis');
-  mkdirSync(join(file, '..'), { recursive: true });
-  mkdirSync(stateDir, { recursive: true });
-  writeFileSync(file, text);
-  if (secrets) writeFileSync(join(stateDir, 'secrets.json'), JSON.stringify(secrets), { mode: 0o600 });
-  return { file, stateDir };
-}
+const card = (text: string, secrets?: Record<string, string>) => writeCard(root, text, secrets);
 const entries = () => readdirSync(cache).filter((f) => f.startsWith('manifest-'));
 
 describe('the parsed manifest kept between runs', () => {
