@@ -1,6 +1,7 @@
 // metis-bootstrap's V8 code cache (the loader is src/core/code-cache.ts). The cache is used only
 // where systemd gives the run a cache directory (`CacheDirectory=` in the units sets
 // CACHE_DIRECTORY); a run by hand, a chroot or a test changes no cache.
+import { cacheDirOf } from './cache-dir.js';
 import { cacheFileOf, type CodeCacheOutcome, loadWithCodeCache as load } from '../core/code-cache.js';
 
 export type { CodeCacheOutcome };
@@ -16,7 +17,5 @@ export function cacheFile(dir: string, hash: string, argv: readonly string[]): s
 
 /** Compiles and runs the engine, with a code cache in `env.CACHE_DIRECTORY` when set. */
 export function loadWithCodeCache(code: string, hash: string, req: NodeRequire, filename: string, dirname: string, env: NodeJS.ProcessEnv = process.env): { exports: unknown; outcome: CodeCacheOutcome } {
-  // systemd passes several directories colon-separated when a unit names several.
-  const dir = env.CACHE_DIRECTORY?.split(':')[0] || undefined;
-  return load(code, hash, req, filename, dirname, { dir, prefix: 'bootstrap', variant: variant(process.argv.slice(2)) });
+  return load(code, hash, req, filename, dirname, { dir: cacheDirOf(env), prefix: 'bootstrap', variant: variant(process.argv.slice(2)) });
 }

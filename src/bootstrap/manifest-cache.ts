@@ -8,6 +8,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { cacheDirOf } from './cache-dir.js';
 
 const PREFIX = 'manifest-';
 
@@ -20,13 +22,9 @@ function entryFile(dir: string, text: string, engine: string): string {
   return join(dir, `${PREFIX}${createHash('sha256').update(text).digest('hex').slice(0, 32)}-${engine}.json`);
 }
 
-function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
-  return env.CACHE_DIRECTORY?.split(':')[0] || undefined;
-}
-
 /** The parsed data kept for this exact text, or undefined. */
 export function readParsed(text: string, env: NodeJS.ProcessEnv = process.env): { data: unknown } | undefined {
-  const dir = cacheDir(env);
+  const dir = cacheDirOf(env);
   const engine = engineHash();
   if (!dir || !engine) return undefined;
   try {
@@ -39,11 +37,12 @@ export function readParsed(text: string, env: NodeJS.ProcessEnv = process.env): 
 
 /** Keeps `data` (what text parsed to; it validated) unless the text holds one of `secrets`; replaces older entries. */
 export function keepParsed(text: string, data: unknown, secrets: readonly string[], env: NodeJS.ProcessEnv = process.env): void {
-  const dir = cacheDir(env);
+  const dir = cacheDirOf(env);
   const engine = engineHash();
   if (!dir || !engine || secrets.some((s) => s && text.includes(s))) return;
   const json = JSON.stringify({ data });
-  if (!sameData(data, (JSON.parse(json) as { data: unknown }).data)) return;
+  // Strict deep equality tells -0, NaN, undefined and non-plain objects apart from what JSON makes of them.
+  if (!isDeepStrictEqual(data, (JSON.parse(json) as { data: unknown }).data)) return;
   const file = entryFile(dir, text, engine);
   try {
     const tmp = `${file}.${process.pid}.tmp`;
@@ -53,15 +52,4 @@ export function keepParsed(text: string, data: unknown, secrets: readonly string
   } catch {
     // A cache that cannot be written is skipped: the run never depends on it.
   }
-}
-
-/** Deep equality that tells -0, NaN and undefined apart from what JSON turns them into. */
-function sameData(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameData((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }

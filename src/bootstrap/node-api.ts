@@ -113,19 +113,14 @@ export class NodeApi {
     const attempts = (async () => {
       while (!done) {
         const kubeconfig = await this.available();
-        if (done) break;
+        if (done) return;
         if (kubeconfig) {
-          const r = await this.request('GET', nodePath(name), undefined, undefined, attemptMs).then(
-            (reply) => reply,
-            (e: Error) => e,
-          );
-          if (!(r instanceof Error)) return (outcome = 'connected');
-          outcome = 'no answer';
+          const answered = await this.request('GET', nodePath(name), undefined, undefined, attemptMs).then(() => true, () => false);
+          outcome = answered ? 'connected' : 'no answer';
+          if (answered || done) return;
         }
-        if (done) break;
         await new Promise<void>((res) => setTimeout(res, retryMs).unref());
       }
-      return outcome;
     })();
     await Promise.race([attempts, ended]);
     return outcome;

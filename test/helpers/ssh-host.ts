@@ -44,12 +44,10 @@ export interface SshHostOptions {
    * exec` makes private; Debian's bash reads it for every SSH command). Default `debian`: Debian's
    * own root `.bashrc` (base-files), what a flashing host or node has. This machine's runs `pyenv
    * init`, whose rehash waits 60 s on a lock that a login killed mid-rehash (a test's timeout) leaves
-   * behind: every later SSH command then takes a minute. `empty` for benchmarks (`cleanLogin`),
-   * `machine` to keep this machine's (BENCH_LOGIN=machine).
+   * behind: every later SSH command then takes a minute. `empty` for benchmarks, `machine` to keep
+   * this machine's (BENCH_LOGIN=machine).
    */
   login?: 'debian' | 'empty' | 'machine';
-  /** Same as `login: 'empty'`. */
-  cleanLogin?: boolean;
 }
 
 export interface ExecResult {
@@ -214,7 +212,7 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     );
 
     const sshdArgv = ['/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')];
-    const login = opts.login ?? (opts.cleanLogin ? 'empty' : 'debian');
+    const login = opts.login ?? 'debian';
     const bashrc = join(dir, 'root.bashrc');
     if (login === 'empty') writeFileSync(bashrc, '');
     else if (login === 'debian') writeFileSync(bashrc, existsSync(DEBIAN_ROOT_BASHRC) ? readFileSync(DEBIAN_ROOT_BASHRC) : '');

@@ -131,7 +131,7 @@ export async function warmRun(opts: RunOptions & { memo: RunMemo }, until: Promi
   const file = reportKubeconfig(opts);
   const api = new NodeApi(file, opts.root);
   (opts.memo.apis ??= new Map()).set(file, api);
-  return api.warm(loaded.manifest.node.hostname, until).catch(() => 'no answer' as const);
+  return api.warm(loaded.manifest.node.hostname, until);
 }
 
 /** The kubeconfig the node report (and its read of the Node) uses. */
