@@ -74,7 +74,7 @@ export function bootExitCode(early: number, full: number): number {
  */
 export async function bootRun(opts: RunOptions, logDest: DestinationStream): Promise<{ early: Report; full: Report; code: number }> {
   const memo: RunMemo = {};
-  const early = await run({ ...opts, tags: ['early'], memo });
+  const early = await run({ ...opts, tags: ['early'], memo, handlersLater: true });
   const log = createLogger({ redact: new Redactor([]), secretPaths: [], dest: logDest });
   // READY=1 is sent at once; systemd-notify then waits until systemd has read it, which can take a
   // while on a busy boot. That wait overlaps the wait for metis-online.target (whose start job only

@@ -38,23 +38,6 @@ export function fstab(spec: ImageSpec, ids: DiskIds): string {
   ].join('\n');
 }
 
-// First boot of a card without manifest host keys: sshd needs keys before it starts. Ordered after
-// the early bootstrap, which restores the node's own keys from the manifest when it has them.
-const HOSTKEYS_UNIT = `[Unit]
-Description=Generate SSH host keys missing on this card
-DefaultDependencies=no
-After=local-fs.target metis-bootstrap-early.service
-Before=ssh.service sysinit.target
-ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
-
-[Install]
-WantedBy=sysinit.target
-`;
-
 /** Everything that makes one node differ from another is removed, so each card gets its own. */
 export async function stripIdentity(root: string, log: Log): Promise<void> {
   // Empty (not absent): systemd then treats the boot as first boot and writes a fresh id.
@@ -103,11 +86,10 @@ export async function customize(root: string, spec: ImageSpec, payload: Payload,
   }
   const units = (await readdir(payload.unitsDir)).filter((f) => /\.(service|timer|target)$/.test(f));
   for (const u of units) await copyFile(join(payload.unitsDir, u), join(root, 'etc/systemd/system', u));
-  await writeFile(join(root, 'etc/systemd/system/metis-ssh-hostkeys.service'), HOSTKEYS_UNIT);
   await mkdir(join(root, spec.bootPath.slice(1)), { recursive: true });
   await writeFile(join(root, 'etc/fstab'), fstab(spec, ids));
   // A target (metis-online.target) is started by the boot run, never enabled.
-  const enable = [...units.filter((u) => !u.endsWith('.target')).map((u) => basename(u)), 'metis-ssh-hostkeys.service', ...payload.enable];
+  const enable = [...units.filter((u) => !u.endsWith('.target')).map((u) => basename(u)), ...payload.enable];
   await run(log, 'systemctl', [`--root=${root}`, 'enable', ...enable]);
   await stripIdentity(root, log);
 }

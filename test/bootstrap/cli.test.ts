@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleManifestText, tempRoot } from '../helpers/context.js';
@@ -88,6 +88,40 @@ describe('metis-bootstrap bundle against a sysroot', () => {
     expect(all.length).toBeGreaterThan(1000);
     expect(all.split(TOKEN).length - 1).toBe(0);
     expect(all.split(NODE_PASSWORD).length - 1).toBe(0);
+  });
+});
+
+describe('the early phase on a first boot: identity before the network, host keys left to the boot', () => {
+  const { root, cleanup } = tempRoot('metis-cli-early-');
+  const manifest = join(root, '..', `${root.split('/').pop()}-node.yaml`);
+  beforeAll(() => {
+    makeSysroot(root);
+    writeFileSync(manifest, exampleManifestText);
+  });
+  afterAll(() => {
+    cleanup();
+    execFileSync('rm', ['-f', manifest]);
+  });
+  const keys = () => ['ed25519', 'ecdsa', 'rsa'].filter((t) => existsSync(join(root, `etc/ssh/ssh_host_${t}_key`)));
+
+  it('writes machine-id, hostname and the iSCSI initiator name but generates no SSH host key; the full run generates them', () => {
+    const early = bootstrap(['--root', root, '--manifest', manifest, '--tags', 'early', '--json']);
+    expect(early.code, early.stderr).toBe(2);
+    const tasks = JSON.parse(early.stdout).tasks as { name: string; status: string }[];
+    expect(tasks.find((t) => t.name === 'iSCSI initiator name')?.status).toBe('changed');
+    expect(tasks.map((t) => t.name)).not.toContain('SSH host keys the manifest does not give (generated once)');
+    expect(readFileSync(join(root, 'etc/iscsi/initiatorname.iscsi'), 'utf8')).toBe('InitiatorName=iqn.2004-10.com.ubuntu:01:titan-13\n');
+    expect(readFileSync(join(root, 'etc/machine-id'), 'utf8')).toBe('0f5c2a1e9b7d4c3a8e6f1b2d3c4a5e6f\n');
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('titan-13\n');
+    // RSA's prime search is not on the boot's critical path (metis-ssh-hostkeys.service, beside it).
+    expect(keys()).toEqual([]);
+    // Not live: "restart iscsid", notified by the name, has no running iscsid to act on.
+    const full = bootstrap(['--root', root, '--manifest', manifest, '--json']);
+    expect(full.code, full.stderr).toBe(2);
+    const fullTasks = JSON.parse(full.stdout).tasks as { name: string; status: string }[];
+    expect(fullTasks.find((t) => t.name === 'SSH host keys the manifest does not give (generated once)')?.status).toBe('changed');
+    expect(fullTasks.find((t) => t.name === 'iSCSI initiator name')?.status).toBe('ok');
+    expect(keys()).toEqual(['ed25519', 'ecdsa', 'rsa']);
   });
 });
 

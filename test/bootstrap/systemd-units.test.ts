@@ -31,6 +31,10 @@ describe('systemd units', () => {
     mkdirSync(join(root, 'usr/local/lib/metis'), { recursive: true });
     copyFileSync(join(UNITS, 'metis-bootstrap-start'), join(root, 'usr/local/lib/metis/metis-bootstrap-start'));
     chmodSync(join(root, 'usr/local/lib/metis/metis-bootstrap-start'), 0o755);
+    // metis-ssh-hostkeys.service's ExecStart, as Debian's openssh-client installs it in the image.
+    mkdirSync(join(root, 'usr/bin'), { recursive: true });
+    copyFileSync('/usr/bin/ssh-keygen', join(root, 'usr/bin/ssh-keygen'));
+    chmodSync(join(root, 'usr/bin/ssh-keygen'), 0o755);
     const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, ...units], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
@@ -57,6 +61,16 @@ describe('systemd units', () => {
     const d = directives('metis-online.target');
     expect(d.get('After')).toEqual(expect.arrayContaining(['network-online.target', 'local-fs.target']));
     expect(d.get('Wants')).toEqual(['network-online.target']);
+  });
+
+  it("a first boot's missing SSH host keys are made beside the boot: before sshd and metis-online.target, not holding up sysinit", () => {
+    const d = directives('metis-ssh-hostkeys.service');
+    expect(d.get('After')).toEqual(expect.arrayContaining(['local-fs.target', 'metis-bootstrap-early.service']));
+    expect(d.get('Before')).toEqual(expect.arrayContaining(['ssh.service', 'metis-online.target']));
+    expect(d.get('Before')).not.toContain('sysinit.target');
+    expect(d.get('ConditionPathExists')).toEqual(['|!/etc/ssh/ssh_host_ed25519_key', '|!/etc/ssh/ssh_host_ecdsa_key', '|!/etc/ssh/ssh_host_rsa_key']);
+    expect(d.get('ExecStart')).toEqual(['/usr/bin/ssh-keygen', '-A']);
+    expect(d.get('WantedBy')).toEqual(['sysinit.target']);
   });
 
   it('full converge (timer, by hand) waits for the network; not started at boot; timer repeats with a random delay', () => {

@@ -17,7 +17,7 @@ import { buildReport, exitCodeFor, recapLine, writeReport, type PhaseTimings, ty
 import type { Module } from '../types.js';
 import { VERSION } from '../../core/version.js';
 import { applyPlan, notifiedAt } from './apply.js';
-import { notifiedBy, readPending, runHandlers } from './handlers.js';
+import { notifiedBy, readPending, runHandlers, writePending } from './handlers.js';
 import { withHooks } from './hooks.js';
 import { decideReboot, readBootId, reboot, rebootFilesOf, trackRebootRequired } from './reboot.js';
 import { loadTasks } from './load-tasks.js';
@@ -57,6 +57,11 @@ export interface RunOptions {
   engineReadyMs?: number;
   /** Shared by the runs of one process (the boot run's two phases): what they need not load twice. */
   memo?: RunMemo;
+  /**
+   * The boot run's early run: the handlers its changes notify run at the end of the full run, as
+   * one play's would (kept in the memo with when each was notified, and as pending until then).
+   */
+  handlersLater?: boolean;
 }
 
 /**
@@ -74,6 +79,8 @@ export interface RunMemo {
   lock?: Lock;
   /** The API connection opened during the boot's wait (by kubeconfig file), used and closed by the full run. */
   apis?: Map<string, NodeApi>;
+  /** Handlers the early run's changes notified (handlersLater), and when: the full run runs them. */
+  handlers?: { notified: Set<string>; since: Map<string, number> };
 }
 
 async function loadManifestMemo(file: string, stateDir: string, memo: RunMemo | undefined): Promise<Awaited<ReturnType<typeof loadManifest>>> {
@@ -231,8 +238,23 @@ export async function run(opts: RunOptions): Promise<Report> {
     lap('applyMs');
     const notified = notifiedBy(outcomes);
     for (const name of await readPending(stateDir)) notified.add(name);
-    const failed = outcomes.some((o) => o.status === 'failed');
-    outcomes.push(...(await runHandlers(renderedHandlers, notified, failed, ctx, data, notifiedAt(outcomes))));
+    const since = notifiedAt(outcomes);
+    const carried = opts.memo?.handlers;
+    if (carried && !opts.handlersLater) {
+      // The early run's notifications, with their times: "restart iscsid" after the early phase wrote
+      // the initiator name is moot when iscsid started later (coveredByStart).
+      for (const n of carried.notified) notified.add(n);
+      for (const [n, t] of carried.since) since.set(n, Math.max(since.get(n) ?? 0, t));
+      opts.memo!.handlers = undefined;
+    }
+    if (opts.handlersLater && opts.memo) {
+      opts.memo.handlers = { notified, since };
+      // Pending until the full run has run them: a boot that never gets there loses none.
+      if (!opts.checkMode) await writePending(stateDir, handlers.filter((h) => notified.has(h.name)).map((h) => h.name));
+    } else {
+      const failed = outcomes.some((o) => o.status === 'failed');
+      outcomes.push(...(await runHandlers(renderedHandlers, notified, failed, ctx, data, since)));
+    }
     lap('handlersMs');
 
     for (const o of outcomes) {

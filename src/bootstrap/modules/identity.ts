@@ -16,6 +16,12 @@ const args = z.strictObject({
   ssh: z.object({ hostKeys: z.partialRecord(z.enum(KEY_TYPES), hostKey).optional() }).passthrough().optional(),
   /** k3s node password; "" = generate once when missing. Absent = not managed by this task. */
   nodePassword: z.string().optional(),
+  /**
+   * false: SSH host keys the manifest does not give are left for later (the early phase: on a first
+   * boot metis-ssh-hostkeys.service makes them beside the boot, off its critical path, and the full
+   * run's own task generates whatever is still missing). Default true.
+   */
+  generateHostKeys: z.boolean().default(true),
 });
 type Args = z.output<typeof args>;
 
@@ -58,7 +64,7 @@ export const identityModule: Module<Args> = {
         if (given) {
           specs.push({ dest: path, content: withNl(given.private), mode: 0o600, secret: true });
           specs.push({ dest: `${path}.pub`, content: withNl(given.public), mode: 0o644 });
-        } else if (!(await ctx.fs.exists(path)) || !(await ctx.fs.exists(`${path}.pub`))) {
+        } else if (a.generateHostKeys && (!(await ctx.fs.exists(path)) || !(await ctx.fs.exists(`${path}.pub`)))) {
           generated.push(t);
           groups.push([
             { kind: 'remove', path },

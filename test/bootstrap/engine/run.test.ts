@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { assetsFrom } from '../../../src/bootstrap/assets.js';
-import { exitCodeFor, run, type RunOptions } from '../../../src/bootstrap/engine/run.js';
+import { exitCodeFor, run, type RunMemo, type RunOptions } from '../../../src/bootstrap/engine/run.js';
 import { PENDING_FILE } from '../../../src/bootstrap/engine/handlers.js';
 import { acquireLock } from '../../../src/bootstrap/lock.js';
 import { modules } from '../../../src/bootstrap/modules/index.js';
@@ -168,6 +168,47 @@ describe('run: handlers', () => {
     expect(r2.tasks.map((t) => `${t.name}:${t.status}`)).toEqual(['a:ok', 'h1:changed']);
     expect(read('var/log/h1')).toBe('ran\n');
     expect(existsSync(join(root, `var/lib/metis/${PENDING_FILE}`))).toBe(false);
+  });
+});
+
+describe("run: the boot run's early handlers wait for the full run", () => {
+  const handlers = `- name: h1\n  append_line: { file: /var/log/h1, line: ran }\n- name: h2\n  append_line: { file: /var/log/h2, line: ran }\n`;
+  const files = {
+    'tasks/10-a.yaml': writeTask('a', '/etc/a', 'x', '  notify: [h1]\n  tags: [early]\n') + writeTask('b', '/etc/b', 'y', '  notify: [h2]\n'),
+    'tasks/handlers.yaml': handlers,
+  };
+
+  it('handlersLater: the early change notifies h1; it is pending (with its time in the memo) until the full run runs it once, after h2 order', async () => {
+    const memo: RunMemo = {};
+    const early = await run(opts(files, { tags: ['early'], memo, handlersLater: true }));
+    expect(early.tasks.map((t) => `${t.name}:${t.status}`)).toEqual(['a:changed']);
+    expect(existsSync(join(root, 'var/log/h1'))).toBe(false);
+    // A boot that never reaches its full run loses nothing: the next run finds it pending.
+    expect(JSON.parse(read(`var/lib/metis/${PENDING_FILE}`))).toEqual(['h1']);
+    expect([...memo.handlers!.notified]).toEqual(['h1']);
+    expect(memo.handlers!.since.get('h1')).toBeGreaterThan(0);
+
+    const full = await run(opts(files, { memo }));
+    expect(full.tasks.map((t) => `${t.name}:${t.status}`)).toEqual(['a:ok', 'b:changed', 'h1:changed', 'h2:changed']);
+    expect(read('var/log/h1')).toBe('ran\n');
+    expect(existsSync(join(root, `var/lib/metis/${PENDING_FILE}`))).toBe(false);
+    expect(memo.handlers).toBeUndefined();
+  });
+
+  it('without handlersLater an early run runs its own handlers (metis-bootstrap --tags early)', async () => {
+    const early = await run(opts(files, { tags: ['early'] }));
+    expect(early.tasks.map((t) => `${t.name}:${t.status}`)).toEqual(['a:changed', 'h1:changed']);
+    expect(existsSync(join(root, `var/lib/metis/${PENDING_FILE}`))).toBe(false);
+  });
+
+  it('check mode: deferred the same way, nothing written', async () => {
+    const memo: RunMemo = {};
+    const before = hashTree(root, ['var/lib/metis']);
+    const early = await run(opts(files, { tags: ['early'], memo, handlersLater: true, checkMode: true }));
+    expect(early.tasks.map((t) => `${t.name}:${t.status}`)).toEqual(['a:changed']);
+    const full = await run(opts(files, { memo, checkMode: true }));
+    expect(full.tasks.map((t) => `${t.name}:${t.status}`)).toEqual(['a:changed', 'b:changed', 'h1:changed', 'h2:changed']);
+    expect(hashTree(root, ['var/lib/metis'])).toEqual(before);
   });
 });
 

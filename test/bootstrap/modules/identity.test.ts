@@ -95,6 +95,26 @@ describe('identity module', () => {
     }
   });
 
+  it('generateHostKeys false (the early phase): writes machine-id and given keys, generates none, and is then ok', async () => {
+    const { priv, pub } = newHostKey();
+    const ctx = makeContext({ root });
+    const a = identityModule.args.parse({ identity: {}, ssh: { hostKeys: { ed25519: { private: priv, public: pub } } }, generateHostKeys: false });
+    const first = await identityModule.check(a, ctx);
+    expect(first.status).toBe('change');
+    expect(first.reason).not.toMatch(/generate SSH host keys/);
+    await applyPlanned(identityModule, a, ctx, first);
+    expect(readFileSync(join(root, 'etc/ssh/ssh_host_ed25519_key'), 'utf8')).toBe(priv);
+    for (const t of ['ecdsa', 'rsa']) expect(() => statSync(join(root, `etc/ssh/ssh_host_${t}_key`))).toThrow();
+    expect((await identityModule.check(a, ctx)).status).toBe('ok');
+    // The full run's task (generateHostKeys defaults to true) makes the two missing types.
+    const full = identityModule.args.parse({ ssh: { hostKeys: { ed25519: { private: priv, public: pub } } } });
+    const later = await identityModule.check(full, ctx);
+    expect(later.reason).toBe('generate SSH host keys ecdsa, rsa');
+    await applyPlanned(identityModule, full, ctx, later);
+    for (const t of ['ecdsa', 'rsa']) expect(mode(`etc/ssh/ssh_host_${t}_key`)).toBe(0o600);
+    expect((await identityModule.check(full, ctx)).status).toBe('ok');
+  });
+
   it('treats a changed machine-id as drift and a tampered node password as change', async () => {
     const ctx = makeContext({ root });
     const args = { identity: { machineId: '0f5c2a1e9b7d4c3a8e6f1b2d3c4a5e6f' }, nodePassword: 'node-pass-0001-secret' };
