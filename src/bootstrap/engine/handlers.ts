@@ -84,7 +84,10 @@ export async function coveredByStart(plan: PlannedTask[], ctx: Context, since: R
   for (const p of plan) {
     const changedAt = since.get(p.task.name);
     const c = p.check;
-    const units = c.status === 'change' ? c.actions.map((a) => (a.kind === 'systemctl' && REFRESH.has(a.verb) ? a.unit : null)) : [];
+    // The service module puts a daemon-reload before every refresh; it runs only when a unit file
+    // changed (engine/execute.ts), and the batch's own reload covers that, so it decides nothing here.
+    const refreshes = c.status === 'change' ? c.actions.filter((a) => a.kind !== 'daemon-reload') : [];
+    const units = refreshes.map((a) => (a.kind === 'systemctl' && REFRESH.has(a.verb) ? a.unit : null));
     if (changedAt === undefined || !units.length || units.includes(null)) {
       out.push(p);
       continue;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { coveredByStart } from '../../../src/bootstrap/engine/handlers.js';
 import type { PlannedTask } from '../../../src/bootstrap/engine/plan.js';
+import { serviceModule } from '../../../src/bootstrap/modules/service.js';
 import type { Context } from '../../../src/bootstrap/types.js';
 
 // The decision only: which restart/reload handlers a start after the notifying change makes moot.
@@ -43,6 +44,24 @@ describe('handlers a later start already covered', () => {
     const p = out.find((x) => x.task.name === name)!;
     expect(p.check.status).toBe(status);
     if (status === 'ok') expect((p.check as { reason: string }).reason).toMatch(/started after the change that notified this handler/);
+  });
+
+  // The plan as the service module makes it (a daemon-reload before the refresh), not a hand-made one:
+  // a first boot's handlers were never judged moot while the reload counted as another change.
+  it.each([
+    ['iscsid.service', 'restarted', 2000, 'ok'],
+    ['iscsid.service', 'restarted', 900, 'change'],
+    ['ssh.service', 'reloaded', 1500, 'ok'],
+    ['ssh.service', 'reloaded', undefined, 'change'],
+  ] as const)('the service module\'s own plan: %s %s, started at %s → %s', async (unit, state, startedAt, status) => {
+    const ctx = ctxWith({ [unit]: startedAt });
+    const args = serviceModule.args.parse({ name: unit, state });
+    const check = await serviceModule.check(args, ctx);
+    expect(check.status).toBe('change');
+    expect((check as { actions: { kind: string }[] }).actions.map((a) => a.kind)).toContain('daemon-reload');
+    const p = { task: { name: 'h', module: serviceModule }, args, durationMs: 0, check } as unknown as PlannedTask;
+    const [out] = await coveredByStart([p], ctx, new Map([['h', 1000]]));
+    expect(out!.check.status).toBe(status);
   });
 
   it('changes nothing on a system that is not live', async () => {

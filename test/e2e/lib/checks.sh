@@ -67,6 +67,15 @@ c_last_run() {
     const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
     if (r.mode !== "apply" || r.summary.failed !== 0) { console.log(JSON.stringify(r.summary), (r.tasks||[]).filter(t=>t.status==="failed").map(t=>t.name+": "+t.reason).join("; ")); process.exit(1); }'
 }
+# A first boot starts iscsid and k3s after the changes that notify their restart handlers (the
+# initiator name in the early phase, k3s's config before the join starts it): neither is restarted.
+c_no_restart() {
+  gssh "$1" cat /var/lib/metis/last-run.json | node -e '
+    const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    const h = (r.tasks||[]).filter(t=>t.handler && /^restart (iscsid|k3s)$/.test(t.name));
+    const again = h.filter(t=>t.status==="changed");
+    if (!h.length || again.length) { console.log(h.length ? "restarted again: "+again.map(t=>t.name).join(", ") : "no restart handler in the report"); process.exit(1); }'
+}
 # The FAT partition's bytes as they are on the card (O_DIRECT after sync: the block device's page
 # cache may still hold pages udev's probes read before the scrub): no token, no node password.
 c_fat_scrubbed() {
@@ -105,6 +114,7 @@ checks_node() {
   check "$p journald drop-in in force" c_journald "$n"
   check "$p sshd drop-in in force" c_sshd "$n"
   check "$p last-run.json: apply, 0 failed" c_last_run "$n"
+  check "$p iscsid and k3s not restarted after their first start" c_no_restart "$n"
   check "$p secrets gone from the FAT partition" c_fat_scrubbed "$n"
 }
 
