@@ -8,15 +8,11 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
+import { engineHash } from '../core/engine-hash.js';
+import { exactJson } from '../manifest/exact-json.js';
 import { cacheDirOf } from './cache-dir.js';
 
 const PREFIX = 'manifest-';
-
-/** The engine's code hash (src/core/code-cache.ts sets it); unset when running from source. */
-function engineHash(): string | undefined {
-  return (globalThis as { __METIS_ENGINE_HASH__?: string }).__METIS_ENGINE_HASH__;
-}
 
 function entryFile(dir: string, text: string, engine: string): string {
   return join(dir, `${PREFIX}${createHash('sha256').update(text).digest('hex').slice(0, 32)}-${engine}.json`);
@@ -40,9 +36,8 @@ export function keepParsed(text: string, data: unknown, secrets: readonly string
   const dir = cacheDirOf(env);
   const engine = engineHash();
   if (!dir || !engine || secrets.some((s) => s && text.includes(s))) return;
-  const json = JSON.stringify({ data });
-  // Strict deep equality tells -0, NaN, undefined and non-plain objects apart from what JSON makes of them.
-  if (!isDeepStrictEqual(data, (JSON.parse(json) as { data: unknown }).data)) return;
+  const json = exactJson(data);
+  if (json === undefined) return;
   const file = entryFile(dir, text, engine);
   try {
     const tmp = `${file}.${process.pid}.tmp`;
