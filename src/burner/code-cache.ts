@@ -9,7 +9,7 @@
 // the home directory).
 import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { CodeCacheSpec } from '../core/code-cache.js';
 
 const owned = (dir: string, uid: number): boolean => {
@@ -33,4 +33,13 @@ export function cliCacheSpec(argv: readonly string[], env: NodeJS.ProcessEnv, ui
   }
   const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : join(env.HOME || homedir(), '.cache');
   return owned(base, uid) ? { ...spec, dir: join(base, 'metis', 'v8') } : spec;
+}
+
+/**
+ * Where the CLI keeps its parses of the inventory (src/inventory/parse-store.ts): `parsed/` beside
+ * the code cache's `v8/`, under the same rules (a base the user owns; off with METIS_CODE_CACHE=off).
+ */
+export function cliParsedDir(env: NodeJS.ProcessEnv, uid = process.geteuid?.() ?? -1): string | undefined {
+  const v8 = cliCacheSpec(['burn'], env, uid).dir;
+  return v8 ? join(dirname(v8), 'parsed') : undefined;
 }

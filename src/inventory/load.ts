@@ -4,9 +4,11 @@ import { LineCounter, parse, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type Issue, MetisError, ValidationError } from '../lib/errors.js';
 import { hostAddressProblem, inSubnet } from '../manifest/fields.js';
-import { MAX_YAML_BYTES } from '../manifest/bounded-yaml.js';
-import { lineOf, parseYamlWith } from '../manifest/load.js';
+import { MAX_YAML_BYTES, parseBounded } from '../manifest/bounded-yaml.js';
+import { lineOf, secretShapes, validateParsed } from '../manifest/load.js';
+import { findSecrets } from '../manifest/secret.js';
 import { readBounded } from '../manifest/read-bounded.js';
+import type { ParseStore } from './parse-store.js';
 import { type ClassDef, type ClusterDef, type NodeDef, classSchema, clusterSchema, nodeSchema } from './schema.js';
 
 export interface Sourced<T> {
@@ -42,6 +44,8 @@ export interface LoadOptions {
    * through a flashing host starts its SSH handshake there (the host may be a `flashers:` name).
    */
   onCluster?: (cluster: Sourced<ClusterDef>) => void;
+  /** Parses of earlier loads (parse-store.ts): a kept text skips the YAML parse, never validation. */
+  parsed?: ParseStore;
 }
 
 /** hostname and address of a node file that failed validation, read as leniently as possible. */
@@ -57,13 +61,26 @@ function looseIdentity(text: string): { hostname?: string; ip?: string } {
   }
 }
 
-async function readYaml<S extends z.ZodType>(schema: S, file: string): Promise<Sourced<z.output<S>>> {
+/** The text validated with `schema`, its parse taken from or given to `store`. */
+function parseWith<S extends z.ZodType>(schema: S, text: string, file: string, store: ParseStore | undefined): z.output<S> {
+  const kept = store?.get(text);
+  if (kept) {
+    const r = schema.safeParse(kept.data);
+    if (r.success) return r.data;
+  }
+  const parsed = parseBounded(text, file);
+  const def = validateParsed(schema, parsed, file);
+  store?.put(text, parsed.data, [...findSecrets(schema, parsed.data).map((s) => s.value), ...secretShapes(text)]);
+  return def;
+}
+
+async function readYaml<S extends z.ZodType>(schema: S, file: string, store?: ParseStore): Promise<Sourced<z.output<S>>> {
   const { data, truncated } = await readBounded(file, MAX_YAML_BYTES).catch((e: NodeJS.ErrnoException) => {
     throw new MetisError('E_INVENTORY', `cannot read ${file} (${e.code ?? 'error'})`, { file, cause: e });
   });
   if (truncated) throw new ValidationError(file, [{ path: '', line: 1, message: `file is larger than ${MAX_YAML_BYTES} bytes (1 MiB): refused unread` }]);
   const text = data.toString('utf8');
-  return { def: parseYamlWith(schema, text, file), file, text };
+  return { def: parseWith(schema, text, file, store), file, text };
 }
 
 async function yamlFiles(dir: string): Promise<string[]> {
@@ -85,11 +102,12 @@ function issueAt(s: Sourced<unknown>, path: (string | number)[], message: string
 
 /** Reads and cross-checks DIR/cluster.yaml, DIR/classes/*.yaml, DIR/nodes/*.yaml. Throws on the first bad file. */
 export async function loadInventory(dir: string, opts: LoadOptions = {}): Promise<Inventory> {
-  const cluster = await readYaml(clusterSchema, join(dir, 'cluster.yaml'));
+  const store = opts.parsed;
+  const cluster = await readYaml(clusterSchema, join(dir, 'cluster.yaml'), store);
   opts.onCluster?.(cluster);
   const classes = new Map<string, Sourced<ClassDef>>();
   for (const file of await yamlFiles(join(dir, 'classes'))) {
-    const c = await readYaml(classSchema, file);
+    const c = await readYaml(classSchema, file, store);
     const stem = basename(file).replace(/\.ya?ml$/, '');
     if (c.def.name !== undefined && c.def.name !== stem) throw issueAt(c, ['name'], `class name "${c.def.name}" must match its file name "${stem}"`);
     classes.set(stem, c);
@@ -100,7 +118,7 @@ export async function loadInventory(dir: string, opts: LoadOptions = {}): Promis
   for (const file of await yamlFiles(join(dir, 'nodes'))) {
     let n: Sourced<NodeDef>;
     try {
-      n = await readYaml(nodeSchema, file);
+      n = await readYaml(nodeSchema, file, store);
       checkNode(n, classes, cluster);
     } catch (error) {
       if (opts.only === undefined) throw error;
@@ -128,6 +146,7 @@ export async function loadInventory(dir: string, opts: LoadOptions = {}): Promis
       warnings.push({ file: b.file, message: `${b.file} is invalid and was skipped (it does not concern ${opts.only}): ${first}` });
     }
   }
+  store?.save();
   return { dir, cluster, classes, nodes, warnings };
 }
 

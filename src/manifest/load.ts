@@ -28,7 +28,7 @@ export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, file
   return validateParsed(schema, parseBounded(text, file), file);
 }
 
-function validateParsed<S extends z.ZodType>(schema: S, b: BoundedDoc, file: string): z.output<S> {
+export function validateParsed<S extends z.ZodType>(schema: S, b: BoundedDoc, file: string): z.output<S> {
   const result = schema.safeParse(b.data);
   if (result.success) return result.data;
   const redact = rawSecrets(schema, b.data);

@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { cliCacheSpec } from '../../src/burner/code-cache.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliCacheSpec, cliParsedDir } from '../../src/burner/code-cache.js';
+import { makeDemoImage } from '../../src/demo/image.js';
 import { ensureBundle } from '../bootstrap/bundle.js';
-import { tempDirs } from './fixtures.js';
+import { tempDir, tempDirs } from './fixtures.js';
 
 const dir = tempDirs('metis-cli-cache-');
 const uid = process.geteuid!();
@@ -29,6 +30,15 @@ describe('cliCacheSpec: where the CLI keeps its V8 code cache', () => {
     const spec = cliCacheSpec(argv.map((a) => (a === '@' ? d : a)), env, uid);
     expect(spec.dir).toBe(want(d));
     if (spec.dir) expect(spec.variant).toBe(variant);
+  });
+
+  it.each([
+    ['beside the code cache', (d: string) => ({ XDG_CACHE_HOME: d }), (d: string) => join(d, 'metis/parsed')],
+    ['turned off with the code cache', (d: string) => ({ XDG_CACHE_HOME: d, METIS_CODE_CACHE: 'off' }), () => undefined],
+    ['no base the user owns', (d: string) => ({ XDG_CACHE_HOME: join(d, 'missing') }), () => undefined],
+  ])('cliParsedDir: %s', (_name, envOf, want) => {
+    const d = dir();
+    expect(cliParsedDir(envOf(d) as NodeJS.ProcessEnv, uid)).toBe(want(d));
   });
 
   it.runIf(uid === 0)('never writes into a base another user owns (sudo with the user\'s HOME)', () => {
@@ -79,5 +89,49 @@ describe('the CLI bundle with its code cache (real node, real bundle)', () => {
     expect(files).toHaveLength(1);
     const bytes = readFileSync(join(v8, files[0]!));
     for (const needle of [TOKEN, 'cachetest', 'titan-13']) expect(bytes.includes(Buffer.from(needle))).toBe(false);
+  });
+});
+
+describe('the CLI bundle keeps its inventory parses (real node, real bundle)', () => {
+  const imgDir = tempDir('metis-cli-parsed-');
+  const img = join(imgDir.dir, 'class.img');
+  beforeAll(async () => {
+    ensureBundle();
+    await makeDemoImage(img, imgDir.dir, { fat: 'own' });
+  });
+  afterAll(() => imgDir.cleanup());
+  const burn = (d: string, env: Record<string, string>) => {
+    const args = ['burn', 'titan-13', '--to', join(d, 'out.img'), '--image', img, '--no-verify', '--yes', '--inventory', inventory, '--cache', join(d, 'cache')];
+    const r = spawnSync(process.execPath, [METIS, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, METIS_CODE_CACHE: '', METIS_K3S_TOKEN: TOKEN, XDG_CACHE_HOME: d, ...env } });
+    return { code: r.status, err: r.stderr };
+  };
+
+  it('a burn keeps them 0600 in a 0700 dir, without the token; the next burn uses them and writes nothing', () => {
+    const d = dir();
+    const first = burn(d, {});
+    expect(first.code, first.err).toBe(0);
+    const parsed = join(d, 'metis/parsed');
+    expect(statSync(parsed).mode & 0o777).toBe(0o700);
+    const files = readdirSync(parsed);
+    expect(files).toEqual([expect.stringMatching(/^inventory-[0-9a-z]+\.json$/)]);
+    const file = join(parsed, files[0]!);
+    const st = statSync(file);
+    expect(st.mode & 0o777).toBe(0o600);
+    const text = readFileSync(file, 'utf8');
+    // Every file of the inventory is kept (none holds a secret), and the run's token is not there.
+    const yamlCount = 1 + ['classes', 'nodes'].reduce((n, sub) => n + readdirSync(join(inventory, sub)).filter((f) => /\.ya?ml$/.test(f)).length, 0);
+    expect(Object.keys((JSON.parse(text) as { entries: object }).entries)).toHaveLength(yamlCount);
+    for (const needle of [TOKEN, 'cachetest']) expect(text).not.toContain(needle);
+    const second = burn(d, {});
+    expect(second.code, second.err).toBe(0);
+    expect(statSync(file).ino).toBe(st.ino);
+    expect(statSync(file).mtimeMs).toBe(st.mtimeMs);
+  });
+
+  it('METIS_CODE_CACHE=off keeps nothing', () => {
+    const d = dir();
+    const r = burn(d, { METIS_CODE_CACHE: 'off' });
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(d).filter((f) => f === 'metis')).toEqual([]);
   });
 });
