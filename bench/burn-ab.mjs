@@ -1,0 +1,90 @@
+// bench:burn-ab — the raw row of bench:burn (`metis burn --bmap --no-verify` against `bmaptool copy
+// --bmap`, same image and .bmap, on a loop device throttled to 30 MB/s write, 90 MB/s read) in
+// interleaved rounds, each command timed by bench/device-curve.mjs: exit time and when the first
+// written sector reached the card. With `--other PATH/dist/metis.js` (another commit's bundle, e.g.
+// from `git worktree add`), that bundle runs in the same rounds, so a change is judged against the
+// code before it on the same machine at the same time. Each bundle keeps its own code cache (its own
+// XDG_CACHE_HOME), warmed by one untimed burn. Needs root. Prints medians and ratios; asserts nothing.
+// Usage: sudo node bench/burn-ab.mjs [--rounds N] [--other PATH/metis.js]
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { makeClassImage } from './lib/class-image.mjs';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, other: { type: 'string' } } });
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) {
+  console.error('--rounds: a whole number from 1 to 50');
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) {
+  console.error('bench:burn-ab needs root (loop devices, blkio throttling)');
+  process.exit(2);
+}
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const BLKIO = '/sys/fs/cgroup/blkio';
+const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], maxBuffer: 1 << 26, ...opts });
+const work = mkdtempSync(join(tmpdir(), 'metis-bench-ab-'));
+let loop = null;
+let devno = null;
+const cleanup = () => {
+  if (devno) for (const f of ['write_bps_device', 'read_bps_device']) spawnSync('sh', ['-c', `echo "${devno} 0" > ${BLKIO}/blkio.throttle.${f}`]);
+  if (loop) spawnSync('losetup', ['-d', loop]);
+  rmSync(work, { recursive: true, force: true });
+};
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => (cleanup(), process.exit(sig === 'SIGINT' ? 130 : 143)));
+
+try {
+  sh('node', [join(repo, 'scripts/build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const img = makeClassImage(work, 1024, 240);
+  const bmap = join(work, 'class.img.bmap');
+  sh('bmaptool', ['-q', 'create', '-o', bmap, img]);
+  const inv = join(work, 'inventory');
+  cpSync(join(repo, 'inventory'), inv, { recursive: true });
+  const backing = join(work, 'card.img');
+  sh('dd', ['if=/dev/zero', `of=${backing}`, 'bs=4M', 'count=272', 'status=none']);
+  loop = sh('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+  devno = sh('lsblk', ['-dno', 'MAJ:MIN', loop], { encoding: 'utf8' }).trim();
+  writeFileSync(`${BLKIO}/blkio.throttle.write_bps_device`, `${devno} 31457280`);
+  writeFileSync(`${BLKIO}/blkio.throttle.read_bps_device`, `${devno} 94371840`);
+
+  const metisEnv = (name) => {
+    const xdg = join(work, `xdg-${name}`);
+    mkdirSync(xdg, { mode: 0o700 });
+    return { ...process.env, METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:bench`, XDG_CACHE_HOME: xdg };
+  };
+  const burn = (bundle) => ['node', bundle, 'burn', 'titan-13', '--device', loop, '--image', img, '--bmap', bmap, '--no-verify', '--yes', '--inventory', inv, '--cache', join(work, 'cache')];
+  const cmds = new Map([
+    ['bmaptool', { argv: ['bmaptool', '-q', 'copy', '--bmap', bmap, img, loop], env: process.env }],
+    ['metis (this tree)', { argv: burn(join(repo, 'dist/metis.js')), env: metisEnv('this') }],
+  ]);
+  if (values.other) cmds.set(`metis (${values.other})`, { argv: burn(values.other), env: metisEnv('other') });
+  // Untimed: each bundle's first burn writes its code cache and its kept inventory parses.
+  for (const [name, c] of cmds) if (name !== 'bmaptool') sh(c.argv[0], c.argv.slice(1), { env: c.env, stdio: 'ignore' });
+
+  const results = new Map([...cmds.keys()].map((k) => [k, []]));
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, c] of cmds) {
+      sh('sync');
+      sh('blockdev', ['--flushbufs', loop]);
+      sh('sleep', ['3']);
+      const r = spawnSync('node', [join(repo, 'bench/device-curve.mjs'), loop.replace('/dev/', ''), ...c.argv], { env: c.env, encoding: 'utf8' });
+      const m = /^exit (\d+) at (\d+) ms, [\d.]+ MB written: 0\.0 MB @ (\d+) ms/.exec(r.stdout);
+      if (!m || m[1] !== '0') throw new Error(`${name}: ${r.stdout.trim() || r.stderr.trim()}`);
+      results.get(name).push({ exit: Number(m[2]), first: Number(m[3]) });
+      console.log(`round ${i + 1} ${name.padEnd(40)} exit ${m[2]} ms, first write ${m[3]} ms`);
+    }
+  }
+  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const anchor = median(results.get('bmaptool').map((r) => r.exit));
+  console.log(`\nmedians of ${rounds} rounds`);
+  for (const [name, rs] of results) {
+    const exit = median(rs.map((r) => r.exit));
+    console.log(`${name.padEnd(40)} exit ${String(exit).padStart(6)} ms, first write ${String(median(rs.map((r) => r.first))).padStart(4)} ms, ÷ bmaptool ${(exit / anchor).toFixed(3)}`);
+  }
+} finally {
+  cleanup();
+}
