@@ -7,12 +7,13 @@
 // XDG_CACHE_HOME), warmed by one untimed burn. Needs root. Prints medians and ratios; asserts nothing.
 // Usage: sudo node bench/burn-ab.mjs [--rounds N] [--other PATH/metis.js]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeClassImage } from './lib/class-image.mjs';
+import { emulatedCard } from './lib/card.mjs';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, other: { type: 'string' } } });
 const rounds = Number(values.rounds);
@@ -25,14 +26,11 @@ if (process.getuid?.() !== 0) {
   process.exit(2);
 }
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const BLKIO = '/sys/fs/cgroup/blkio';
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], maxBuffer: 1 << 26, ...opts });
 const work = mkdtempSync(join(tmpdir(), 'metis-bench-ab-'));
-let loop = null;
-let devno = null;
+let card = null;
 const cleanup = () => {
-  if (devno) for (const f of ['write_bps_device', 'read_bps_device']) spawnSync('sh', ['-c', `echo "${devno} 0" > ${BLKIO}/blkio.throttle.${f}`]);
-  if (loop) spawnSync('losetup', ['-d', loop]);
+  card?.release();
   rmSync(work, { recursive: true, force: true });
 };
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => (cleanup(), process.exit(sig === 'SIGINT' ? 130 : 143)));
@@ -44,12 +42,8 @@ try {
   sh('bmaptool', ['-q', 'create', '-o', bmap, img]);
   const inv = join(work, 'inventory');
   cpSync(join(repo, 'inventory'), inv, { recursive: true });
-  const backing = join(work, 'card.img');
-  sh('dd', ['if=/dev/zero', `of=${backing}`, 'bs=4M', 'count=272', 'status=none']);
-  loop = sh('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
-  devno = sh('lsblk', ['-dno', 'MAJ:MIN', loop], { encoding: 'utf8' }).trim();
-  writeFileSync(`${BLKIO}/blkio.throttle.write_bps_device`, `${devno} 31457280`);
-  writeFileSync(`${BLKIO}/blkio.throttle.read_bps_device`, `${devno} 94371840`);
+  card = emulatedCard(work, 1088);
+  const { loop, fresh } = card;
 
   const metisEnv = (name) => {
     const xdg = join(work, `xdg-${name}`);
@@ -68,9 +62,7 @@ try {
   const results = new Map([...cmds.keys()].map((k) => [k, []]));
   for (let i = 0; i < rounds; i++) {
     for (const [name, c] of cmds) {
-      sh('sync');
-      sh('blockdev', ['--flushbufs', loop]);
-      sh('sleep', ['3']);
+      fresh();
       const r = spawnSync('node', [join(repo, 'bench/device-curve.mjs'), loop.replace('/dev/', ''), ...c.argv], { env: c.env, encoding: 'utf8' });
       const m = /^exit (\d+) at (\d+) ms, [\d.]+ MB written: 0\.0 MB @ (\d+) ms/.exec(r.stdout);
       if (!m || m[1] !== '0') throw new Error(`${name}: ${r.stdout.trim() || r.stderr.trim()}`);

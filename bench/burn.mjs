@@ -3,18 +3,16 @@
 // 30 MB/s write and 90 MB/s read (the throttle is removed again on exit, SIGINT and SIGTERM).
 // Sources: a raw file, a .xz file, and a .zst pulled from Debian's docker-registry on loopback
 // (cache cold, then warm). Needs root. Prints times and ratios; asserts nothing (not part of CI).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync, statSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync, statSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeClassImage } from './lib/class-image.mjs';
+import { READ_BPS, WRITE_BPS, emulatedCard } from './lib/card.mjs';
 import { fileURLToPath } from 'node:url';
 
 const MIB = 1024 * 1024;
-const WRITE_BPS = 31457280;
-const READ_BPS = 94371840;
-const BLKIO = '/sys/fs/cgroup/blkio';
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const metisBin = join(repo, 'dist/metis.js');
 
@@ -31,12 +29,10 @@ const seconds = (fn) => {
 };
 
 const work = mkdtempSync(join(tmpdir(), 'metis-bench-burn-'));
-let loop = null;
-let devno = null;
+let card = null;
 let registry = null;
 const cleanup = () => {
-  if (devno) for (const f of ['write_bps_device', 'read_bps_device']) spawnSync('sh', ['-c', `echo "${devno} 0" > ${BLKIO}/blkio.throttle.${f}`]);
-  if (loop) spawnSync('losetup', ['-d', loop]);
+  card?.release();
   if (registry && registry.exitCode === null) registry.kill('SIGTERM');
   rmSync(work, { recursive: true, force: true });
 };
@@ -89,24 +85,10 @@ try {
   const ref = `oci://127.0.0.1:${port}/bench/class:v1`;
   metis(['image', 'push', `${img}.zst`, ref]);
 
-  // The emulated card: backing file written once, so first-write allocation doesn't distort timings.
-  const backing = join(work, 'card.img');
-  sh('dd', ['if=/dev/zero', `of=${backing}`, 'bs=4M', 'count=272', 'status=none']);
-  loop = sh('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
-  devno = sh('lsblk', ['-dno', 'MAJ:MIN', loop], { encoding: 'utf8' }).trim();
-  writeFileSync(`${BLKIO}/blkio.throttle.write_bps_device`, `${devno} ${WRITE_BPS}`);
-  writeFileSync(`${BLKIO}/blkio.throttle.read_bps_device`, `${devno} ${READ_BPS}`);
-  console.log(`emulated card ${loop} (${devno}): write ${WRITE_BPS / 1e6} MB/s, read ${(READ_BPS / 1e6).toFixed(1)} MB/s`);
+  card = emulatedCard(work, 1088);
+  const { loop, fresh } = card;
+  console.log(card.describe);
 
-  // Between runs: drop the device's cache, and pause so the throttle's time slice left over from
-  // the previous writer doesn't bill the next one.
-  // Also write back every dirty page first: a run must not pay for the previous one's files
-  // (a pulled blob, an image file written) being flushed to disk while it is timed.
-  const fresh = () => {
-    sh('sync');
-    sh('blockdev', ['--flushbufs', loop]);
-    sh('sleep', ['3']);
-  };
   const timed = (name, fn) => {
     fresh();
     const [t] = seconds(fn);

@@ -10,18 +10,16 @@
 // BENCH_REPEATS=N (default 3): the repeat-burn rows (and their anchors, and the local burn) are run N
 // rounds in turn and each row is its median; BENCH_TRACE=1 adds one traced repeat burn.
 // Needs root and a built dist/metis.js. Prints times and ratios; asserts nothing (not part of CI).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, statSync, openSync, closeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, statSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { emulatedCard } from './lib/card.mjs';
 import { makeClassImage } from './lib/class-image.mjs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const MIB = 1024 * 1024;
-const WRITE_BPS = 31457280;
-const READ_BPS = 94371840;
-const BLKIO = '/sys/fs/cgroup/blkio';
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const metis = join(repo, 'dist/metis.js');
 
@@ -39,11 +37,9 @@ const seconds = async (fn) => {
 
 const work = mkdtempSync(join(tmpdir(), 'metis-bench-remote-'));
 let host = null;
-let loop = null;
-let devno = null;
+let card = null;
 const cleanup = async () => {
-  if (devno) for (const f of ['write_bps_device', 'read_bps_device']) spawnSync('sh', ['-c', `echo "${devno} 0" > ${BLKIO}/blkio.throttle.${f}`]);
-  if (loop) spawnSync('losetup', ['-d', loop]);
+  card?.release();
   if (host) await host.stop();
   rmSync(work, { recursive: true, force: true });
 };
@@ -74,21 +70,10 @@ try {
   const env = { ...process.env, METIS_SSH_CONFIG: host.sshConfig, METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:bench-pw` };
   const ssh = (cmd, input) => execFileSync('ssh', ['-F', host.sshConfig, host.alias, cmd], { stdio: [input ?? 'ignore', 'pipe', 'inherit'] });
 
-  // The emulated card, on the host: backing file written once, so first-write allocation doesn't distort timings.
-  const backing = join(work, 'card.img');
-  sh('dd', ['if=/dev/zero', `of=${backing}`, 'bs=4M', 'count=176', 'status=none']);
-  loop = sh('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
-  devno = sh('lsblk', ['-dno', 'MAJ:MIN', loop], { encoding: 'utf8' }).trim();
-  writeFileSync(`${BLKIO}/blkio.throttle.write_bps_device`, `${devno} ${WRITE_BPS}`);
-  writeFileSync(`${BLKIO}/blkio.throttle.read_bps_device`, `${devno} ${READ_BPS}`);
-  console.log(`flashing host ${host.alias} (namespace ${host.ns}); emulated card ${loop} (${devno}): write ${WRITE_BPS / 1e6} MB/s, read ${(READ_BPS / 1e6).toFixed(1)} MB/s`);
-  // Also write back every dirty page first: a run must not pay for the previous one's files
-  // (a pulled blob, an image file written) being flushed to disk while it is timed.
-  const fresh = () => {
-    sh('sync');
-    sh('blockdev', ['--flushbufs', loop]);
-    sh('sleep', ['3']);
-  };
+  // The emulated card, on the host.
+  card = emulatedCard(work, 704);
+  const { loop, fresh } = card;
+  console.log(`flashing host ${host.alias} (namespace ${host.ns}); ${card.describe}`);
   const hostDir = join(work, 'on-host');
   const hostCache = join(work, 'host-cache');
   const inv = join(work, 'inv');

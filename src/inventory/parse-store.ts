@@ -1,8 +1,8 @@
 // The inventory's YAML, parsed once per text (issue 14: every command reads the whole inventory,
 // and a burn waits for it before its first write). The bounded YAML parse was most of that time
 // (src/manifest/bounded-yaml.ts; ≈ 25–30 ms for the example lab's 15 files on a cold engine, zod ≈
-// 8). Decision: one file per engine in the CLI's cache directory (PARSED_DIR below the user's
-// `metis` cache, beside the code cache and under the same ownership rule, src/burner/code-cache.ts):
+// 8). Decision: one file per engine in the CLI's cache directory (`parsed/` beside the code cache's
+// `v8/`, under the same ownership rule: cliParsedDir in src/burner/code-cache.ts):
 // `inventory-<engine>.json`, 0600 in a 0700 directory, mapping each text's sha256 to what it parsed
 // to. Schemas still validate every run (a kept entry skips the parse only), and a kept entry that
 // does not validate falls back to a full parse, whose errors name the lines. The store holds the
@@ -20,7 +20,7 @@ const PREFIX = 'inventory-';
 const keyOf = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 export class ParseStore {
-  private readonly kept: Map<string, unknown>;
+  /** The entries of this load's texts: what `save` writes. */
   private readonly now = new Map<string, unknown>();
   /** An entry was added or replaced this load (a new text, or a kept entry that did not validate). */
   private changed = false;
@@ -28,10 +28,8 @@ export class ParseStore {
   private constructor(
     private readonly dir: string,
     private readonly file: string,
-    kept: Map<string, unknown>,
-  ) {
-    this.kept = kept;
-  }
+    private readonly kept: ReadonlyMap<string, unknown>,
+  ) {}
 
   /** The store of `engine` (the bundle's code hash) in `dir`; undefined when either is missing. */
   static open(dir: string | undefined, engine: string | undefined): ParseStore | undefined {
