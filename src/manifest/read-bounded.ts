@@ -7,9 +7,20 @@ import { open } from 'node:fs/promises';
 export async function readBounded(file: string, max: number): Promise<{ data: Buffer; truncated: boolean }> {
   const fh = await open(file, 'r');
   try {
-    const buf = Buffer.alloc(max + 1);
+    // Sized by the file's own length (+1 to see that it grew): a 2 KiB YAML file doesn't cost a
+    // zeroed 1 MiB buffer. A device or /proc file says 0 and gets the whole bound. Only bytes read
+    // are ever returned, so the buffer needs no zeroing.
+    const { size } = await fh.stat();
+    let buf = Buffer.allocUnsafe(size > 0 && size < max ? size + 1 : max + 1);
     let got = 0;
-    while (got < buf.length) {
+    for (;;) {
+      if (got === buf.length) {
+        if (buf.length > max) break;
+        // The file grew past its stat: keep reading, up to the bound.
+        const more = Buffer.allocUnsafe(Math.min(max + 1, buf.length * 2));
+        buf.copy(more, 0, 0, got);
+        buf = more;
+      }
       const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
       if (bytesRead === 0) break;
       got += bytesRead;
