@@ -13,6 +13,9 @@ import type { BlockIo } from './fat/volume.js';
  */
 export async function injectManifest(card: BlockIo, partitions: Partition[], manifest: Manifest): Promise<string> {
   const text = serializeManifest(manifest);
+  // The bytes the bootstrap will read, judged as it will judge them before they go in: the
+  // read-back after the card is whole then only has to find the same bytes (readBackManifest).
+  parseManifest(text, MANIFEST_PATH);
   await writeBootFileVia(card, partitions, MANIFEST_PATH, Buffer.from(text));
   return text;
 }
@@ -59,11 +62,11 @@ export function scratchOver(fh: { read(b: Buffer, o: number, l: number, p: numbe
 }
 
 /**
- * Reads the manifest back from the finished card, through its own partition table, and validates
- * the bytes the bootstrap will read. A failure here means a card that must be burned again.
+ * Reads the manifest back from the finished card, through its own partition table: the bytes the
+ * bootstrap will read must be exactly `text`, which injectManifest validated before writing it (so
+ * they are not parsed again at the burn's end). A failure here means a card that must be burned again.
  */
 export async function readBackManifest(target: string, text: string): Promise<void> {
   const back = await readBootFile(target, MANIFEST_PATH);
-  if (!back || back.toString('utf8') !== text) throw new MetisError('E_MANIFEST_READBACK', `${target}: ${MANIFEST_PATH} read back differs from what was written`);
-  parseManifest(back.toString('utf8'), `${target}:${MANIFEST_PATH}`);
+  if (!back || !back.equals(Buffer.from(text))) throw new MetisError('E_MANIFEST_READBACK', `${target}: ${MANIFEST_PATH} read back differs from what was written`);
 }

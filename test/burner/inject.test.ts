@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { rehearseInjection, scratchOver } from '../../src/burner/inject.js';
+import { injectManifest, readBackManifest, rehearseInjection, scratchOver } from '../../src/burner/inject.js';
 import { FatVolume } from '../../src/burner/fat/volume.js';
 import { writeBootFileVia } from '../../src/burner/fat/boot-file.js';
 import { readPartitionTable } from '../../src/core/partition-table.js';
@@ -52,5 +52,45 @@ describe('the injection rehearsed on scratch (while a burn drains)', () => {
     expect(sha(img)).toBe(before);
     const bad = { ...exampleManifest(), schemaVersion: 999 } as unknown as ReturnType<typeof exampleManifest>;
     await expect(rehearseInjection(null, partitions, bad)).rejects.toThrow(/schema|version/i);
+  });
+});
+
+describe('the injection and its read-back', () => {
+  it('injectManifest refuses a manifest that does not validate before it writes a byte', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 96, dataMiB: 2 });
+    const { partitions } = await readPartitionTable(img);
+    const fh = await open(img, 'r');
+    let writes = 0;
+    const io = scratchOver(fh);
+    const counting = { read: io.read, write: async (...a: Parameters<typeof io.write>) => void (writes++, await io.write(...a)) };
+    try {
+      const bad = { ...exampleManifest(), schemaVersion: 999 } as unknown as ReturnType<typeof exampleManifest>;
+      await expect(injectManifest(counting, partitions, bad)).rejects.toThrow(/schema|version/i);
+      expect(writes).toBe(0);
+      const text = await injectManifest(counting, partitions, exampleManifest());
+      expect(writes).toBeGreaterThan(0);
+      expect(text).toBe(serializeManifest(exampleManifest()));
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it('readBackManifest passes the exact bytes and refuses a card whose manifest differs by one byte or is missing', async () => {
+    const d = dir();
+    const img = makeImage(d, { sizeMiB: 96, dataMiB: 2 });
+    const { partitions } = await readPartitionTable(img);
+    const text = serializeManifest(exampleManifest());
+    await expect(readBackManifest(img, text)).rejects.toMatchObject({ code: 'E_MANIFEST_READBACK' });
+    const fh = await open(img, 'r+');
+    try {
+      await writeBootFileVia(fh, partitions, 'metis/node.yaml', Buffer.from(text));
+    } finally {
+      await fh.close();
+    }
+    await readBackManifest(img, text);
+    const other = text.replace('schemaVersion: 1', 'schemaVersion: 2');
+    expect(other).not.toBe(text);
+    await expect(readBackManifest(img, other)).rejects.toMatchObject({ code: 'E_MANIFEST_READBACK' });
   });
 });

@@ -37,8 +37,10 @@ export interface BurnOptions {
   /** Every byte of the image file (compressed as stored), in order, as it is read to be written. */
   observe?: (bytes: Buffer) => void;
   /**
-   * The gate before the card becomes bootable: awaited after everything but the first MiB is on
-   * the card, with the sha256 of the bytes that were written. A throw wipes the first MiB instead.
+   * The gate before the card becomes bootable, with the sha256 of the bytes that were written:
+   * awaited once every byte is read and written (without a read-back, while the last flush reaches
+   * the card; with one, after it passed), always before the sync ahead of the first MiB. A throw
+   * wipes the first MiB instead.
    */
   beforeCommit?: (source: { sha256: string; bytes: number }) => Promise<void> | void;
   /**
@@ -51,7 +53,8 @@ export interface BurnOptions {
   /**
    * Work that may run while the last flush reaches a card (the CPU is idle then, for up to ~1 s at
    * card speed): the pipeline rehearses its manifest injection on the image's own bytes, so the
-   * real one after the gate runs on warm code. Only on a block device; it must not touch the target,
+   * real one after the gate runs on warm code. Only on a block device with a read-back (without
+   * one the real injection itself runs in that time); it must not touch the target,
    * and its failure is ignored (the real step reports).
    */
   whileDraining?: () => Promise<void>;
@@ -162,26 +165,38 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
       imageSize = r.size;
       if (!isBlock) await fh.truncate(imageSize);
     }
-    await Promise.all([out.drain(), isBlock && opts.whileDraining?.().catch(() => {})]);
-    if (opts.signal?.aborted) throw new BurnAbortedError();
-    await fh.sync();
-    try {
-      // Every range must read back right before the card may boot.
-      if (verifier) {
-        tail = true;
-        progress({ phase: 'verifying', bytes: verifier.verifiedBytes, total: bytesWritten });
-        await verifier.finish();
-      }
+    const commit = async () => {
       await opts.beforeCommit?.({ sha256, bytes: sourceBytes });
-      if (opts.inject) {
-        await opts.inject(headOverlay(fh, head, (at, n) => touched.push([at, n])), { sha256, bytes: sourceBytes });
-        await fh.sync();
-      }
-    } catch (refused) {
+      if (opts.inject) await opts.inject(headOverlay(fh, head, (at, n) => touched.push([at, n])), { sha256, bytes: sourceBytes });
+    };
+    // Without a read-back nothing waits on the written ranges: the gate and the manifest's injection
+    // run while the last flush reaches the card (up to ~1 s at card speed), and the sync below
+    // covers them with the image's bytes. With one, the injection would change sectors the read-back
+    // has still to compare, so it waits for the read-back (and the drain is used to warm its code).
+    const early = verifier ? null : settle(commit());
+    const [drained, committed] = await Promise.all([settle(out.drain()), early, verifier && isBlock && opts.whileDraining?.().catch(() => {})]);
+    if (drained.error) throw drained.error;
+    if (committed?.error) {
       // Everything but the first MiB now holds bytes that failed their check (or a half-written
       // manifest): make sure nothing of the card boots (the old table would point at half-new partitions).
       await wipeHead(fh);
-      throw refused;
+      throw committed.error;
+    }
+    if (opts.signal?.aborted) throw new BurnAbortedError();
+    await fh.sync();
+    if (verifier) {
+      try {
+        // Every range must read back right before the card may boot.
+        tail = true;
+        progress({ phase: 'verifying', bytes: verifier.verifiedBytes, total: bytesWritten });
+        await verifier.finish();
+        await commit();
+        if (opts.inject) await fh.sync();
+      } catch (refused) {
+        // As above: bytes that failed their check, or a half-written manifest, must not boot.
+        await wipeHead(fh);
+        throw refused;
+      }
     }
     // The sync can take seconds on a slow card: an interrupt during it still keeps the old head.
     if (opts.signal?.aborted) throw new BurnAbortedError();
@@ -252,6 +267,14 @@ export function headRanges(length: number, mapped: (chunk: number) => boolean, t
 async function openReader(target: string, isBlock: boolean) {
   if (!isBlock) return fileRangeReader(target);
   return DirectReader.open(target, VERIFY_BATCH, await deviceBytes(target));
+}
+
+/** A promise's outcome as a value: two steps run side by side, and neither's failure is left unobserved. */
+function settle(p: Promise<unknown>): Promise<{ error?: unknown }> {
+  return p.then(
+    () => ({}),
+    (error: unknown) => ({ error: error ?? new Error('rejected') }),
+  );
 }
 
 async function wipeHead(fh: FileHandle): Promise<void> {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { openSync, readFileSync, readSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -122,7 +122,7 @@ describe('burn', () => {
       expect(got.subarray(100 * MIB, 101 * MIB).every((b) => b === 0x5a)).toBe(true);
     });
 
-    it('whileDraining runs once on a block device, after the last range is written, and its failure does not fail the burn; never on a file', async () => {
+    it('whileDraining runs once on a block device with a read-back, after the last range is written, and its failure does not fail the burn; never on a file or without a read-back', async () => {
       const d = dir();
       const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
       const backing = join(d, 'loop-backing.img');
@@ -133,7 +133,7 @@ describe('burn', () => {
       const r = await burn({
         image: img,
         target: loop,
-        verify: false,
+        verify: true,
         onProgress: (e) => e.phase === 'writing' && (written = e.bytes),
         whileDraining: async () => {
           seen.push(written);
@@ -150,6 +150,34 @@ describe('burn', () => {
       let called = false;
       await burn({ image: img, target: file, verify: false, whileDraining: async () => void (called = true) });
       expect(called).toBe(false);
+      await burn({ image: img, target: loop, verify: false, whileDraining: async () => void (called = true) });
+      expect(called).toBe(false);
+    });
+
+    it('without a read-back, the gate and the injection run before the sync ahead of the first MiB, and the card carries both', async () => {
+      const d = dir();
+      const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
+      const backing = join(d, 'loop-backing.img');
+      writeFileSync(backing, Buffer.alloc(128 * MIB, 0x5a));
+      const loop = attachLoop(backing);
+      const steps: string[] = [];
+      const mark = Buffer.from('injected by the test, without a read-back');
+      const want = createHash('sha256').update(readFileSync(img)).digest('hex');
+      await burn({
+        image: img,
+        target: loop,
+        verify: false,
+        beforeCommit: ({ sha256 }) => void steps.push(`gate ${sha256 === want}`),
+        inject: async (card) => {
+          steps.push('inject');
+          await card.write(mark, 0, mark.length, 40 * MIB);
+        },
+        beforeHead: async () => void steps.push('head'),
+      });
+      expect(steps).toEqual(['gate true', 'inject', 'head']);
+      const back = readFileSync(backing);
+      expect(back.subarray(40 * MIB, 40 * MIB + mark.length).equals(mark)).toBe(true);
+      expect(back.subarray(0, MIB).equals(readFileSync(img).subarray(0, MIB))).toBe(true);
     });
   });
 });

@@ -32,7 +32,12 @@ describe('burn hashes the bytes it writes and gates the partition table on calle
     expect(gate).toEqual({ sha256: want, bytes: readFileSync(img).length });
   });
 
-  it.each(['raw', 'xz'])('a refusing beforeCommit leaves no partition table: the first MiB is wiped, not the image\'s (%s)', async (kind) => {
+  it.each([
+    ['raw', true],
+    ['xz', true],
+    ['raw', false],
+    ['xz', false],
+  ])('a refusing beforeCommit leaves no partition table: the first MiB is wiped, not the image\'s (%s, verify %s)', async (kind, verify) => {
     const d = dir();
     let img = makeImage(d, { sizeMiB: 100, dataMiB: 2 });
     if (kind === 'xz') {
@@ -43,7 +48,11 @@ describe('burn hashes the bytes it writes and gates the partition table on calle
     // The old card booted: its own MBR signature is in place.
     oldBootableCard(out, 100);
     const refusal = new Error('refused by the test gate');
-    await expect(burn({ image: img, target: out, verify: true, beforeCommit: () => Promise.reject(refusal) })).rejects.toBe(refusal);
+    let injected = false;
+    const inject = async () => void (injected = true);
+    await expect(burn({ image: img, target: out, verify, beforeCommit: () => Promise.reject(refusal), inject })).rejects.toBe(refusal);
+    // A refused gate never lets the manifest in (without a read-back the gate runs during the last flush, still first).
+    expect(injected).toBe(false);
     const head = headOf(out);
     expect(head.every((b) => b === 0)).toBe(true);
   });
