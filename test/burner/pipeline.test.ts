@@ -25,22 +25,30 @@ function lowFatImage(d: string): string {
 
 describe('writeCard: the manifest goes in before the partition table', () => {
   if (!isRoot) console.warn('skip: the block-map card case needs root (loop devices)');
-  it('the manifest is on the card (synced) before its first MiB: a burn stopped at the head keeps the old head and already carries the new manifest', async () => {
+  it.each([true, false])('the manifest is on the card (synced) before its first MiB; a burn stopped at the head keeps the old head and takes the manifest off again (verify %s)', async (verify) => {
     const d = dir();
     const img = makeImage(d, { sizeMiB: 96, dataMiB: 2 });
     const target = oldBootableCard(join(d, 'card.img'), 96);
     const m = exampleManifest();
     const stop = new Error('the workstation said no');
-    const err = await writeCard({ target, want: 'file', image: img, label: 'class.img', verify: true, manifest: () => m, beforeHead: () => Promise.reject(stop) }).catch((e: unknown) => e);
+    let atHead: ReturnType<typeof manifestAt> | null = null;
+    const beforeHead = async () => {
+      atHead = manifestAt(target, BOOT_START * 512);
+      throw stop;
+    };
+    const err = await writeCard({ target, want: 'file', image: img, label: 'class.img', verify, manifest: () => m, beforeHead }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WriteFailedError);
     expect((err as Error).cause).toBe(stop);
+    // When the head was due, the FAT partition (where the image's table puts it) held the manifest, whole...
+    expect(atHead!.status).toBe(0);
+    expect(atHead!.stdout).toBe(serializeManifest(m));
     const card = readFileSync(target);
-    // The old head is still there (0xee, old signature): the card did not become the new one...
+    // ...the old head is still there (0xee, old signature): the card did not become the new one...
     expect(card.subarray(0, 446).every((b) => b === 0xee)).toBe(true);
-    // ...but its FAT partition (where the image's table puts it) already holds the manifest, whole.
-    const back = manifestAt(target, BOOT_START * 512);
-    expect(back.status).toBe(0);
-    expect(back.stdout).toBe(serializeManifest(m));
+    // ...and the manifest with its join token is gone: the FAT partition is the image's own again.
+    expect(manifestAt(target, BOOT_START * 512).status).not.toBe(0);
+    const part = (f: string) => readFileSync(f).subarray(BOOT_START * 512, BOOT_START * 512 + 64 * 1024 * 1024);
+    expect(part(target).equals(part(img))).toBe(true);
   });
 
   it('a completed burn: the card boots with the manifest, read back through the card\'s own table; fsck.fat is clean', async () => {

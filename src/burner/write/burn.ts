@@ -7,6 +7,7 @@ import { MetisError } from '../../lib/errors.js';
 import { deviceBytes } from '../safety/block-sysfs.js';
 import { DirectReader } from './direct-read.js';
 import { headOverlay } from './head-overlay.js';
+import { type UndoableIo, undoLog } from './undo-log.js';
 import type { BlockIo } from '../fat/volume.js';
 import { pacedWriter } from './writeback.js';
 import { BurnAbortedError, CorruptImageError, ImageChangedError, VerifyError } from './errors.js';
@@ -146,6 +147,8 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
   let sha256 = '';
   // Spans of the held-back first MiB the injection wrote (a FAT partition that starts inside it).
   const touched: Array<[number, number]> = [];
+  // The injection's writes, kept to be undone if the burn then fails (see undo-log.ts).
+  let injected: UndoableIo | null = null;
   let decompressed: number | undefined;
   try {
     let head: Buffer;
@@ -167,7 +170,10 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     }
     const commit = async () => {
       await opts.beforeCommit?.({ sha256, bytes: sourceBytes });
-      if (opts.inject) await opts.inject(headOverlay(fh, head, (at, n) => touched.push([at, n])), { sha256, bytes: sourceBytes });
+      if (!opts.inject) return;
+      const card = undoLog(headOverlay(fh, head, (at, n) => touched.push([at, n])));
+      injected = card;
+      await opts.inject(card, { sha256, bytes: sourceBytes });
     };
     // Without a read-back nothing waits on the written ranges: the gate and the manifest's injection
     // run while the last flush reaches the card (up to ~1 s at card speed), and the sync below
@@ -232,6 +238,11 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
       await wipeHead(fh).catch(() => {});
       const src = e.source;
       if (src) err = await Promise.resolve(opts.beforeCommit?.(src)).then(() => e, (g: unknown) => g);
+    }
+    // The node's manifest (with its join token) does not stay on a card that did not become the node.
+    if (injected && !created) {
+      await out.drain().catch(() => {});
+      await injected.undo().then(() => fh.sync()).catch(() => {});
     }
     // An image file this burn created and could not finish is not left behind.
     if (created) await unlink(opts.target).catch(() => {});

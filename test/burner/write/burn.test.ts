@@ -154,6 +154,46 @@ describe('burn', () => {
       expect(called).toBe(false);
     });
 
+    it.each([false, true])('a burn that fails after the injection (verify %s) takes the injected bytes off the card again and keeps the old head', async (verify) => {
+      const d = dir();
+      const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
+      const backing = join(d, 'loop-backing.img');
+      writeFileSync(backing, Buffer.alloc(128 * MIB, 0x5a));
+      const loop = attachLoop(backing);
+      const mark = Buffer.from('K10secret-join-token-injected-by-the-test');
+      let seenAtHead = false;
+      const stop = new Error('the workstation said no');
+      const before = Buffer.alloc(80);
+      await expect(
+        burn({
+          image: img,
+          target: loop,
+          verify,
+          inject: async (card) => {
+            await card.read(before, 0, before.length, 40 * MIB - 16);
+            await card.write(mark, 0, mark.length, 40 * MIB);
+            await card.write(mark, 0, mark.length, 40 * MIB + 3);
+          },
+          beforeHead: async () => {
+            // Synced and on the card by now...
+            const fd = openSync(backing, 'r');
+            const b = Buffer.alloc(mark.length);
+            readSync(fd, b, 0, b.length, 40 * MIB + 3);
+            closeSync(fd);
+            seenAtHead = b.equals(mark);
+            throw stop;
+          },
+        }),
+      ).rejects.toBe(stop);
+      expect(seenAtHead).toBe(true);
+      // ...and gone after the refusal: the card holds what it held before the injection, and its old head.
+      const back = readFileSync(backing);
+      expect(before.includes(mark)).toBe(false);
+      expect(back.subarray(40 * MIB - 16, 40 * MIB + 64).equals(before)).toBe(true);
+      expect(back.includes(mark)).toBe(false);
+      expect(back.subarray(0, MIB).every((b) => b === 0x5a)).toBe(true);
+    });
+
     it('without a read-back, the gate and the injection run before the sync ahead of the first MiB, and the card carries both', async () => {
       const d = dir();
       const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
