@@ -91,6 +91,8 @@ interface Sink {
   write(piece: Buffer, at: number): Promise<void>;
   /** The bytes the body will write, when known (see writeback.ts: the read-back's tail). */
   expect(total: number): void;
+  /** A source block's writes are done: the card gets them now if it is idle (writeback.ts). */
+  kick(): void;
 }
 
 async function openTarget(target: string, mode = 0o644): Promise<{ fh: FileHandle; isBlock: boolean; created: boolean }> {
@@ -142,6 +144,7 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
       verifier?.add({ offset: at, length: piece.length, sha256: sha(piece) });
     },
     expect: (total) => out.expect(total),
+    kick: () => out.kick(),
   };
   let imageSize = 0;
   let sha256 = '';
@@ -323,8 +326,6 @@ async function writeRaw(opts: BurnOptions, sink: Sink, size: number, progress: (
         if (bytesRead === 0) throw new ImageChangedError(opts.image, `it ended at ${pos + got} bytes while being written (${size} expected)`);
         got += bytesRead;
       }
-      hash.update(data);
-      opts.observe?.(data);
       if (pos < HEAD) data.copy(head, pos, 0, Math.min(len, HEAD - pos));
       // Allocated chunks of this block, merged into runs; the first MiB waits for the commit.
       const first = Math.max(pos, HEAD) / CHUNK;
@@ -343,6 +344,11 @@ async function writeRaw(opts: BurnOptions, sink: Sink, size: number, progress: (
         done += piece.length;
         c = e;
       }
+      // The block goes to the card before it is hashed (the hash, for the gate before the head, covers
+      // the same bytes either way): the first flush starts ~10 ms sooner, and the card idles less.
+      sink.kick();
+      hash.update(data);
+      opts.observe?.(data);
       progress({ phase: 'writing', bytes: done, total });
     }
     if ((await src.stat()).size !== size) throw new ImageChangedError(opts.image, `its size changed from ${size} bytes while being written`);

@@ -19,6 +19,8 @@ export interface PacedWriter {
   drain(): Promise<void>;
   /** The bytes the whole burn will write, when known (a block map): the read-back's tail is kept short. */
   expect(total: number): void;
+  /** A batch of writes is done: starts a flush if none is in flight and anything waits, whatever its size (the card is idle otherwise). */
+  kick(): void;
 }
 
 /** Told which writes a flush covered: those recorded (`mark`) before it started are on the device when it returns. */
@@ -65,6 +67,9 @@ export function pacedWriter(fh: FileHandle, isBlock: boolean, durable?: Durable)
     },
     expect(n) {
       total = n;
+    },
+    kick() {
+      if (isBlock && !inflight && since > 0) flush();
     },
     async drain() {
       const p = inflight;

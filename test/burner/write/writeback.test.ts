@@ -42,6 +42,32 @@ describe('pacedWriter', () => {
     await fh.close();
   });
 
+  it('kick: a flush of whatever waits when none is in flight; nothing when nothing waits, when one is in flight, or on a file', async () => {
+    const { fh, stats } = await countingHandle(dir());
+    const w = pacedWriter(fh, true);
+    w.kick();
+    expect(stats.syncs).toBe(0); // nothing waits
+    const small = Buffer.alloc(64 * 1024, 7);
+    await w.write(small, 0, small.length, 0);
+    expect(stats.syncs).toBe(0); // 64 KiB: under the 4 MiB a write starts a flush at
+    w.kick();
+    expect(stats.syncs).toBe(1);
+    await w.write(small, 0, small.length, small.length);
+    w.kick();
+    expect(stats.syncs).toBe(1); // one in flight: never two at once
+    await w.drain();
+    w.kick();
+    expect(stats.syncs).toBe(2); // the 64 KiB written meanwhile
+    await w.drain();
+    await fh.close();
+    const file = await countingHandle(dir());
+    const f = pacedWriter(file.fh, false);
+    await f.write(small, 0, small.length, 0);
+    f.kick();
+    expect(file.stats.syncs).toBe(0);
+    await file.fh.close();
+  });
+
   it('a writer ahead of the card waits for the flush in flight once 32 MiB wait behind it', async () => {
     const fh = await open(join(dir(), 'f'), 'w+');
     const real = fh.datasync.bind(fh);
