@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { openSync, readFileSync, readSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { openSync, fsyncSync, readFileSync, readSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { batchRanges, burn, HEAD, headRanges } from '../../../src/burner/write/burn.js';
@@ -223,9 +223,11 @@ describe('burn', () => {
 });
 
 describe('verify catches a range that changed on the target after it was written', () => {
-  // Only the head and [1 MiB, 2 MiB) are written (bmap); when verification starts, a byte of the
-  // second range is flipped behind the burner's back.
-  async function corruptedBurn(target: string, backing: string, d: string): Promise<unknown> {
+  // Only the head and [1 MiB, 2 MiB) are written (bmap); a byte of the second range is flipped
+  // behind the burner's back: on an image file when verification starts (its read-back waits for
+  // the end); on a card as soon as the range was written, through the device and synced (a card's
+  // ranges are read back as each flush lands, and the first flush starts with the first block).
+  async function corruptedBurn(target: string, backing: string, d: string, when: 'verifying' | 'writing' = 'verifying'): Promise<unknown> {
     const img = makeImage(d, { sizeMiB: 100, dataMiB: 1 });
     const bmap = join(d, 'class.bmap');
     writeFileSync(bmap, `<bmap version="2.0"><ImageSize>${100 * MIB}</ImageSize><BlockSize>4096</BlockSize><BlockMap><Range>0-511</Range></BlockMap></bmap>`);
@@ -233,10 +235,11 @@ describe('verify catches a range that changed on the target after it was written
     return burn({
       image: img, target, bmap, verify: true,
       onProgress: (e) => {
-        if (e.phase !== 'verifying' || flipped) return;
+        if (e.phase !== when || flipped) return;
         flipped = true;
         const fd = openSync(backing, 'r+');
         writeSync(fd, Buffer.from([0xa5]), 0, 1, MIB + 12345);
+        fsyncSync(fd);
         closeSync(fd);
       },
     }).then(() => null, (err: unknown) => err);
@@ -257,7 +260,7 @@ describe('verify catches a range that changed on the target after it was written
       const backing = join(d, 'loop-backing.img');
       writeFileSync(backing, Buffer.alloc(100 * MIB));
       const loop = attachLoop(backing);
-      const e = await corruptedBurn(loop, backing, d);
+      const e = await corruptedBurn(loop, loop, d, 'writing');
       expect(e).toBeInstanceOf(VerifyError);
       expect(e).toMatchObject({ offset: MIB, length: MIB });
       expect((e as VerifyError).actual).not.toBe((e as VerifyError).expected);
