@@ -108,12 +108,17 @@ describe('burn', () => {
 
   describe.skipIf(!isRoot)('to a loop device', () => {
     if (!isRoot) console.warn('skip: needs root: loop devices');
-    it('burns and verifies through the block device, bypassing the page cache', async () => {
+    /** A 100 MiB test image, and a 128 MiB card (loop device) full of 0x5a. */
+    const imageAndCard = () => {
       const d = dir();
       const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
       const backing = join(d, 'loop-backing.img');
       writeFileSync(backing, Buffer.alloc(128 * MIB, 0x5a));
-      const loop = attachLoop(backing);
+      return { d, img, backing, loop: attachLoop(backing) };
+    };
+
+    it('burns and verifies through the block device, bypassing the page cache', async () => {
+      const { img, backing, loop } = imageAndCard();
       const r = await burn({ image: img, target: loop, verify: true });
       expect(r.verified).toBe(true);
       // Allocated ranges carry the image; an unallocated chunk keeps the card's old bytes (sparse).
@@ -123,11 +128,7 @@ describe('burn', () => {
     });
 
     it('whileDraining runs once on a block device with a read-back, after the last range is written, and its failure does not fail the burn; never on a file or without a read-back', async () => {
-      const d = dir();
-      const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
-      const backing = join(d, 'loop-backing.img');
-      writeFileSync(backing, Buffer.alloc(128 * MIB, 0x5a));
-      const loop = attachLoop(backing);
+      const { d, img, backing, loop } = imageAndCard();
       const seen: number[] = [];
       let written = 0;
       const r = await burn({
@@ -155,11 +156,7 @@ describe('burn', () => {
     });
 
     it.each([false, true])('a burn that fails after the injection (verify %s) takes the injected bytes off the card again and keeps the old head', async (verify) => {
-      const d = dir();
-      const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
-      const backing = join(d, 'loop-backing.img');
-      writeFileSync(backing, Buffer.alloc(128 * MIB, 0x5a));
-      const loop = attachLoop(backing);
+      const { img, backing, loop } = imageAndCard();
       const mark = Buffer.from('K10secret-join-token-injected-by-the-test');
       let seenAtHead = false;
       const stop = new Error('the workstation said no');
@@ -195,11 +192,7 @@ describe('burn', () => {
     });
 
     it('without a read-back, the gate and the injection run before the sync ahead of the first MiB, and the card carries both', async () => {
-      const d = dir();
-      const img = makeImage(d, { sizeMiB: 100, dataMiB: 4 });
-      const backing = join(d, 'loop-backing.img');
-      writeFileSync(backing, Buffer.alloc(128 * MIB, 0x5a));
-      const loop = attachLoop(backing);
+      const { img, backing, loop } = imageAndCard();
       const steps: string[] = [];
       const mark = Buffer.from('injected by the test, without a read-back');
       const want = createHash('sha256').update(readFileSync(img)).digest('hex');
