@@ -100,7 +100,7 @@ export const APP_JS = String.raw`'use strict';
     const isReady = ready === true || ready === 'True' || ready === 'Ready';
     const notReady = ready === false || ready === 'False' || ready === 'NotReady';
     let text = isReady ? 'Ready' : notReady ? 'NotReady' : ready === null ? 'no Node object' : 'Ready unknown';
-    if (typeof r.verdict === 'string') text += ' · ' + r.verdict;
+    if (typeof r.verdict === 'string') text += ' \u00b7 ' + r.verdict;
     const bad = notReady || r.verdict === 'failed';
     const good = isReady && (r.verdict === undefined || r.verdict === 'converged');
     return { text, cls: bad ? 'bad' : good ? 'good' : 'warn' };
@@ -118,7 +118,7 @@ export const APP_JS = String.raw`'use strict';
       const cl = clusterOf(n.hostname);
       const label = el('label', { for: id },
         el('span', { class: 'name', text: n.hostname }),
-        el('span', { class: 'meta', text: [n.class, n.role, n.address].filter((x) => x && x !== '-').join(' · ') }),
+        el('span', { class: 'meta', text: [n.class, n.role, n.address].filter((x) => x && x !== '-').join(' \u00b7 ') }),
         el('span', { class: 'badges' },
           el('span', { class: 'badge ' + img[1], text: img[0] }),
           el('span', { class: 'badge ' + idn[1], text: idn[0] }),
@@ -132,7 +132,7 @@ export const APP_JS = String.raw`'use strict';
     S.node = name;
     refreshNav();
     $('manifest-box').hidden = false;
-    $('manifest').textContent = 'Loading…';
+    $('manifest').textContent = 'Loading\u2026';
     try {
       const m = await api('api/manifest?node=' + encodeURIComponent(name));
       if (S.node !== name) return;
@@ -156,7 +156,7 @@ export const APP_JS = String.raw`'use strict';
     if (S.device) return { device: S.device, host: S.host };
     return null;
   }
-  const devLabel = (d) => [d.model || 'unknown model', size(d.size), d.transport || null, d.removable ? 'removable' : null].filter(Boolean).join(' · ');
+  const devLabel = (d) => [d.model || 'unknown model', size(d.size), d.transport || null, d.removable ? 'removable' : null].filter(Boolean).join(' \u00b7 ');
   function why(d) {
     if (d.readOnly) return 'read-only (is the card\'s lock switch on?)';
     if (d.mounts && d.mounts.length) return 'mounted at ' + d.mounts.join(', ') + ': unmount it first';
@@ -221,7 +221,7 @@ export const APP_JS = String.raw`'use strict';
   }
   function watch(host) {
     S.host = host; S.devices = []; S.device = S.device === '@file' ? '@file' : null; S.firstDevices = true;
-    $('device-list').replaceChildren(el('p', { class: 'muted', text: host ? 'Asking ' + host + ' for its disks…' : 'Looking for disks…' }));
+    $('device-list').replaceChildren(el('p', { class: 'muted', text: host ? 'Asking ' + host + ' for its disks\u2026' : 'Looking for disks\u2026' }));
     refreshNav();
     api('api/watch', { host }).catch((e) => uiError($('devices-error'), e));
   }
@@ -280,7 +280,7 @@ export const APP_JS = String.raw`'use strict';
       hideError($('burn-error'));
       $('progress-box').hidden = false;
       $('bar').value = 0;
-      $('phase').textContent = 'Preparing the image…';
+      $('phase').textContent = 'Preparing the image\u2026';
       $('rate').textContent = '';
       $('image-line').textContent = '';
       return;
@@ -316,16 +316,16 @@ export const APP_JS = String.raw`'use strict';
       $('bar').setAttribute('aria-valuetext', pct.toFixed(0) + ' percent');
       const parts = [pct.toFixed(0) + ' %', mb(d.bytes) + ' of ' + mb(d.total) + ' MB'];
       if (d.bytes >= d.total) parts.push('done');
-      else if (secs < 0.5) parts.push('measuring speed…');
+      else if (secs < 0.5) parts.push('measuring speed\u2026');
       else {
         const rate = (d.bytes - b0) / secs;
         parts.push((rate / 1e6).toFixed(1) + ' MB/s', 'about ' + clock(rate > 0 ? (d.total - d.bytes) / rate : NaN) + ' left');
       }
-      $('rate').textContent = parts.join(' · ');
+      $('rate').textContent = parts.join(' \u00b7 ');
     } else if (d.event === 'image') {
-      $('image-line').textContent = 'Image ' + d.ref + (d.sha256 ? ' (sha256 ' + d.sha256.slice(0, 16) + '…)' : '');
+      $('image-line').textContent = 'Image ' + d.ref + (d.sha256 ? ' (sha256 ' + d.sha256.slice(0, 16) + '\u2026)' : '');
     } else if (d.event === 'image-ready') {
-      $('image-line').textContent = 'Image ready from ' + d.from + ', sha256 ' + String(d.sha256).slice(0, 16) + '… checked';
+      $('image-line').textContent = 'Image ready from ' + d.from + ', sha256 ' + String(d.sha256).slice(0, 16) + '\u2026 checked';
     } else if (d.event === 'done') {
       S.done = d;
     }
@@ -357,7 +357,7 @@ export const APP_JS = String.raw`'use strict';
   // ---------- rejoin checklist (metis wait) ----------
   function startWait(node) {
     S.checks = new Map(); S.waitErr = [];
-    $('checklist').replaceChildren(el('li', { class: 'muted', text: 'Waiting for ' + node + '…' }));
+    $('checklist').replaceChildren(el('li', { class: 'muted', text: 'Waiting for ' + node + '\u2026' }));
     hideError($('wait-error'));
     api('api/wait', { node }).catch((e) => uiError($('wait-error'), e));
   }
@@ -365,8 +365,8 @@ export const APP_JS = String.raw`'use strict';
   $('another').addEventListener('click', () => { $('done-box').hidden = true; $('write-actions').hidden = false; S.done = null; S.doneKey = null; go('node'); });
   function checkItem(name, ok, detail) {
     const cls = ok === true ? 'pass' : ok === false ? 'fail' : 'pending';
-    const mark = ok === true ? '✓' : ok === false ? '✗' : '…';
-    return el('li', { class: cls }, el('span', { class: 'mark', 'aria-hidden': 'true', text: mark }), el('span', { class: 'sr-only', text: cls + ': ' }), name, detail ? el('span', { class: 'muted', text: ' — ' + detail }) : null);
+    const mark = ok === true ? '\u2713' : ok === false ? '\u2717' : '\u2026';
+    return el('li', { class: cls }, el('span', { class: 'mark', 'aria-hidden': 'true', text: mark }), el('span', { class: 'sr-only', text: cls + ': ' }), name, detail ? el('span', { class: 'muted', text: ' \u2014 ' + detail }) : null);
   }
   function renderChecks() {
     $('checklist').replaceChildren(...[...S.checks.entries()].map(([k, c]) => checkItem(k, c.ok, c.detail)));
@@ -415,7 +415,7 @@ export const APP_JS = String.raw`'use strict';
       const cols = [];
       const scalar = (v) => v === null || typeof v !== 'object' || (Array.isArray(v) && v.every((x) => typeof x !== 'object'));
       for (const row of rows) for (const [k, v] of Object.entries(row)) if (!cols.includes(k) && scalar(v)) cols.push(k);
-      const cell = (v) => v === undefined || v === null || v === '' ? '—' : Array.isArray(v) ? (v.join('; ') || '—') : /^[0-9a-f]{64}$/.test(String(v)) ? String(v).slice(0, 12) + '…' : String(v);
+      const cell = (v) => v === undefined || v === null || v === '' ? '\u2014' : Array.isArray(v) ? (v.join('; ') || '\u2014') : /^[0-9a-f]{64}$/.test(String(v)) ? String(v).slice(0, 12) + '\u2026' : String(v);
       t.append(el('thead', {}, el('tr', {}, ...cols.map((c) => el('th', { scope: 'col', text: c })))));
       t.append(el('tbody', {}, ...rows.map((row) => el('tr', {}, ...cols.map((c) => el('td', { text: cell(row[c]), title: typeof row[c] === 'string' && row[c].length > 12 ? row[c] : null }))))));
     } catch (e) { uiError($('fleet-error'), e); }

@@ -4,13 +4,13 @@ export const INDEX_HTML = String.raw`<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Metis — give a node a new card</title>
+<title>Metis &mdash; give a node a new card</title>
 <link rel="stylesheet" href="app.css">
 <script src="app.js" defer></script>
 </head>
 <body>
 <header>
-  <div class="brand"><h1>Metis</h1><p>Choose the node, choose the card, write — then watch the node come back.</p></div>
+  <div class="brand"><h1>Metis</h1><p>Choose the node, choose the card, write &mdash; then watch the node come back.</p></div>
   <nav aria-label="Steps">
     <ol class="steps">
       <li><button type="button" id="nav-node" data-go="node" aria-current="step">1. Node</button></li>
@@ -28,7 +28,7 @@ export const INDEX_HTML = String.raw`<!doctype html>
   <div id="nodes-error" class="error" role="alert" hidden></div>
   <fieldset>
     <legend>Nodes in the inventory</legend>
-    <div id="node-list" class="choices"><p class="muted">Loading the inventory…</p></div>
+    <div id="node-list" class="choices"><p class="muted">Loading the inventory&hellip;</p></div>
   </fieldset>
   <details id="manifest-box" hidden>
     <summary>The manifest this card gets (secrets masked)</summary>
@@ -49,7 +49,7 @@ export const INDEX_HTML = String.raw`<!doctype html>
   <div id="devices-error" class="error" role="alert" hidden></div>
   <fieldset>
     <legend>Cards and disks</legend>
-    <div id="device-list" class="choices"><p class="muted">Looking for disks…</p></div>
+    <div id="device-list" class="choices"><p class="muted">Looking for disks&hellip;</p></div>
     <p id="system-note" class="muted"></p>
     <div class="choice file-choice">
       <input type="radio" name="device" id="dev-file" value="@file">
