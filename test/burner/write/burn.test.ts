@@ -228,7 +228,8 @@ describe('verify catches a range that changed on the target after it was written
     return burn({
       image: img, target, bmap, verify: true,
       onProgress: (e) => {
-        if (e.phase !== when || flipped) return;
+        // While writing: once the range is on the card (the first MiB is read before anything is written).
+        if (e.phase !== when || flipped || (when === 'writing' && e.bytes === 0)) return;
         flipped = true;
         const fd = openSync(backing, 'r+');
         writeSync(fd, Buffer.from([0xa5]), 0, 1, MIB + 12345);
@@ -365,10 +366,11 @@ describe.skipIf(!isRoot)('overlapped read-back on a loop device (a range is read
     const e = await burn({
       image: img, target: loop, verify: true,
       onProgress: (p) => {
-        // After the first 4 MiB block: [1 MiB, 4 MiB) is written, not yet covered by the burn's own
-        // 32 MiB flush, so not yet read back. Pushed to the backing file now (so the burn's later
-        // writeback does not undo the change), then changed there: a card that took a write wrong.
-        if (p.phase !== 'writing' || flipped) return;
+        // After the first written block (the first MiB is only read: bytes 0): [1 MiB, 2 MiB) is
+        // written, not yet covered by a flush, so not yet read back. Pushed to the backing file now (so
+        // the burn's later writeback does not undo the change), then changed there: a card that took
+        // a write wrong.
+        if (p.phase !== 'writing' || p.bytes === 0 || flipped) return;
         flipped = true;
         execFileSync('blockdev', ['--flushbufs', loop]);
         const fd = openSync(backing, 'r+');
