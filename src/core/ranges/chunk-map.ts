@@ -50,12 +50,15 @@ export class ChunkMap {
   /** The bytes runs() covers, counted without building the runs (a 1 GiB image has 262,144 chunks). */
   get markedBytes(): number {
     const { bits } = this;
-    // Four flags (each 0 or 1) per 32-bit word: the multiply sums a word's bytes into its top byte.
-    // A start-up cost, before the first write, on code not yet optimised: a quarter of the steps.
-    const words = new Uint32Array(bits.buffer, bits.byteOffset, bits.length >>> 2);
+    // Run by run, each end found by the engine's own indexOf: a start-up cost (before the first
+    // write, on code not yet optimised) of one step per run of marked chunks, not one per chunk.
     let n = 0;
-    for (let i = 0; i < words.length; i++) n += Math.imul(words[i]!, 0x01010101) >>> 24;
-    for (let i = words.length << 2; i < bits.length; i++) n += bits[i]!;
+    for (let i = bits.indexOf(1); i >= 0; ) {
+      const j = bits.indexOf(0, i);
+      const end = j < 0 ? bits.length : j;
+      n += end - i;
+      i = j < 0 ? -1 : bits.indexOf(1, end);
+    }
     if (n === 0) return 0;
     // Only the last chunk can be short (the image's size need not be a multiple of CHUNK).
     const last = bits.length - 1;
