@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { asciiOnly, embedded } from './embed.mjs';
+import { asciiOnly } from './embed.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
@@ -74,13 +74,12 @@ const BOOTSTRAP_NODE_FLAGS = ['--min-semi-space-size=16', '--jitless', '--no-exp
  *
  * The embedded code must be ASCII: one character above U+00FF (a "…" in a String.raw page text,
  * which esbuild cannot escape) makes V8 hold the whole module as a two-byte string, twice the
- * memory to copy and scan on every start; the build refuses it, naming the character and where.
- * `deflate` (the metis CLI): the string is the code deflated and in base64, inflated at start
- * (node's zlib). Node reads its entry file as UTF-8 and V8 scans and copies every literal in it; on
- * the bench machine a 1.45 MB entry costs ≈ 30 ms more of that than a 0.45 MB one plus a 3–4 ms
- * inflate (docs/performance.md, "The entry file's size").
+ * memory to copy and scan on every start; the build refuses it, naming the character and where
+ * (scripts/embed.mjs). Not deflated: inflating it at start was ≈ 15 ms sooner to the first write,
+ * but the module's text then lives outside V8's heap and a long `.xz` burn ran 15 full garbage
+ * collections instead of 1 (docs/performance.md, "The entry file's size").
  */
-function lazyMainPlugin(define, { importer, request, entry, loader, call, pack }) {
+function lazyMainPlugin(define, { importer, request, entry, loader, call }) {
   return {
     name: 'metis-lazy-main',
     setup(b) {
@@ -94,7 +93,7 @@ function lazyMainPlugin(define, { importer, request, entry, loader, call, pack }
           resolveDir: join(repo, loader.dir),
           contents: `const { loadWithCodeCache } = require('${loader.file}');
 ${call ? `const { ${call.name} } = require('${call.file}');
-` : ''}module.exports = loadWithCodeCache(${embedded(code, pack)}, ${JSON.stringify(hash)}, require, __filename, __dirname${call ? `, ${call.expr}` : ''}).exports;
+` : ''}module.exports = loadWithCodeCache(${JSON.stringify(code)}, ${JSON.stringify(hash)}, require, __filename, __dirname${call ? `, ${call.expr}` : ''}).exports;
 `,
         };
       });
@@ -109,7 +108,6 @@ const LAZY = {
     importer: 'src/burner/cli.ts',
     request: './commands/main.js',
     entry: 'src/burner/commands/main.ts',
-    pack: 'deflate',
     loader: { dir: 'src/burner', file: '../core/code-cache.ts' },
     call: { name: 'cliCacheSpec', file: './code-cache.ts', expr: 'cliCacheSpec(process.argv.slice(2), process.env)' },
   },

@@ -1,3 +1,2 @@
 /** Types of scripts/embed.mjs (for the tests). */
 export function asciiOnly(code: string, entry: string): string;
-export function embedded(code: string, pack?: 'deflate'): string;
