@@ -1,5 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { asciiOnly } from '../../scripts/embed.mjs';
+
+const BUNDLE = new URL('../../dist/metis.js', import.meta.url);
+const built = existsSync(BUNDLE);
+if (!built) console.warn('skip: the built CLI test: dist/metis.js missing (npm run build)');
 
 // The build embeds each bundle's main module as one string (scripts/build.mjs, lazyMainPlugin): a
 // single character above U+00FF would make V8 hold all of it as a two-byte string.
@@ -18,14 +23,8 @@ describe('embedded main module: ASCII only', () => {
     expect(asciiOnly(code, 'x.ts')).toBe(code);
   });
 
-  it('the built CLI embeds its module as a one-byte string', async () => {
-    const { readFileSync, existsSync } = await import('node:fs');
-    const bundle = new URL('../../dist/metis.js', import.meta.url);
-    if (!existsSync(bundle)) {
-      console.warn('skip: dist/metis.js missing (npm run build)');
-      return;
-    }
-    const text = readFileSync(bundle, 'latin1');
+  it.skipIf(!built)('the built CLI embeds its module as a one-byte string', () => {
+    const text = readFileSync(BUNDLE, 'latin1');
     expect(text).not.toMatch(/[^\x00-\x7f]/);
     // The literal passed to the loader, as the string it makes: the module's code, ASCII only.
     const literal = /loadWithCodeCache\d*\(('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")/.exec(text)?.[1] ?? '""';
