@@ -21,6 +21,22 @@ const owned = (dir: string, uid: number): boolean => {
   }
 };
 
+const missing = (path: string): boolean => {
+  try {
+    statSync(path);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+};
+
+/**
+ * A base the user owns, or one that is not there yet in a directory the user owns (a fresh
+ * machine's `~/.cache`: created 0700 with the cache, as every XDG program does). Never one that
+ * another user owns, or that would be made in another user's directory (`sudo` keeping HOME).
+ */
+const usable = (base: string, uid: number): boolean => owned(base, uid) || (missing(base) && owned(dirname(base), uid));
+
 /** Where this run's cache is, if anywhere. */
 export function cliCacheSpec(argv: readonly string[], env: NodeJS.ProcessEnv, uid = process.geteuid?.() ?? -1): CodeCacheSpec {
   const cmd = argv[0] ?? '';
@@ -32,7 +48,7 @@ export function cliCacheSpec(argv: readonly string[], env: NodeJS.ProcessEnv, ui
     return hostCache?.startsWith('/') && owned(hostCache, uid) ? { ...spec, dir: join(hostCache, 'v8'), variant: `agent-${argv[1] === 'receive' ? 'receive' : 'burn'}` } : spec;
   }
   const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : join(env.HOME || homedir(), '.cache');
-  return owned(base, uid) ? { ...spec, dir: join(base, 'metis', 'v8') } : spec;
+  return usable(base, uid) ? { ...spec, dir: join(base, 'metis', 'v8') } : spec;
 }
 
 /**

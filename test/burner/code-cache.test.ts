@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliCacheSpec, cliParsedDir } from '../../src/burner/code-cache.js';
@@ -19,8 +19,10 @@ describe('cliCacheSpec: where the CLI keeps its V8 code cache', () => {
     ['XDG_CACHE_HOME owned by the user', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: d }), (d: string) => join(d, 'metis/v8'), 'nodes'],
     ['HOME/.cache when XDG_CACHE_HOME is unset', ['burn', 'x'], (d: string) => (mkdirSync(join(d, '.cache')), { HOME: d, XDG_CACHE_HOME: '' }), (d: string) => join(d, '.cache/metis/v8'), 'burn'],
     ['turned off', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: d, METIS_CODE_CACHE: 'off' }), () => undefined, 'nodes'],
-    ['a base that does not exist (nothing is created above metis/)', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: join(d, 'missing') }), () => undefined, 'nodes'],
-    ['a relative XDG_CACHE_HOME is ignored (HOME/.cache missing too)', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: 'rel', HOME: d }), () => undefined, 'nodes'],
+    ['a base not there yet, in a directory the user owns (made with the cache)', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: join(d, 'missing') }), (d: string) => join(d, 'missing/metis/v8'), 'nodes'],
+    ['a base whose parent is missing too: none (only one level is made)', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: join(d, 'missing/deeper') }), () => undefined, 'nodes'],
+    ['a base that is a file: none', ['nodes'], (d: string) => (writeFileSync(join(d, 'f'), ''), { XDG_CACHE_HOME: join(d, 'f') }), () => undefined, 'nodes'],
+    ['a relative XDG_CACHE_HOME is ignored: HOME/.cache, not there yet', ['nodes'], (d: string) => ({ XDG_CACHE_HOME: 'rel', HOME: d }), (d: string) => join(d, '.cache/metis/v8'), 'nodes'],
     ['an odd first word is the variant "other"', ['--version'], (d: string) => ({ XDG_CACHE_HOME: d }), (d: string) => join(d, 'metis/v8'), 'other'],
     ['the flashing host agent: inside its --cache', ['burn-agent', 'burn', '--cache', '@'], (d: string) => ({ XDG_CACHE_HOME: '/nonexistent' }), (d: string) => join(d, 'v8'), 'agent-burn'],
     ['the agent with a relative --cache: none', ['burn-agent', 'receive', '--cache', 'rel'], () => ({}), () => undefined, 'other'],
@@ -35,7 +37,7 @@ describe('cliCacheSpec: where the CLI keeps its V8 code cache', () => {
   it.each([
     ['beside the code cache', (d: string) => ({ XDG_CACHE_HOME: d }), (d: string) => join(d, 'metis/parsed')],
     ['turned off with the code cache', (d: string) => ({ XDG_CACHE_HOME: d, METIS_CODE_CACHE: 'off' }), () => undefined],
-    ['no base the user owns', (d: string) => ({ XDG_CACHE_HOME: join(d, 'missing') }), () => undefined],
+    ['no base the user owns or could make', (d: string) => ({ XDG_CACHE_HOME: join(d, 'missing/deeper') }), () => undefined],
   ])('cliParsedDir: %s', (_name, envOf, want) => {
     const d = dir();
     expect(cliParsedDir(envOf(d) as NodeJS.ProcessEnv, uid)).toBe(want(d));
@@ -47,6 +49,9 @@ describe('cliCacheSpec: where the CLI keeps its V8 code cache', () => {
     expect(cliCacheSpec(['nodes'], { XDG_CACHE_HOME: d }, 0).dir).toBeUndefined();
     expect(cliCacheSpec(['burn-agent', 'burn', '--cache', d], {}, 0).dir).toBeUndefined();
     expect(cliCacheSpec(['nodes'], { XDG_CACHE_HOME: d }, 65534).dir).toBe(join(d, 'metis/v8'));
+    // Nor makes a base inside a directory another user owns (sudo keeping a user's HOME, no ~/.cache yet).
+    expect(cliCacheSpec(['nodes'], { XDG_CACHE_HOME: '', HOME: d }, 0).dir).toBeUndefined();
+    expect(cliCacheSpec(['nodes'], { XDG_CACHE_HOME: '', HOME: d }, 65534).dir).toBe(join(d, '.cache/metis/v8'));
   });
 });
 
@@ -77,6 +82,20 @@ describe('the CLI bundle with its code cache (real node, real bundle)', () => {
     expect(run(args, { XDG_CACHE_HOME: d })).toEqual(plain);
     // Accepted by V8: not written again (a rewrite is a new file renamed over it).
     expect(statSync(join(v8, files[0]!)).ino).toBe(st.ino);
+  });
+
+  it('a fresh home without ~/.cache: the first run makes it 0700 with the cache, the next uses it', () => {
+    const d = dir();
+    const args = ['nodes', '--inventory', inventory];
+    const first = run(args, { HOME: d, XDG_CACHE_HOME: '' });
+    expect(first.code, first.err).toBe(0);
+    const base = join(d, '.cache');
+    for (const p of [base, join(base, 'metis'), join(base, 'metis/v8')]) expect(statSync(p).mode & 0o777, p).toBe(0o700);
+    const files = readdirSync(join(base, 'metis/v8'));
+    expect(files).toHaveLength(1);
+    const st = statSync(join(base, 'metis/v8', files[0]!));
+    expect(run(args, { HOME: d, XDG_CACHE_HOME: '' })).toEqual(first);
+    expect(statSync(join(base, 'metis/v8', files[0]!)).ino).toBe(st.ino);
   });
 
   it('holds no secret of the run: a manifest shown with --reveal-secrets leaves no token in the cache', () => {
