@@ -20,6 +20,8 @@ const child = spawn(cmd, args, { stdio: 'ignore' });
 child.on('exit', (code) => {
   clearInterval(timer);
   const end = performance.now() - t0;
+  // A last sample at exit: a command shorter than a few intervals may have written after the last tick.
+  samples.push([end, ((written() - s0) * 512) / 1e6]);
   const total = samples.at(-1)?.[1] ?? 0;
   const at = (mb) => samples.find(([, m]) => m >= mb)?.[0]?.toFixed(0) ?? '-';
   const marks = [0.001, 1, 10, 50, 100, 200, 270, total - 2, total - 1, total].filter((mb) => mb > 0 && mb <= total);
