@@ -3,8 +3,9 @@
 // lives in the user's cache directory (`$XDG_CACHE_HOME/metis/v8`, else `~/.cache/metis/v8`), one
 // file per command, written 0600 by the run that lacked it. It holds compiled code only (no
 // manifest, token or path of a run: a test searches it). It is written only into a base directory
-// the running user owns, so `sudo metis …` with a user's HOME never leaves root-owned files in that
-// home; the flashing host's agent keeps its cache in the host cache it was given (`--cache DIR`),
+// the running user owns (or makes, 0700, in a directory the user owns: a fresh machine's ~/.cache),
+// so `sudo metis …` with a user's HOME never leaves root-owned files in that home; the flashing
+// host's agent keeps its cache in the host cache it was given (`--cache DIR`),
 // under the same rule. `METIS_CODE_CACHE=off` turns it off (the tests do, so runs leave nothing in
 // the home directory).
 import { statSync } from 'node:fs';
