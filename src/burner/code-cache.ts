@@ -9,9 +9,9 @@
 // under the same rule. `METIS_CODE_CACHE=off` turns it off (the tests do, so runs leave nothing in
 // the home directory).
 import { statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { CodeCacheSpec } from '../core/code-cache.js';
+import { cacheHome } from '../core/xdg.js';
 
 const owned = (dir: string, uid: number): boolean => {
   try {
@@ -48,7 +48,7 @@ export function cliCacheSpec(argv: readonly string[], env: NodeJS.ProcessEnv, ui
     const hostCache = i > 0 ? argv[i + 1] : undefined;
     return hostCache?.startsWith('/') && owned(hostCache, uid) ? { ...spec, dir: join(hostCache, 'v8'), variant: `agent-${argv[1] === 'receive' ? 'receive' : 'burn'}` } : spec;
   }
-  const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : join(env.HOME || homedir(), '.cache');
+  const base = cacheHome(env);
   return usable(base, uid) ? { ...spec, dir: join(base, 'metis', 'v8') } : spec;
 }
 

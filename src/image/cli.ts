@@ -1,6 +1,6 @@
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseFlags } from '../core/flags.js';
+import { cacheHome } from '../core/xdg.js';
 import { errorMessage, MetisError } from '../lib/errors.js';
 import { buildImage } from './build.js';
 import { Cleanups, InterruptedError, withInterrupts } from './interrupt.js';
@@ -42,7 +42,7 @@ async function build(argv: string[], io: ImageCommandIo): Promise<number> {
   const { values, positionals } = parseFlags('image build', argv, {
       inventory: { type: 'string', default: 'inventory' },
       out: { type: 'string' },
-      cache: { type: 'string', default: join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'metis', 'image') },
+      cache: { type: 'string', default: join(cacheHome(), 'metis', 'image') },
       mirror: { type: 'string' },
       base: { type: 'string' },
       bundle: { type: 'string', default: join(io.distDir, 'metis-bootstrap.js') },

@@ -37,7 +37,8 @@ if [ "$u" = 0 ]; then p=root
 elif ! command -v sudo >/dev/null 2>&1; then p=none
 elif sudo -n true >/dev/null 2>&1; then p=sudo-nopasswd
 else p=sudo-password; fi; echo "priv=$p"
-c=\${1:-\${XDG_CACHE_HOME:-$HOME/.cache}/metis-flasher}; echo "cache=$c"
+x=\${XDG_CACHE_HOME:-}; case $x in /*) ;; *) x=$HOME/.cache ;; esac
+c=\${1:-$x/metis-flasher}; echo "cache=$c"
 b="$c/agent/$2"; echo "bundle=$b"
 s=; if [ -f "$b" ]; then s=$(sha256sum "$b" | cut -c1-64); echo "bundlesha=$s"; fi
 w=$3; k=$4; shift 4; all=1

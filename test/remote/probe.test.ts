@@ -49,6 +49,19 @@ describe.skipIf(!root)('the probe (probe.ts), run by sh', () => {
   });
 
   it.each([
+    ['unset', undefined, '.cache/metis-flasher'],
+    ['empty', '', '.cache/metis-flasher'],
+    ['relative (ignored, as the XDG spec says)', 'rel', '.cache/metis-flasher'],
+    ['absolute', '/@/xdg', 'xdg/metis-flasher'],
+  ])('no --cache, XDG_CACHE_HOME %s: the host cache follows the XDG spec', (_what, xdg, want) => {
+    const argv = probeArgv({ bundleName: 'metis-x.cjs', blobs: [] }, []);
+    const env: NodeJS.ProcessEnv = { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, HOME: dir };
+    if (xdg !== undefined) env['XDG_CACHE_HOME'] = xdg.replace('/@', dir);
+    const out = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env });
+    expect(parseProbe('h', out, 0, '', []).cacheDir).toBe(join(dir, want));
+  });
+
+  it.each([
     ['the bmap is not cached', () => rmSync(join(dir, 'cache/blobs/sha256', bmap)), {}],
     ['another bundle is wanted', () => {}, { sha: 'c'.repeat(64) }],
     ['the bundle is missing', () => rmSync(join(dir, 'cache/agent/metis-x.cjs')), {}],

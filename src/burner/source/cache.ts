@@ -1,18 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { sha256File } from '../../core/hash-file.js';
+import { cacheHome } from '../../core/xdg.js';
 import { DigestMismatchError } from '../../core/source-errors.js';
 
 export const HEX64 = /^[0-9a-f]{64}$/;
 /** The file names tempPath() makes: `PID-RANDOM`. */
 const TEMP_NAME = /^[0-9]+-[0-9a-f]{12}$/;
 
-/** --cache DIR, else METIS_CACHE_DIR, else $XDG_CACHE_HOME/metis, else ~/.cache/metis. */
+/** --cache DIR, else METIS_CACHE_DIR, else $XDG_CACHE_HOME/metis (absolute only), else ~/.cache/metis. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env['METIS_CACHE_DIR']) return env['METIS_CACHE_DIR'];
-  return join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'metis');
+  return join(cacheHome(env), 'metis');
 }
 
 export interface RefRecord {

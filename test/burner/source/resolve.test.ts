@@ -36,7 +36,10 @@ describe('cache dir', () => {
   it.each([
     [{ METIS_CACHE_DIR: '/c/m', XDG_CACHE_HOME: '/x' }, '/c/m'],
     [{ XDG_CACHE_HOME: '/x' }, '/x/metis'],
-    [{ HOME: '/h' }, /\.cache\/metis$/],
+    [{ HOME: '/h' }, /^\/h\/\.cache\/metis$/],
+    // The XDG spec: an empty or relative XDG_CACHE_HOME is ignored (not a cache under the cwd).
+    [{ XDG_CACHE_HOME: '', HOME: '/h' }, /^\/h\/\.cache\/metis$/],
+    [{ XDG_CACHE_HOME: 'rel', HOME: '/h' }, /^\/h\/\.cache\/metis$/],
   ])('%j', (env, want) => expect(defaultCacheDir(env)).toMatch(want));
 });
 
