@@ -5,10 +5,9 @@
 // manifest, token or path of a run: a test searches it). It is written only into a base directory
 // the running user owns (or makes, 0700, in a directory the user owns: a fresh machine's ~/.cache),
 // so `sudo metis …` with a user's HOME never leaves root-owned files in that home; the flashing
-// host's agent keeps its cache in the host cache it was given (`--cache DIR`),
-// under the same rule. `METIS_CODE_CACHE=off` turns it off (the tests do, so runs leave nothing in
-// the home directory).
-import { statSync } from 'node:fs';
+// host's agent keeps its cache in the host cache it was given (`--cache DIR`), under the same rule.
+// `METIS_CODE_CACHE=off` turns it off (the tests do, so runs leave nothing in the home directory).
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CodeCacheSpec } from '../core/code-cache.js';
 import { cacheHome } from '../core/xdg.js';
@@ -22,21 +21,12 @@ const owned = (dir: string, uid: number): boolean => {
   }
 };
 
-const missing = (path: string): boolean => {
-  try {
-    statSync(path);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT';
-  }
-};
-
 /**
  * A base the user owns, or one that is not there yet in a directory the user owns (a fresh
  * machine's `~/.cache`: created 0700 with the cache, as every XDG program does). Never one that
  * another user owns, or that would be made in another user's directory (`sudo` keeping HOME).
  */
-const usable = (base: string, uid: number): boolean => owned(base, uid) || (missing(base) && owned(dirname(base), uid));
+const usable = (base: string, uid: number): boolean => owned(base, uid) || (!existsSync(base) && owned(dirname(base), uid));
 
 /** Where this run's cache is, if anywhere. */
 export function cliCacheSpec(argv: readonly string[], env: NodeJS.ProcessEnv, uid = process.geteuid?.() ?? -1): CodeCacheSpec {
