@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { exec, spawnStream } from './exec.js';
 import { MetisError } from '../lib/errors.js';
+import { zlib } from './zlib.js';
 
 export type Compression = 'xz' | 'gz' | 'zst' | null;
 
@@ -68,7 +68,7 @@ async function gzipSize(path: string, count: boolean): Promise<number | undefine
 async function countDecompressed(path: string): Promise<number | undefined> {
   let n = 0;
   try {
-    for await (const piece of createReadStream(path).pipe(createGunzip()) as AsyncIterable<Buffer>) n += piece.length;
+    for await (const piece of createReadStream(path).pipe(zlib().createGunzip()) as AsyncIterable<Buffer>) n += piece.length;
   } catch {
     return undefined;
   }
@@ -84,7 +84,7 @@ export function decompressStream(path: string, c: Exclude<Compression, null>, in
   const failed = (e: unknown, detail: string) =>
     new MetisError('E_DECOMPRESS', `${path}: not a valid ${c} stream (${detail})`, { file: path, cause: e });
   if (c === 'gz') {
-    const gunzip = createGunzip();
+    const gunzip = zlib().createGunzip();
     const stream = (input ?? createReadStream(path)).pipe(gunzip);
     // Errors of the gunzip stream reach the reader through iteration; give them our code there.
     const done = new Promise<void>((resolve, reject) => {

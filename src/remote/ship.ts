@@ -4,10 +4,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import { MetisError } from '../lib/errors.js';
 import { type SshTarget, classifySshFailure, formatSshTarget, sshRun, sshSpawn } from '../lib/ssh.js';
 import { detectCompression } from '../core/compression.js';
+import { zlib } from '../core/zlib.js';
 import type { ProgressEvent } from '../burner/progress.js';
 import { HostError, RemoteAgentError } from './errors.js';
 import type { HostFacts } from './probe.js';
@@ -94,7 +94,7 @@ export async function sendBlob(
         cb(null, chunk);
       },
     });
-    const stages = raw ? [createReadStream(file.path, { highWaterMark: 1 << 20 }), count, createGzip({ level: 1 }), wire, proc.stdin] : [createReadStream(file.path, { highWaterMark: 1 << 20 }), count, wire, proc.stdin];
+    const stages = raw ? [createReadStream(file.path, { highWaterMark: 1 << 20 }), count, zlib().createGzip({ level: 1 }), wire, proc.stdin] : [createReadStream(file.path, { highWaterMark: 1 << 20 }), count, wire, proc.stdin];
     await (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch(() => {});
   } else proc.stdin.end();
   const code = await proc.exited;
