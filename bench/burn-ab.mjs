@@ -5,8 +5,9 @@
 // from `git worktree add`), that bundle runs in the same rounds, so a change is judged against the
 // code before it on the same machine at the same time. Each bundle keeps its own code cache (its own
 // XDG_CACHE_HOME), warmed by one untimed burn. A last row times node itself opening the card and
-// writing 4 KiB: the first-write floor of any node program. Needs root. Prints medians and ratios;
-// asserts nothing.
+// writing 4 KiB: the first-write floor of any node program. Commands run without
+// NODE_EXTRA_CA_CERTS, as under sudo (bench/lib/env.mjs); when it was set, one more row runs this
+// tree's bundle with it, to show what it costs. Needs root. Prints medians and ratios; asserts nothing.
 // Usage: sudo node bench/burn-ab.mjs [--rounds N] [--other PATH/metis.js]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeClassImage } from './lib/class-image.mjs';
 import { emulatedCard } from './lib/card.mjs';
+import { benchEnv, extraCaNote } from './lib/env.mjs';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, other: { type: 'string' } } });
 const rounds = Number(values.rounds);
@@ -47,23 +49,27 @@ try {
   card = emulatedCard(work, 1088);
   const { loop, fresh } = card;
 
-  const metisEnv = (name) => {
+  const { env: base, extraCa } = benchEnv();
+  if (extraCa !== undefined) console.log(extraCaNote(extraCa));
+  const metisEnv = (name, from = base) => {
     const xdg = join(work, `xdg-${name}`);
     mkdirSync(xdg, { mode: 0o700 });
-    return { ...process.env, METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:bench`, XDG_CACHE_HOME: xdg };
+    return { ...from, METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:bench`, XDG_CACHE_HOME: xdg };
   };
   const burn = (bundle) => ['node', bundle, 'burn', 'titan-13', '--device', loop, '--image', img, '--bmap', bmap, '--no-verify', '--yes', '--inventory', inv, '--cache', join(work, 'cache')];
   const cmds = new Map([
-    ['bmaptool', { argv: ['bmaptool', '-q', 'copy', '--bmap', bmap, img, loop], env: process.env }],
+    ['bmaptool', { argv: ['bmaptool', '-q', 'copy', '--bmap', bmap, img, loop], env: base }],
     ['metis (this tree)', { argv: burn(join(repo, 'dist/metis.js')), env: metisEnv('this') }],
   ]);
   if (values.other) cmds.set(`metis (${values.other})`, { argv: burn(values.other), env: metisEnv('other') });
+  // What the variable costs an operator whose shell sets it (`sudo -E` keeps it): the same bundle with it.
+  if (extraCa !== undefined) cmds.set('metis, NODE_EXTRA_CA_CERTS kept', { argv: burn(join(repo, 'dist/metis.js')), env: metisEnv('extra-ca', process.env) });
   // The least any node program pays before its first write: node's own start, open the card, one
   // 4 KiB write at 1 MiB, fsync. Its first write is the floor of the "first write" column for a CLI
   // that runs on node; bmaptool's (python's start is far shorter) is the anchor of the exit column.
   const FLOOR = 'node (start, open, one write)';
   const floorJs = "const fs=require('fs');const fd=fs.openSync(process.argv[1],'r+');fs.writeSync(fd,Buffer.alloc(4096,1),0,4096,1048576);fs.fsyncSync(fd);fs.closeSync(fd)";
-  cmds.set(FLOOR, { argv: ['node', '-e', floorJs, loop], env: process.env });
+  cmds.set(FLOOR, { argv: ['node', '-e', floorJs, loop], env: base });
   // Untimed: each bundle's first burn writes its code cache and its kept inventory parses.
   for (const [name, c] of cmds) if (name.startsWith('metis')) sh(c.argv[0], c.argv.slice(1), { env: c.env, stdio: 'ignore' });
 

@@ -2,7 +2,8 @@
 // .bmap, in the same run, on an emulated SD card: a loop device throttled by cgroup-v1 blkio to
 // 30 MB/s write and 90 MB/s read (the throttle is removed again on exit, SIGINT and SIGTERM).
 // Sources: a raw file, a .xz file, and a .zst pulled from Debian's docker-registry on loopback
-// (cache cold, then warm). Needs root. Prints times and ratios; asserts nothing (not part of CI).
+// (cache cold, then warm). Metis runs without NODE_EXTRA_CA_CERTS, as under sudo (bench/lib/env.mjs).
+// Needs root. Prints times and ratios; asserts nothing (not part of CI).
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync, statSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeClassImage } from './lib/class-image.mjs';
 import { READ_BPS, WRITE_BPS, emulatedCard } from './lib/card.mjs';
+import { benchEnv, extraCaNote } from './lib/env.mjs';
 import { fileURLToPath } from 'node:url';
 
 const MIB = 1024 * 1024;
@@ -71,7 +73,9 @@ try {
   // The inventory the CLI burns from (the example lab; its token from the environment).
   const inv = join(work, 'inventory');
   cpSync(join(repo, 'inventory'), inv, { recursive: true });
-  const env = { ...process.env, METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:bench` };
+  const { env: base, extraCa } = benchEnv();
+  if (extraCa !== undefined) console.log(extraCaNote(extraCa));
+  const env = { ...base, METIS_K3S_TOKEN: `K10${'ab'.repeat(32)}::server:bench` };
   const metis = (args) => sh('node', [metisBin, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
 
   // The registry, and the .zst pushed with its block map by `metis image push`.
