@@ -36,7 +36,9 @@ describe('describeNetError', () => {
     [{ message: 'fetch failed', cause: { code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND registry.invalid' } }, /^DNS: the host name does not resolve \(ENOTFOUND\)$/],
     [{ message: 'fetch failed', cause: { code: 'EAI_AGAIN' } }, /DNS/],
     [{ message: 'fetch failed', cause: { code: 'EHOSTUNREACH' } }, /unreachable/],
-    [{ message: 'fetch failed', cause: { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: 'unable to verify the first certificate' } }, /^TLS: unable to verify the first certificate/],
+    [{ message: 'fetch failed', cause: { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: 'unable to verify the first certificate' } }, /^TLS: unable to verify the first certificate: .*private CA.*--use-openssl-ca.*\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)$/],
+    [{ message: 'fetch failed', cause: { code: 'SELF_SIGNED_CERT_IN_CHAIN', message: 'self-signed certificate in certificate chain' } }, /private CA.*\(SELF_SIGNED_CERT_IN_CHAIN\)$/],
+    [{ message: 'fetch failed', cause: { code: 'CERT_HAS_EXPIRED', message: 'certificate has expired' } }, /^TLS: certificate has expired \(CERT_HAS_EXPIRED\)$/],
   ])('%j', (e, want) => {
     expect(describeNetError(e)).toMatch(want);
   });
