@@ -1,6 +1,6 @@
 // The environment the burn benches time commands in. NODE_EXTRA_CA_CERTS makes node (18–22) build
 // its whole root store and parse the named file with OpenSSL 3 before any JavaScript runs
-// (nodejs/node#40524): 40–80 ms at every start on the bench machine, paid by Metis and by the
+// (nodejs/node#40524): 30–80 ms at every start on the bench machine, paid by Metis and by the
 // bench's node floor row but not by bmaptool (python). `sudo`, the documented way to run these
 // benches, resets the environment and drops it; a root shell that sets it (a sandbox's proxy CA)
 // would time the variable, not the code. So the benches drop it too and say so; bench:burn-ab
