@@ -14,7 +14,5 @@ export function benchEnv(env = process.env) {
 
 /** The one line a bench prints when it dropped the variable. */
 export function extraCaNote(extraCa) {
-  return extraCa === undefined
-    ? null
-    : `NODE_EXTRA_CA_CERTS=${extraCa} is set here: commands are timed without it, as under sudo (node loads it at every start, nodejs/node#40524; python does not)`;
+  return `NODE_EXTRA_CA_CERTS=${extraCa} is set here: commands are timed without it, as under sudo (node loads it at every start, nodejs/node#40524; python does not)`;
 }
