@@ -40,7 +40,7 @@ export interface LoadOptions {
    */
   only?: string;
   /**
-   * Hears cluster.yaml as soon as it is read and valid, before the classes and nodes are: a burn
+   * Hears cluster.yaml as soon as it is read and valid, before the classes and nodes are judged: a burn
    * through a flashing host starts its SSH handshake there (the host may be a `flashers:` name).
    */
   onCluster?: (cluster: Sourced<ClusterDef>) => void;
@@ -74,8 +74,40 @@ function parseWith<S extends z.ZodType>(schema: S, text: string, file: string, s
   return def;
 }
 
-async function readYaml<S extends z.ZodType>(schema: S, file: string, store?: ParseStore): Promise<Sourced<z.output<S>>> {
-  const { data, truncated } = await readBounded(file, MAX_YAML_BYTES).catch((e: NodeJS.ErrnoException) => {
+type Read = Promise<{ data: Buffer; truncated: boolean }>;
+
+/** Reads at most this many inventory files at once (an inventory of hundreds of nodes stays far from the fd limit). */
+const READ_AHEAD = 8;
+
+/**
+ * Starts reading `files` now, at most READ_AHEAD at a time, in order: the reads wait on the kernel
+ * together instead of one after another (open, stat, read, close each go through libuv's pool).
+ * Each result, or error, waits for its turn in readYaml: files are still judged in order, and a
+ * file after the first bad one is only ever read, never reported.
+ */
+function readAhead(files: readonly string[]): Read[] {
+  const reads: Read[] = [];
+  for (let i = 0; i < files.length; i++) {
+    const slot = i >= READ_AHEAD ? reads[i - READ_AHEAD]!.then(() => undefined, () => undefined) : Promise.resolve();
+    const read = slot.then(() => readBounded(files[i]!, MAX_YAML_BYTES));
+    read.catch(() => {});
+    reads.push(read);
+  }
+  return reads;
+}
+
+/** A directory's YAML files, each one's read already started (see readAhead). */
+function listAhead(dir: string): Promise<Array<{ file: string; read: Read }>> {
+  const list = yamlFiles(dir).then((files) => {
+    const reads = readAhead(files);
+    return files.map((file, i) => ({ file, read: reads[i]! }));
+  });
+  list.catch(() => {});
+  return list;
+}
+
+async function readYaml<S extends z.ZodType>(schema: S, file: string, store?: ParseStore, read: Read = readBounded(file, MAX_YAML_BYTES)): Promise<Sourced<z.output<S>>> {
+  const { data, truncated } = await read.catch((e: NodeJS.ErrnoException) => {
     throw new MetisError('E_INVENTORY', `cannot read ${file} (${e.code ?? 'error'})`, { file, cause: e });
   });
   if (truncated) throw new ValidationError(file, [{ path: '', line: 1, message: `file is larger than ${MAX_YAML_BYTES} bytes (1 MiB): refused unread` }]);
@@ -103,11 +135,16 @@ function issueAt(s: Sourced<unknown>, path: (string | number)[], message: string
 /** Reads and cross-checks DIR/cluster.yaml, DIR/classes/*.yaml, DIR/nodes/*.yaml. Throws on the first bad file. */
 export async function loadInventory(dir: string, opts: LoadOptions = {}): Promise<Inventory> {
   const store = opts.parsed;
-  const cluster = await readYaml(clusterSchema, join(dir, 'cluster.yaml'), store);
+  // Every file's read starts now; each is judged in the order below, as if read one by one.
+  const clusterFile = join(dir, 'cluster.yaml');
+  const [clusterRead] = readAhead([clusterFile]);
+  const classList = listAhead(join(dir, 'classes'));
+  const nodeList = listAhead(join(dir, 'nodes'));
+  const cluster = await readYaml(clusterSchema, clusterFile, store, clusterRead);
   opts.onCluster?.(cluster);
   const classes = new Map<string, Sourced<ClassDef>>();
-  for (const file of await yamlFiles(join(dir, 'classes'))) {
-    const c = await readYaml(classSchema, file, store);
+  for (const { file, read } of await classList) {
+    const c = await readYaml(classSchema, file, store, read);
     const stem = basename(file).replace(/\.ya?ml$/, '');
     if (c.def.name !== undefined && c.def.name !== stem) throw issueAt(c, ['name'], `class name "${c.def.name}" must match its file name "${stem}"`);
     classes.set(stem, c);
@@ -115,10 +152,10 @@ export async function loadInventory(dir: string, opts: LoadOptions = {}): Promis
   const nodes = new Map<string, Sourced<NodeDef>>();
   const byAddress = new Map<string, Sourced<NodeDef>>();
   const broken: Array<{ file: string; error: unknown; hostname?: string; ip?: string }> = [];
-  for (const file of await yamlFiles(join(dir, 'nodes'))) {
+  for (const { file, read } of await nodeList) {
     let n: Sourced<NodeDef>;
     try {
-      n = await readYaml(nodeSchema, file, store);
+      n = await readYaml(nodeSchema, file, store, read);
       checkNode(n, classes, cluster);
     } catch (error) {
       if (opts.only === undefined) throw error;
