@@ -13,6 +13,7 @@ import { nodeManifest } from '../inventory/merge.js';
 import type { SecretResolver } from '../inventory/secrets.js';
 import { claimTarget, type TargetClaim } from './safety/claim.js';
 import { checkTarget, type TargetInfo } from './safety/check-target.js';
+import { TargetKindError } from './safety/errors.js';
 import type { ImageCache } from './source/cache.js';
 import { type ResolvedImage, resolveImage } from './source/resolve.js';
 import { type ImageGate, imageGate, judgeDownloadMismatch } from './signature/gate.js';
@@ -77,13 +78,6 @@ export interface BurnNodeResult {
   manifest: string;
   /** File mode of a --to card image (it holds the join token). */
   fileMode?: '0600';
-}
-
-/** --device names a file or --to a block device: the operator picked the wrong flag (usage, exit 2). */
-export class TargetKindError extends MetisError {
-  constructor(message: string) {
-    super('E_TARGET_KIND', message);
-  }
 }
 
 /** The write failed after the target was touched: it must be burned again (exit 6). */

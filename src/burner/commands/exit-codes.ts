@@ -2,7 +2,7 @@ import { FlagError } from '../../core/flags.js';
 import { MetisError } from '../../lib/errors.js';
 import { NotConfirmedError, UsageError } from '../../core/cli-errors.js';
 import { RemoteAgentError } from '../../remote/errors.js';
-import { TargetRefusedError } from '../safety/errors.js';
+import { TargetKindError, TargetRefusedError } from '../safety/errors.js';
 import { DigestMismatchError, SourceError } from '../../core/source-errors.js';
 
 /** Distinct exit codes, so scripts can tell "fix the inventory" from "wrong card" from "bad image". */
@@ -46,10 +46,7 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof MetisError && err.code === 'E_SSH_TARGET') return EXIT.USAGE;
   if (err instanceof MetisError && /^E_(SSH|HOST)(_|$)/.test(err.code)) return EXIT.HOST;
   if (err instanceof DigestMismatchError || err instanceof SourceError) return EXIT.IMAGE;
-  // E_TARGET_KIND (--device names a file, --to a block device) is judged by its code: importing its
-  // class would set up the whole burn pipeline for every command.
-  if (err instanceof UsageError || err instanceof FlagError) return EXIT.USAGE;
-  if (err instanceof MetisError && err.code === 'E_TARGET_KIND') return EXIT.USAGE;
+  if (err instanceof UsageError || err instanceof TargetKindError || err instanceof FlagError) return EXIT.USAGE;
   if (err instanceof NotConfirmedError) return EXIT.NOT_CONFIRMED;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return EXIT.USAGE;

@@ -24,3 +24,10 @@ export class TargetRefusedError extends MetisError {
     this.exitCode = REFUSALS[code];
   }
 }
+
+/** --device names a file or --to a block device: the operator picked the wrong flag (usage, exit 2). */
+export class TargetKindError extends MetisError {
+  constructor(message: string) {
+    super('E_TARGET_KIND', message);
+  }
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { exitCodeOf } from '../../../src/burner/commands/exit-codes.js';
-import { InjectFailedError, TargetKindError, WriteFailedError } from '../../../src/burner/pipeline.js';
+import { InjectFailedError, WriteFailedError } from '../../../src/burner/pipeline.js';
+import { TargetKindError } from '../../../src/burner/safety/errors.js';
 import { FlagError } from '../../../src/core/flags.js';
 import { MetisError } from '../../../src/lib/errors.js';
 
