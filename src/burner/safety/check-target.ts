@@ -31,8 +31,7 @@ export interface CheckTargetOptions {
  * too small, and one that is read-only. Each reason throws its own TargetRefusedError.
  */
 export async function checkTarget(target: string, opts: CheckTargetOptions): Promise<TargetInfo> {
-  const imageStat = opts.image ? await stat(opts.image) : null;
-  const st = await stat(target).catch(() => null);
+  const [imageStat, st] = await Promise.all([opts.image ? stat(opts.image) : null, stat(target).catch(() => null)]);
   if (!st && opts.want === 'device') throw new TargetRefusedError('E_TARGET_MISSING', target, 'the device does not exist (see metis devices)');
   if (!st) return checkNewFile(target);
   if (st.isFile()) {
