@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, open, realpath, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { devno } from './block-sysfs.js';
@@ -59,38 +59,66 @@ function flockFd(fd: number, env: NodeJS.ProcessEnv): Promise<{ exitCode: number
   });
 }
 
+/** How often a claim is tried again when the lock file it locked was removed meanwhile (see claimTarget). */
+const ATTEMPTS = 5;
+
 /**
  * One exclusive claim per target, held from the target check to the end of injection. It is a
  * flock(2) on a lock file, taken by util-linux flock(1) on a descriptor this process passes it:
  * the lock belongs to the open file description, which stays open here after flock exits, and
  * the kernel releases it when this process closes it or dies (no stale claims after a crash).
+ * Release removes the lock file while still holding it (or /run/lock would keep one file per image
+ * file ever burned). A claimant that opened the file just before that removal locks a file no
+ * longer at the path: it sees the path now names another file (or none), lets go, and tries again.
  */
 export async function claimTarget(target: string, env: NodeJS.ProcessEnv = process.env): Promise<TargetClaim> {
   const key = await targetKey(target);
   const lockFile = join(await lockDir(env), `metis-burn-${createHash('sha256').update(key).digest('hex').slice(0, 20)}.lock`);
-  const fh = await openLock(lockFile);
-  try {
-    const r = await flockFd(fh.fd, env);
-    if (r.spawnError) throw new TargetRefusedError('E_TARGET_BUSY', target, `cannot take the burn claim: flock(1) is missing (util-linux): ${r.spawnError}`);
-    if (r.exitCode !== 0) {
-      const buf = Buffer.alloc(64);
-      const { bytesRead } = await fh.read(buf, 0, 64, 0);
-      const pid = /^(\d+)/.exec(buf.subarray(0, bytesRead).toString('utf8'))?.[1];
-      throw new TargetRefusedError('E_TARGET_BUSY', target, `in use by another metis burn${pid ? ` (pid ${pid})` : ''}`);
-    }
-    await fh.truncate(0);
-    await fh.write(`${process.pid} ${key}\n`, 0);
-  } catch (e) {
-    await fh.close();
-    throw e;
-  }
-  let released = false;
-  return {
-    lockFile,
-    release: async () => {
-      if (released) return;
-      released = true;
+  for (let attempt = 1; ; attempt++) {
+    const fh = await openLock(lockFile);
+    let current: boolean;
+    try {
+      const r = await flockFd(fh.fd, env);
+      if (r.spawnError) throw new TargetRefusedError('E_TARGET_BUSY', target, `cannot take the burn claim: flock(1) is missing (util-linux): ${r.spawnError}`);
+      if (r.exitCode !== 0) {
+        const buf = Buffer.alloc(64);
+        const { bytesRead } = await fh.read(buf, 0, 64, 0);
+        const pid = /^(\d+)/.exec(buf.subarray(0, bytesRead).toString('utf8'))?.[1];
+        throw new TargetRefusedError('E_TARGET_BUSY', target, `in use by another metis burn${pid ? ` (pid ${pid})` : ''}`);
+      }
+      current = await isAt(fh, lockFile);
+      if (!current && attempt >= ATTEMPTS) {
+        throw new TargetRefusedError('E_TARGET_BUSY', target, `its lock file ${lockFile} was replaced ${ATTEMPTS} times while it was being claimed`);
+      }
+      if (current) {
+        await fh.truncate(0);
+        await fh.write(`${process.pid} ${key}\n`, 0);
+      }
+    } catch (e) {
       await fh.close();
-    },
-  };
+      throw e;
+    }
+    if (!current) {
+      await fh.close();
+      continue;
+    }
+    let released = false;
+    return {
+      lockFile,
+      release: async () => {
+        if (released) return;
+        released = true;
+        // Removed while still locked, so no one can take this file's lock and keep it. In a sticky
+        // /run/lock another user's file cannot be removed: it stays, as it did before.
+        await unlink(lockFile).catch(() => {});
+        await fh.close();
+      },
+    };
+  }
+}
+
+/** The open lock file is still the one at `path` (not removed, nor replaced by a newer one). */
+async function isAt(fh: FileHandle, path: string): Promise<boolean> {
+  const [open, now] = await Promise.all([fh.stat(), stat(path).catch(() => null)]);
+  return now !== null && open.dev === now.dev && open.ino === now.ino;
 }

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimTarget } from '../../../src/burner/safety/claim.js';
@@ -29,6 +29,63 @@ describe('claimTarget', () => {
     await first.release();
     const again = await claimTarget(target, env);
     held.push(again.release);
+  });
+
+  it('a released claim removes its lock file (the lock directory does not keep one per target ever burned)', async () => {
+    const d = dir();
+    const c = await claimTarget(join(d, 'card.img'), { METIS_LOCK_DIR: d });
+    expect(readFileSync(c.lockFile, 'utf8')).toMatch(new RegExp(`^${process.pid} file:`));
+    await c.release();
+    expect(existsSync(c.lockFile)).toBe(false);
+    await c.release();
+  });
+
+  // flock(1) wrapped by a script that first puts a new file at the lock's path, as happens when the
+  // holder releases (removes the file) and a newer claimant creates it again between this claim's
+  // open and its flock: the lock then taken is on a file no longer at the path.
+  const replacingFlock = (d: string, lockDir: string, times: number): string => {
+    const bin = join(d, 'bin');
+    const real = execFileSync('sh', ['-c', 'command -v flock'], { encoding: 'utf8' }).trim();
+    execFileSync('mkdir', [bin]);
+    const script = [
+      '#!/bin/sh',
+      `count=${join(d, 'count')}`,
+      'n=$(cat "$count" 2>/dev/null || echo 0)',
+      `if [ "$n" -lt ${times} ]; then echo $((n + 1)) > "$count"; for f in ${lockDir}/metis-burn-*.lock; do : > "$f.new"; mv -f "$f.new" "$f"; done; fi`,
+      `exec ${real} "$@"`,
+    ].join('\n');
+    writeFileSync(join(bin, 'flock'), `${script}\n`);
+    chmodSync(join(bin, 'flock'), 0o755);
+    return `${bin}:${process.env.PATH}`;
+  };
+
+  it('a lock taken on a file that was replaced meanwhile is let go and taken again on the file at the path', async () => {
+    const d = dir();
+    const locks = join(d, 'locks');
+    execFileSync('mkdir', [locks]);
+    const target = join(d, 'card.img');
+    const c = await claimTarget(target, { METIS_LOCK_DIR: locks, PATH: replacingFlock(d, locks, 1) });
+    held.push(c.release);
+    expect(readFileSync(join(d, 'count'), 'utf8').trim()).toBe('1');
+    // The claim holds the file now at the path: it carries this pid, and another claimant is refused.
+    expect(readFileSync(c.lockFile, 'utf8')).toMatch(new RegExp(`^${process.pid} `));
+    const e = await claimTarget(target, { METIS_LOCK_DIR: locks }).then(() => null, (x: unknown) => x);
+    expect((e as TargetRefusedError).code).toBe('E_TARGET_BUSY');
+    expect((e as Error).message).toContain(`(pid ${process.pid})`);
+  });
+
+  it('a lock file replaced at every try: refused as E_TARGET_BUSY after a bounded number of tries, nothing held', async () => {
+    const d = dir();
+    const locks = join(d, 'locks');
+    execFileSync('mkdir', [locks]);
+    const target = join(d, 'card.img');
+    const e = await claimTarget(target, { METIS_LOCK_DIR: locks, PATH: replacingFlock(d, locks, 1000) }).then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(TargetRefusedError);
+    expect((e as TargetRefusedError).code).toBe('E_TARGET_BUSY');
+    expect((e as Error).message).toMatch(/was replaced 5 times while it was being claimed/);
+    expect(readFileSync(join(d, 'count'), 'utf8').trim()).toBe('5');
+    const free = await claimTarget(target, { METIS_LOCK_DIR: locks });
+    held.push(free.release);
   });
 
   it('other targets are not blocked', async () => {
