@@ -7,7 +7,8 @@
 // XDG_CACHE_HOME), warmed by one untimed burn. A last row times node itself opening the card and
 // writing 4 KiB: the first-write floor of any node program. Commands run without
 // NODE_EXTRA_CA_CERTS, as under sudo (bench/lib/env.mjs); when it was set, one more row runs this
-// tree's bundle with it, to show what it costs. Needs root. Prints medians and ratios; asserts nothing.
+// tree's bundle with it, to show what it costs. Needs root. Prints medians and ratios, and each
+// bundle's paired difference to bmaptool with a 95 % confidence interval; asserts nothing.
 // Usage: sudo node bench/burn-ab.mjs [--rounds N] [--other PATH/metis.js]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -94,6 +95,22 @@ try {
       continue;
     }
     console.log(`${name.padEnd(40)} exit ${String(exit).padStart(6)} ms, first write ${String(median(rs.map((r) => r.first))).padStart(4)} ms, ÷ bmaptool ${(exit / anchor).toFixed(3)}`);
+  }
+  // Each round's commands ran back to back, so a round's difference cancels what drifts between
+  // rounds: the paired difference to bmaptool, with a 95 % confidence interval of its mean (Student's
+  // t). An interval that spans 0 means these rounds cannot tell the two apart.
+  const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086];
+  const tOf = (df) => T975[df - 1] ?? (df <= 30 ? 2.06 : 2.02);
+  const bm = results.get('bmaptool').map((r) => r.exit);
+  if (rounds > 1) console.log(`\nexit − bmaptool's exit in the same round (paired, ${rounds} rounds)`);
+  for (const [name, rs] of results) {
+    if (rounds < 2 || name === 'bmaptool' || name === FLOOR) continue;
+    const d = rs.map((r, i) => r.exit - bm[i]);
+    const mean = d.reduce((a, b) => a + b, 0) / d.length;
+    const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (d.length - 1));
+    const half = (tOf(d.length - 1) * sd) / Math.sqrt(d.length);
+    const faster = d.filter((x) => x < 0).length;
+    console.log(`${name.padEnd(40)} median ${String(median(d)).padStart(4)} ms, mean ${mean.toFixed(1).padStart(6)} ms, 95 % CI [${(mean - half).toFixed(1)}, ${(mean + half).toFixed(1)}] ms (${((mean - half) / anchor * 100).toFixed(2)} … ${((mean + half) / anchor * 100).toFixed(2)} % of bmaptool), sooner in ${faster} of ${d.length}`);
   }
 } finally {
   cleanup();
