@@ -76,7 +76,6 @@ export async function claimTarget(target: string, env: NodeJS.ProcessEnv = proce
   const lockFile = join(await lockDir(env), `metis-burn-${createHash('sha256').update(key).digest('hex').slice(0, 20)}.lock`);
   for (let attempt = 1; ; attempt++) {
     const fh = await openLock(lockFile);
-    let current: boolean;
     try {
       const r = await flockFd(fh.fd, env);
       if (r.spawnError) throw new TargetRefusedError('E_TARGET_BUSY', target, `cannot take the burn claim: flock(1) is missing (util-linux): ${r.spawnError}`);
@@ -86,21 +85,16 @@ export async function claimTarget(target: string, env: NodeJS.ProcessEnv = proce
         const pid = /^(\d+)/.exec(buf.subarray(0, bytesRead).toString('utf8'))?.[1];
         throw new TargetRefusedError('E_TARGET_BUSY', target, `in use by another metis burn${pid ? ` (pid ${pid})` : ''}`);
       }
-      current = await isAt(fh, lockFile);
-      if (!current && attempt >= ATTEMPTS) {
-        throw new TargetRefusedError('E_TARGET_BUSY', target, `its lock file ${lockFile} was replaced ${ATTEMPTS} times while it was being claimed`);
+      if (!(await isAt(fh, lockFile))) {
+        if (attempt >= ATTEMPTS) throw new TargetRefusedError('E_TARGET_BUSY', target, `its lock file ${lockFile} was replaced ${ATTEMPTS} times while it was being claimed`);
+        await fh.close();
+        continue;
       }
-      if (current) {
-        await fh.truncate(0);
-        await fh.write(`${process.pid} ${key}\n`, 0);
-      }
+      await fh.truncate(0);
+      await fh.write(`${process.pid} ${key}\n`, 0);
     } catch (e) {
       await fh.close();
       throw e;
-    }
-    if (!current) {
-      await fh.close();
-      continue;
     }
     let released = false;
     return {

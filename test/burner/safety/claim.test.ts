@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimTarget } from '../../../src/burner/safety/claim.js';
@@ -46,7 +46,7 @@ describe('claimTarget', () => {
   const replacingFlock = (d: string, lockDir: string, times: number): string => {
     const bin = join(d, 'bin');
     const real = execFileSync('sh', ['-c', 'command -v flock'], { encoding: 'utf8' }).trim();
-    execFileSync('mkdir', [bin]);
+    mkdirSync(bin);
     const script = [
       '#!/bin/sh',
       `count=${join(d, 'count')}`,
@@ -62,7 +62,7 @@ describe('claimTarget', () => {
   it('a lock taken on a file that was replaced meanwhile is let go and taken again on the file at the path', async () => {
     const d = dir();
     const locks = join(d, 'locks');
-    execFileSync('mkdir', [locks]);
+    mkdirSync(locks);
     const target = join(d, 'card.img');
     const c = await claimTarget(target, { METIS_LOCK_DIR: locks, PATH: replacingFlock(d, locks, 1) });
     held.push(c.release);
@@ -77,7 +77,7 @@ describe('claimTarget', () => {
   it('a lock file replaced at every try: refused as E_TARGET_BUSY after a bounded number of tries, nothing held', async () => {
     const d = dir();
     const locks = join(d, 'locks');
-    execFileSync('mkdir', [locks]);
+    mkdirSync(locks);
     const target = join(d, 'card.img');
     const e = await claimTarget(target, { METIS_LOCK_DIR: locks, PATH: replacingFlock(d, locks, 1000) }).then(() => null, (x: unknown) => x);
     expect(e).toBeInstanceOf(TargetRefusedError);
