@@ -9,6 +9,7 @@ import { DirectReader } from './direct-read.js';
 import { headOverlay } from './head-overlay.js';
 import { type UndoableIo, undoLog } from './undo-log.js';
 import type { BlockIo } from '../fat/volume.js';
+import { cacheEvictor } from './page-cache.js';
 import { pacedWriter } from './writeback.js';
 import { BurnAbortedError, CorruptImageError, ImageChangedError, VerifyError } from './errors.js';
 import { fileRangeReader, RangeVerifier, VERIFY_BATCH } from './verify.js';
@@ -133,7 +134,8 @@ export async function burn(opts: BurnOptions): Promise<BurnResult> {
     if (created) await unlink(opts.target).catch(() => {});
     throw e;
   }
-  const out = pacedWriter(fh, isBlock, verifier ?? undefined);
+  // A card's written pages leave the page cache beside the burn, not all at its close (page-cache.ts).
+  const out = pacedWriter(fh, isBlock, verifier ?? undefined, isBlock ? cacheEvictor(fh.fd) : undefined);
   const sink: Sink = {
     async write(piece, at) {
       // A mismatch found meanwhile stops the burn here; the wait only happens if the read-back lags.

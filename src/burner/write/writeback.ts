@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import type { CacheEvictor } from './page-cache.js';
 
 /** Most bytes that wait in memory for a flush already in flight: a full backlog waits for it. */
 const EVERY = 32 * 1024 * 1024;
@@ -15,7 +16,7 @@ const SMALL = 8 * 1024 * 1024;
 
 export interface PacedWriter {
   write(buf: Buffer, offset: number, length: number, position: number): Promise<unknown>;
-  /** Waits for the flush in flight; call before the final fsync and before closing. */
+  /** Waits for the flush in flight (and the page-cache drop it starts beside it); call before the final fsync and before closing. */
   drain(): Promise<void>;
   /** The bytes the whole burn will write, when known (a block map): the read-back's tail is kept short. */
   expect(total: number): void;
@@ -36,18 +37,22 @@ export interface Durable {
  * flight, so the card starts writing within the first MIN bytes and then never idles while written
  * bytes wait; when EVERY bytes wait behind the flush in flight, the writer waits for it (at most
  * about EVERY + MIN bytes in memory). `durable` learns after each flush which writes reached the
- * device (the overlapped read-back starts on them).
+ * device (the overlapped read-back starts on them). `evictor` learns how many bytes each flush put
+ * on the card, and drops them from the page cache beside the burn (page-cache.ts); a drain that
+ * waits for a flush drops what is on the card meanwhile, so the close finds only that flush's pages.
  */
-export function pacedWriter(fh: FileHandle, isBlock: boolean, durable?: Durable): PacedWriter {
+export function pacedWriter(fh: FileHandle, isBlock: boolean, durable?: Durable, evictor?: CacheEvictor): PacedWriter {
   let since = 0;
   let written = 0;
   let total = 0;
   let inflight: Promise<void> | null = null;
   const flush = () => {
+    const covered = since;
     since = 0;
     const mark = durable?.mark();
     const p: Promise<void> = fh.datasync().then(() => {
       if (mark !== undefined) durable?.settle(mark);
+      evictor?.settled(covered);
       if (inflight === p) inflight = null;
     });
     // Observed now: an abort may leave it unawaited until drain().
@@ -74,7 +79,12 @@ export function pacedWriter(fh: FileHandle, isBlock: boolean, durable?: Durable)
     async drain() {
       const p = inflight;
       inflight = null;
-      if (p) await p;
+      if (p) evictor?.now();
+      try {
+        if (p) await p;
+      } finally {
+        await evictor?.idle();
+      }
     },
   };
 }

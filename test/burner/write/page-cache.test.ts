@@ -1,0 +1,184 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { burn } from '../../../src/burner/write/burn.js';
+import { cacheEvictor } from '../../../src/burner/write/page-cache.js';
+import { isRoot, makeImage, MIB, tempDir } from '../fixtures.js';
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+function dir(): string {
+  const t = tempDir('metis-pagecache-');
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+function attachLoop(backing: string): string {
+  const loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+  cleanups.push(() => {
+    execFileSync('losetup', ['-d', loop]);
+  });
+  return loop;
+}
+
+/**
+ * The judge: how many of the first `bytes` of `dev` are in the page cache, as the kernel's
+ * mincore(2) says on a shared read-only mapping of the device (python3's ctypes; it faults nothing in).
+ */
+function residentPages(dev: string, bytes: number): number {
+  const py = [
+    'import ctypes, os, sys',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'libc.mmap.restype = ctypes.c_void_p',
+    'libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]',
+    'libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]',
+    'n = int(sys.argv[2]); fd = os.open(sys.argv[1], os.O_RDONLY)',
+    'addr = libc.mmap(None, n, 1, 1, fd, 0)',
+    'assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())',
+    'vec = ctypes.create_string_buffer(n // 4096)',
+    'assert libc.mincore(addr, n, vec) == 0, os.strerror(ctypes.get_errno())',
+    'print(sum(b & 1 for b in vec.raw))',
+  ].join('\n');
+  return Number(execFileSync('python3', ['-c', py, dev, String(bytes)], { encoding: 'utf8' }).trim());
+}
+
+/** A card (loop device) held open as a burn holds it, with `mib` MiB written at 1 MiB and on the card. */
+async function writtenCard(mib: number): Promise<{ dev: string; fh: FileHandle }> {
+  const d = dir();
+  const backing = join(d, 'card.bin');
+  execFileSync('truncate', ['-s', `${mib + 8}M`, backing]);
+  const dev = attachLoop(backing);
+  const fh = await open(dev, constants.O_RDWR | constants.O_EXCL);
+  cleanups.push(() => fh.close());
+  const block = Buffer.alloc(4 * MIB, 0x5a);
+  for (let at = 0; at < mib * MIB; at += block.length) await fh.write(block, 0, block.length, MIB + at);
+  await fh.datasync();
+  return { dev, fh };
+}
+
+/** A `dd` on PATH that logs its arguments and what its stdin is, then runs the real one (or `then`). */
+function ddWrapper(then?: string): { bin: string; log: string } {
+  const d = dir();
+  const bin = join(d, 'bin');
+  mkdirSync(bin);
+  const log = join(d, 'dd.log');
+  const real = execFileSync('sh', ['-c', 'command -v dd'], { encoding: 'utf8' }).trim();
+  const script = [
+    '#!/bin/sh',
+    `echo "$$ $(readlink /proc/self/fd/0) $*" >> ${log}`,
+    then ?? `exec ${real} "$@"`,
+  ].join('\n');
+  writeFileSync(join(bin, 'dd'), `${script}\n`);
+  chmodSync(join(bin, 'dd'), 0o755);
+  return { bin, log };
+}
+const BLKIO = '/sys/fs/cgroup/blkio/blkio.throttle.write_bps_device';
+const canThrottle = isRoot && existsSync(BLKIO);
+if (isRoot && !canThrottle) console.warn(`skip: the burn-level page-cache test needs cgroup-v1 blkio (${BLKIO}) to make a slow card`);
+
+/** Writes to `dev` throttled to `bps` (a card, not a RAM-fast loop device), lifted after the test. */
+function throttle(dev: string, bps: number): void {
+  const devno = execFileSync('lsblk', ['-dno', 'MAJ:MIN', dev], { encoding: 'utf8' }).trim();
+  writeFileSync(BLKIO, `${devno} ${bps}`);
+  cleanups.push(() => writeFileSync(BLKIO, `${devno} 0`));
+}
+
+const calls = (log: string): string[][] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')) : []);
+
+describe.skipIf(!isRoot)('cacheEvictor on a loop device (needs root)', () => {
+  it('drops the written pages of the card from the page cache; the card keeps its bytes', async () => {
+    const { dev, fh } = await writtenCard(64);
+    const pages = (64 * MIB) / 4096;
+    // check: the written range sits in the page cache after its flush
+    expect(residentPages(dev, 65 * MIB)).toBeGreaterThanOrEqual(pages * 0.9);
+    const ev = cacheEvictor(fh.fd, { every: 32 * MIB });
+    ev.settled(64 * MIB);
+    await ev.idle();
+    // change applied: gone from the cache, the descriptor still open
+    expect(residentPages(dev, 65 * MIB)).toBeLessThan(pages * 0.05);
+    // and the bytes are on the card
+    const back = Buffer.alloc(MIB);
+    await fh.read(back, 0, MIB, 40 * MIB);
+    expect(back.equals(Buffer.alloc(MIB, 0x5a))).toBe(true);
+  });
+
+  it('starts dd once `every` bytes settled and none runs; now() drops what settled since; nothing when nothing did', async () => {
+    const { dev, fh } = await writtenCard(8);
+    const { bin, log } = ddWrapper();
+    const ev = cacheEvictor(fh.fd, { every: 4 * MIB, path: `${bin}:${process.env.PATH}` });
+    ev.now();
+    await ev.idle();
+    expect(calls(log)).toHaveLength(0); // nothing settled yet
+    ev.settled(3 * MIB);
+    await ev.idle();
+    expect(calls(log)).toHaveLength(0); // under `every`
+    ev.settled(MIB);
+    await ev.idle();
+    const [first] = calls(log);
+    expect(calls(log)).toHaveLength(1);
+    // the card's own descriptor as stdin: no second open of the device, nothing read or written
+    expect(first!.slice(1)).toEqual([dev, 'iflag=nocache', 'count=0', 'status=none']);
+    ev.now();
+    await ev.idle();
+    expect(calls(log)).toHaveLength(1); // nothing settled since
+    ev.settled(MIB);
+    ev.now();
+    await ev.idle();
+    expect(calls(log)).toHaveLength(2);
+  });
+
+  it('without dd on PATH the advice is not taken and nothing fails; it is not tried again', async () => {
+    const { dev, fh } = await writtenCard(16);
+    const empty = dir();
+    const ev = cacheEvictor(fh.fd, { every: MIB, path: empty });
+    ev.settled(16 * MIB);
+    await ev.idle();
+    ev.settled(16 * MIB);
+    await ev.idle();
+    // the pages stay, as they did before this change: the close drops them
+    expect(residentPages(dev, 17 * MIB)).toBeGreaterThanOrEqual(((16 * MIB) / 4096) * 0.9);
+  });
+
+  it('a dd that hangs is killed after the bound: idle() returns and no process is left', async () => {
+    const { fh } = await writtenCard(4);
+    const { bin, log } = ddWrapper('exec sleep 30');
+    const ev = cacheEvictor(fh.fd, { every: MIB, boundMs: 300, path: `${bin}:${process.env.PATH}` });
+    ev.settled(4 * MIB);
+    await ev.idle();
+    const [call] = calls(log);
+    expect(call).toBeDefined();
+    expect(existsSync(`/proc/${call![0]}`)).toBe(false);
+  });
+
+  it.skipIf(!canThrottle)('a burn to a card asks dd to drop the pages of the card itself, and only of it', async () => {
+    const d = dir();
+    // A card at 100 MB/s: the last flush still runs when the writes end (as on every real card), and
+    // the ones before it have settled, so the drop beside the last drain has pages to drop.
+    const img = makeImage(d, { sizeMiB: 160, dataMiB: 48 });
+    const backing = join(d, 'card.bin');
+    execFileSync('truncate', ['-s', '164M', backing]);
+    const dev = attachLoop(backing);
+    throttle(dev, 100 * 1000 * 1000);
+    const { bin, log } = ddWrapper();
+    const saved = process.env.PATH;
+    process.env.PATH = `${bin}:${saved}`;
+    cleanups.push(() => {
+      process.env.PATH = saved;
+    });
+    const r = await burn({ image: img, target: dev, verify: false });
+    expect(r.bytesWritten).toBeGreaterThan(48 * MIB);
+    const seen = calls(log);
+    expect(seen.length).toBeGreaterThanOrEqual(1);
+    for (const c of seen) expect(c.slice(1)).toEqual([dev, 'iflag=nocache', 'count=0', 'status=none']);
+    // every dd has exited before burn() returned
+    for (const c of seen) expect(existsSync(`/proc/${c[0]}`)).toBe(false);
+    // an image-file target is left to the file system: no dd
+    const before = seen.length;
+    await burn({ image: img, target: join(d, 'out.img'), verify: false });
+    expect(calls(log)).toHaveLength(before);
+  });
+});
