@@ -46,10 +46,18 @@ export function cacheEvictor(fd: number, opts: EvictorOptions = {}): CacheEvicto
   const drop = () => {
     waiting = 0;
     const p = new Promise<void>((resolve) => {
-      const child = spawn('dd', ['iflag=nocache', 'count=0', 'status=none'], {
-        stdio: [fd, 'ignore', 'ignore'],
-        env: { PATH: opts.path ?? process.env.PATH ?? '/usr/bin:/bin' },
-      });
+      let child: ReturnType<typeof spawn>;
+      try {
+        child = spawn('dd', ['iflag=nocache', 'count=0', 'status=none'], {
+          stdio: [fd, 'ignore', 'ignore'],
+          env: { PATH: opts.path ?? process.env.PATH ?? '/usr/bin:/bin' },
+        });
+      } catch {
+        // Called from a flush's completion: a throw here would fail the burn for advice.
+        missing = true;
+        resolve();
+        return;
+      }
       const timer = setTimeout(() => child.kill('SIGKILL'), bound);
       const done = () => {
         clearTimeout(timer);

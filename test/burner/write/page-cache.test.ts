@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, fstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -88,6 +88,21 @@ function throttle(dev: string, bps: number): void {
 }
 
 const calls = (log: string): string[][] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')) : []);
+
+describe('cacheEvictor: advice that cannot be given fails nothing', () => {
+  it('a descriptor dd cannot be handed (spawn throws EBADF at once): settled() does not throw, idle() resolves, no retry', async () => {
+    const fd = 987;
+    expect(() => fstatSync(fd)).toThrow(/EBADF/); // not open in this process
+    const { bin, log } = ddWrapper();
+    const ev = cacheEvictor(fd, { every: 1, path: `${bin}:${process.env.PATH}` });
+    expect(() => ev.settled(MIB)).not.toThrow();
+    await ev.idle();
+    ev.settled(MIB);
+    ev.now();
+    await ev.idle();
+    expect(calls(log)).toHaveLength(0);
+  });
+});
 
 describe.skipIf(!isRoot)('cacheEvictor on a loop device (needs root)', () => {
   it('drops the written pages of the card from the page cache; the card keeps its bytes', async () => {
