@@ -10,9 +10,9 @@ const BOUND_MS = 10_000;
  *
  * Buffered writes to a block device stay in its page cache once they are on the card. The kernel
  * drops all of them at the device's last close, and the closing process waits: ≈ 5 ms per 100 MB
- * written here (≈ 14 ms for bench:burn's 286 MB, ≈ 150 ms for a 3 GB OS image), at the very end
- * of the burn. They also push a flashing host's useful cache out. Dropped as they settle (by
- * another process, beside the burn), the close finds only the last flush's pages.
+ * written here (≈ 10–14 ms for bench:burn's 286 MB, ≈ 150 ms for a 3 GB OS image), at the very
+ * end of the burn. They also push a flashing host's useful cache out. Dropped as they settle (by
+ * another process, beside the burn; writeback.ts says when), the close finds only the last ones.
  *
  * node has no posix_fadvise, so dd(1) does it: `dd iflag=nocache count=0` on the card's own
  * descriptor (given as its stdin) asks POSIX_FADV_DONTNEED for the whole device. It reads and
@@ -23,8 +23,6 @@ const BOUND_MS = 10_000;
 export interface CacheEvictor {
   /** `bytes` more reached the card (a flush returned): a drop starts once `every` such bytes wait and none runs. */
   settled(bytes: number): void;
-  /** Starts a drop of what has reached the card, if anything has since the last one and none runs. */
-  now(): void;
   /** Resolves once no drop runs (each is bounded). Call before closing the card. */
   idle(): Promise<void>;
 }
@@ -78,9 +76,6 @@ export function cacheEvictor(fd: number, opts: EvictorOptions = {}): CacheEvicto
     settled(bytes) {
       waiting += bytes;
       if (!running && !missing && waiting >= every) drop();
-    },
-    now() {
-      if (!running && !missing && waiting > 0) drop();
     },
     async idle() {
       while (running) await running;
