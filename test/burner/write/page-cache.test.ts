@@ -78,6 +78,22 @@ function ddWrapper(then?: string): { bin: string; log: string } {
 }
 const calls = (log: string): string[][] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')) : []);
 
+/** An image with `dataMiB` of data, a loop device to burn it to, and a logging dd first on PATH (restored after). */
+function burnSetup(sizeMiB: number, dataMiB: number): { d: string; img: string; dev: string; log: string } {
+  const d = dir();
+  const img = makeImage(d, { sizeMiB, dataMiB });
+  const backing = join(d, 'card.bin');
+  execFileSync('truncate', ['-s', `${sizeMiB + 4}M`, backing]);
+  const dev = attachLoop(backing);
+  const { bin, log } = ddWrapper();
+  const saved = process.env.PATH;
+  process.env.PATH = `${bin}:${saved}`;
+  cleanups.push(() => {
+    process.env.PATH = saved;
+  });
+  return { d, img, dev, log };
+}
+
 describe('cacheEvictor: advice that cannot be given fails nothing', () => {
   it('a descriptor dd cannot be handed (spawn throws EBADF at once): settled() does not throw, idle() resolves, no retry', async () => {
     const fd = 987;
@@ -154,18 +170,8 @@ describe.skipIf(!isRoot)('cacheEvictor on a loop device (needs root)', () => {
   });
 
   it('a burn asks dd to drop the card\'s pages during its bulk (every 256 MiB that reached it), none in its last 64 MiB', async () => {
-    const d = dir();
     // 340 MiB of data: one drop after the first 256 MiB settled, with more than 64 MiB still to write.
-    const img = makeImage(d, { sizeMiB: 480, dataMiB: 340 });
-    const backing = join(d, 'card.bin');
-    execFileSync('truncate', ['-s', '484M', backing]);
-    const dev = attachLoop(backing);
-    const { bin, log } = ddWrapper();
-    const saved = process.env.PATH;
-    process.env.PATH = `${bin}:${saved}`;
-    cleanups.push(() => {
-      process.env.PATH = saved;
-    });
+    const { d, img, dev, log } = burnSetup(480, 340);
     const r = await burn({ image: img, target: dev, verify: false });
     expect(r.bytesWritten).toBeGreaterThan(340 * MIB);
     const seen = calls(log);
@@ -179,17 +185,7 @@ describe.skipIf(!isRoot)('cacheEvictor on a loop device (needs root)', () => {
   });
 
   it('a burn that writes less than 256 MiB + 64 MiB drops nothing (its end is not slowed for a drop)', async () => {
-    const d = dir();
-    const img = makeImage(d, { sizeMiB: 160, dataMiB: 48 });
-    const backing = join(d, 'card.bin');
-    execFileSync('truncate', ['-s', '164M', backing]);
-    const dev = attachLoop(backing);
-    const { bin, log } = ddWrapper();
-    const saved = process.env.PATH;
-    process.env.PATH = `${bin}:${saved}`;
-    cleanups.push(() => {
-      process.env.PATH = saved;
-    });
+    const { img, dev, log } = burnSetup(160, 48);
     const r = await burn({ image: img, target: dev, verify: true });
     expect(r.verified).toBe(true);
     expect(calls(log)).toHaveLength(0);
