@@ -106,6 +106,21 @@ describe('cacheEvictor: advice that cannot be given fails nothing', () => {
     await ev.idle();
     expect(calls(log)).toHaveLength(0);
   });
+
+  it('a dd that cannot be started (not executable: EACCES) is not tried again in that burn, even once it could be', async () => {
+    const d = dir();
+    const fh = await open(join(d, 'f'), 'w+');
+    cleanups.push(() => fh.close());
+    const { bin, log } = ddWrapper();
+    chmodSync(join(bin, 'dd'), 0o644);
+    const ev = cacheEvictor(fh.fd, { every: 1, path: bin });
+    ev.settled(MIB);
+    await ev.idle();
+    chmodSync(join(bin, 'dd'), 0o755);
+    ev.settled(MIB);
+    await ev.idle();
+    expect(calls(log)).toHaveLength(0);
+  });
 });
 
 describe.skipIf(!isRoot)('cacheEvictor on a loop device (needs root)', () => {
@@ -146,7 +161,7 @@ describe.skipIf(!isRoot)('cacheEvictor on a loop device (needs root)', () => {
     expect(calls(log)).toHaveLength(2);
   });
 
-  it('without dd on PATH the advice is not taken and nothing fails; it is not tried again', async () => {
+  it('without dd on PATH the advice is not taken and nothing fails: the pages stay', async () => {
     const { dev, fh } = await writtenCard(16);
     const empty = dir();
     const ev = cacheEvictor(fh.fd, { every: MIB, path: empty });
