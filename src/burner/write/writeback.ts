@@ -6,6 +6,13 @@ const EVERY = 32 * 1024 * 1024;
 /** Least bytes a new flush covers when none is in flight (the first one starts after the first write of this size). */
 const MIN = 4 * 1024 * 1024;
 /**
+ * The same for an image file: there, too, the written bytes are flushed beside the burn rather than
+ * all by the final fsync after the last byte (a 1 GiB `.xz` burn's 285 MiB took that fsync 0.21 s
+ * on the bench machine; 14 ms with flushes along the way) — in fewer, larger flushes, since each
+ * is also a journal commit of the file system holding the image.
+ */
+const FILE_MIN = 32 * 1024 * 1024;
+/**
  * With a read-back (`durable`), the last TAIL bytes go in batches of SMALL: what the last flush
  * covered is read back after the write, so its size is the verified burn's tail (32 MiB at 90 MB/s
  * is ~0.4 s; 8 MiB ~0.1 s). Not throughout: every flush is also a cache flush of the card (and of a
@@ -47,6 +54,7 @@ export interface Durable {
  * device (the overlapped read-back starts on them). `evictor` learns how many bytes each flush put
  * on the card while more than EVICT_TAIL are left, and drops them from the page cache beside the
  * burn (page-cache.ts), so the close finds at most the last ~320 MiB's pages, not the whole image's.
+ * An image file is paced the same way with FILE_MIN for MIN (`kick` is a card's alone).
  */
 export function pacedWriter(fh: FileHandle, isBlock: boolean, durable?: Durable, evictor?: CacheEvictor): PacedWriter {
   let since = 0;
@@ -70,12 +78,12 @@ export function pacedWriter(fh: FileHandle, isBlock: boolean, durable?: Durable,
   return {
     async write(buf, offset, length, position) {
       const r = await fh.write(buf, offset, length, position);
-      if (!isBlock) return r;
       since += length;
       written += length;
-      const every = durable && total > 0 && total - written < TAIL ? SMALL : EVERY;
+      // The short read-back tail is a card's: an image file is read back from the page cache.
+      const every = isBlock && durable && total > 0 && total - written < TAIL ? SMALL : EVERY;
       if (inflight && since >= every) await inflight;
-      if (!inflight && since >= MIN) flush();
+      if (!inflight && since >= (isBlock ? MIN : FILE_MIN)) flush();
       return r;
     },
     expect(n) {

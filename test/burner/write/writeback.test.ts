@@ -135,14 +135,35 @@ describe('pacedWriter', () => {
     expect(await aheadOfFlush(false, true)).toBe(8);
   });
 
-  it('on an image file: no syncs while writing (the final fsync is enough)', async () => {
+  it('on an image file: flushed beside the writes too, once 32 MiB wait (not 4: each flush is a journal commit), never two at once', async () => {
     const { fh, stats } = await countingHandle(dir());
     const w = pacedWriter(fh, false);
     const block = Buffer.alloc(8 * MIB, 1);
-    for (let i = 0; i < 6; i++) await w.write(block, 0, block.length, i * block.length);
+    for (let i = 0; i < 3; i++) await w.write(block, 0, block.length, i * block.length);
+    expect(stats.syncs).toBe(0); // 24 MiB: not yet
+    await w.write(block, 0, block.length, 3 * block.length);
+    expect(stats.syncs).toBe(1); // 32 MiB
+    for (let i = 4; i < 12; i++) await w.write(block, 0, block.length, i * block.length); // 96 MiB in all
     await w.drain();
-    expect(stats.syncs).toBe(0);
+    expect(stats.maxRunning).toBe(1);
+    expect(stats.syncs).toBeGreaterThanOrEqual(2);
+    expect(stats.syncs).toBeLessThanOrEqual(3);
+    expect((await fh.stat()).size).toBe(96 * MIB);
+    // A read-back and a known total change nothing on a file: its read-back comes from the page cache, no short tail.
+    const file = await countingHandle(dir());
+    const settled: number[] = [];
+    let added = 0;
+    const v = pacedWriter(file.fh, false, { mark: () => added, settle: (m) => settled.push(m) });
+    v.expect(40 * MIB);
+    for (let i = 0; i < 5; i++) {
+      await v.write(block, 0, block.length, i * block.length);
+      added++;
+    }
+    expect(file.stats.syncs).toBe(1); // at 32 MiB, none at 8 MiB steps in the "tail"
+    await v.drain();
+    expect(settled).toEqual([3]); // the flush started after the 4th write returned, before it was recorded
     await fh.close();
+    await file.fh.close();
   });
 
   it('a failed flush surfaces at drain', async () => {
