@@ -29,7 +29,7 @@ async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (fi
   const file = join(dir, 'head.img');
   const input = follow?.stream();
   try {
-    const { stream, done } = decompressStream(path, c, input);
+    const { stream, done } = decompressStream(path, c, input, { head: true });
     const out = createWriteStream(file);
     let got = 0;
     try {

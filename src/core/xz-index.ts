@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { exec } from './exec.js';
 
@@ -33,6 +34,21 @@ const HEADER = 12;
  * the whole file, and a damaged file fails there with the decompressor's own error.
  */
 export async function xzIndex(path: string): Promise<XzIndex | null> {
+  // A burn reads it twice (its size when the image is inspected, its blocks when written): the
+  // second time from here, while the file is the same one, unchanged.
+  const st = await stat(path).catch(() => null);
+  if (!st) return listIndex(path);
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  const hit = listed.get(path);
+  if (hit?.key === key) return hit.index;
+  const index = listIndex(path);
+  listed.set(path, { key, index });
+  return index;
+}
+
+const listed = new Map<string, { key: string; index: Promise<XzIndex | null> }>();
+
+async function listIndex(path: string): Promise<XzIndex | null> {
   let out: string;
   try {
     out = String((await exec('xz', ['--robot', '--list', '-vv', path])).stdout);

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,5 +65,26 @@ export function tempDirs(prefix: string): () => string {
     const t = tempDir(prefix);
     made.push(t.cleanup);
     return t.dir;
+  };
+}
+
+/**
+ * `tool` first on PATH (until `restore`): it logs its arguments, one call a line, then runs the real
+ * one. What a test learns from `calls()` is how Metis ran the tool, the tool itself unchanged.
+ */
+export function loggingTool(dir: string, tool: string): { calls: () => string[]; restore: () => void } {
+  const real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+  const bin = join(dir, `logging-${tool}`);
+  const log = join(bin, 'calls.log');
+  mkdirSync(bin);
+  writeFileSync(log, '');
+  writeFileSync(join(bin, tool), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+  const saved = process.env['PATH'];
+  process.env['PATH'] = `${bin}:${saved}`;
+  return {
+    calls: () => readFileSync(log, 'utf8').split('\n').filter(Boolean),
+    restore: () => {
+      process.env['PATH'] = saved;
+    },
   };
 }

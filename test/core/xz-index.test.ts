@@ -5,6 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { uncompressedSize } from '../../src/core/compression.js';
+import { loggingTool } from '../burner/fixtures.js';
 import { crc32, pickBlocks, xzIndex } from '../../src/core/xz-index.js';
 
 const MIB = 1024 * 1024;
@@ -65,5 +67,34 @@ describe('.xz blocks', () => {
     const plain = join(d, 'plain');
     writeFileSync(plain, 'not xz');
     expect(await xzIndex(plain)).toBeNull();
+  });
+});
+
+describe('one listing per file', () => {
+  it('a burn asks twice (size at inspection, blocks when written): xz lists an unchanged file once, a changed one again', async () => {
+    const { raw, xz } = multiBlock();
+    const xzRuns = loggingTool(d, 'xz');
+    try {
+      const size = await uncompressedSize(xz, 'xz');
+      const index = await xzIndex(xz);
+      expect(size).toBe(8 * MIB);
+      expect(index?.size).toBe(8 * MIB);
+      expect(xzRuns.calls()).toEqual([`--robot --list -vv ${xz}`]);
+      // Another image under the same name (a new pull, a copy over it): listed again, its own size.
+      writeFileSync(join(d, 'img'), raw.subarray(0, 3 * MIB));
+      execFileSync('/usr/bin/xz', ['-T2', '--block-size=1MiB', '-1', '-k', '-q', '-f', join(d, 'img')]);
+      expect((await xzIndex(xz))?.size).toBe(3 * MIB);
+      expect(xzRuns.calls()).toHaveLength(2);
+    } finally {
+      xzRuns.restore();
+    }
+  });
+
+  it('a file the index cannot describe (two streams) still has its size, from the totals', async () => {
+    const { xz } = multiBlock();
+    const two = join(d, 'two.xz');
+    writeFileSync(two, Buffer.concat([readFileSync(xz), readFileSync(xz)]));
+    expect(await xzIndex(two)).toBeNull();
+    expect(await uncompressedSize(two, 'xz')).toBe(16 * MIB);
   });
 });
