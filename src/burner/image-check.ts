@@ -25,11 +25,13 @@ class ImageError extends MetisError {}
 
 /** The first bytes of a compressed image, decompressed into a temp file partitioninfo can read. */
 async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (file: string) => Promise<T>, follow?: Follow): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'metis-head-'));
-  const file = join(dir, 'head.img');
   const input = follow?.stream();
+  // The decompressor first: it starts on its own core while the temp dir is made.
+  const { stream, done } = decompressStream(path, c, input, { head: true });
+  let dir: string | undefined;
   try {
-    const { stream, done } = decompressStream(path, c, input, { head: true });
+    dir = await mkdtemp(join(tmpdir(), 'metis-head-'));
+    const file = join(dir, 'head.img');
     const out = createWriteStream(file);
     let got = 0;
     try {
@@ -48,8 +50,9 @@ async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (fi
     if (got < HEAD_BYTES) await done;
     return await use(file);
   } finally {
+    stream.destroy();
     input?.destroy();
-    await rm(dir, { recursive: true, force: true });
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -80,12 +83,20 @@ async function inspect(path: string, opts: { label?: string; bmap?: string; foll
   const compression = await detectCompression(path);
   if (!compression) await follow?.complete;
   const streamedSize = async () => (opts.bmap ? (await allocationFromBmap(opts.bmap, undefined)).map.size : undefined);
-  const size = compression ? (follow ? await streamedSize() : await uncompressedSize(path, compression)) : (await stat(path)).size;
   const readTable = (file: string) =>
     readPartitionTable(file).catch((e: unknown) => {
       throw new ImageError('E_IMAGE_NO_TABLE', `image ${label}: no MBR or GPT partition table: not a card image; nothing was written`, { file: path, cause: e });
     });
-  const table = compression ? await withHead(path, compression, readTable, follow) : await readTable(path);
+  // The size and the table side by side: a compressed image's are two programs each (its listing,
+  // and a decompressor for its head), which need not wait for each other.
+  const sizeOf = async () => (compression ? (follow ? await streamedSize() : await uncompressedSize(path, compression)) : (await stat(path)).size);
+  const tableOf = () => (compression ? withHead(path, compression, readTable, follow) : readTable(path));
+  const [tabled, sized] = await Promise.allSettled([tableOf(), sizeOf()]);
+  // The size's failure first, as when they ran one after the other.
+  if (sized.status === 'rejected') throw sized.reason;
+  if (tabled.status === 'rejected') throw tabled.reason;
+  const size = sized.value;
+  const table = tabled.value;
   const tableEnd = Math.max(0, ...table.partitions.map((p) => p.offset + p.size));
   if (size !== undefined && tableEnd > size) {
     const missing = tableEnd - size;
