@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Compression, decompressStream, detectCompression, uncompressedSize } from '../core/compression.js';
@@ -24,7 +24,18 @@ const HEAD_BYTES = 2 * 1024 * 1024;
 class ImageError extends MetisError {}
 
 /** The first bytes of a compressed image, decompressed into a temp file partitioninfo can read. */
-async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (file: string) => Promise<T>, follow?: Follow): Promise<T> {
+async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (file: string) => Promise<T>, follow?: Follow, given?: (bytes: number) => Promise<Buffer>): Promise<T> {
+  if (given) {
+    const bytes = await given(HEAD_BYTES);
+    const dir = await mkdtemp(join(tmpdir(), 'metis-head-'));
+    try {
+      const file = join(dir, 'head.img');
+      await writeFile(file, bytes);
+      return await use(file);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
   const input = follow?.stream();
   // The decompressor first: it starts on its own core while the temp dir is made.
   const { stream, done } = decompressStream(path, c, input, { head: true });
@@ -62,7 +73,7 @@ async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (fi
  * — has a table pointing past its own end and writes a card that does not boot), and a block map
  * that matches. Reads only the image.
  */
-export async function inspectImage(path: string, opts: { label?: string; bmap?: string; follow?: Follow } = {}): Promise<ImageFacts> {
+export async function inspectImage(path: string, opts: InspectOptions = {}): Promise<ImageFacts> {
   try {
     return await inspect(path, opts);
   } catch (e) {
@@ -76,7 +87,15 @@ export async function inspectImage(path: string, opts: { label?: string; bmap?: 
  * read as it comes; its decompressed size is the block map's ImageSize (the container records
  * it at the end, or not at all), unknown without a map.
  */
-async function inspect(path: string, opts: { label?: string; bmap?: string; follow?: Follow }): Promise<ImageFacts> {
+export interface InspectOptions {
+  label?: string;
+  bmap?: string;
+  follow?: Follow;
+  /** A compressed image's first bytes from a decompressor already running for the burn (write/image-stream.ts), instead of one of the check's own. */
+  head?: (bytes: number) => Promise<Buffer>;
+}
+
+async function inspect(path: string, opts: InspectOptions): Promise<ImageFacts> {
   const label = opts.label ?? path;
   const { follow } = opts;
   await follow?.until(6);
@@ -90,7 +109,7 @@ async function inspect(path: string, opts: { label?: string; bmap?: string; foll
   // The size and the table side by side: a compressed image's are two programs each (its listing,
   // and a decompressor for its head), which need not wait for each other.
   const sizeOf = async () => (compression ? (follow ? await streamedSize() : await uncompressedSize(path, compression)) : (await stat(path)).size);
-  const tableOf = () => (compression ? withHead(path, compression, readTable, follow) : readTable(path));
+  const tableOf = () => (compression ? withHead(path, compression, readTable, follow, opts.head) : readTable(path));
   const [tabled, sized] = await Promise.allSettled([tableOf(), sizeOf()]);
   // The size's failure first, as when they ran one after the other.
   if (sized.status === 'rejected') throw sized.reason;

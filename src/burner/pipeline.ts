@@ -21,6 +21,8 @@ import { loadTrust } from './signature/trust.js';
 import { localSidecars } from './source/sidecars.js';
 import { burn, type BurnResult } from './write/burn.js';
 import type { Follow } from './write/hashing-reader.js';
+import { type ImageStream, openImageStream } from './write/image-stream.js';
+import { detectCompression } from '../core/compression.js';
 
 /** The burn's stages, in order: source → verify → write → inject → verify (the card's manifest). */
 export type BurnStage = 'target' | 'source' | 'verify' | 'write' | 'inject' | 'verify-card';
@@ -298,14 +300,35 @@ export interface CardWrite {
 
 /**
  * The device side of every burn, local or on a flashing host (src/remote/agent-burn.ts): the image
- * inspected (table inside the image, size fits, bmap matches) → target checked against it →
+ * opened (a compressed one into the decompressor the write reads on) and inspected (table inside
+ * the image, size fits, bmap matches) → target checked against it →
  * confirmed → written sparsely, table last, read back (write) → manifest into the FAT boot
  * partition (inject) → read back and validated (verify-card). The caller holds the target's claim.
  */
 export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; written: BurnResult }> {
   const emit = c.onProgress ?? (() => {});
   emit({ event: 'stage', stage: 'verify' });
-  const facts = await inspectImage(c.image, { label: c.label, bmap: c.bmap, follow: c.follow });
+  // A compressed image is opened once: the check reads its head from the decompressor the burn
+  // then reads on (one decompressor per burn, started before the target is checked). Nothing is
+  // written before the checks pass; a refusal stops it.
+  const opened = await openCompressed(c);
+  try {
+    return await checkAndWrite(c, opened);
+  } finally {
+    await opened?.close();
+  }
+}
+
+async function openCompressed(c: CardWrite): Promise<ImageStream | undefined> {
+  await c.follow?.until(6);
+  const compression = await detectCompression(c.image);
+  if (!compression) return undefined;
+  return openImageStream({ image: c.image, compression, bmap: c.bmap, observe: c.gate?.observe, follow: c.follow });
+}
+
+async function checkAndWrite(c: CardWrite, opened: ImageStream | undefined): Promise<{ info: TargetInfo; written: BurnResult }> {
+  const emit = c.onProgress ?? (() => {});
+  const facts = await inspectImage(c.image, { label: c.label, bmap: c.bmap, follow: c.follow, ...(opened ? { head: (n: number) => opened.head(n) } : {}) });
   const info = await checkTarget(c.target, { want: c.want, image: c.image, imageSize: facts.size });
   await checkKind(c.target, c.want, info);
   await c.confirm?.(info);
@@ -341,6 +364,7 @@ export async function writeCard(c: CardWrite): Promise<{ info: TargetInfo; writt
       // While the last flush reaches the card: the same injection on the image's bytes, in memory.
       whileDraining: async () => rehearseInjection(facts.compression ? null : c.image, facts.partitions, await c.manifest({ sha256: '0'.repeat(64) })),
       follow: c.follow,
+      opened,
       // The card image holds the join token: it is the operator's alone before a byte goes in.
       ...(info.isBlockDevice ? {} : { fileMode: 0o600 }),
     });

@@ -13,9 +13,11 @@ import { cacheEvictor } from './page-cache.js';
 import { pacedWriter } from './writeback.js';
 import { BurnAbortedError, CorruptImageError, ImageChangedError, VerifyError } from './errors.js';
 import { fileRangeReader, RangeVerifier, VERIFY_BATCH } from './verify.js';
-import { decompressStream, detectCompression, uncompressedSize } from '../../core/compression.js';
-import { type Follow, hashingReader } from './hashing-reader.js';
-import { pickBlocks, xzIndex, type XzBlock, type XzIndex } from '../../core/xz-index.js';
+import { detectCompression } from '../../core/compression.js';
+import type { Follow, HashingReader } from './hashing-reader.js';
+import { type ImageStream, openImageStream } from './image-stream.js';
+
+export { neededBlocks } from './image-stream.js';
 
 /** A compressed source is decompressed while it is written: its 'writing' phase covers both. */
 export type BurnPhase = 'analyzing' | 'writing' | 'verifying' | 'finished';
@@ -67,6 +69,12 @@ export interface BurnOptions {
    * size comes from `imageSize` only; a download that breaks off fails the burn with its error.
    */
   follow?: Follow;
+  /**
+   * A compressed `image` already opened (image-stream.ts: the image check read its head from it):
+   * the burn reads on from there, with its options (`observe`, `bmap`, `follow`), instead of
+   * opening the image again. The caller closes it (a no-op once the burn read it through).
+   */
+  opened?: ImageStream;
 }
 
 export interface BurnResult {
@@ -118,8 +126,8 @@ async function clearKeepingHead(fh: FileHandle): Promise<void> {
 export async function burn(opts: BurnOptions): Promise<BurnResult> {
   const started = Date.now();
   const progress = opts.onProgress ?? (() => {});
-  await opts.follow?.until(6);
-  const compression = await detectCompression(opts.image);
+  if (!opts.opened) await opts.follow?.until(6);
+  const compression = opts.opened ? opts.opened.compression : await detectCompression(opts.image);
   // Only compressed files are streamed (in order, to a decompressor): a raw one is analysed whole first.
   if (compression === null) await opts.follow?.complete;
   const { fh, isBlock, created } = await openTarget(opts.target, opts.fileMode);
@@ -378,22 +386,13 @@ async function writeStream(
   isBlock: boolean,
   progress: (e: BurnProgress) => void,
 ): Promise<{ head: Buffer; size: number; sha256: string; sourceBytes: number; decompressed: number; mapped?: (chunk: number) => boolean }> {
-  // A multi-block .xz with a block map: only the blocks holding mapped data are decompressed.
-  const index = compression === 'xz' && opts.bmap && !opts.follow ? await xzIndex(opts.image) : null;
-  // A file still arriving has no end to read the container's size from yet.
-  const expected = opts.imageSize ?? index?.size ?? (opts.follow ? undefined : await uncompressedSize(opts.image, compression, { count: false }));
-  const total = expected ?? 0;
+  const opened = opts.opened ?? (await openImageStream({ image: opts.image, compression, bmap: opts.bmap, imageSize: opts.imageSize, observe: opts.observe, follow: opts.follow }));
+  const { index, allocated, segments, source, stream, done } = opened;
+  const total = opts.imageSize ?? opened.expected ?? 0;
   // A bmap is the only allocation knowledge a stream has: chunks it leaves out are skipped even
   // on a block device (there, without a bmap, zeros must be written: the old card's bytes remain).
-  const allocated = opts.bmap ? (await allocationFromBmap(opts.bmap, expected)).map : null;
   if (allocated) sink.expect(allocated.markedBytes);
-  const picked = index && allocated ? pickedBlocks(index, allocated) : null;
-  // Where the decompressed bytes go: one run from 0, or (picked blocks) each kept block's place.
-  const segments = picked ? mergeBlocks(picked) : [{ offset: 0, size: Infinity }];
-  const source = hashingReader(opts.image, opts.observe, opts.follow);
-  const input = picked ? source.stream.pipe(pickBlocks(picked)) : source.stream;
-  if (picked) source.stream.on('error', (e: Error) => input.destroy(e));
-  const { stream, done } = decompressStream(opts.image, compression, input);
+  const picked = opened.picked;
   const head = Buffer.alloc(HEAD);
   let headLen = 0;
   // The decompressed bytes are gathered in one reused staging buffer (STAGE, a whole number of
@@ -440,7 +439,7 @@ async function writeStream(
   let segLeft = segments[0]!.size;
   let decompressed = 0;
   try {
-    for await (const piece of stream as AsyncIterable<Buffer>) {
+    for await (const piece of opened.chunks()) {
       if (opts.signal?.aborted) {
         own = new BurnAbortedError();
         throw own;
@@ -492,44 +491,10 @@ async function writeStream(
 }
 
 /**
- * The blocks to decompress: every block with a mapped chunk, and those holding the first MiB (the
- * head, written last, is always the image's own). The rest hold nothing the card gets.
- */
-export function neededBlocks(index: XzIndex, map: { has(chunk: number): boolean }): XzBlock[] {
-  return index.blocks.filter((b) => {
-    if (b.imageOffset < HEAD) return true;
-    const end = Math.ceil((b.imageOffset + b.imageSize) / CHUNK);
-    for (let c = Math.floor(b.imageOffset / CHUNK); c < end; c++) if (map.has(c)) return true;
-    return false;
-  });
-}
-
-/**
- * The blocks to decompress, or null when every block is needed (nothing to gain) or a run of kept
- * blocks would start inside a chunk (the writer places data by whole chunks): then the whole file.
- */
-function pickedBlocks(index: XzIndex, map: { has(chunk: number): boolean }): XzBlock[] | null {
-  const keep = neededBlocks(index, map);
-  if (keep.length === index.blocks.length) return null;
-  return mergeBlocks(keep).every((r) => r.offset % CHUNK === 0) ? keep : null;
-}
-
-/** Kept blocks that follow each other in the image, as runs of image bytes. */
-function mergeBlocks(keep: readonly XzBlock[]): Array<{ offset: number; size: number }> {
-  const out: Array<{ offset: number; size: number }> = [];
-  for (const b of keep) {
-    const last = out.at(-1);
-    if (last && last.offset + last.size === b.imageOffset) last.size += b.imageSize;
-    else out.push({ offset: b.imageOffset, size: b.imageSize });
-  }
-  return out;
-}
-
-/**
  * A stream the decompressor rejects: the write-failure error, carrying the digest of the whole
  * file, so the gate can say when the bytes are not the expected or signed ones (the likelier story).
  */
-async function corrupt(e: unknown, source: ReturnType<typeof hashingReader>, opts: BurnOptions): Promise<unknown> {
+async function corrupt(e: unknown, source: HashingReader, opts: BurnOptions): Promise<unknown> {
   if (!(e instanceof MetisError && e.code === 'E_DECOMPRESS')) return e;
   // A download that stopped (interrupted, broken off) ends the decompressor's input early: not the image's fault.
   if (opts.signal?.aborted) return new BurnAbortedError();
