@@ -1,12 +1,12 @@
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Compression, decompressStream, detectCompression, uncompressedSize } from '../core/compression.js';
+import { type Compression, detectCompression, uncompressedSize } from '../core/compression.js';
 import { type Partition, readPartitionTable } from '../core/partition-table.js';
 import { MetisError } from '../lib/errors.js';
 import { allocationFromBmap } from '../core/ranges/allocation.js';
 import type { Follow } from './write/hashing-reader.js';
+import { INSPECTED_HEAD, openImageStream } from './write/image-stream.js';
 
 export interface ImageFacts {
   compression: Compression;
@@ -18,15 +18,17 @@ export interface ImageFacts {
   partitions: Partition[];
 }
 
-/** Enough of the head for MBR, EBR chains close by, and GPT with its 128 entries. */
-const HEAD_BYTES = 2 * 1024 * 1024;
-
 class ImageError extends MetisError {}
 
-/** The first bytes of a compressed image, decompressed into a temp file partitioninfo can read. */
+/**
+ * The first bytes of a compressed image (INSPECTED_HEAD: MBR, EBR chains close by, GPT with its 128
+ * entries) in a temp file partitioninfo can read: from the burn's own stream (`given`), else from
+ * one opened here for the check alone.
+ */
 async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (file: string) => Promise<T>, follow?: Follow, given?: (bytes: number) => Promise<Buffer>): Promise<T> {
-  if (given) {
-    const bytes = await given(HEAD_BYTES);
+  const own = given ? undefined : await openImageStream({ image: path, compression: c, follow });
+  try {
+    const bytes = await (given ?? ((n: number) => own!.head(n)))(INSPECTED_HEAD);
     const dir = await mkdtemp(join(tmpdir(), 'metis-head-'));
     try {
       const file = join(dir, 'head.img');
@@ -35,35 +37,8 @@ async function withHead<T>(path: string, c: Exclude<Compression, null>, use: (fi
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }
-  const input = follow?.stream();
-  // The decompressor first: it starts on its own core while the temp dir is made.
-  const { stream, done } = decompressStream(path, c, input, { head: true });
-  let dir: string | undefined;
-  try {
-    dir = await mkdtemp(join(tmpdir(), 'metis-head-'));
-    const file = join(dir, 'head.img');
-    const out = createWriteStream(file);
-    let got = 0;
-    try {
-      for await (const piece of stream as AsyncIterable<Buffer>) {
-        const take = piece.subarray(0, HEAD_BYTES - got);
-        if (!out.write(take)) await new Promise<void>((r) => out.once('drain', () => r()));
-        got += take.length;
-        if (got >= HEAD_BYTES) break;
-      }
-    } catch (e) {
-      throw await done.then(() => e, (d: unknown) => d);
-    } finally {
-      stream.destroy();
-      await new Promise<void>((r) => out.end(() => r()));
-    }
-    if (got < HEAD_BYTES) await done;
-    return await use(file);
   } finally {
-    stream.destroy();
-    input?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await own?.close();
   }
 }
 

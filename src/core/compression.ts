@@ -83,9 +83,8 @@ async function countDecompressed(path: string): Promise<number | undefined> {
  * Decompressed bytes of the image. xz and zstd run as their own processes (multi-core, and
  * faster than any JS or WASM port); gzip uses node's zlib. `input` (the file's bytes, read and
  * hashed by the caller) is fed to the decompressor; without it the decompressor reads `path`.
- * `head`: only the first bytes will be read (the stream is then destroyed).
  */
-export function decompressStream(path: string, c: Exclude<Compression, null>, input?: Readable, opts: { head?: boolean } = {}): { stream: Readable; done: Promise<void> } {
+export function decompressStream(path: string, c: Exclude<Compression, null>, input?: Readable): { stream: Readable; done: Promise<void> } {
   const failed = (e: unknown, detail: string) =>
     new MetisError('E_DECOMPRESS', `${path}: not a valid ${c} stream (${detail})`, { file: path, cause: e });
   if (c === 'gz') {
@@ -100,10 +99,7 @@ export function decompressStream(path: string, c: Exclude<Compression, null>, in
     done.catch(() => {});
     return { stream, done };
   }
-  // Only the head wanted: one xz thread streams its first bytes out ~30 ms sooner than -T0, which
-  // first sets up a worker per core (zstd decompresses on one thread either way).
-  const threads = opts.head && c === 'xz' ? '-T1' : '-T0';
-  const proc = spawnStream(c === 'xz' ? 'xz' : 'zstd', ['-dc', threads, ...(input ? [] : [path])], input);
+  const proc = spawnStream(c === 'xz' ? 'xz' : 'zstd', ['-dc', '-T0', ...(input ? [] : [path])], input);
   let stderr = '';
   proc.stderr.on('data', (b: Buffer) => {
     if (stderr.length < 2000) stderr += b.toString();

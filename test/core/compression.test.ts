@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decompressStream, detectCompression, uncompressedSize } from '../../src/core/compression.js';
-import { loggingTool, tempDirs } from '../burner/fixtures.js';
+import { detectCompression, uncompressedSize } from '../../src/core/compression.js';
+import { tempDirs } from '../burner/fixtures.js';
 
 const dir = tempDirs('metis-compression-');
 
@@ -33,35 +33,5 @@ describe('uncompressedSize', () => {
     const both = join(d, 'both.gz');
     writeFileSync(both, Buffer.concat([readFileSync(`${a}.gz`), readFileSync(`${a}.gz`)]));
     expect(await uncompressedSize(both, 'gz')).toBe(10 * 1024 * 1024);
-  });
-});
-
-describe('decompressStream', () => {
-  const collect = async (s: NodeJS.ReadableStream): Promise<Buffer> => {
-    const parts: Buffer[] = [];
-    for await (const p of s) parts.push(p as Buffer);
-    return Buffer.concat(parts);
-  };
-
-  it('for the head alone xz runs one thread (its first bytes come ~30 ms sooner), for a burn every core; both give the image', async () => {
-    const d = dir();
-    const raw = Buffer.concat([randomBytes(2 * 1024 * 1024), Buffer.alloc(3 * 1024 * 1024)]);
-    writeFileSync(join(d, 'img'), raw);
-    execFileSync('xz', ['-T2', '--block-size=1MiB', '-1', '-k', '-q', join(d, 'img')]);
-    const xz = join(d, 'img.xz');
-    const xzRuns = loggingTool(d, 'xz');
-    try {
-      const head = decompressStream(xz, 'xz', undefined, { head: true });
-      const first = await collect(head.stream);
-      await head.done;
-      const whole = decompressStream(xz, 'xz');
-      const all = await collect(whole.stream);
-      await whole.done;
-      expect(first.equals(raw)).toBe(true);
-      expect(all.equals(raw)).toBe(true);
-      expect(xzRuns.calls()).toEqual([`-dc -T1 ${xz}`, `-dc -T0 ${xz}`]);
-    } finally {
-      xzRuns.restore();
-    }
   });
 });
