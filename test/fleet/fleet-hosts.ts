@@ -7,7 +7,7 @@ import { loadInventory } from '../../src/inventory/load.js';
 import { nodeManifest } from '../../src/inventory/merge.js';
 import { secretResolver } from '../../src/inventory/secrets.js';
 import { serializeManifest } from '../../src/manifest/load.js';
-import { startSshHost, type SshHost } from '../helpers/ssh-host.js';
+import { startSshHosts, type SshHost } from '../helpers/ssh-host.js';
 import { makeSysroot } from '../bootstrap/sysroot.js';
 import { BUNDLE, ensureBundle } from '../bootstrap/bundle.js';
 
@@ -77,7 +77,7 @@ export async function startFleet(count: number, opts: { prefix?: string; login?:
   };
   try {
     for (let i = 0; i < count; i += 5) {
-      hosts.push(...(await Promise.all(Array.from({ length: Math.min(5, count - i) }, () => startSshHost({ prefix: opts.prefix ?? 'mfl', users: [], login: opts.login })))));
+      hosts.push(...(await startSshHosts(Array.from({ length: Math.min(5, count - i) }, () => ({ prefix: opts.prefix ?? 'mfl', users: [], login: opts.login })))));
     }
     writeFileSync(join(inventory, 'cluster.yaml'), `name: fleet-test\nserverUrl: https://127.0.0.1:6443\ntoken: env:METIS_TEST_TOKEN\n`);
     writeFileSync(join(inventory, 'classes/fleet-test.yaml'), CLASS_YAML);

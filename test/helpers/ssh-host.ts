@@ -290,3 +290,20 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     throw e;
   }
 }
+
+/**
+ * Several hosts at once, all or none: every start is waited for (each one that fails has removed
+ * what it made), and when any failed, the ones that started are stopped before the first error is
+ * thrown. `Promise.all` would reject at the first failure and leave the others' namespaces, sshd
+ * and users behind when the test file ends.
+ */
+export async function startSshHosts(opts: SshHostOptions[]): Promise<SshHost[]> {
+  const settled = await Promise.allSettled(opts.map((o) => startSshHost(o)));
+  const started = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((h) => h.stop().catch(() => {})));
+    throw failed.reason;
+  }
+  return started;
+}

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { classifySshFailure, formatSshTarget, openSshSession, parseSshTarget, remoteCommand, sshCommand, SshError, sshMasterCommand, sshRun, sshSpawn, withSshSession } from '../../src/lib/ssh.js';
-import { startSshHost, type SshHost } from '../helpers/ssh-host.js';
+import { startSshHosts, type SshHost } from '../helpers/ssh-host.js';
 
 describe('parseSshTarget', () => {
   it.each([
@@ -72,7 +72,7 @@ describe.skipIf(!root)('against real sshd in network namespaces (test/helpers/ss
   let a: SshHost;
   let b: SshHost;
   beforeAll(async () => {
-    [a, b] = await Promise.all([startSshHost({ prefix: 'mrm' }), startSshHost({ prefix: 'mrm', users: [{ sudo: 'nopasswd' }] })]);
+    [a, b] = (await startSshHosts([{ prefix: 'mrm' }, { prefix: 'mrm', users: [{ sudo: 'nopasswd' }] }])) as [SshHost, SshHost];
   }, 180_000);
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
