@@ -16,7 +16,7 @@ const sshds = (prefix: string) => execFileSync('ps', ['-eo', 'args'], { encoding
 describe.skipIf(!root)('startSshHosts (test/helpers/ssh-host.ts)', () => {
   it('when one host cannot start, stops the ones that did and throws its error', async () => {
     const prefix = 'mhx';
-    // useradd refuses a name with a space: the third host fails after its namespace and sshd_config exist.
+    // useradd refuses a name with a space: the third host fails after its namespace, veth pair and keys exist.
     const err = await startSshHosts([{ prefix }, { prefix, users: [{ sudo: 'none' }] }, { prefix, users: [{ name: 'no such user' }] }]).then(
       () => null,
       (e: Error) => e,
