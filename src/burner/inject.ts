@@ -66,7 +66,8 @@ export function scratchOver(fh: { read(b: Buffer, o: number, l: number, p: numbe
  * bootstrap will read must be exactly `text`, which injectManifest validated before writing it (so
  * they are not parsed again at the burn's end). A failure here means a card that must be burned again.
  */
-export async function readBackManifest(target: string, text: string): Promise<void> {
-  const back = await readBootFile(target, MANIFEST_PATH);
+export async function readBackManifest(target: string, text: string, opts: { blockDevice?: boolean } = {}): Promise<void> {
+  // A card is read with O_DIRECT: what the card holds, not what the page cache still does.
+  const back = await readBootFile(target, MANIFEST_PATH, { direct: opts.blockDevice });
   if (!back || !back.equals(Buffer.from(text))) throw new MetisError('E_MANIFEST_READBACK', `${target}: ${MANIFEST_PATH} read back differs from what was written`);
 }

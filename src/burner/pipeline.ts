@@ -377,7 +377,7 @@ async function checkAndWrite(c: CardWrite, opened: ImageStream | undefined): Pro
 
   emit({ event: 'stage', stage: 'verify-card' });
   try {
-    await readBackManifest(c.target, text);
+    await readBackManifest(c.target, text, { blockDevice: info.isBlockDevice });
   } catch (e) {
     throw new InjectFailedError(c.target, e, true);
   }

@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Disk, FileDisk, type ReadResult, type WriteResult } from 'file-disk';
 import { getPartitions } from 'partitioninfo';
 import { MetisError } from '../lib/errors.js';
 
@@ -16,13 +17,19 @@ export interface PartitionTable {
   partitions: Partition[];
 }
 
-/** MBR and GPT, parsed by partitioninfo (the library balena's flashers use). */
-export async function readPartitionTable(disk: string): Promise<PartitionTable> {
+/**
+ * MBR and GPT, parsed by partitioninfo (the library balena's flashers use). `disk` is a path, a
+ * handle already open on it, or a reader of `size` bytes (`name` then names it in errors): a block
+ * device drops its cached pages at each last close, so a caller that reads more of the disk passes
+ * the one handle or reader it reads with.
+ */
+export async function readPartitionTable(disk: string | FileHandle | SizedReader, name = typeof disk === 'string' ? disk : 'the disk'): Promise<PartitionTable> {
   let result;
   try {
-    result = await getPartitions(disk, { includeExtended: false, getLogical: true });
+    const from = typeof disk === 'string' ? disk : 'reader' in disk ? new ReaderDisk(disk) : new FileDisk(disk, true);
+    result = await getPartitions(from, { includeExtended: false, getLogical: true });
   } catch (e) {
-    throw new MetisError('E_NO_PARTITION_TABLE', `${disk}: no MBR or GPT partition table found`, { cause: e });
+    throw new MetisError('E_NO_PARTITION_TABLE', `${name}: no MBR or GPT partition table found`, { cause: e });
   }
   return {
     kind: result.type,
@@ -35,6 +42,31 @@ export async function readPartitionTable(disk: string): Promise<PartitionTable> 
         type: typeof p.type === 'number' ? p.type.toString(16).padStart(2, '0') : String(p.type).toLowerCase(),
       })),
   };
+}
+
+/** Positional reads of a disk whose size is known (an O_DIRECT reader of a card, say). */
+export interface SizedReader {
+  reader: ByteReader;
+  size: number;
+}
+
+/** A read-only file-disk Disk over a SizedReader, for partitioninfo. */
+class ReaderDisk extends Disk {
+  constructor(private readonly r: SizedReader) {
+    super(true);
+  }
+  protected async _getCapacity(): Promise<number> {
+    return this.r.size;
+  }
+  protected async _read(buffer: Buffer, bufferOffset: number, length: number, fileOffset: number): Promise<ReadResult> {
+    const n = Math.max(0, Math.min(length, this.r.size - fileOffset));
+    await this.r.reader.read(buffer, bufferOffset, n, fileOffset);
+    return { bytesRead: n, buffer };
+  }
+  protected async _write(): Promise<WriteResult> {
+    throw new MetisError('E_READ_ONLY', 'a partition table reader does not write');
+  }
+  protected async _flush(): Promise<void> {}
 }
 
 export type FsKind = 'fat12' | 'fat16' | 'fat32' | 'ext' | 'unknown';

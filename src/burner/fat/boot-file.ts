@@ -2,6 +2,8 @@ import { open } from 'node:fs/promises';
 import { MetisError } from '../../lib/errors.js';
 import { type ByteReader, probeFilesystem, readPartitionTable, type Partition } from '../../core/partition-table.js';
 import { type BlockIo, FatVolume } from './volume.js';
+import { deviceBytes } from '../safety/block-sysfs.js';
+import { DirectReader } from '../write/direct-read.js';
 
 /**
  * The boot partition is the first FAT partition (what Raspberry Pi firmware reads). Files in it
@@ -41,12 +43,27 @@ export async function writeBootFile(target: string, path: string, data: Buffer):
   }
 }
 
-export async function readBootFile(target: string, path: string): Promise<Buffer | null> {
-  const p = await findBootPartition(target);
-  const fh = await open(target, 'r');
+/**
+ * Reads a file from the boot partition: table, probe and file through one handle. `direct` (a
+ * block device): with O_DIRECT, so every byte comes from the card and none from the page cache. A
+ * buffered read would only reach the card if the writer's close had dropped the cache, and that
+ * happens at the device's last close only: not while udev's probe, say, holds it open.
+ */
+export async function readBootFile(target: string, path: string, opts: { direct?: boolean } = {}): Promise<Buffer | null> {
+  const r = opts.direct ? await DirectReader.open(target, DIRECT_PIECE, await deviceBytes(target)) : await open(target, 'r');
   try {
-    return await (await FatVolume.openForRead(fh, p.offset)).readFile(path);
+    const io: BlockIo = r instanceof DirectReader ? { read: (b, o, n, at) => r.readInto(b, o, n, at), write: readOnly } : r;
+    const table = await readPartitionTable(r instanceof DirectReader ? { reader: io, size: r.size } : r, target);
+    const p = await bootPartitionOf(io, table.partitions, `${table.kind}, ${table.partitions.length} partitions`, target);
+    return await (await FatVolume.openForRead(io, p.offset)).readFile(path);
   } finally {
-    await fh.close();
+    await r.close();
   }
 }
+
+const readOnly = async (): Promise<never> => {
+  throw new MetisError('E_FAT_READ_ONLY', 'the boot partition is read here, not written');
+};
+
+/** The direct reader's largest read: a FAT copy's sector run or a file's cluster run is read in such pieces. */
+const DIRECT_PIECE = 1024 * 1024;

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { MetisError } from '../../lib/errors.js';
 
@@ -26,14 +26,16 @@ export class DirectReader {
     const fh = await open(path, constants.O_RDONLY | constants.O_DIRECT);
     try {
       const buf = Buffer.allocUnsafeSlow(maxLength + 3 * ALIGN);
+      // Up to ALIGN / STEP tries, synchronous: a misaligned read fails at once in the kernel, and a
+      // trip through the thread pool per try would cost more than the try (≈ 10 ms in all).
       for (let k = 0; k < ALIGN; k += STEP) {
-        const ok = await fh.read(buf, k, ALIGN, 0).then(
-          () => true,
-          (e: NodeJS.ErrnoException) => {
-            if (e.code === 'EINVAL') return false;
-            throw e;
-          },
-        );
+        let ok = true;
+        try {
+          readSync(fh.fd, buf, k, ALIGN, 0);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+          ok = false;
+        }
         if (ok) return new DirectReader(fh, buf, k, maxLength, deviceSize);
       }
       throw new MetisError('E_DIRECT_IO', `${path}: O_DIRECT reads fail at every buffer alignment`);
@@ -41,6 +43,11 @@ export class DirectReader {
       await fh.close();
       throw e;
     }
+  }
+
+  /** The device's size in bytes. */
+  get size(): number {
+    return this.deviceSize;
   }
 
   /** Exactly bytes [offset, offset+length) of the device; the view is valid until the next read. */
@@ -57,6 +64,16 @@ export class DirectReader {
     }
     const from = this.base + (offset - start);
     return this.buf.subarray(from, from + Math.max(0, Math.min(length, got - (offset - start))));
+  }
+
+  /** Bytes [position, position+length) into `buffer` at `offset`, in pieces of at most the reader's length (a ByteReader's read). */
+  async readInto(buffer: Buffer, offset: number, length: number, position: number): Promise<void> {
+    for (let done = 0; done < length; ) {
+      const piece = await this.read(position + done, Math.min(this.maxLength, length - done));
+      if (piece.length === 0) throw new MetisError('E_DIRECT_IO', `read at ${position + done} is past the device's end`);
+      piece.copy(buffer, offset + done);
+      done += piece.length;
+    }
   }
 
   async close(): Promise<void> {

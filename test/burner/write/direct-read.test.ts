@@ -36,6 +36,22 @@ describe.skipIf(!isRoot)('DirectReader on a loop device', () => {
     }
   });
 
+  it('readInto fills a buffer across several reads of the reader\'s length, and refuses to read past the device end', async () => {
+    const data = randomBytes(MIB);
+    const { dev } = card(data);
+    const r = await DirectReader.open(dev, 8192, data.length);
+    try {
+      expect(r.size).toBe(MIB);
+      const into = Buffer.alloc(50_000 + 7);
+      await r.readInto(into, 7, 50_000, 3001);
+      expect(into.subarray(7).equals(data.subarray(3001, 53_001))).toBe(true);
+      expect(into.subarray(0, 7).every((b) => b === 0)).toBe(true);
+      await expect(r.readInto(Buffer.alloc(8192), 0, 8192, MIB - 4096)).rejects.toMatchObject({ code: 'E_DIRECT_IO' });
+    } finally {
+      await r.close();
+    }
+  });
+
   it("bypasses the device's page cache: sees bytes a buffered read of the device does not", async () => {
     const { backing, dev } = card(Buffer.alloc(MIB, 0x11));
     // Held open throughout: the kernel drops a block device's cache on its last close.
