@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { MetisError } from '../../lib/errors.js';
-import { type ByteReader, probeFilesystem, readPartitionTable, type Partition } from '../../core/partition-table.js';
+import { type ByteReader, probeFilesystem, readPartitionTable, type Partition, type SizedReader } from '../../core/partition-table.js';
 import { type BlockIo, FatVolume } from './volume.js';
 import { deviceBytes } from '../safety/block-sysfs.js';
 import { DirectReader } from '../write/direct-read.js';
@@ -52,8 +52,8 @@ export async function writeBootFile(target: string, path: string, data: Buffer):
 export async function readBootFile(target: string, path: string, opts: { direct?: boolean } = {}): Promise<Buffer | null> {
   const r = opts.direct ? await DirectReader.open(target, DIRECT_PIECE, await deviceBytes(target)) : await open(target, 'r');
   try {
-    const io: BlockIo = r instanceof DirectReader ? { read: (b, o, n, at) => r.readInto(b, o, n, at), write: readOnly } : r;
-    const table = await readPartitionTable(r instanceof DirectReader ? { reader: io, size: r.size } : r, target);
+    const [io, disk] = r instanceof DirectReader ? directDisk(r) : [r, r];
+    const table = await readPartitionTable(disk, target);
     const p = await bootPartitionOf(io, table.partitions, `${table.kind}, ${table.partitions.length} partitions`, target);
     return await (await FatVolume.openForRead(io, p.offset)).readFile(path);
   } finally {
@@ -61,9 +61,11 @@ export async function readBootFile(target: string, path: string, opts: { direct?
   }
 }
 
-const readOnly = async (): Promise<never> => {
-  throw new MetisError('E_FAT_READ_ONLY', 'the boot partition is read here, not written');
-};
+/** A direct reader as positional reads (probe, FAT) and as a disk of known size (partition table). */
+function directDisk(r: DirectReader): [ByteReader, SizedReader] {
+  const io: ByteReader = { read: (b, o, n, at) => r.readInto(b, o, n, at) };
+  return [io, { reader: io, size: r.size }];
+}
 
 /** The direct reader's largest read: a FAT copy's sector run or a file's cluster run is read in such pieces. */
 const DIRECT_PIECE = 1024 * 1024;

@@ -16,6 +16,11 @@ export interface BlockIo {
   sync?(): Promise<void>;
 }
 
+/** A volume opened for reading has no writer (writeFile refuses it before any write). */
+const refuseWrite = async (): Promise<never> => {
+  throw new MetisError('E_FAT_READ_ONLY', 'a volume opened for reading (openForRead) cannot be written');
+};
+
 /** Where a directory lives: FAT12/16's fixed root region, or a cluster chain. */
 type DirRef = { kind: 'root16' } | { kind: 'chain'; cluster: number };
 
@@ -80,8 +85,8 @@ export class FatVolume {
    * instead of 1 MiB from the card (≈ 11 ms at a card's 90 MB/s); every chain still comes from
    * the copy it is checked through, as on the device.
    */
-  static async openForRead(io: BlockIo, offset: number): Promise<FatVolume> {
-    return FatVolume.open(io, offset, true);
+  static async openForRead(io: Pick<BlockIo, 'read'>, offset: number): Promise<FatVolume> {
+    return FatVolume.open({ read: (b, o, n, at) => io.read(b, o, n, at), write: refuseWrite }, offset, true);
   }
 
   static async open(io: BlockIo, offset: number, lazy = false): Promise<FatVolume> {
