@@ -9,7 +9,7 @@ import { parseManifest } from '../../src/manifest/load.js';
 import { ensureBundle } from '../bootstrap/bundle.js';
 import { fsckBoot, isRoot, mtype, tempDir } from '../burner/fixtures.js';
 import { startSshHost, type SshHost } from '../helpers/ssh-host.js';
-import { CHROMIUM, launchChromium, raw, startUi, type UiProcess } from './harness.js';
+import { CHROMIUM, launchChromium, raw, recordingPage, startUi, type UiProcess } from './harness.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const PW = 'muh-flasher-secret-pw-7c2e';
@@ -60,15 +60,7 @@ describe.skipIf(!can)('metis ui: a card on a flashing host (real sshd in a names
       SOPS_AGE_KEY_FILE: join(REPO, 'inventory/demo-age-key.txt'),
     });
     chromium = await launchChromium();
-    page = await chromium.browser.newPage();
-    await page.setViewport({ width: 1000, height: 760 });
-    const cdp = await page.createCDPSession();
-    await cdp.send('Network.enable');
-    cdp.on('Network.eventSourceMessageReceived', (e) => received.push(e.data));
-    page.on('response', (r) => {
-      if (r.url().endsWith('/events')) return;
-      void r.text().then((b) => received.push(b), () => {});
-    });
+    page = await recordingPage(chromium.browser, received);
   }, 300_000);
 
   afterAll(async () => {

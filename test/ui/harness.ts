@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -91,6 +91,23 @@ export async function launchChromium(): Promise<{ browser: Browser; close: () =>
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A page of `browser` at the size the tests use, recording into `received` every body it fetches
+ * (but the event stream's) and every event-stream message: what the tests search for secrets.
+ */
+export async function recordingPage(browser: Browser, received: string[]): Promise<Page> {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1000, height: 760 });
+  const cdp = await page.createCDPSession();
+  await cdp.send('Network.enable');
+  cdp.on('Network.eventSourceMessageReceived', (e) => received.push(e.data));
+  page.on('response', (r) => {
+    if (r.url().endsWith('/events')) return;
+    void r.text().then((b) => received.push(b), () => {});
+  });
+  return page;
 }
 
 /** A loop device over a fresh backing file: a card being inserted. */

@@ -13,7 +13,7 @@ import { startUiServer } from '../../src/ui/server.js';
 import { ensureBundle } from '../bootstrap/bundle.js';
 import { fsckBoot, isRoot, makeImage, mtype, tempDir } from '../burner/fixtures.js';
 import { metis } from '../burner/commands/run.js';
-import { attachLoop, CHROMIUM, detachLoop, launchChromium, CAN_THROTTLE, raw, rawNoHost, startUi, throttle, type UiProcess } from './harness.js';
+import { attachLoop, CHROMIUM, detachLoop, launchChromium, CAN_THROTTLE, raw, rawNoHost, recordingPage, startUi, throttle, type UiProcess } from './harness.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const PW = 'mui-ui-secret-pw-5b1d';
@@ -69,15 +69,7 @@ describe.skipIf(!can)('metis ui in headless chromium', () => {
     ui = await startUi(bundle, ['--inventory', inv, '--cache', join(t.dir, 'cache')], { PATH: process.env['PATH'], HOME: t.dir, METIS_K3S_TOKEN: TOKEN, SOPS_AGE_KEY_FILE: key });
     chromium = await launchChromium();
     browser = chromium.browser;
-    page = await browser.newPage();
-    await page.setViewport({ width: 1000, height: 760 });
-    const cdp = await page.createCDPSession();
-    await cdp.send('Network.enable');
-    cdp.on('Network.eventSourceMessageReceived', (e) => received.push(e.data));
-    page.on('response', (r) => {
-      if (r.url().endsWith('/events')) return;
-      void r.text().then((b) => received.push(b), () => {});
-    });
+    page = await recordingPage(browser, received);
   }, 180_000);
 
   afterAll(async () => {
