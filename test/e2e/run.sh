@@ -52,6 +52,8 @@ if [[ $ONLY == arm64 ]]; then
 fi
 # ---------- 1. class image (cached by a hash of its inputs) ----------
 step_image
+# ---------- 10's class image, beside steps 2-8 (a full run only; test/e2e/lib/arm64.sh) ----------
+[[ -z $ONLY ]] && command -v qemu-system-aarch64 >/dev/null && arm64_prebuild
 # ---------- network namespace, disks, iSCSI target, /cacerts endpoint ----------
 setup_namespace
 setup_disks
@@ -100,6 +102,7 @@ burn_node 2
 if boot_node 2 first; then step_second_node; else result NOTRUN "8 second node identity" "node 2 did not come up"; fi
 shutdown_node 2
 # ---------- 9. a class image on a vendor base: build, burn, boot, converge ----------
+arm64_prebuild_collect
 step_vendor
 # ---------- 10. arm64: class image, burn, boot under qemu-system-aarch64 -M virt, converge, no-op second run ----------
 step_arm64
